@@ -1,0 +1,42 @@
+# tunegym — set-up, main job and tests. Everything goes through .venv.
+# The pinned CPU build of torch is installed *before* the package so that resolving the
+# package's `torch>=2.2` is already satisfied and pip never pulls a multi-GB CUDA wheel.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.installed-stamp
+EXTRAS ?= dev,openml
+
+.PHONY: setup run test test-all lint typecheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create/reuse .venv and install torch (CPU) + tunegym
+
+run: setup  ## the main job on the embedded default dataset
+	$(VENV)/bin/tunegym train sklearn:breast_cancer --lr 0.003 --batch-size 32 --epochs 20 --plot docs/figures/make_run_curve.png
+
+test: setup  ## fast test suite (slow tests excluded)
+	$(PY) -m pytest -q
+
+test-all: setup  ## every test, slow ones included
+	$(PY) -m pytest -q -m "not online"
+
+lint: setup
+	$(VENV)/bin/ruff check tunegym tests experiments
+	$(VENV)/bin/ruff format --check tunegym tests experiments
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Planned part of tunegym (see ARCHITECTURE.md); empty until its issue lands."""
