@@ -23,7 +23,7 @@ $(STAMP): $(PY) pyproject.toml
 setup: $(STAMP)  ## create/reuse .venv and install torch (CPU) + tunegym
 
 run: setup  ## the main job on the embedded default dataset
-	$(VENV)/bin/tunegym train sklearn:breast_cancer --lr 0.003 --batch-size 32 --epochs 20 --plot docs/figures/make_run_curve.png
+	$(VENV)/bin/tunegym train sklearn:breast_cancer --lr 0.003 --batch-size 32 --epochs 20 --plot runs/make_run/curve.png --report runs/make_run/report.json
 
 test: setup  ## fast test suite (slow tests excluded)
 	$(PY) -m pytest -q
