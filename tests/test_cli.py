@@ -15,8 +15,14 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["datasets", "--help"], ["datasets", "list", "--help"],
-             ["datasets", "show", "--help"], ["train", "--help"]]
+    "args",
+    [
+        ["--help"],
+        ["datasets", "--help"],
+        ["datasets", "list", "--help"],
+        ["datasets", "show", "--help"],
+        ["train", "--help"],
+    ],
 )
 def test_every_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, args)
@@ -64,8 +70,20 @@ def test_train_prints_records_and_writes_plot_and_report(tmp_path: Path) -> None
     plot, report = tmp_path / "curve.png", tmp_path / "r.json"
     result = runner.invoke(
         app,
-        ["train", "sklearn:iris", "--lr", "0.01", "--batch-size", "16", "--epochs", "3",
-         "--plot", str(plot), "--report", str(report)],
+        [
+            "train",
+            "sklearn:iris",
+            "--lr",
+            "0.01",
+            "--batch-size",
+            "16",
+            "--epochs",
+            "3",
+            "--plot",
+            str(plot),
+            "--report",
+            str(report),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "val acc" in result.output

@@ -31,7 +31,20 @@ _LAZY: dict[str, str] = {
     "train": "tunegym.training",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "BatchedTrial",
+    "DatasetInfo",
+    "EpochRecord",
+    "MLPSpec",
+    "TabularDataset",
+    "TrainConfig",
+    "Trial",
+    "__version__",
+    "iter_folds",
+    "list_datasets",
+    "load_dataset",
+    "train",
+]
 
 if TYPE_CHECKING:
     from tunegym.data import DatasetInfo, TabularDataset, iter_folds, list_datasets, load_dataset

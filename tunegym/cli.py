@@ -32,7 +32,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-datasets_app = typer.Typer(help="List and inspect the datasets tunegym can load.", no_args_is_help=True)
+datasets_app = typer.Typer(
+    help="List and inspect the datasets tunegym can load.", no_args_is_help=True
+)
 app.add_typer(datasets_app, name="datasets")
 
 console = Console()
@@ -51,7 +53,12 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
     ] = False,
 ) -> None:
     """tunegym command line."""
@@ -79,9 +86,7 @@ def _load(spec: str, target: str | None, seed: int) -> TabularDataset:
 
 @datasets_app.command("list")
 def datasets_list(
-    source: Annotated[
-        str | None, typer.Option(help="Only this source: sklearn or keel.")
-    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source: sklearn or keel.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List every bundled dataset with its rows, features, classes and OpenML id."""
@@ -134,7 +139,10 @@ def datasets_show(
         for label, count in zip(*y.unique(return_counts=True), strict=True):
             counts[info.class_names[int(label)]] += int(count)
     fields: list[tuple[str, str]] = [
-        ("source", info.source + (f" ({info.extra['collection']})" if "collection" in info.extra else "")),
+        (
+            "source",
+            info.source + (f" ({info.extra['collection']})" if "collection" in info.extra else ""),
+        ),
         ("OpenML id", "—" if info.openml_id is None else str(info.openml_id)),
         ("rows", f"{info.n_rows:,}"),
         (
@@ -143,7 +151,10 @@ def datasets_show(
         ),
         ("features after preprocessing", str(ds.n_features)),
         ("classes", ", ".join(f"{k}: {v}" for k, v in counts.items())),
-        ("split (seed %d)" % ds.seed, f"train {len(ds.y_train)}, val {len(ds.y_val)}, test {len(ds.y_test)}"),
+        (
+            f"split (seed {ds.seed})",
+            f"train {len(ds.y_train)}, val {len(ds.y_val)}, test {len(ds.y_test)}",
+        ),
     ]
     fields += [(k, v) for k, v in info.extra.items() if k != "collection"]
     for key, value in fields:
@@ -156,7 +167,15 @@ def datasets_show(
 
 def _records_table(records: list[EpochRecord], title: str) -> Table:
     table = Table(title=title)
-    for col in ["epoch", "train loss", "val loss", "val acc", "val bal. acc", "test acc", "seconds"]:
+    for col in [
+        "epoch",
+        "train loss",
+        "val loss",
+        "val acc",
+        "val bal. acc",
+        "test acc",
+        "seconds",
+    ]:
         table.add_column(col, justify="right")
     for r in records:
         table.add_row(
@@ -175,28 +194,49 @@ def _records_table(records: list[EpochRecord], title: str) -> Table:
 @app.command()
 def train(
     spec: Annotated[
-        str, typer.Argument(help="Dataset spec (sklearn:iris, keel:magic, openml:31) or a CSV/Parquet path.")
+        str,
+        typer.Argument(
+            help="Dataset spec (sklearn:iris, keel:magic, openml:31) or a CSV/Parquet path."
+        ),
     ] = DEFAULT_DATASET,
     lr: Annotated[float, typer.Option(help="Peak learning rate of Adam (cosine-annealed).")] = 3e-3,
     batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 32,
-    epochs: Annotated[int, typer.Option(help="Epochs to train (the cosine schedule spans them).")] = 20,
+    epochs: Annotated[
+        int, typer.Option(help="Epochs to train (the cosine schedule spans them).")
+    ] = 20,
     depth: Annotated[int, typer.Option(help="Hidden layers of the MLP.")] = 2,
     width: Annotated[int, typer.Option(help="Units per hidden layer.")] = 64,
     dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the split, the initial weights and the batch order.")] = 0,
-    target: Annotated[str | None, typer.Option(help="Target column (CSV/Parquet files only).")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the split, the initial weights and the batch order.")
+    ] = 0,
+    target: Annotated[
+        str | None, typer.Option(help="Target column (CSV/Parquet files only).")
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the learning curves here.")] = None,
-    report: Annotated[Path | None, typer.Option(help="Write the per-epoch records as JSON here.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG of the learning curves here.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the per-epoch records as JSON here.")
+    ] = None,
 ) -> None:
     """Train one configuration of the MLP and show its per-epoch metrics."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from tunegym.training import MLPSpec, TrainConfig, Trial
 
     try:
-        config = TrainConfig(lr=lr, batch_size=batch_size, max_epochs=epochs, seed=seed, weight_decay=weight_decay)
+        config = TrainConfig(
+            lr=lr, batch_size=batch_size, max_epochs=epochs, seed=seed, weight_decay=weight_decay
+        )
         mlp = MLPSpec(depth=depth, width=width, dropout=dropout)
     except (ValueError, TypeError) as exc:
         raise _fail(str(exc)) from exc
@@ -234,7 +274,9 @@ def train(
     console.print(_records_table(records, f"{ds.name} — lr={lr:g}, batch size={batch_size}"))
     best = max(records, key=lambda r: r.val_accuracy)
     if trial.diverged:
-        console.print(f"[red]diverged at epoch {records[-1].epoch}[/] (recorded with the worst scores).")
+        console.print(
+            f"[red]diverged at epoch {records[-1].epoch}[/] (recorded with the worst scores)."
+        )
     console.print(
         f"best epoch {best.epoch}: val accuracy {best.val_accuracy:.4f}, "
         f"test accuracy {best.test_accuracy:.4f}; last epoch test accuracy "
