@@ -1,5 +1,24 @@
-"""Dataset sources, preprocessing and splits (filled in by the data layer)."""
+"""Datasets for tunegym: sources, preprocessing fitted on the training part, seeded splits.
+
+One entry point, :func:`load_dataset`, reads a spec (``"sklearn:iris"``, ``"keel:german"``,
+``"openml:31"``), a CSV/Parquet file, a DataFrame or arrays, and returns a
+:class:`TabularDataset` ready for a neural network. See ``docs/DATASETS.md``.
+"""
 
 from tunegym.data._dataset import DatasetInfo, TabularDataset
+from tunegym.data._listing import DatasetSummary, list_datasets
+from tunegym.data._load import DatasetDescription, describe_dataset, iter_folds, load_dataset
+from tunegym.data._openml import OPENML_CACHE_ENV, openml_cache_dir
 
-__all__ = ["DatasetInfo", "TabularDataset"]
+__all__ = [
+    "OPENML_CACHE_ENV",
+    "DatasetDescription",
+    "DatasetInfo",
+    "DatasetSummary",
+    "TabularDataset",
+    "describe_dataset",
+    "iter_folds",
+    "list_datasets",
+    "load_dataset",
+    "openml_cache_dir",
+]

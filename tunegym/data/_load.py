@@ -1,0 +1,367 @@
+"""``load_dataset``, ``iter_folds`` and ``describe_dataset``: read, clean, split, preprocess."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tunegym.data._dataset import DatasetInfo, TabularDataset
+from tunegym.data._preprocess import TypedFeatures, encode_target, fit_preprocessor, type_columns
+from tunegym.data._sources import DataLike, TargetLike, read_data
+from tunegym.data._split import (
+    Split,
+    check_class_counts,
+    fold_split,
+    holdout_split,
+    min_rows_per_class,
+    subsample,
+)
+from tunegym.data._table import RawTable
+from tunegym.errors import DatasetError
+
+__all__ = ["DatasetDescription", "describe_dataset", "iter_folds", "load_dataset"]
+
+
+@dataclass(frozen=True)
+class DatasetDescription:
+    """What ``tunegym datasets show SPEC`` prints about a dataset.
+
+    Attributes:
+        spec: the spec that reloads it (``None`` for in-memory data).
+        source: ``"sklearn"``, ``"keel"``, ``"openml"``, ``"file"``, ``"dataframe"``, ``"array"``.
+        collection: KEEL's ``"balanced"``/``"imbalanced"``, else ``None``.
+        name: the name inside its source.
+        n_rows: rows used (after ``max_rows``).
+        n_raw_features: raw feature columns (target excluded).
+        n_numeric: numeric raw feature columns.
+        n_categorical: categorical raw feature columns.
+        n_missing: missing feature values (cells) in the rows used.
+        classes: ``(label, rows)`` per class, in label-encoded order.
+        openml_id: the OpenML dataset id, where known.
+        n_train: rows of the training part.
+        n_val: rows of the validation part.
+        n_test: rows of the test part.
+        n_features: width of the preprocessed feature matrix.
+    """
+
+    spec: str | None
+    source: str
+    collection: str | None
+    name: str
+    n_rows: int
+    n_raw_features: int
+    n_numeric: int
+    n_categorical: int
+    n_missing: int
+    classes: tuple[tuple[str, int], ...]
+    openml_id: int | None
+    n_train: int
+    n_val: int
+    n_test: int
+    n_features: int
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    table: RawTable
+    what: str  # how messages name the data: "'keel:german'", "the dataframe"
+    typed: TypedFeatures
+    codes: np.ndarray  # label code of every row of the raw table
+    class_names: tuple[str, ...]
+    rows: np.ndarray  # positions of the rows used (all of them unless max_rows subsampled)
+
+
+def load_dataset(
+    data: DataLike,
+    target: TargetLike = None,
+    *,
+    seed: int = 0,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+    n_folds: int | None = None,
+    fold: int | None = None,
+    max_rows: int | None = None,
+    min_frequency: int = 5,
+    max_categories: int | None = 20,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> TabularDataset:
+    """Load a classification dataset, split it and preprocess it for a neural network.
+
+    Args:
+        data: a spec (``"sklearn:iris"``, ``"keel:german"``, ``"keel:imbalanced/pima"``,
+            ``"openml:31"``), a path to a ``.csv``/``.tsv``/``.parquet`` file, a pandas
+            DataFrame, a 2-D numpy array, or an ``(X, y)`` tuple.
+        target: for a file or DataFrame, the name of the class column; for an array or
+            DataFrame of features, the labels (one per row); for ``openml:`` specs, a column
+            overriding the dataset's default target; ``None`` otherwise.
+        seed: seeds every random choice (subsample, split, folds): same seed, same split.
+        val_size: share of all rows for validation.
+        test_size: share of all rows for test (hold-out mode; k-fold mode uses the fold).
+        n_folds: number of stratified folds; with ``fold``, the fold ``fold`` is the test part
+            and val is carved from the other folds.
+        fold: which fold (``0 .. n_folds-1``) is the test part.
+        max_rows: if the table has more rows, a stratified sample of this many is used.
+        min_frequency: categorical levels seen fewer times in training are pooled into
+            ``<column>_other``.
+        max_categories: at most this many one-hot columns per categorical column, the pooled
+            ``_other`` included (``None``: no limit).
+        cache_dir: OpenML cache root (default ``$TUNEGYM_OPENML_CACHE`` or
+            ``~/.cache/tunegym/openml``).
+
+    Returns:
+        The dataset: ``float32`` features and ``int64`` labels for train/val/test, with the
+        preprocessing (impute, one-hot, standardise) fitted on the training part only.
+
+    Raises:
+        DatasetError: the data is unusable as given (the message says why and what to do).
+        DatasetNotFoundError: no dataset of that name or file of that path.
+        TypeError: ``data`` or ``target`` has the wrong type.
+        ValueError: a split argument is out of range.
+
+    Example:
+        >>> ds = load_dataset("sklearn:iris", seed=1)
+        >>> ds.X_train.dtype, ds.n_classes
+        (torch.float32, 3)
+    """
+    _check_args(seed, val_size, test_size, n_folds, fold, max_rows, min_frequency, max_categories)
+    if (n_folds is None) != (fold is None):
+        raise ValueError(
+            f"Pass n_folds and fold together (got n_folds={n_folds}, fold={fold}); "
+            "iter_folds() yields every fold."
+        )
+    prepared = _prepare(data, target, seed, max_rows, n_folds, cache_dir)
+    test = (n_folds, fold) if n_folds is not None and fold is not None else test_size
+    split = _split(prepared, seed, val_size, test)
+    return _materialise(prepared, split, seed, n_folds, fold, min_frequency, max_categories)
+
+
+def iter_folds(
+    data: DataLike,
+    target: TargetLike = None,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    val_size: float = 0.2,
+    max_rows: int | None = None,
+    min_frequency: int = 5,
+    max_categories: int | None = 20,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Iterator[TabularDataset]:
+    """Yield the ``n_folds`` datasets of a stratified k-fold split, fold 0 first.
+
+    The table is read once; fold ``i`` equals ``load_dataset(..., n_folds=n_folds, fold=i)``.
+    Arguments are those of :func:`load_dataset`, and are checked when this is called.
+
+    Example:
+        >>> [len(ds.y_test) for ds in iter_folds("sklearn:iris", n_folds=3)]
+        [50, 50, 50]
+    """
+    _check_args(seed, val_size, None, n_folds, 0, max_rows, min_frequency, max_categories)
+    prepared = _prepare(data, target, seed, max_rows, n_folds, cache_dir)
+
+    def folds() -> Iterator[TabularDataset]:
+        for i in range(n_folds):
+            split = _split(prepared, seed, val_size, (n_folds, i))
+            yield _materialise(prepared, split, seed, n_folds, i, min_frequency, max_categories)
+
+    return folds()
+
+
+def describe_dataset(
+    data: DataLike,
+    target: TargetLike = None,
+    *,
+    seed: int = 0,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+    max_rows: int | None = None,
+    min_frequency: int = 5,
+    max_categories: int | None = 20,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> DatasetDescription:
+    """Describe a dataset: provenance, columns, classes, missing values and split sizes.
+
+    Arguments are those of :func:`load_dataset`; the split sizes are of its hold-out split.
+
+    Example:
+        >>> describe_dataset("keel:german").classes
+        (('1', 700), ('2', 300))
+    """
+    _check_args(seed, val_size, test_size, None, None, max_rows, min_frequency, max_categories)
+    prepared = _prepare(data, target, seed, max_rows, None, cache_dir)
+    split = _split(prepared, seed, val_size, test_size)
+    dataset = _materialise(prepared, split, seed, None, None, min_frequency, max_categories)
+    info = dataset.info
+    counts = np.bincount(prepared.codes[prepared.rows], minlength=len(info.class_names))
+    return DatasetDescription(
+        spec=info.spec,
+        source=info.source,
+        collection=info.extra.get("collection"),
+        name=info.name,
+        n_rows=info.n_rows,
+        n_raw_features=info.n_raw_features,
+        n_numeric=info.n_numeric,
+        n_categorical=info.n_categorical,
+        n_missing=int(prepared.typed.frame.iloc[prepared.rows].isna().to_numpy().sum()),
+        classes=tuple((name, int(n)) for name, n in zip(info.class_names, counts, strict=True)),
+        openml_id=info.openml_id,
+        n_train=len(dataset.y_train),
+        n_val=len(dataset.y_val),
+        n_test=len(dataset.y_test),
+        n_features=dataset.n_features,
+    )
+
+
+def _check_args(
+    seed: int,
+    val_size: float,
+    test_size: float | None,
+    n_folds: int | None,
+    fold: int | None,
+    max_rows: int | None,
+    min_frequency: int,
+    max_categories: int | None,
+) -> None:
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int; got {type(seed).__name__} {seed!r}.")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32); got {seed}.")
+    for name, share in (("val_size", val_size), ("test_size", test_size)):
+        if share is not None and not 0 < share < 1:
+            raise ValueError(f"{name} must be a share of the rows in (0, 1); got {share!r}.")
+    if n_folds is not None:
+        if not isinstance(n_folds, int) or n_folds < 2:
+            raise ValueError(f"n_folds must be an int >= 2; got {n_folds!r}.")
+        if fold is not None and not (isinstance(fold, int) and 0 <= fold < n_folds):
+            raise ValueError(f"fold must be an int in [0, {n_folds - 1}]; got {fold!r}.")
+        if val_size + 1 / n_folds >= 1:
+            raise ValueError(
+                f"val_size={val_size} leaves no training rows beside a 1/{n_folds} test fold."
+            )
+    elif test_size is not None and val_size + test_size >= 1:
+        raise ValueError(
+            f"val_size + test_size must be < 1 to leave training rows; got {val_size} + {test_size}."
+        )
+    if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 1):
+        raise ValueError(f"max_rows must be a positive int or None; got {max_rows!r}.")
+    if not isinstance(min_frequency, int) or min_frequency < 1:
+        raise ValueError(f"min_frequency must be an int >= 1; got {min_frequency!r}.")
+    if max_categories is not None and (not isinstance(max_categories, int) or max_categories < 2):
+        raise ValueError(f"max_categories must be an int >= 2 or None; got {max_categories!r}.")
+
+
+def _prepare(
+    data: DataLike,
+    target: TargetLike,
+    seed: int,
+    max_rows: int | None,
+    n_folds: int | None,
+    cache_dir: str | os.PathLike[str] | None,
+) -> _Prepared:
+    table = read_data(data, target, cache_dir)
+    what = f"'{table.spec}'" if table.spec else f"the {table.source}"
+    features = table.features.reset_index(drop=True)
+    if len(features) == 0:
+        raise DatasetError(f"{what} is empty: it has no rows.")
+    if features.shape[1] == 0:
+        raise DatasetError(f"{what} has no feature columns besides the target.")
+    typed = type_columns(features, what)
+    codes, class_names = encode_target(table.target.reset_index(drop=True), what)
+    min_count = min_rows_per_class(n_folds)
+    fix = "Drop or merge those classes before loading"
+    fewer_folds = " or use fewer folds." if min_count > min_rows_per_class(None) else "."
+    check_class_counts(codes, class_names, min_count, what, fix + fewer_folds)
+    rows = np.arange(len(codes))
+    if max_rows is not None and max_rows < len(rows):
+        rows = subsample(codes, max_rows, seed)
+        check_class_counts(
+            codes[rows],
+            class_names,
+            min_count,
+            f"{what} with max_rows={max_rows}",
+            "Raise max_rows, or drop or merge those classes before loading.",
+        )
+    return _Prepared(table, what, typed, codes, class_names, rows)
+
+
+def _split(prepared: _Prepared, seed: int, val_size: float, test: float | tuple[int, int]) -> Split:
+    """Split the rows used; ``test`` is the test share, or ``(n_folds, fold)``."""
+    codes = prepared.codes[prepared.rows]
+    try:
+        if isinstance(test, tuple):
+            split = fold_split(codes, test[0], test[1], val_size, seed)
+        else:
+            split = holdout_split(codes, val_size, test, seed)
+    except ValueError as err:
+        # scikit-learn refuses a part too small to hold every class once.
+        raise DatasetError(
+            f"Cannot split {prepared.what} ({len(codes)} rows, "
+            f"{len(prepared.class_names)} classes) stratified: {err} Use larger val_size/"
+            "test_size, fewer folds or more rows."
+        ) from err
+    rows = prepared.rows
+    return Split(rows[split.train], rows[split.val], rows[split.test])
+
+
+def _materialise(
+    prepared: _Prepared,
+    split: Split,
+    seed: int,
+    n_folds: int | None,
+    fold: int | None,
+    min_frequency: int,
+    max_categories: int | None,
+) -> TabularDataset:
+    frame = prepared.typed.frame
+    transformer, names_out = fit_preprocessor(
+        frame.iloc[split.train],
+        prepared.typed,
+        min_frequency=min_frequency,
+        max_categories=max_categories,
+    )
+
+    def features(rows: np.ndarray) -> torch.Tensor:
+        matrix = transformer.transform(frame.iloc[rows])
+        return torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+
+    def labels(rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(prepared.codes[rows].astype(np.int64))
+
+    table = prepared.table
+    extra = dict(table.extra)
+    if len(prepared.rows) < len(prepared.codes):
+        extra["subsampled_from"] = str(len(prepared.codes))
+    info = DatasetInfo(
+        source=table.source,
+        name=table.name,
+        spec=table.spec,
+        openml_id=table.openml_id,
+        n_rows=len(prepared.rows),
+        n_raw_features=frame.shape[1],
+        n_numeric=len(prepared.typed.numeric),
+        n_categorical=len(prepared.typed.categorical),
+        n_classes=len(prepared.class_names),
+        feature_names=tuple(str(c) for c in frame.columns),
+        class_names=prepared.class_names,
+        extra=extra,
+    )
+    return TabularDataset(
+        info=info,
+        X_train=features(split.train),
+        y_train=labels(split.train),
+        X_val=features(split.val),
+        y_val=labels(split.val),
+        X_test=features(split.test),
+        y_test=labels(split.test),
+        feature_names_out=names_out,
+        indices_train=split.train,
+        indices_val=split.val,
+        indices_test=split.test,
+        seed=int(seed),
+        fold=fold,
+        n_folds=n_folds,
+    )

@@ -1,0 +1,168 @@
+"""Column typing, target encoding and the scikit-learn preprocessing fitted on the training part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from tunegym.errors import DatasetError
+
+__all__ = ["TypedFeatures", "encode_target", "fit_preprocessor", "type_columns"]
+
+# A text column whose non-missing values are at least this share numbers is a numeric column
+# with bad entries (an error), not a categorical one.
+NUMERIC_SHARE = 0.95
+
+# The name OneHotEncoder gives the pooled level, and the one tunegym shows instead.
+_SKLEARN_POOLED = "_infrequent_sklearn"
+_POOLED = "_other"
+
+
+@dataclass(frozen=True, eq=False)
+class TypedFeatures:
+    """Raw features with each column typed: numeric as ``float64`` (inf as NaN), categorical as
+    ``object`` strings (NaN where missing)."""
+
+    frame: pd.DataFrame
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+
+def type_columns(features: pd.DataFrame, what: str) -> TypedFeatures:
+    """Decide for every column whether it is numeric or categorical, and convert it.
+
+    ``category`` and ``bool`` columns are categorical; numeric dtypes are numeric; a text column
+    is numeric when all its values parse as numbers, categorical when fewer than
+    ``NUMERIC_SHARE`` of them do, and an error in between (numbers with stray garbage).
+
+    Raises:
+        DatasetError: for a numeric column with non-numeric values; names the column and one value.
+    """
+    columns: dict[str, pd.Series] = {}
+    numeric: list[str] = []
+    categorical: list[str] = []
+    for name in features.columns:
+        column = features[name]
+        if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(column):
+            columns[name] = _as_levels(column)
+            categorical.append(name)
+        elif pd.api.types.is_numeric_dtype(column):
+            columns[name] = _as_numbers(column)
+            numeric.append(name)
+        else:
+            present = column.dropna()
+            parsed = pd.to_numeric(present, errors="coerce")
+            bad = parsed.isna()
+            if not bad.any():
+                columns[name] = _as_numbers(pd.to_numeric(column, errors="coerce"))
+                numeric.append(name)
+            elif 1 - bad.mean() >= NUMERIC_SHARE:
+                raise DatasetError(
+                    f"Column {name!r} of {what} holds numbers but {int(bad.sum())} of its values "
+                    f"are not numbers, e.g. {present[bad].iloc[0]!r} (row {present[bad].index[0]}). "
+                    "Fix or blank those values (missing values may be empty or '?'), or give the "
+                    "column the pandas dtype 'category' if its values are labels."
+                )
+            else:
+                columns[name] = _as_levels(column)
+                categorical.append(name)
+    return TypedFeatures(pd.DataFrame(columns), tuple(numeric), tuple(categorical))
+
+
+def _as_numbers(column: pd.Series) -> pd.Series:
+    return column.astype(np.float64).replace([np.inf, -np.inf], np.nan)
+
+
+def _as_levels(column: pd.Series) -> pd.Series:
+    return column.astype(str).where(column.notna(), np.nan).astype(object)
+
+
+def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Label-encode the target.
+
+    Classes are numbered in the order of a ``category`` dtype's categories (scikit-learn's and
+    OpenML's class order), else in sorted order of the labels; integral float labels are shown
+    as integers (``"1"``, not ``"1.0"``).
+
+    Returns:
+        ``(codes, class_names)``: ``int64`` codes and the label of each code.
+
+    Raises:
+        DatasetError: the target has missing or infinite values.
+    """
+    name = str(target.name)
+    missing = target.isna().to_numpy()
+    if missing.any():
+        raise DatasetError(
+            f"The target {name!r} of {what} has {int(missing.sum())} missing value(s) (NaN), "
+            f"the first at row {int(np.argmax(missing))}; drop or label those rows before loading."
+        )
+    if isinstance(target.dtype, pd.CategoricalDtype):
+        target = target.cat.remove_unused_categories()
+        codes = target.cat.codes.to_numpy().astype(np.int64)
+        return codes, tuple(str(c) for c in target.cat.categories)
+    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
+        numbers = target.to_numpy(dtype=np.float64)
+        infinite = np.isinf(numbers)
+        if infinite.any():
+            raise DatasetError(
+                f"The target {name!r} of {what} has {int(infinite.sum())} infinite value(s), "
+                f"the first at row {int(np.argmax(infinite))}; class labels must be finite."
+            )
+        integral = np.array_equal(numbers, np.round(numbers))
+        values: np.ndarray = numbers.astype(np.int64) if integral else numbers
+    else:
+        values = target.astype(str).to_numpy()
+    classes, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64), tuple(str(c) for c in classes)
+
+
+def fit_preprocessor(
+    train: pd.DataFrame,
+    typed: TypedFeatures,
+    *,
+    min_frequency: int,
+    max_categories: int | None,
+) -> tuple[ColumnTransformer, tuple[str, ...]]:
+    """Fit the feature preprocessing on the training rows only.
+
+    Numeric columns: median imputation, then standardisation. Categorical columns: most-frequent
+    imputation, then one-hot encoding where levels seen fewer than ``min_frequency`` times in
+    training, and those beyond the ``max_categories - 1`` most frequent, are pooled into one
+    ``<column>_other`` level; levels first seen at validation/test time also go to ``_other``
+    (or, where training had nothing to pool, encode as all zeros).
+
+    Returns:
+        The fitted transformer and the names of its output columns.
+    """
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=min_frequency,
+            max_categories=max_categories,
+            sparse_output=False,
+            dtype=np.float32,
+        ),
+    )
+    transformer = ColumnTransformer(
+        [
+            ("numeric", numeric, list(typed.numeric)),
+            ("categorical", categorical, list(typed.categorical)),
+        ],
+        verbose_feature_names_out=False,
+        sparse_threshold=0.0,
+    )
+    transformer.fit(train)
+    names = tuple(
+        n[: -len(_SKLEARN_POOLED)] + _POOLED if n.endswith(_SKLEARN_POOLED) else n
+        for n in transformer.get_feature_names_out()
+    )
+    return transformer, names

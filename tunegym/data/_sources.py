@@ -1,0 +1,249 @@
+"""Turn what a user passes to ``load_dataset`` (spec, path, DataFrame, arrays) into a raw table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from tunegym.data._keel import KEEL_COLLECTIONS, keel_names, read_keel, resolve_keel_name
+from tunegym.data._openml import read_openml
+from tunegym.data._openml_ids import openml_id_for
+from tunegym.data._table import RawTable
+from tunegym.errors import DatasetError, DatasetNotFoundError, did_you_mean
+
+__all__ = [
+    "FILE_SUFFIXES",
+    "SKLEARN_NAMES",
+    "SOURCES",
+    "DataLike",
+    "TargetLike",
+    "keel_spec",
+    "read_data",
+    "read_keel_table",
+    "read_sklearn",
+]
+
+DataLike: TypeAlias = str | os.PathLike[str] | pd.DataFrame | np.ndarray | tuple[Any, Any]
+TargetLike: TypeAlias = str | ArrayLike | None
+
+SOURCES = ("sklearn", "keel", "openml")
+SKLEARN_NAMES = ("breast_cancer", "digits", "iris", "wine")
+FILE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+
+# Missing-value markers of a CSV file besides pandas' defaults ("", "NA", "nan", ...):
+# "?" is how UCI- and KEEL-style tables write them.
+_CSV_NA = ("?",)
+
+
+def read_data(
+    data: DataLike, target: TargetLike, cache_dir: str | os.PathLike[str] | None
+) -> RawTable:
+    """Read ``data`` (see ``load_dataset``) into a raw table, validating ``target`` on the way."""
+    if isinstance(data, tuple):
+        if len(data) != 2:
+            raise TypeError(f"A tuple of data must be (X, y); got a tuple of {len(data)} items.")
+        if target is not None:
+            raise TypeError("Pass either (X, y) or X with target=y, not both.")
+        data, target = data
+        if not isinstance(data, np.ndarray | pd.DataFrame):
+            raise TypeError(
+                f"In (X, y), X must be a numpy array or a pandas DataFrame; got {type(data).__name__}."
+            )
+    if isinstance(data, pd.DataFrame):
+        features, labels = _split_frame(data, target, "the DataFrame")
+        return RawTable(features, labels, source="dataframe", name="dataframe", spec=None)
+    if isinstance(data, np.ndarray):
+        return _from_array(data, target)
+    if isinstance(data, os.PathLike):
+        return _read_file(Path(data), target)
+    if isinstance(data, str):
+        if Path(data).suffix.lower() in FILE_SUFFIXES or Path(data).is_file():
+            return _read_file(Path(data), target)
+        return _read_spec(data, target, cache_dir)
+    raise TypeError(
+        "data must be a spec string ('keel:german', 'sklearn:iris', 'openml:31'), a path to a "
+        ".csv/.parquet file, a pandas DataFrame, a numpy array or an (X, y) tuple; "
+        f"got {type(data).__name__}."
+    )
+
+
+def _read_spec(spec: str, target: TargetLike, cache_dir: str | os.PathLike[str] | None) -> RawTable:
+    source, sep, ref = spec.partition(":")
+    if not sep:
+        raise DatasetNotFoundError(
+            f"{spec!r} is neither a dataset spec nor an existing .csv/.parquet file. Specs look "
+            f"like 'keel:german', 'sklearn:iris' or 'openml:31'.{did_you_mean(spec, _known_specs())}"
+        )
+    if source not in SOURCES:
+        raise DatasetError(
+            f"Unknown dataset source {source!r} in {spec!r}; known sources: {list(SOURCES)} "
+            f"(or give a path to a .csv/.parquet file).{did_you_mean(source, SOURCES)}"
+        )
+    if source == "openml":
+        if target is not None and not isinstance(target, str):
+            raise TypeError(
+                f"For {spec!r}, target= may only name a column; got {type(target).__name__}."
+            )
+        return read_openml(ref, target, cache_dir)
+    if target is not None:
+        raise DatasetError(
+            f"{spec!r} defines its own target; target= is only for files, DataFrames and arrays "
+            f"(got target={target if isinstance(target, str) else type(target).__name__!r})."
+        )
+    return read_sklearn(ref) if source == "sklearn" else read_keel_table(ref)
+
+
+def _known_specs() -> list[str]:
+    keel = {name for collection in KEEL_COLLECTIONS for name in keel_names(collection)}
+    return [f"sklearn:{n}" for n in SKLEARN_NAMES] + [f"keel:{n}" for n in sorted(keel)]
+
+
+def read_sklearn(name: str) -> RawTable:
+    """Read one of scikit-learn's bundled classification sets (offline)."""
+    from sklearn import datasets
+
+    loaders: dict[str, Callable[..., Any]] = {
+        "breast_cancer": datasets.load_breast_cancer,
+        "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+    }
+    if name not in loaders:
+        raise DatasetNotFoundError(
+            f"Unknown scikit-learn dataset 'sklearn:{name}'; available: {list(SKLEARN_NAMES)}."
+            f"{did_you_mean(name, SKLEARN_NAMES)}"
+        )
+    bunch = loaders[name](as_frame=True)
+    # A categorical target keeps scikit-learn's class order (0 = target_names[0], ...).
+    labels = pd.Categorical.from_codes(bunch.target.to_numpy(), categories=bunch.target_names)
+    spec = f"sklearn:{name}"
+    return RawTable(
+        features=bunch.data,
+        target=pd.Series(labels, name="target"),
+        source="sklearn",
+        name=name,
+        spec=spec,
+        openml_id=openml_id_for(spec),
+    )
+
+
+def keel_spec(collection: str, name: str) -> str:
+    """The canonical spec of a KEEL table: ``keel:<name>``, or with the collection when needed."""
+    return (
+        f"keel:{name}"
+        if resolve_keel_name(name) == (collection, name)
+        else f"keel:{collection}/{name}"
+    )
+
+
+def read_keel_table(ref: str) -> RawTable:
+    """Read a KEEL raw table named ``"name"`` or ``"collection/name"``."""
+    collection, name = resolve_keel_name(ref)
+    frame = read_keel(collection, name)
+    spec = keel_spec(collection, name)
+    return RawTable(
+        features=frame.drop(columns=["class"]),
+        target=frame["class"],
+        source="keel",
+        name=name,
+        spec=spec,
+        openml_id=openml_id_for(spec),
+        extra={"collection": collection},
+    )
+
+
+def _read_file(path: Path, target: TargetLike) -> RawTable:
+    suffix = path.suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise DatasetError(
+            f"Unsupported file type {suffix!r} for '{path}'; use one of {list(FILE_SUFFIXES)}."
+        )
+    if not path.is_file():
+        raise DatasetNotFoundError(f"No such file: '{path}'.")
+    if suffix in (".csv", ".tsv"):
+        try:
+            frame = pd.read_csv(
+                path,
+                sep="\t" if suffix == ".tsv" else ",",
+                na_values=list(_CSV_NA),
+                skipinitialspace=True,
+            )
+        except pd.errors.EmptyDataError:
+            raise DatasetError(f"The file '{path}' is empty.") from None
+    else:
+        frame = pd.read_parquet(path)
+    features, labels = _split_frame(frame, target, f"'{path}'")
+    return RawTable(
+        features=features,
+        target=labels,
+        source="file",
+        name=path.stem,
+        spec=str(path),
+        extra={"path": str(path)},
+    )
+
+
+def _split_frame(
+    frame: pd.DataFrame, target: TargetLike, what: str
+) -> tuple[pd.DataFrame, pd.Series]:
+    columns = [str(c) for c in frame.columns]
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise DatasetError(f"{what} has duplicated column names: {duplicated}.")
+    frame = frame.set_axis(columns, axis=1).reset_index(drop=True)
+    if target is None:
+        raise DatasetError(
+            f"{what} needs target=: the name of its class column (columns: {_short(columns)})."
+        )
+    if isinstance(target, str):
+        if target not in columns:
+            raise DatasetError(
+                f"Target column {target!r} not found in {what}; available columns: "
+                f"{_short(columns)}.{did_you_mean(target, columns)}"
+            )
+        return frame.drop(columns=[target]), frame[target]
+    return frame, _target_series(target, len(frame))
+
+
+def _from_array(X: np.ndarray, target: TargetLike) -> RawTable:
+    if X.ndim != 2:
+        raise DatasetError(f"X must be a 2-D array (rows x features); got shape {X.shape}.")
+    if target is None:
+        raise DatasetError("An array needs its labels: load_dataset(X, y) or load_dataset((X, y)).")
+    if isinstance(target, str):
+        raise TypeError(
+            f"For an array X, target must be the label array; got the string {target!r}."
+        )
+    features = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    labels = _target_series(target, len(features))
+    return RawTable(features, labels, source="array", name="array", spec=None)
+
+
+def _target_series(target: ArrayLike, n_rows: int) -> pd.Series:
+    if isinstance(target, pd.Series):
+        series = target.reset_index(drop=True)
+    else:
+        values = np.asarray(target)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise DatasetError(
+                f"The target must be 1-D (one label per row); got shape {values.shape}."
+            )
+        series = pd.Series(values)
+    if len(series) != n_rows:
+        raise DatasetError(
+            f"The target has {len(series)} labels but the features have {n_rows} rows."
+        )
+    return series if series.name is not None else series.rename("target")
+
+
+def _short(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}]" if len(names) <= limit else f"[{shown}, ...] ({len(names)} in all)"

@@ -1,0 +1,288 @@
+"""K learning rates that share a batch size, trained as one stacked model.
+
+Every member is the :class:`~tunegym.training.Trial` of ``TrainConfig(lr, batch_size,
+max_epochs, seed, weight_decay)``: the same initial weights, minibatch order, dropout masks,
+Adam and cosine schedule, only the arithmetic is batched. The weights of layer ``l`` of all
+members are one ``(K, out, in)`` tensor and a forward pass is one ``torch.baddbmm`` per layer,
+so K small models cost about one kernel launch and one pass of Python per step instead of K.
+
+Adam is written out on the stacked tensors (``torch.optim.Adam`` has one learning rate per
+parameter tensor) with the same update as torch's; results equal separate trials up to
+float32 rounding. A member whose loss or weights stop being finite gets its diverged record,
+is dropped from the stack (its last weights kept for :meth:`BatchedTrial.member_model`) and
+stops, while the others go on: members never mix, so its NaNs cannot reach them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from tunegym.data import TabularDataset
+from tunegym.training._config import TrainConfig, cosine_factor, epoch_order, resolve_device
+from tunegym.training._metrics import EvalSplit
+from tunegym.training._model import ACTIVATIONS, MLP, MLPSpec, build_mlp, dropout_mask
+from tunegym.training._records import EpochRecord, best_record, make_record
+from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
+from tunegym.training._trial import check_dataset, check_epochs
+
+__all__ = ["BatchedTrial"]
+
+# torch.optim.Adam's defaults.
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
+
+
+class BatchedTrial:
+    """Several learning rates with one batch size, trained together as a stacked model.
+
+    Args:
+        dataset: the data; its tensors are moved to ``device``.
+        lrs: one peak learning rate per member.
+        batch_size: rows per minibatch, shared by all members.
+        max_epochs: length of the cosine schedule and most epochs trained.
+        seed: seeds the initial weights (the same for every member), minibatch order and dropout.
+        spec: the architecture.
+        weight_decay: L2 penalty, as in :class:`~tunegym.training.TrainConfig`.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"``.
+        eval_test: also score the test split after every epoch.
+
+    Raises:
+        ValueError: for no learning rate, an invalid hyperparameter, CUDA requested but
+            unavailable, or an empty split.
+
+    Example:
+        >>> batch = BatchedTrial(dataset, lrs=[1e-4, 1e-3, 1e-2], batch_size=64, max_epochs=20)
+        >>> per_member = batch.train(5)  # [[5 records], [5 records], [5 records]]
+    """
+
+    def __init__(
+        self,
+        dataset: TabularDataset,
+        lrs: Sequence[float],
+        batch_size: int,
+        max_epochs: int,
+        seed: int = 0,
+        spec: MLPSpec = MLPSpec(),
+        weight_decay: float = 0.0,
+        *,
+        device: str | torch.device = "cpu",
+        eval_test: bool = False,
+    ) -> None:
+        if len(lrs) == 0:
+            raise ValueError("BatchedTrial needs at least one learning rate, got none.")
+        self.configs = tuple(
+            TrainConfig(lr, batch_size, max_epochs, seed, weight_decay) for lr in lrs
+        )
+        check_dataset(dataset, eval_test)
+        self.device = resolve_device(device)
+        self.spec = spec
+        self.eval_test = eval_test
+        self.dataset = dataset
+        data = dataset.to(self.device)
+        self._X_train, self._y_train = data.X_train, data.y_train
+        self._val = EvalSplit(data.X_val, data.y_val, dataset.n_classes)
+        self._test = EvalSplit(data.X_test, data.y_test, dataset.n_classes) if eval_test else None
+        self._activation = ACTIVATIONS[spec.activation]
+
+        k = len(lrs)
+        init = build_mlp(spec, dataset.n_features, dataset.n_classes, seed=seed)
+        # Row r of the flat buffers is one member's parameter vector, laid out as
+        # parameters_to_vector(model.parameters()); the stacked layer tensors are views of it.
+        vector = parameters_to_vector(init.parameters()).to(self.device)
+        self._flat = vector.expand(k, -1).clone()
+        self._exp_avg = torch.zeros_like(self._flat)
+        self._exp_avg_sq = torch.zeros_like(self._flat)
+        self._shapes = [tuple(p.shape) for p in init.parameters()]
+        self._params = self._layer_views()
+        self._lrs = torch.tensor(lrs, dtype=torch.float32, device=self.device).view(k, 1)
+        self._adam_steps = 0
+        # Stack row r holds member self._rows[r]; diverged members leave the stack.
+        self._rows = list(range(k))
+        self._frozen: dict[int, torch.Tensor] = {}
+        self._histories: list[list[EpochRecord]] = [[] for _ in range(k)]
+        self._epochs_done = 0
+
+    @property
+    def n_members(self) -> int:
+        """Number of learning rates (members), diverged ones included."""
+        return len(self.configs)
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs trained so far by the members still training."""
+        return self._epochs_done
+
+    @property
+    def members_history(self) -> list[list[EpochRecord]]:
+        """Each member's records, in member order (copies)."""
+        return [list(history) for history in self._histories]
+
+    @property
+    def diverged(self) -> list[bool]:
+        """Per member, whether it stopped on a non-finite loss or weights."""
+        return [member in self._frozen for member in range(self.n_members)]
+
+    @property
+    def finished(self) -> bool:
+        """Whether no member can train further (all diverged, or ``max_epochs`` reached)."""
+        return not self._rows or self._epochs_done >= self.configs[0].max_epochs
+
+    def best_record(self, member: int, metric: str = "val_accuracy") -> EpochRecord | None:
+        """Member ``member``'s best epoch by ``metric`` (as :meth:`Trial.best_record`)."""
+        return best_record(self._histories[member], metric)
+
+    def member_model(self, member: int) -> MLP:
+        """A standalone copy of member ``member``'s current weights, in eval mode."""
+        if member in self._frozen:
+            vector = self._frozen[member]
+        else:
+            vector = self._flat[self._rows.index(member)]
+        model = build_mlp(self.spec, self.dataset.n_features, self.dataset.n_classes)
+        vector_to_parameters(vector.detach().cpu(), model.parameters())
+        return model.to(self.device).eval()
+
+    def train(
+        self, k: int, on_epoch: Callable[[int, EpochRecord], None] | None = None
+    ) -> list[list[EpochRecord]]:
+        """Train every member still running ``k`` more epochs (fewer at ``max_epochs``).
+
+        Args:
+            k: epochs to add (``>= 1``).
+            on_epoch: called as ``on_epoch(member, record)`` for each new record.
+
+        Returns:
+            The new records of each member, in member order; a member that diverges gets its
+            diverged record and no more. Never raises on divergence.
+        """
+        check_epochs(k)
+        new: list[list[EpochRecord]] = [[] for _ in range(self.n_members)]
+        for _ in range(k):
+            if self.finished:
+                break
+            for member, record in self._train_epoch():
+                self._histories[member].append(record)
+                new[member].append(record)
+                if on_epoch is not None:
+                    on_epoch(member, record)
+        return new
+
+    def _layer_views(self) -> list[torch.Tensor]:
+        """Per layer, the ``(K, out, in)`` weights and ``(K, out, 1)`` biases: leaf views of
+        the flat parameter buffer, so autograd sees them as parameters and Adam updates the
+        buffer in a few whole-buffer operations."""
+        views, offset = [], 0
+        for shape in self._shapes:
+            size = math.prod(shape)
+            view = self._flat[:, offset : offset + size].view(len(self._flat), shape[0], -1)
+            views.append(view.requires_grad_())
+            offset += size
+        return views
+
+    def _forward(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Logits ``(K, n_classes, n)`` of every member for one input ``(n, n_features)``.
+
+        Activations are kept feature-major, ``(K, width, n)``, so each layer is one
+        ``baddbmm(bias, weight, h)`` with the weights in ``nn.Linear``'s ``(out, in)`` layout:
+        the fastest orientation for these small products on the CPU.
+        """
+        params = self._params
+        n_layers = len(params) // 2
+        h = x.t().expand(params[0].shape[0], -1, -1)
+        p = self.spec.dropout if generator is not None else 0.0
+        for layer in range(n_layers):
+            h = torch.baddbmm(params[2 * layer + 1], params[2 * layer], h)
+            if layer < n_layers - 1:
+                h = self._activation(h)
+                if p > 0.0:
+                    # The (n, width) mask the single trial draws, shared by the members.
+                    mask = dropout_mask((h.shape[2], h.shape[1]), p, h.device, generator)
+                    h = h * mask.t()
+        return h
+
+    def _train_epoch(self) -> list[tuple[int, EpochRecord]]:
+        start = time.perf_counter()
+        config = self.configs[0]
+        epoch = self._epochs_done
+        step_lrs = self._lrs * cosine_factor(epoch, config.max_epochs)
+        order = epoch_order(config.seed, epoch, len(self._y_train)).to(self.device)
+        X, y = self._X_train[order], self._y_train[order]
+        generator = None
+        if self.spec.dropout > 0:
+            generator = derived_generator(config.seed, DROPOUT_STREAM, epoch, device=self.device)
+        n_rows = len(self._rows)
+        loss_sum = torch.zeros(n_rows, device=self.device)
+        n_steps = 0
+        for lo in range(0, len(y), config.batch_size):
+            hi = lo + config.batch_size
+            logits = self._forward(X[lo:hi], generator)
+            targets = y[lo:hi].expand(n_rows, -1)
+            losses = F.cross_entropy(logits, targets, reduction="none").mean(dim=1)
+            grads = torch.autograd.grad(losses.sum(), self._params)
+            self._adam_step(grads, step_lrs)
+            loss_sum += losses.detach()
+            n_steps += 1
+
+        row_elements = n_rows * max(self.spec.width, self.dataset.n_features, self.dataset.n_classes)
+        with torch.no_grad():
+            scores = [(loss_sum / n_steps).view(n_rows, 1)]
+            scores.append(self._val.evaluate(self._eval_logits, row_elements))
+            if self._test is not None:
+                scores.append(self._test.evaluate(self._eval_logits, row_elements))
+            finite = self._flat.isfinite().all(dim=1, keepdim=True).to(torch.float32)
+            table = torch.cat([*scores, finite], dim=1).tolist()
+        self._epochs_done += 1
+        seconds = (time.perf_counter() - start) / n_rows
+        records = [
+            (
+                member,
+                make_record(
+                    self._epochs_done,
+                    values[:-1],
+                    seconds,
+                    has_test=self._test is not None,
+                    weights_finite=values[-1] == 1.0,
+                ),
+            )
+            for member, values in zip(self._rows, table)
+        ]
+        self._drop_diverged([record.diverged for _, record in records])
+        return records
+
+    def _adam_step(self, grads: Sequence[torch.Tensor], step_lrs: torch.Tensor) -> None:
+        """``torch.optim.Adam``'s update on the flat buffers, one learning rate per row."""
+        self._adam_steps += 1
+        with torch.no_grad():
+            grad = torch.cat([g.reshape(len(g), -1) for g in grads], dim=1)
+            weight_decay = self.configs[0].weight_decay
+            if weight_decay != 0:
+                grad = grad.add_(self._flat, alpha=weight_decay)
+            self._exp_avg.lerp_(grad, 1 - _BETA1)
+            self._exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
+            # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved to the numerator.
+            bc1 = 1 - _BETA1**self._adam_steps
+            bc2_sqrt = math.sqrt(1 - _BETA2**self._adam_steps)
+            denom = self._exp_avg_sq.sqrt().add_(_EPS * bc2_sqrt)
+            step = self._exp_avg * (step_lrs * (bc2_sqrt / bc1))
+            self._flat.addcdiv_(step, denom, value=-1.0)
+
+    def _eval_logits(self, X: torch.Tensor) -> torch.Tensor:
+        return self._forward(X, None)
+
+    def _drop_diverged(self, diverged: list[bool]) -> None:
+        if not any(diverged):
+            return
+        for row, gone in enumerate(diverged):
+            if gone:
+                self._frozen[self._rows[row]] = self._flat[row].clone()
+        keep = torch.tensor([not gone for gone in diverged], device=self.device)
+        self._rows = [member for member, gone in zip(self._rows, diverged) if not gone]
+        self._flat = self._flat[keep]
+        self._exp_avg = self._exp_avg[keep]
+        self._exp_avg_sq = self._exp_avg_sq[keep]
+        self._lrs = self._lrs[keep]
+        self._params = self._layer_views()
