@@ -40,7 +40,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def _iris_frame() -> pd.DataFrame:
     iris = load_iris()
     frame = pd.DataFrame(np.round(iris.data, 1), columns=list(IRIS_COLUMNS))
-    frame["class"] = pd.Categorical.from_codes(iris.target, categories=list(IRIS_CLASSES))
+    frame["class"] = pd.Categorical(np.array(IRIS_CLASSES)[iris.target], categories=IRIS_CLASSES)
     return frame
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tunegym.data import list_datasets, load_dataset
+from tunegym.data import iter_folds, list_datasets, load_dataset
 from tunegym.errors import DatasetError, DatasetNotFoundError
 
 
@@ -238,3 +238,8 @@ def test_list_unknown_source() -> None:
         list_datasets("kel")
     with pytest.raises(DatasetError, match=r"not listed.*'openml:31'"):
         list_datasets("openml")
+
+
+def test_iter_folds_checks_arguments_when_called() -> None:
+    with pytest.raises(ValueError, match=r"n_folds must be an int >= 2; got 1"):
+        iter_folds("sklearn:iris", n_folds=1)

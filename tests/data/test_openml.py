@@ -114,9 +114,9 @@ def test_download_then_load_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert ds.info.n_rows == 150
     assert ds.info.class_names == IRIS_CLASSES
 
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network disabled after the download")
+
     monkeypatch.setattr(openml.config, "connection_n_retries", 1)
-    monkeypatch.setattr(
-        "requests.Session.request",
-        lambda *a, **k: (_ for _ in ()).throw(OSError("offline")),
-    )
+    monkeypatch.setattr("requests.Session.request", refuse)
     assert load_dataset("openml:61", cache_dir=tmp_path).info.n_rows == 150
