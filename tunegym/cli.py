@@ -69,14 +69,16 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _as_data(spec: str) -> str | Path:
+    """A command-line dataset argument: a file path where it names one, else a spec."""
+    return Path(spec) if Path(spec).suffix.lower() in {".csv", ".tsv", ".parquet", ".pq"} else spec
+
+
 def _load(spec: str, target: str | None, seed: int) -> TabularDataset:
     from tunegym.data import load_dataset
 
-    data: str | Path = spec
-    if Path(spec).suffix.lower() in {".csv", ".parquet", ".pq"}:
-        data = Path(spec)
     try:
-        return load_dataset(data, target=target, seed=seed)
+        return load_dataset(_as_data(spec), target=target, seed=seed)
     except (ValueError, TypeError, ImportError) as exc:
         raise _fail(str(exc)) from exc
 
@@ -129,34 +131,28 @@ def datasets_show(
     seed: Annotated[int, typer.Option(help="Seed of the train/val/test split.")] = 0,
 ) -> None:
     """Show one dataset: provenance, raw columns, class balance and the split tunegym makes."""
-    ds = _load(spec, target, seed)
-    info = ds.info
-    table = Table(show_header=False, title=ds.name)
+    from tunegym.data import describe_dataset
+
+    try:
+        d = describe_dataset(_as_data(spec), target=target, seed=seed)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise _fail(str(exc)) from exc
+    table = Table(show_header=False, title=d.spec or d.name)
     table.add_column(style="bold")
     table.add_column()
-    counts = {name: 0 for name in info.class_names}
-    for y in (ds.y_train, ds.y_val, ds.y_test):
-        for label, count in zip(*y.unique(return_counts=True), strict=True):
-            counts[info.class_names[int(label)]] += int(count)
     fields: list[tuple[str, str]] = [
-        (
-            "source",
-            info.source + (f" ({info.extra['collection']})" if "collection" in info.extra else ""),
-        ),
-        ("OpenML id", "—" if info.openml_id is None else str(info.openml_id)),
-        ("rows", f"{info.n_rows:,}"),
+        ("source", d.source + (f" ({d.collection})" if d.collection else "")),
+        ("OpenML id", "—" if d.openml_id is None else str(d.openml_id)),
+        ("rows", f"{d.n_rows:,}"),
         (
             "raw features",
-            f"{info.n_raw_features} ({info.n_numeric} numeric, {info.n_categorical} categorical)",
+            f"{d.n_raw_features} ({d.n_numeric} numeric, {d.n_categorical} categorical)",
         ),
-        ("features after preprocessing", str(ds.n_features)),
-        ("classes", ", ".join(f"{k}: {v}" for k, v in counts.items())),
-        (
-            f"split (seed {ds.seed})",
-            f"train {len(ds.y_train)}, val {len(ds.y_val)}, test {len(ds.y_test)}",
-        ),
+        ("missing values", f"{d.n_missing:,}"),
+        ("features after preprocessing", str(d.n_features)),
+        ("classes", ", ".join(f"{label}: {count}" for label, count in d.classes)),
+        (f"split (seed {seed})", f"train {d.n_train}, val {d.n_val}, test {d.n_test}"),
     ]
-    fields += [(k, v) for k, v in info.extra.items() if k != "collection"]
     for key, value in fields:
         table.add_row(key, value)
     console.print(table)
