@@ -115,7 +115,7 @@ def test_train_rejects_bad_hyperparameters() -> None:
 
 def test_train_diverging_run_is_reported_not_raised() -> None:
     result = runner.invoke(
-        app, ["train", "sklearn:wine", "--lr", "1e6", "--batch-size", "8", "--epochs", "3"]
+        app, ["train", "sklearn:wine", "--lr", "1e20", "--batch-size", "8", "--epochs", "3"]
     )
     assert result.exit_code == 0, result.output
     assert "diverged" in result.output

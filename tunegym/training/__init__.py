@@ -1,9 +1,12 @@
 """Torch models, the trainer (checkpoint/resume), the batched trainer and metrics.
 
 Example:
+    >>> from tunegym.data import load_dataset
     >>> from tunegym.training import MLPSpec, TrainConfig, Trial
-    >>> trial = Trial(dataset, TrainConfig(lr=1e-3, batch_size=64, max_epochs=20), MLPSpec())
-    >>> records = trial.train(4)  # doctest: +SKIP
+    >>> dataset = load_dataset("sklearn:iris")
+    >>> trial = Trial(dataset, TrainConfig(lr=1e-2, batch_size=16, max_epochs=20), MLPSpec())
+    >>> [record.epoch for record in trial.train(4)]
+    [1, 2, 3, 4]
 """
 
 from tunegym.training._batched import BatchedTrial

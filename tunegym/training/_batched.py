@@ -11,6 +11,9 @@ parameter tensor) with the same update as torch's; results equal separate trials
 float32 rounding. A member whose loss or weights stop being finite gets its diverged record,
 is dropped from the stack (its last weights kept for :meth:`BatchedTrial.member_model`) and
 stops, while the others go on: members never mix, so its NaNs cannot reach them.
+
+A record's ``seconds`` is the member's share of the batched epoch: its wall time divided by
+the number of members trained in it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tunegym.data import TabularDataset
 from tunegym.training._config import TrainConfig, cosine_factor, epoch_order, resolve_device
 from tunegym.training._metrics import EvalSplit
-from tunegym.training._model import ACTIVATIONS, MLP, MLPSpec, build_mlp, dropout_mask
+from tunegym.training._model import ACTIVATIONS, DEFAULT_SPEC, MLP, MLPSpec, build_mlp, dropout_mask
 from tunegym.training._records import EpochRecord, best_record, make_record
 from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
 from tunegym.training._trial import check_dataset, check_epochs
@@ -56,8 +59,11 @@ class BatchedTrial:
             unavailable, or an empty split.
 
     Example:
-        >>> batch = BatchedTrial(dataset, lrs=[1e-4, 1e-3, 1e-2], batch_size=64, max_epochs=20)
-        >>> per_member = batch.train(5)  # [[5 records], [5 records], [5 records]]
+        >>> from tunegym.data import load_dataset
+        >>> dataset = load_dataset("sklearn:iris")
+        >>> batch = BatchedTrial(dataset, lrs=[1e-3, 1e-2, 1e-1], batch_size=16, max_epochs=20)
+        >>> [len(records) for records in batch.train(5)]
+        [5, 5, 5]
     """
 
     def __init__(
@@ -67,7 +73,7 @@ class BatchedTrial:
         batch_size: int,
         max_epochs: int,
         seed: int = 0,
-        spec: MLPSpec = MLPSpec(),
+        spec: MLPSpec = DEFAULT_SPEC,
         weight_decay: float = 0.0,
         *,
         device: str | torch.device = "cpu",
@@ -114,7 +120,7 @@ class BatchedTrial:
 
     @property
     def epochs_done(self) -> int:
-        """Epochs trained so far by the members still training."""
+        """Epochs trained so far (a diverged member's history stops at its diverged epoch)."""
         return self._epochs_done
 
     @property
@@ -178,31 +184,46 @@ class BatchedTrial:
         views, offset = [], 0
         for shape in self._shapes:
             size = math.prod(shape)
-            view = self._flat[:, offset : offset + size].view(len(self._flat), shape[0], -1)
+            view = self._flat[:, offset : offset + size].view(-1, shape[0], size // shape[0])
             views.append(view.requires_grad_())
             offset += size
         return views
 
-    def _forward(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Logits ``(K, n_classes, n)`` of every member for one input ``(n, n_features)``.
+    def _forward(self, x_t: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Training-mode logits ``(K, n_classes, n)`` for transposed inputs ``(n_features, n)``.
 
-        Activations are kept feature-major, ``(K, width, n)``, so each layer is one
+        Activations are feature-major, ``(K, width, n)``, so each layer is one
         ``baddbmm(bias, weight, h)`` with the weights in ``nn.Linear``'s ``(out, in)`` layout:
-        the fastest orientation for these small products on the CPU.
+        the fastest orientation for minibatch-sized products on the CPU.
         """
         params = self._params
         n_layers = len(params) // 2
-        h = x.t().expand(params[0].shape[0], -1, -1)
-        p = self.spec.dropout if generator is not None else 0.0
+        h = x_t.expand(params[0].shape[0], -1, -1)
         for layer in range(n_layers):
             h = torch.baddbmm(params[2 * layer + 1], params[2 * layer], h)
             if layer < n_layers - 1:
                 h = self._activation(h)
-                if p > 0.0:
+                if generator is not None:
                     # The (n, width) mask the single trial draws, shared by the members.
-                    mask = dropout_mask((h.shape[2], h.shape[1]), p, h.device, generator)
-                    h = h * mask.t()
+                    shape = (h.shape[2], h.shape[1])
+                    h = h * dropout_mask(shape, self.spec.dropout, h.device, generator).t()
         return h
+
+    def _eval_logits(self, X: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits ``(K, n_classes, n)`` for inputs ``(n, n_features)``.
+
+        Row-major activations ``(K, n, width)`` here: for evaluation-sized ``n`` this
+        orientation of the products is the faster one.
+        """
+        params = self._params
+        n_layers = len(params) // 2
+        h = X.expand(params[0].shape[0], -1, -1)
+        for layer in range(n_layers):
+            weight, bias = params[2 * layer], params[2 * layer + 1]
+            h = torch.baddbmm(bias.transpose(1, 2), h, weight.transpose(1, 2))
+            if layer < n_layers - 1:
+                h = self._activation(h)
+        return h.transpose(1, 2)
 
     def _train_epoch(self) -> list[tuple[int, EpochRecord]]:
         start = time.perf_counter()
@@ -210,7 +231,8 @@ class BatchedTrial:
         epoch = self._epochs_done
         step_lrs = self._lrs * cosine_factor(epoch, config.max_epochs)
         order = epoch_order(config.seed, epoch, len(self._y_train)).to(self.device)
-        X, y = self._X_train[order], self._y_train[order]
+        # Feature-major rows (contiguous along the batch) make the first product fast.
+        X_t, y = self._X_train[order].t().contiguous(), self._y_train[order]
         generator = None
         if self.spec.dropout > 0:
             generator = derived_generator(config.seed, DROPOUT_STREAM, epoch, device=self.device)
@@ -219,7 +241,7 @@ class BatchedTrial:
         n_steps = 0
         for lo in range(0, len(y), config.batch_size):
             hi = lo + config.batch_size
-            logits = self._forward(X[lo:hi], generator)
+            logits = self._forward(X_t[:, lo:hi], generator)
             targets = y[lo:hi].expand(n_rows, -1)
             losses = F.cross_entropy(logits, targets, reduction="none").mean(dim=1)
             grads = torch.autograd.grad(losses.sum(), self._params)
@@ -227,7 +249,9 @@ class BatchedTrial:
             loss_sum += losses.detach()
             n_steps += 1
 
-        row_elements = n_rows * max(self.spec.width, self.dataset.n_features, self.dataset.n_classes)
+        row_elements = n_rows * max(
+            self.spec.width, self.dataset.n_features, self.dataset.n_classes
+        )
         with torch.no_grad():
             scores = [(loss_sum / n_steps).view(n_rows, 1)]
             scores.append(self._val.evaluate(self._eval_logits, row_elements))
@@ -248,7 +272,7 @@ class BatchedTrial:
                     weights_finite=values[-1] == 1.0,
                 ),
             )
-            for member, values in zip(self._rows, table)
+            for member, values in zip(self._rows, table, strict=True)
         ]
         self._drop_diverged([record.diverged for _, record in records])
         return records
@@ -270,9 +294,6 @@ class BatchedTrial:
             step = self._exp_avg * (step_lrs * (bc2_sqrt / bc1))
             self._flat.addcdiv_(step, denom, value=-1.0)
 
-    def _eval_logits(self, X: torch.Tensor) -> torch.Tensor:
-        return self._forward(X, None)
-
     def _drop_diverged(self, diverged: list[bool]) -> None:
         if not any(diverged):
             return
@@ -280,7 +301,7 @@ class BatchedTrial:
             if gone:
                 self._frozen[self._rows[row]] = self._flat[row].clone()
         keep = torch.tensor([not gone for gone in diverged], device=self.device)
-        self._rows = [member for member, gone in zip(self._rows, diverged) if not gone]
+        self._rows = [member for member, gone in zip(self._rows, diverged, strict=True) if not gone]
         self._flat = self._flat[keep]
         self._exp_avg = self._exp_avg[keep]
         self._exp_avg_sq = self._exp_avg_sq[keep]

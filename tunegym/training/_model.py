@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from torch import nn
 from tunegym.errors import did_you_mean
 from tunegym.training._seeding import INIT_STREAM, derived_generator
 
-__all__ = ["MLP", "ACTIVATIONS", "MLPSpec", "build_mlp"]
+__all__ = ["ACTIVATIONS", "DEFAULT_SPEC", "MLP", "MLPSpec", "build_mlp", "dropout_mask"]
 
 ACTIVATIONS: Final[dict[str, Callable[[torch.Tensor], torch.Tensor]]] = {
     "relu": F.relu,
@@ -66,6 +67,9 @@ class MLPSpec:
             )
 
 
+DEFAULT_SPEC: Final = MLPSpec()
+
+
 class MLP(nn.Module):
     """``depth`` × (linear → activation → dropout), then a linear output layer.
 
@@ -77,7 +81,7 @@ class MLP(nn.Module):
         super().__init__()
         sizes = [n_features] + [spec.width] * spec.depth + [n_classes]
         self.spec = spec
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self._activation = ACTIVATIONS[spec.activation]
 
     @property

@@ -1,8 +1,8 @@
 """One training run of an MLP that can be advanced k epochs at a time, saved and resumed.
 
 Optimiser and schedule:
-    ``torch.optim.Adam`` with torch's default betas ``(0.9, 0.999)`` and eps ``1e-8`` (L2
-    ``weight_decay`` added to the gradient), and cosine annealing of the learning rate stepped
+    ``torch.optim.Adam`` (its fused kernel) with torch's default betas ``(0.9, 0.999)`` and eps
+    ``1e-8`` (L2 ``weight_decay`` added to the gradient), and cosine annealing of the learning rate stepped
     once per epoch: epoch ``e`` (0-based) trains at ``lr * (1 + cos(pi * e / max_epochs)) / 2``.
     The schedule depends on ``max_epochs`` only, so training ``k`` epochs and then ``k`` more
     gives exactly the first ``2k`` epochs of the full run.
@@ -35,7 +35,7 @@ from torch import nn
 from tunegym.data import TabularDataset
 from tunegym.training._config import TrainConfig, cosine_factor, epoch_order, resolve_device
 from tunegym.training._metrics import EvalSplit
-from tunegym.training._model import MLP, MLPSpec, build_mlp
+from tunegym.training._model import DEFAULT_SPEC, MLP, MLPSpec, build_mlp
 from tunegym.training._records import EpochRecord, best_record, make_record
 from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
 
@@ -75,17 +75,20 @@ class Trial:
         ValueError: for CUDA requested but unavailable, or an empty split.
 
     Example:
-        >>> trial = Trial(dataset, TrainConfig(lr=1e-3, batch_size=64, max_epochs=20))
-        >>> first = trial.train(4)           # epochs 1-4
-        >>> later = trial.train(4)           # epochs 5-8, as if trained 8 straight
-        >>> trial.best_record().val_accuracy  # doctest: +SKIP
+        >>> from tunegym.data import load_dataset
+        >>> dataset = load_dataset("sklearn:iris")
+        >>> trial = Trial(dataset, TrainConfig(lr=1e-2, batch_size=16, max_epochs=20))
+        >>> first = trial.train(4)  # epochs 1-4
+        >>> later = trial.train(4)  # epochs 5-8, exactly as if trained 8 straight
+        >>> trial.epochs_done, trial.best_record().val_accuracy > 0.5
+        (8, True)
     """
 
     def __init__(
         self,
         dataset: TabularDataset,
         config: TrainConfig,
-        spec: MLPSpec = MLPSpec(),
+        spec: MLPSpec = DEFAULT_SPEC,
         *,
         device: str | torch.device = "cpu",
         eval_test: bool = False,
@@ -103,6 +106,7 @@ class Trial:
         self._model: MLP = build_mlp(
             spec, dataset.n_features, dataset.n_classes, seed=config.seed
         ).to(self.device)
+        self._model.eval()
         self._optimizer = torch.optim.Adam(
             self._model.parameters(),
             lr=config.lr,
@@ -113,8 +117,8 @@ class Trial:
         self._diverged = False
 
     @property
-    def model(self) -> nn.Module:
-        """The network being trained (its current weights; in eval mode between epochs)."""
+    def model(self) -> MLP:
+        """The network being trained: its current weights, in eval mode between epochs."""
         return self._model
 
     @property
@@ -262,7 +266,6 @@ class Trial:
         trial._optimizer.load_state_dict(state["optimizer"])
         trial._history = [EpochRecord(**record) for record in state["history"]]
         trial._diverged = state["diverged"]
-        trial._model.eval()
         return trial
 
     def save(self, path: str | PathLike[str]) -> None:
@@ -325,7 +328,7 @@ class TrainResult:
 def train(
     dataset: TabularDataset,
     config: TrainConfig,
-    spec: MLPSpec = MLPSpec(),
+    spec: MLPSpec = DEFAULT_SPEC,
     *,
     device: str | torch.device = "cpu",
     eval_test: bool = True,
@@ -342,8 +345,10 @@ def train(
         on_epoch: called with each record as soon as its epoch ends.
 
     Example:
-        >>> result = train(dataset, TrainConfig(lr=3e-3, batch_size=32, max_epochs=20))
-        >>> result.best.val_accuracy  # doctest: +SKIP
+        >>> from tunegym.data import load_dataset
+        >>> result = train(load_dataset("sklearn:iris"), TrainConfig(1e-2, 16, max_epochs=10))
+        >>> len(result.history), result.diverged
+        (10, False)
     """
     trial = Trial(dataset, config, spec, device=device, eval_test=eval_test)
     trial.train(config.max_epochs, on_epoch)
