@@ -29,6 +29,10 @@ _LAZY: dict[str, str] = {
     "Trial": "tunegym.training",
     "BatchedTrial": "tunegym.training",
     "train": "tunegym.training",
+    "TuningEnv": "tunegym.envs",
+    "TaskSpec": "tunegym.envs",
+    "SearchSpace": "tunegym.envs",
+    "make_tuning_env": "tunegym.envs",
 }
 
 __all__ = [
@@ -36,19 +40,36 @@ __all__ = [
     "DatasetInfo",
     "EpochRecord",
     "MLPSpec",
+    "SearchSpace",
     "TabularDataset",
+    "TaskSpec",
     "TrainConfig",
     "Trial",
+    "TuningEnv",
     "__version__",
     "iter_folds",
     "list_datasets",
     "load_dataset",
+    "make_tuning_env",
     "train",
 ]
 
 if TYPE_CHECKING:
     from tunegym.data import DatasetInfo, TabularDataset, iter_folds, list_datasets, load_dataset
+    from tunegym.envs import SearchSpace, TaskSpec, TuningEnv, make_tuning_env
     from tunegym.training import BatchedTrial, EpochRecord, MLPSpec, TrainConfig, Trial, train
+
+
+def _register_envs() -> None:
+    # The one piece of work done at import time: make ``gymnasium.make("tunegym/NNTuning-v0")``
+    # work after ``import tunegym`` (the env itself is imported only when made).
+    from gymnasium.envs.registration import register, registry
+
+    if "tunegym/NNTuning-v0" not in registry:
+        register(id="tunegym/NNTuning-v0", entry_point="tunegym.envs:make_tuning_env")
+
+
+_register_envs()
 
 
 def __getattr__(name: str) -> Any:

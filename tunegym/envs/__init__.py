@@ -1,1 +1,49 @@
-"""Planned part of tunegym (see ARCHITECTURE.md); empty until its issue lands."""
+"""The tuning environment: neural-network training as a sequential decision task.
+
+``TuningEnv`` holds a `TaskSpec` and a backend — `LiveBackend` (really trains) or
+`ReplayBackend` (serves recorded curves, thousands of times faster) — with the same semantics.
+Registered as ``tunegym/NNTuning-v0``::
+
+    import gymnasium as gym
+    import tunegym  # registers the id
+    env = gym.make("tunegym/NNTuning-v0", dataset="sklearn:iris", backend="live")
+"""
+
+from tunegym.envs._actions import Action, ActionCodec, ActionKind
+from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend, Segment
+from tunegym.envs._curves import CURVE_COLUMNS, read_curves, record_curves, write_curves
+from tunegym.envs._env import TuningEnv, observation_layout
+from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
+from tunegym.envs._make import ENV_ID, make_tuning_env
+from tunegym.envs._task import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_K_CHOICES,
+    DEFAULT_LRS,
+    SearchSpace,
+    TaskSpec,
+)
+
+__all__ = [
+    "CURVE_COLUMNS",
+    "DEFAULT_BATCH_SIZES",
+    "DEFAULT_K_CHOICES",
+    "DEFAULT_LRS",
+    "ENV_ID",
+    "META_FEATURE_NAMES",
+    "Action",
+    "ActionCodec",
+    "ActionKind",
+    "Backend",
+    "LiveBackend",
+    "ReplayBackend",
+    "SearchSpace",
+    "Segment",
+    "TaskSpec",
+    "TuningEnv",
+    "make_tuning_env",
+    "observation_layout",
+    "read_curves",
+    "record_curves",
+    "task_meta_features",
+    "write_curves",
+]

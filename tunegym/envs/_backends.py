@@ -1,0 +1,290 @@
+"""Where the epochs come from: really trained (live) or read from recorded curves (replay).
+
+A backend has three methods — ``start`` a trial, ``advance`` it ``k`` epochs, ``release`` it —
+and two facts about its task: the dataset's meta-features and, where known, the bounds of the
+score over the whole grid (which turn incumbent improvement into regret reduction).
+Both backends give a trial of (lr, batch size, seed) the same epochs: the trainer's contract
+(initial weights from the seed, batch order from seed and epoch, the schedule from ``E_max``)
+makes a recorded curve exactly what live training would produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, cast
+
+import numpy as np
+import pandas as pd
+
+from tunegym.data import TabularDataset
+from tunegym.envs._curves import meta_features_of, read_curves
+from tunegym.envs._features import task_meta_features
+from tunegym.envs._task import SCORE_METRICS, SearchSpace
+from tunegym.training import MLPSpec, TrainConfig, Trial
+
+__all__ = ["Backend", "LiveBackend", "ReplayBackend", "Segment"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """The epochs one ``advance`` call trained.
+
+    Attributes:
+        scores: validation score per epoch (the task's metric; worst for a diverged epoch).
+        test_scores: the matching test score per epoch.
+        seconds: wall time per epoch (measured live, recorded in replay).
+        diverged: the trial diverged in this segment (its last epoch) and cannot continue.
+    """
+
+    scores: np.ndarray
+    test_scores: np.ndarray
+    seconds: np.ndarray
+    diverged: bool
+
+
+class Backend(Protocol):
+    """What the env needs from a source of epochs."""
+
+    @property
+    def meta_features(self) -> np.ndarray:
+        """The task's meta-features (``tunegym.envs.META_FEATURE_NAMES``)."""
+        ...
+
+    @property
+    def score_bounds(self) -> tuple[float, float] | None:
+        """(best, worst) score over every configuration and epoch, or ``None`` if unknown."""
+        ...
+
+    def start(self, lr: float, batch_size: int, seed: int) -> int:
+        """Open a trial (nothing is trained yet) and return its handle."""
+        ...
+
+    def advance(self, handle: int, k: int) -> Segment:
+        """Train the trial ``k`` more epochs (fewer if it diverges or reaches ``E_max``)."""
+        ...
+
+    def release(self, handle: int) -> None:
+        """Forget a trial that will not be continued (frees its model)."""
+        ...
+
+
+class LiveBackend:
+    """Trains trials with `tunegym.training.Trial`; "continue" resumes the kept trial.
+
+    Args:
+        dataset: the task's data.
+        space: the grid (only ``max_epochs`` is used: every trial's schedule spans ``E_max``).
+        model: the network.
+        metric: the validation metric (a key of ``SCORE_METRICS``).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        score_bounds: (best, worst) of the metric if known, e.g. from recorded curves.
+        checkpoint_dir: if given, a trial is saved there after each ``advance`` and dropped from
+            memory, then loaded again to continue (memory stays flat however many trials run).
+    """
+
+    def __init__(
+        self,
+        dataset: TabularDataset,
+        space: SearchSpace,
+        model: MLPSpec | None = None,
+        *,
+        metric: str = "val_accuracy",
+        device: str = "cpu",
+        score_bounds: tuple[float, float] | None = None,
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.space = space
+        self.model = model or MLPSpec()
+        self.metric, self.test_metric = metric, SCORE_METRICS[metric]
+        self.device = device
+        self._bounds = score_bounds
+        self._meta = task_meta_features(dataset)
+        self._checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self._trials: dict[int, Trial] = {}
+        self._configs: dict[int, TrainConfig] = {}
+        self._next = 0
+
+    @property
+    def meta_features(self) -> np.ndarray:
+        return self._meta
+
+    @property
+    def score_bounds(self) -> tuple[float, float] | None:
+        return self._bounds
+
+    def start(self, lr: float, batch_size: int, seed: int) -> int:
+        handle, self._next = self._next, self._next + 1
+        config = TrainConfig(
+            lr=lr, batch_size=batch_size, max_epochs=self.space.max_epochs, seed=seed
+        )
+        self._configs[handle] = config
+        self._trials[handle] = Trial(
+            self.dataset, config, self.model, device=self.device, eval_test=True
+        )
+        return handle
+
+    def _path(self, handle: int) -> Path:
+        assert self._checkpoint_dir is not None
+        return self._checkpoint_dir / f"trial-{handle}.pt"
+
+    def advance(self, handle: int, k: int) -> Segment:
+        trial = self._trials.get(handle)
+        if trial is None:
+            if self._checkpoint_dir is None or not self._path(handle).exists():
+                raise KeyError(f"No open trial with handle {handle}.")
+            trial = Trial.load(self._path(handle), self.dataset, device=self.device)
+        records = trial.train(k)
+        if self._checkpoint_dir is not None:
+            self._checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            trial.save(self._path(handle))
+            self._trials.pop(handle, None)
+        else:
+            self._trials[handle] = trial
+        return Segment(
+            scores=np.array([getattr(r, self.metric) for r in records], dtype=np.float64),
+            test_scores=np.array([getattr(r, self.test_metric) for r in records], dtype=np.float64),
+            seconds=np.array([r.seconds for r in records], dtype=np.float64),
+            diverged=bool(records) and records[-1].diverged,
+        )
+
+    def release(self, handle: int) -> None:
+        self._trials.pop(handle, None)
+        self._configs.pop(handle, None)
+        if self._checkpoint_dir is not None:
+            self._path(handle).unlink(missing_ok=True)
+
+    def trial(self, handle: int) -> Trial:
+        """The live `Trial` behind a handle (e.g. to take the incumbent's model)."""
+        if handle in self._trials:
+            return self._trials[handle]
+        if self._checkpoint_dir is not None and self._path(handle).exists():
+            return Trial.load(self._path(handle), self.dataset, device=self.device)
+        raise KeyError(f"No open trial with handle {handle}.")
+
+
+def _lr_key(lr: float) -> float:
+    # Grid learning rates are matched exactly up to float formatting noise.
+    return float(f"{lr:.9g}")
+
+
+class ReplayBackend:
+    """Serves recorded curves of one dataset: exact lookup of grid configurations.
+
+    Args:
+        curves: a curve table (`record_curves` / `read_curves`) or the path of a Parquet file.
+        dataset: which dataset's curves to serve; may be omitted when the table holds one.
+        metric: the validation metric.
+        space: if given, checked to be fully covered by the table for ``seeds``.
+        seeds: trial seeds that must be covered (with ``space``).
+
+    Raises:
+        ValueError: the dataset is absent or ambiguous, or the grid is not fully recorded.
+    """
+
+    def __init__(
+        self,
+        curves: pd.DataFrame | str | Path,
+        dataset: str | None = None,
+        *,
+        metric: str = "val_accuracy",
+        space: SearchSpace | None = None,
+        seeds: tuple[int, ...] | None = None,
+    ) -> None:
+        frame = curves if isinstance(curves, pd.DataFrame) else read_curves(curves)
+        names = sorted(frame["dataset"].unique())
+        if dataset is None:
+            if len(names) != 1:
+                raise ValueError(
+                    f"The curve table holds {len(names)} datasets {names[:10]}; name one with dataset=."
+                )
+            dataset = str(names[0])
+        if dataset not in names:
+            from tunegym.errors import did_you_mean
+
+            raise ValueError(
+                f"No recorded curves for dataset {dataset!r} in this table ({len(names)} datasets)."
+                + did_you_mean(dataset, names)
+            )
+        self.dataset = dataset
+        self.metric, self.test_metric = metric, SCORE_METRICS[metric]
+        part = frame[frame["dataset"] == dataset].sort_values(["lr", "batch_size", "seed", "epoch"])
+        self._curves: dict[
+            tuple[float, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, bool]
+        ] = {}
+        for key, rows in part.groupby(["lr", "batch_size", "seed"], sort=False):
+            lr, batch_size, seed = cast(tuple[float, int, int], key)
+            epochs = rows["epoch"].to_numpy()
+            if not np.array_equal(epochs, np.arange(1, len(epochs) + 1)):
+                raise ValueError(
+                    f"Curve (lr={lr}, batch_size={batch_size}, seed={seed}) has gaps in its epochs."
+                )
+            self._curves[(_lr_key(float(lr)), int(batch_size), int(seed))] = (
+                rows[metric].to_numpy(dtype=np.float64),
+                rows[self.test_metric].to_numpy(dtype=np.float64),
+                rows["seconds"].to_numpy(dtype=np.float64),
+                bool(rows["diverged"].iloc[-1]),
+            )
+        if space is not None:
+            self._check_coverage(space, seeds or (0,))
+        scores = part[metric].to_numpy(dtype=np.float64)
+        self._bounds = (float(scores.max()), float(scores.min()))
+        self._meta = meta_features_of(frame, dataset)
+        self._open: dict[int, list] = {}
+        self._next = 0
+
+    def _check_coverage(self, space: SearchSpace, seeds: tuple[int, ...]) -> None:
+        missing = [
+            (lr, bs, s)
+            for lr in space.lrs
+            for bs in space.batch_sizes
+            for s in seeds
+            if (_lr_key(lr), bs, s) not in self._curves
+        ]
+        if missing:
+            raise ValueError(
+                f"The curves of {self.dataset!r} do not cover the search space: {len(missing)} of "
+                f"{space.n_configs * len(seeds)} (lr, batch size, seed) missing, e.g. {missing[:3]}. "
+                "Record them with tunegym.envs.record_curves (replay never interpolates)."
+            )
+        short = [
+            key for key, c in self._curves.items() if len(c[0]) < space.max_epochs and not c[3]
+        ]
+        if short:
+            raise ValueError(
+                f"{len(short)} curves of {self.dataset!r} stop before E_max={space.max_epochs} "
+                f"without diverging, e.g. {short[:3]}; record them with max_epochs >= {space.max_epochs}."
+            )
+
+    @property
+    def meta_features(self) -> np.ndarray:
+        return self._meta
+
+    @property
+    def score_bounds(self) -> tuple[float, float] | None:
+        return self._bounds
+
+    def start(self, lr: float, batch_size: int, seed: int) -> int:
+        curve = self._curves.get((_lr_key(lr), int(batch_size), int(seed)))
+        if curve is None:
+            raise KeyError(
+                f"No recorded curve for lr={lr}, batch_size={batch_size}, seed={seed} on {self.dataset!r}."
+            )
+        handle, self._next = self._next, self._next + 1
+        self._open[handle] = [curve, 0]
+        return handle
+
+    def advance(self, handle: int, k: int) -> Segment:
+        entry = self._open.get(handle)
+        if entry is None:
+            raise KeyError(f"No open trial with handle {handle}.")
+        (scores, tests, seconds, diverged), done = entry
+        end = min(done + k, len(scores))
+        entry[1] = end
+        return Segment(
+            scores[done:end], tests[done:end], seconds[done:end], diverged and end == len(scores)
+        )
+
+    def release(self, handle: int) -> None:
+        self._open.pop(handle, None)

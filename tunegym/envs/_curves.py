@@ -1,0 +1,166 @@
+"""Recorded learning curves: one row per (dataset, lr, batch size, seed, epoch).
+
+The replay backend serves these. They are recorded by the live trainer (`record_curves`) and kept
+as Parquet with a small JSON header in the file's schema metadata (the format, the model, each
+dataset's meta-features). The meta-store will become their home; the column names stay.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tunegym.data import TabularDataset
+from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
+from tunegym.envs._task import SearchSpace
+from tunegym.training import BatchedTrial, EpochRecord, MLPSpec, TrainConfig, Trial
+
+__all__ = ["CURVE_COLUMNS", "read_curves", "record_curves", "write_curves"]
+
+_FORMAT = "tunegym.curves"
+_VERSION = 1
+_META_KEY = b"tunegym"
+
+CURVE_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "lr",
+    "batch_size",
+    "seed",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "val_balanced_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "test_balanced_accuracy",
+    "seconds",
+    "diverged",
+)
+
+
+def _rows(
+    name: str, lr: float, batch_size: int, seed: int, records: Sequence[EpochRecord]
+) -> list[dict]:
+    return [
+        {"dataset": name, "lr": lr, "batch_size": batch_size, "seed": seed, **asdict(r)}
+        for r in records
+    ]
+
+
+def record_curves(
+    dataset: TabularDataset,
+    space: SearchSpace,
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    model: MLPSpec | None = None,
+    device: str = "cpu",
+    batched: bool = True,
+    on_config: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Train every grid configuration for ``E_max`` epochs per seed and return the curves.
+
+    Args:
+        dataset: the task's data (its split is the one the env will use).
+        space: the grid; each (lr, batch size, seed) is trained ``space.max_epochs`` epochs.
+        seeds: trial seeds to record (the env's ``TaskSpec.trial_seeds``).
+        model: the network (default ``MLPSpec()``).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        batched: train all learning rates of a batch size as one stacked model
+            (``BatchedTrial``; equal to separate training within float tolerance), or each
+            configuration as its own ``Trial`` (bitwise what the live env trains).
+        on_config: called with (configurations done, total) for progress display.
+
+    Returns:
+        A DataFrame with ``CURVE_COLUMNS``, one row per epoch trained; a diverged run stops at
+        its diverged epoch (recorded with the worst scores).
+    """
+    model = model or MLPSpec()
+    rows: list[dict] = []
+    total, done = len(space.lrs) * len(space.batch_sizes) * len(seeds), 0
+    for seed in seeds:
+        for batch_size in space.batch_sizes:
+            if batched:
+                group = BatchedTrial(
+                    dataset,
+                    space.lrs,
+                    batch_size,
+                    space.max_epochs,
+                    seed=seed,
+                    spec=model,
+                    device=device,
+                    eval_test=True,
+                )
+                group.train(space.max_epochs)
+                for lr, history in zip(space.lrs, group.members_history, strict=True):
+                    rows += _rows(dataset.name, lr, batch_size, seed, history)
+                done += len(space.lrs)
+                if on_config is not None:
+                    on_config(done, total)
+                continue
+            for lr in space.lrs:
+                config = TrainConfig(
+                    lr=lr, batch_size=batch_size, max_epochs=space.max_epochs, seed=seed
+                )
+                trial = Trial(dataset, config, model, device=device, eval_test=True)
+                rows += _rows(dataset.name, lr, batch_size, seed, trial.train(space.max_epochs))
+                done += 1
+                if on_config is not None:
+                    on_config(done, total)
+    frame = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+    frame.attrs["tunegym"] = {
+        "model": asdict(model),
+        "datasets": {dataset.name: {"meta_features": task_meta_features(dataset).tolist()}},
+        "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return frame
+
+
+def write_curves(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write curves (with their ``attrs["tunegym"]`` header) to a Parquet file."""
+    missing = [c for c in CURVE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"Curve table lacks the columns {missing}; expected {list(CURVE_COLUMNS)}."
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame[list(CURVE_COLUMNS)], preserve_index=False)
+    header = {"format": _FORMAT, "version": _VERSION, **frame.attrs.get("tunegym", {})}
+    metadata = {**(table.schema.metadata or {}), _META_KEY: json.dumps(header).encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+    return path
+
+
+def read_curves(path: str | Path) -> pd.DataFrame:
+    """Read a curve file written by `write_curves` (header restored into ``attrs``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No curve file at {path}; record one with tunegym.envs.record_curves."
+        )
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    header = json.loads(raw) if raw else {}
+    if header and header.get("format") != _FORMAT:
+        raise ValueError(f"{path} is not a tunegym curve file (format {header.get('format')!r}).")
+    frame = table.to_pandas()
+    frame.attrs["tunegym"] = header
+    return frame
+
+
+def meta_features_of(frame: pd.DataFrame, dataset: str) -> np.ndarray:
+    """Meta-features stored with the curves of ``dataset``, or zeros when none were stored."""
+    entry = frame.attrs.get("tunegym", {}).get("datasets", {}).get(dataset, {})
+    values = entry.get("meta_features")
+    if values is None or len(values) != len(META_FEATURE_NAMES):
+        return np.zeros(len(META_FEATURE_NAMES), dtype=np.float32)
+    return np.asarray(values, dtype=np.float32)

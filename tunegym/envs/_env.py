@@ -1,0 +1,440 @@
+"""`TuningEnv`: tuning a network's training as a sequence of new/continue/stop decisions.
+
+Semantics (identical for every backend):
+
+* **Actions** — one ``Discrete`` space (layout in `tunegym.envs.ActionCodec`): start a new trial
+  with (lr, batch size) for ``k`` epochs, continue slot ``j`` for ``k`` more epochs, or stop.
+  ``action_masks()`` marks the valid ones: ``k`` must not exceed the budget left nor the epochs
+  the trial has left to ``E_max``; a slot can be continued only while it holds a trial that has
+  neither diverged nor reached ``E_max``. Stop is always valid.
+* **Invalid actions** that arrive anyway (masked, or out of range) are not executed: no epoch is
+  trained or charged, the reward is ``-invalid_action_penalty`` (0 by default), the step is logged
+  with ``valid=False`` and counts towards the safety cap (``TaskSpec.step_cap``), which truncates.
+* **Slots** — a new trial takes the first empty slot; when all ``K`` are full it replaces a trial
+  that cannot be continued (diverged or at ``E_max``), else the one with the lowest best score
+  (oldest first on ties). A replaced trial stays in the history (and may stay the incumbent) but
+  can no longer be continued.
+* **Budget** — an epoch costs 1 whatever its batch size; a trial that diverges is charged only
+  the epochs it trained. Seconds are measured live and read from the recorded epoch times in
+  replay; with ``TaskSpec.budget_seconds`` the episode also ends once they are spent.
+* **Trial seeds** — each new trial draws its seed from ``TaskSpec.trial_seeds`` with the env's
+  ``np_random`` (so ``reset(seed=...)`` fixes them).
+* **Incumbent** — the best validation score of any epoch of any trial so far (with that epoch's
+  test score and configuration). Before any trial it is the worst score of the task when known,
+  else 0.
+* **Reward** — the improvement of the incumbent divided by ``best - worst`` of the task when the
+  backend knows those bounds (i.e. the reduction of normalised regret; replay always knows them),
+  else the raw improvement. 0 at reset; the rewards of an episode sum to the total improvement.
+* **Termination** — ``terminated`` on stop, when the epoch (or seconds) budget is spent, or when
+  no action but stop is left; ``truncated`` only at the safety cap.
+
+Observation: one float32 vector (`observation_layout` names each entry): 5 global entries
+(budget used and left as fractions, trials started / budget, incumbent score, seconds used /
+seconds budget or 0), 9 per slot (occupied, normalised log-lr and log-batch size, epochs done /
+``E_max``, last and best score, recent slope, diverged, at ``E_max``), the task's meta-features,
+and one warm-start prior entry per grid configuration (zeros unless ``prior`` is given).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from tunegym.envs._actions import Action, ActionCodec, ActionKind
+from tunegym.envs._backends import Backend
+from tunegym.envs._features import META_FEATURE_NAMES
+from tunegym.envs._task import TaskSpec
+
+__all__ = ["TuningEnv", "observation_layout"]
+
+_GLOBAL = ("budget_used", "budget_left", "trials_started", "incumbent", "seconds_used")
+_SLOT = (
+    "occupied",
+    "log_lr",
+    "log_batch_size",
+    "epochs_done",
+    "last_score",
+    "best_score",
+    "slope",
+    "diverged",
+    "at_max",
+)
+
+
+def observation_layout(task: TaskSpec) -> list[str]:
+    """Names of the observation's entries, in order."""
+    names = list(_GLOBAL)
+    names += [f"slot{j}.{f}" for j in range(task.n_slots) for f in _SLOT]
+    names += [f"meta.{n}" for n in META_FEATURE_NAMES]
+    names += [
+        f"prior.lr{i}.bs{b}"
+        for i in range(len(task.space.lrs))
+        for b in range(len(task.space.batch_sizes))
+    ]
+    return names
+
+
+def _unit(values: tuple[float, ...] | tuple[int, ...]) -> np.ndarray:
+    logs = np.log(np.asarray(values, dtype=np.float64))
+    span = logs[-1] - logs[0]
+    return (logs - logs[0]) / span if span > 0 else np.full(len(values), 0.5)
+
+
+class TuningEnv(gym.Env[np.ndarray, np.int64]):
+    """Gymnasium env over one tuning task (see the module docstring for the semantics).
+
+    Args:
+        task: the task (grid, budget, slots, seeds, metric).
+        backend: where epochs come from (`LiveBackend` or `ReplayBackend`).
+        prior: optional warm-start prior, one value in [0, 1] per grid configuration (shape
+            ``(n_lrs, n_batch_sizes)`` or flat), e.g. the meta-store's predicted score.
+        invalid_action_penalty: subtracted from the reward of an invalid action.
+    """
+
+    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012  (gymnasium declares it this way)
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        backend: Backend,
+        *,
+        prior: np.ndarray | None = None,
+        invalid_action_penalty: float = 0.0,
+        render_mode: str | None = None,
+    ) -> None:
+        space = task.space
+        self.task, self.backend = task, backend
+        self.codec = ActionCodec(
+            len(space.lrs), len(space.batch_sizes), task.n_slots, space.k_choices
+        )
+        self.action_space = spaces.Discrete(self.codec.n)
+        self.invalid_action_penalty = float(invalid_action_penalty)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}."
+            )
+        self.render_mode = render_mode
+
+        n_prior = space.n_configs
+        self._prior = np.zeros(n_prior, dtype=np.float32)
+        if prior is not None:
+            flat = np.asarray(prior, dtype=np.float32).reshape(-1)
+            if (
+                flat.shape != (n_prior,)
+                or not np.all(np.isfinite(flat))
+                or flat.min() < 0
+                or flat.max() > 1
+            ):
+                raise ValueError(
+                    f"prior must hold {n_prior} finite values in [0, 1] (one per grid configuration), "
+                    f"got shape {np.shape(prior)} with range [{flat.min():.3g}, {flat.max():.3g}]."
+                )
+            self._prior = flat
+        meta = np.asarray(backend.meta_features, dtype=np.float32)
+        if meta.shape != (len(META_FEATURE_NAMES),):
+            raise ValueError(
+                f"backend.meta_features must have shape ({len(META_FEATURE_NAMES)},), got {meta.shape}."
+            )
+
+        n_slot = len(_SLOT)
+        self._slot0 = len(_GLOBAL)
+        self._meta0 = self._slot0 + task.n_slots * n_slot
+        self._prior0 = self._meta0 + len(META_FEATURE_NAMES)
+        size = self._prior0 + n_prior
+        low = np.zeros(size, dtype=np.float32)
+        low[self._slot0 + _SLOT.index("slope") : self._meta0 : n_slot] = -1.0
+        self.observation_space = spaces.Box(
+            low=low, high=np.ones(size, dtype=np.float32), dtype=np.float32
+        )
+        self._obs = np.zeros(size, dtype=np.float32)
+        self._obs[self._meta0 : self._prior0] = np.clip(meta, 0.0, 1.0)
+        self._obs[self._prior0 :] = self._prior
+
+        self._lr_unit, self._bs_unit = _unit(space.lrs), _unit(space.batch_sizes)
+        self._k = np.asarray(space.k_choices)
+        bounds = backend.score_bounds
+        self._worst = bounds[1] if bounds is not None else 0.0
+        self._scale = (
+            (bounds[0] - bounds[1]) if bounds is not None and bounds[0] > bounds[1] else 1.0
+        )
+        self._mask = np.zeros(self.codec.n, dtype=bool)
+        self._reset_state()
+
+    # ------------------------------------------------------------------ state
+
+    def _reset_state(self) -> None:
+        s = self.task.n_slots
+        self._handle = np.full(s, -1, dtype=np.int64)
+        self._trial_of = np.full(s, -1, dtype=np.int64)
+        self._lr_i = np.zeros(s, dtype=np.int64)
+        self._bs_i = np.zeros(s, dtype=np.int64)
+        self._epochs = np.zeros(s, dtype=np.int64)
+        self._last = np.zeros(s)
+        self._best = np.zeros(s)
+        self._slope = np.zeros(s)
+        self._diverged = np.zeros(s, dtype=bool)
+        self._epochs_used = 0
+        self._seconds_used = 0.0
+        self._n_trials = 0
+        self._steps = 0
+        self._done = False
+        self._incumbent = self._worst
+        self._incumbent_info: dict[str, Any] = {
+            "val_score": self._worst,
+            "test_score": None,
+            "trial": None,
+        }
+        self._trials: list[dict[str, Any]] = []
+        self._log: list[dict[str, Any]] = []
+        self._obs[: self._meta0] = 0.0
+        self._update_global()
+        self._update_mask()
+
+    def _update_global(self) -> None:
+        budget = self.task.budget_epochs
+        used = min(self._epochs_used / budget, 1.0)
+        o = self._obs
+        o[0], o[1], o[2] = used, 1.0 - used, min(self._n_trials / budget, 1.0)
+        o[3] = min(max(self._incumbent, 0.0), 1.0)
+        if self.task.budget_seconds is not None:
+            o[4] = min(self._seconds_used / self.task.budget_seconds, 1.0)
+
+    def _update_slot(self, j: int) -> None:
+        n = len(_SLOT)
+        base = self._slot0 + j * n
+        e_max = self.task.space.max_epochs
+        if self._handle[j] < 0:
+            self._obs[base : base + n] = 0.0
+            return
+        self._obs[base : base + n] = (
+            1.0,
+            self._lr_unit[self._lr_i[j]],
+            self._bs_unit[self._bs_i[j]],
+            self._epochs[j] / e_max,
+            min(max(self._last[j], 0.0), 1.0),
+            min(max(self._best[j], 0.0), 1.0),
+            max(-1.0, min(1.0, self._slope[j])),
+            float(self._diverged[j]),
+            float(self._epochs[j] >= e_max),
+        )
+
+    def _continuable(self) -> np.ndarray:
+        return (self._handle >= 0) & ~self._diverged & (self._epochs < self.task.space.max_epochs)
+
+    def _update_mask(self) -> None:
+        left = self.task.budget_epochs - self._epochs_used
+        e_max = self.task.space.max_epochs
+        codec, mask = self.codec, self._mask
+        mask[: codec.n_new] = np.tile(self._k <= min(e_max, left), codec.n_new // len(self._k))
+        cap = np.where(self._continuable(), np.minimum(e_max - self._epochs, left), 0)
+        mask[codec.n_new : codec.stop_index] = (self._k[None, :] <= cap[:, None]).reshape(-1)
+        mask[codec.stop_index] = True
+
+    # ------------------------------------------------------------------ gym API
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions, as sb3-contrib's ``MaskablePPO`` expects (a copy)."""
+        return self._mask.copy()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        for handle in self._handle[self._handle >= 0]:
+            self.backend.release(int(handle))
+        self._reset_state()
+        return self._obs.copy(), self._info()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("step() called on a finished episode; call reset() first.")
+        self._steps += 1
+        index = self._as_index(action)
+        if index is None or not self._mask[index]:
+            return self._invalid(action)
+        act = self.codec.decode(index)
+        if act.kind is ActionKind.STOP:
+            entry = self._entry(index, act, slot=-1, trial=None, epochs=0, reward=0.0)
+            self._done = True
+            return self._finish(entry, reward=0.0, terminated=True)
+
+        if act.kind is ActionKind.NEW:
+            j = self._free_slot()
+            lr = self.task.space.lrs[act.lr_index]
+            batch_size = self.task.space.batch_sizes[act.batch_size_index]
+            seed = self.task.trial_seeds[int(self.np_random.integers(len(self.task.trial_seeds)))]
+            if self._handle[j] >= 0:
+                self.backend.release(int(self._handle[j]))
+            self._handle[j] = self.backend.start(lr, batch_size, seed)
+            self._trial_of[j] = self._n_trials
+            self._trials.append(
+                {"trial": self._n_trials, "lr": lr, "batch_size": batch_size, "seed": seed}
+            )
+            self._n_trials += 1
+            self._lr_i[j], self._bs_i[j] = act.lr_index, act.batch_size_index
+            self._epochs[j], self._last[j], self._best[j], self._slope[j] = 0, 0.0, 0.0, 0.0
+            self._diverged[j] = False
+        else:
+            j = act.slot
+        segment = self.backend.advance(int(self._handle[j]), act.k)
+        trained = len(segment.scores)
+        start_epoch = int(self._epochs[j])
+        if trained:
+            scores = segment.scores
+            prev = self._last[j] if start_epoch else scores[0]
+            self._slope[j] = scores[-1] - (scores[-2] if trained > 1 else prev)
+            self._last[j] = scores[-1]
+            self._best[j] = (
+                max(self._best[j], float(scores.max())) if start_epoch else float(scores.max())
+            )
+            self._epochs[j] += trained
+            self._diverged[j] = segment.diverged
+            self._epochs_used += trained
+            self._seconds_used += float(segment.seconds.sum())
+        reward = 0.0
+        if trained and scores.max() > self._incumbent:
+            i = int(scores.argmax())
+            reward = (float(scores[i]) - self._incumbent) / self._scale
+            self._incumbent = float(scores[i])
+            self._incumbent_info = {
+                "val_score": self._incumbent,
+                "test_score": float(segment.test_scores[i]),
+                "trial": int(self._trial_of[j]),
+                "epoch": start_epoch + i + 1,
+                **{k: v for k, v in self._trials[self._trial_of[j]].items() if k != "trial"},
+            }
+        self._update_slot(j)
+        self._update_global()
+        self._update_mask()
+        out_of_seconds = (
+            self.task.budget_seconds is not None and self._seconds_used >= self.task.budget_seconds
+        )
+        terminated = out_of_seconds or not self._mask[: self.codec.stop_index].any()
+        entry = self._entry(
+            index, act, slot=j, trial=int(self._trial_of[j]), epochs=trained, reward=reward
+        )
+        entry["val_score"] = float(self._last[j])
+        entry["diverged"] = bool(self._diverged[j])
+        return self._finish(entry, reward, terminated)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _as_index(self, action: Any) -> int | None:
+        try:
+            value = np.asarray(action).reshape(-1)
+            if value.size != 1 or not np.issubdtype(value.dtype, np.integer):
+                return None
+            index = int(value[0])
+        except (TypeError, ValueError):
+            return None
+        return index if 0 <= index < self.codec.n else None
+
+    def _free_slot(self) -> int:
+        empty = np.flatnonzero(self._handle < 0)
+        if empty.size:
+            return int(empty[0])
+        stuck = ~self._continuable()
+        candidates = np.flatnonzero(stuck) if stuck.any() else np.arange(self.task.n_slots)
+        # lowest best score first, then the oldest trial
+        order = np.lexsort((self._trial_of[candidates], self._best[candidates]))
+        return int(candidates[order[0]])
+
+    def _entry(
+        self, index: int, act: Action, *, slot: int, trial: int | None, epochs: int, reward: float
+    ) -> dict[str, Any]:
+        info = self._trials[trial] if trial is not None else {}
+        return {
+            "step": self._steps,
+            "action": index,
+            "kind": act.kind.name.lower(),
+            "valid": True,
+            "slot": slot,
+            "trial": trial,
+            "lr": info.get("lr"),
+            "batch_size": info.get("batch_size"),
+            "seed": info.get("seed"),
+            "k": act.k,
+            "epochs": epochs,
+            "val_score": None,
+            "diverged": False,
+            "incumbent_val": self._incumbent,
+            "epochs_used": self._epochs_used,
+            "seconds": self._seconds_used,
+            "reward": reward,
+        }
+
+    def _invalid(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        entry = {
+            "step": self._steps,
+            "action": repr(action),
+            "kind": "invalid",
+            "valid": False,
+            "incumbent_val": self._incumbent,
+            "epochs_used": self._epochs_used,
+            "seconds": self._seconds_used,
+            "reward": -self.invalid_action_penalty,
+        }
+        return self._finish(entry, -self.invalid_action_penalty, terminated=False)
+
+    def _finish(
+        self, entry: dict[str, Any], reward: float, terminated: bool
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._log.append(entry)
+        truncated = not terminated and self._steps >= self.task.step_cap
+        self._done = terminated or truncated
+        info = self._info()
+        info["step"] = entry
+        if self._done:
+            info["step_log"] = list(self._log)
+            info["regret"] = self.regret
+        return self._obs.copy(), float(reward), terminated, truncated, info
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "incumbent": dict(self._incumbent_info),
+            "epochs_used": self._epochs_used,
+            "seconds_used": self._seconds_used,
+            "n_trials": self._n_trials,
+        }
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def step_log(self) -> list[dict[str, Any]]:
+        """Every step of the episode so far (also in ``info["step_log"]`` at its end)."""
+        return list(self._log)
+
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        """Every trial started this episode: its number, lr, batch size and seed."""
+        return [dict(t) for t in self._trials]
+
+    @property
+    def regret(self) -> float:
+        """Normalised regret of the incumbent, ``nan`` when the score bounds are unknown."""
+        bounds = self.backend.score_bounds
+        if bounds is None:
+            return math.nan
+        best, worst = bounds
+        return (best - self._incumbent) / (best - worst) if best > worst else 0.0
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        lines = [
+            f"epochs {self._epochs_used}/{self.task.budget_epochs}  trials {self._n_trials}  "
+            f"incumbent {self._incumbent:.4f}"
+        ]
+        for j in range(self.task.n_slots):
+            if self._handle[j] >= 0:
+                lines.append(
+                    f"  slot {j}: trial {self._trial_of[j]} lr={self.task.space.lrs[self._lr_i[j]]:g} "
+                    f"bs={self.task.space.batch_sizes[self._bs_i[j]]} epochs={self._epochs[j]} "
+                    f"last={self._last[j]:.4f} best={self._best[j]:.4f}"
+                    + (" diverged" if self._diverged[j] else "")
+                )
+        return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""Build a `TuningEnv` from plain arguments (what ``gymnasium.make`` passes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tunegym.data import TabularDataset, load_dataset
+from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend
+from tunegym.envs._env import TuningEnv
+from tunegym.envs._task import SearchSpace, TaskSpec
+from tunegym.errors import did_you_mean
+from tunegym.training import MLPSpec
+
+__all__ = ["ENV_ID", "make_tuning_env"]
+
+ENV_ID = "tunegym/NNTuning-v0"
+_BACKENDS = ("live", "replay")
+
+
+def make_tuning_env(
+    dataset: str | TabularDataset,
+    backend: str | Backend = "live",
+    *,
+    curves: pd.DataFrame | str | Path | None = None,
+    space: SearchSpace | None = None,
+    budget_epochs: int = 64,
+    budget_seconds: float | None = None,
+    n_slots: int = 8,
+    model: MLPSpec | None = None,
+    trial_seeds: tuple[int, ...] = (0, 1, 2),
+    metric: str = "val_accuracy",
+    max_steps: int | None = None,
+    split_seed: int = 0,
+    device: str = "cpu",
+    prior: np.ndarray | None = None,
+    score_bounds: tuple[float, float] | None = None,
+    invalid_action_penalty: float = 0.0,
+    render_mode: str | None = None,
+) -> TuningEnv:
+    """A tuning env for one dataset, live or replayed.
+
+    Args:
+        dataset: a dataset spec (``"keel:german"``) or a loaded `TabularDataset`. For replay, the
+            name under which its curves were recorded.
+        backend: ``"live"`` (really train), ``"replay"`` (serve ``curves``), or a `Backend`.
+        curves: recorded curves (DataFrame or Parquet path) for the replay backend.
+        space: the grid (default `SearchSpace()`).
+        budget_epochs: epochs the tuner may spend.
+        budget_seconds: optional seconds budget.
+        n_slots: trials kept open for continuation.
+        model: the network (default `MLPSpec()`).
+        trial_seeds: seeds new trials draw from.
+        metric: ``"val_accuracy"`` or ``"val_balanced_accuracy"``.
+        max_steps: safety cap on steps (default ``4 * budget_epochs + 16``).
+        split_seed: seed of the train/val/test split when ``dataset`` is a spec (live).
+        device: training device (live).
+        prior: warm-start prior, one value in [0, 1] per grid configuration.
+        score_bounds: (best, worst) for the live backend, e.g. from recorded curves, so that its
+            rewards are regret reductions as in replay.
+        invalid_action_penalty: reward subtracted for an invalid action.
+        render_mode: ``None`` or ``"ansi"``.
+
+    Example:
+        >>> env = make_tuning_env("sklearn:iris", "live", budget_epochs=8,
+        ...                       space=SearchSpace(max_epochs=4))
+        >>> obs, info = env.reset(seed=0)
+    """
+    space = space or SearchSpace()
+    model = model or MLPSpec()
+    name = dataset if isinstance(dataset, str) else dataset.name
+    task = TaskSpec(
+        dataset=name,
+        space=space,
+        budget_epochs=budget_epochs,
+        budget_seconds=budget_seconds,
+        n_slots=n_slots,
+        model=model,
+        trial_seeds=trial_seeds,
+        metric=metric,
+        max_steps=max_steps,
+    )
+    chosen: Backend
+    if isinstance(backend, str):
+        if backend == "live":
+            data = (
+                dataset
+                if isinstance(dataset, TabularDataset)
+                else load_dataset(dataset, seed=split_seed)
+            )
+            chosen = LiveBackend(
+                data, space, model, metric=metric, device=device, score_bounds=score_bounds
+            )
+        elif backend == "replay":
+            if curves is None:
+                raise ValueError(
+                    "The replay backend needs curves= (a curve table or Parquet path)."
+                )
+            chosen = ReplayBackend(curves, name, metric=metric, space=space, seeds=task.trial_seeds)
+        else:
+            raise ValueError(
+                f"Unknown backend {backend!r}; choose one of {_BACKENDS}."
+                + did_you_mean(backend, _BACKENDS)
+            )
+    else:
+        chosen = backend
+    kwargs: dict[str, Any] = {
+        "prior": prior,
+        "invalid_action_penalty": invalid_action_penalty,
+        "render_mode": render_mode,
+    }
+    return TuningEnv(task, chosen, **kwargs)
