@@ -162,6 +162,10 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             (bounds[0] - bounds[1]) if bounds is not None and bounds[0] > bounds[1] else 1.0
         )
         self._mask = np.zeros(self.codec.n, dtype=bool)
+        # Views of the mask's new-trial and continue blocks, one row of k's each, written in place.
+        n_k = len(self._k)
+        self._mask_new = self._mask[: self.codec.n_new].reshape(-1, n_k)
+        self._mask_continue = self._mask[self.codec.n_new : self.codec.stop_index].reshape(-1, n_k)
         self._reset_state()
 
     # ------------------------------------------------------------------ state
@@ -210,17 +214,17 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         if self._handle[j] < 0:
             self._obs[base : base + n] = 0.0
             return
-        self._obs[base : base + n] = (
-            1.0,
-            self._lr_unit[self._lr_i[j]],
-            self._bs_unit[self._bs_i[j]],
-            self._epochs[j] / e_max,
-            min(max(self._last[j], 0.0), 1.0),
-            min(max(self._best[j], 0.0), 1.0),
-            max(-1.0, min(1.0, self._slope[j])),
-            float(self._diverged[j]),
-            float(self._epochs[j] >= e_max),
-        )
+        # Entry by entry: assigning a tuple of numpy scalars to a slice costs several times more.
+        o, epochs = self._obs, int(self._epochs[j])
+        o[base] = 1.0
+        o[base + 1] = self._lr_unit[self._lr_i[j]]
+        o[base + 2] = self._bs_unit[self._bs_i[j]]
+        o[base + 3] = epochs / e_max
+        o[base + 4] = min(max(float(self._last[j]), 0.0), 1.0)
+        o[base + 5] = min(max(float(self._best[j]), 0.0), 1.0)
+        o[base + 6] = max(-1.0, min(1.0, float(self._slope[j])))
+        o[base + 7] = float(self._diverged[j])
+        o[base + 8] = float(epochs >= e_max)
 
     def _continuable(self) -> np.ndarray:
         return (self._handle >= 0) & ~self._diverged & (self._epochs < self.task.space.max_epochs)
@@ -228,11 +232,10 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
     def _update_mask(self) -> None:
         left = self.task.budget_epochs - self._epochs_used
         e_max = self.task.space.max_epochs
-        codec, mask = self.codec, self._mask
-        mask[: codec.n_new] = np.tile(self._k <= min(e_max, left), codec.n_new // len(self._k))
+        self._mask_new[:] = self._k <= min(e_max, left)  # broadcast over every (lr, batch size)
         cap = np.where(self._continuable(), np.minimum(e_max - self._epochs, left), 0)
-        mask[codec.n_new : codec.stop_index] = (self._k[None, :] <= cap[:, None]).reshape(-1)
-        mask[codec.stop_index] = True
+        np.less_equal(self._k, cap[:, None], out=self._mask_continue)
+        self._mask[self.codec.stop_index] = True
 
     # ------------------------------------------------------------------ gym API
 
@@ -281,32 +284,31 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         else:
             j = act.slot
         segment = self.backend.advance(int(self._handle[j]), act.k)
-        trained = len(segment.scores)
+        scores = segment.scores
+        trained = len(scores)
         start_epoch = int(self._epochs[j])
+        reward = 0.0
         if trained:
-            scores = segment.scores
+            i = int(scores.argmax())  # the first best epoch of the segment
+            top = float(scores[i])
             prev = self._last[j] if start_epoch else scores[0]
             self._slope[j] = scores[-1] - (scores[-2] if trained > 1 else prev)
             self._last[j] = scores[-1]
-            self._best[j] = (
-                max(self._best[j], float(scores.max())) if start_epoch else float(scores.max())
-            )
+            self._best[j] = max(self._best[j], top) if start_epoch else top
             self._epochs[j] += trained
             self._diverged[j] = segment.diverged
             self._epochs_used += trained
             self._seconds_used += float(segment.seconds.sum())
-        reward = 0.0
-        if trained and scores.max() > self._incumbent:
-            i = int(scores.argmax())
-            reward = (float(scores[i]) - self._incumbent) / self._scale
-            self._incumbent = float(scores[i])
-            self._incumbent_info = {
-                "val_score": self._incumbent,
-                "test_score": float(segment.test_scores[i]),
-                "trial": int(self._trial_of[j]),
-                "epoch": start_epoch + i + 1,
-                **{k: v for k, v in self._trials[self._trial_of[j]].items() if k != "trial"},
-            }
+            if top > self._incumbent:
+                reward = (top - self._incumbent) / self._scale
+                self._incumbent = top
+                self._incumbent_info = {
+                    "val_score": top,
+                    "test_score": float(segment.test_scores[i]),
+                    "trial": int(self._trial_of[j]),
+                    "epoch": start_epoch + i + 1,
+                    **{k: v for k, v in self._trials[self._trial_of[j]].items() if k != "trial"},
+                }
         self._update_slot(j)
         self._update_global()
         self._update_mask()
@@ -324,6 +326,9 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
     # ------------------------------------------------------------------ helpers
 
     def _as_index(self, action: Any) -> int | None:
+        if type(action) is int or isinstance(action, np.integer):  # the usual case: no array
+            index = int(action)
+            return index if 0 <= index < self.codec.n else None
         try:
             value = np.asarray(action).reshape(-1)
             if value.size != 1 or not np.issubdtype(value.dtype, np.integer):
@@ -334,9 +339,9 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         return index if 0 <= index < self.codec.n else None
 
     def _free_slot(self) -> int:
-        empty = np.flatnonzero(self._handle < 0)
-        if empty.size:
-            return int(empty[0])
+        empty = self._handle < 0
+        if empty.any():
+            return int(empty.argmax())  # the first empty slot
         stuck = ~self._continuable()
         candidates = np.flatnonzero(stuck) if stuck.any() else np.arange(self.task.n_slots)
         # lowest best score first, then the oldest trial
