@@ -1,0 +1,286 @@
+"""Warm start from similar datasets: neighbours, a portfolio, a shrunken box, prior features.
+
+* **Neighbours** — the ``k`` datasets nearest to the target by L1 distance on meta-features
+  min-max scaled over all datasets (as auto-sklearn's meta-learning does), averaged over the
+  qualities both sides have; the target itself (same name or OpenML id) is always left out.
+* **Portfolio** — the best grid configurations of the neighbours, round robin (each neighbour's
+  best, nearest first, then each one's second best, ...), each with its provenance: source dataset, distance, the run ids behind it and its score there.
+* **Search box** — min/max learning rate and batch size over the neighbours' top configurations
+  (Syne Tune's ``BoundingBox`` idea); ``SearchBox.restrict`` cuts a grid down to it.
+* **Prior** — for every grid configuration, the distance-weighted mean of the neighbours'
+  normalised final validation score (mean over seeds, scaled per neighbour to [0, 1] between its
+  worst and best configuration): what `tunegym.envs.TuningEnv` takes as ``prior``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import pandas as pd
+
+from tunegym.errors import did_you_mean
+
+__all__ = [
+    "Neighbor",
+    "PortfolioEntry",
+    "SearchBox",
+    "WarmStart",
+    "compute_warm_start",
+    "nearest_datasets",
+]
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    """A dataset near the target, by meta-feature distance."""
+
+    dataset: str
+    distance: float
+    openml_did: int | None = None
+
+
+@dataclass(frozen=True)
+class PortfolioEntry:
+    """A configuration to try first, with where it comes from.
+
+    Attributes:
+        lr: learning rate (a grid value).
+        batch_size: batch size (a grid value).
+        epochs: the epoch at which it scored best on the neighbour (mean over seeds).
+        expected_score: its normalised score on the neighbour (1 = that dataset's best config).
+        score: its raw mean validation score on the neighbour at ``epochs``.
+        dataset: the neighbour it comes from.
+        distance: that neighbour's distance to the target.
+        run_ids: the meta-store runs behind it (one per seed), empty when unknown.
+    """
+
+    lr: float
+    batch_size: int
+    epochs: int
+    expected_score: float
+    score: float
+    dataset: str
+    distance: float
+    run_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchBox:
+    """Ranges spanned by the neighbours' top configurations."""
+
+    lr_min: float
+    lr_max: float
+    batch_size_min: int
+    batch_size_max: int
+
+    def contains(self, lr: float, batch_size: int) -> bool:
+        """Whether (lr, batch size) lies in the box (bounds included, relative tolerance 1e-9)."""
+        return (
+            self.lr_min * (1 - 1e-9) <= lr <= self.lr_max * (1 + 1e-9)
+            and self.batch_size_min <= batch_size <= self.batch_size_max
+        )
+
+    def restrict(
+        self, lrs: Sequence[float], batch_sizes: Sequence[int]
+    ) -> tuple[tuple[float, ...], tuple[int, ...]]:
+        """The grid values inside the box (e.g. for ``SearchSpace(lrs=..., batch_sizes=...)``)."""
+        inside_lrs = tuple(v for v in lrs if self.contains(v, self.batch_size_min))
+        inside_bs = tuple(b for b in batch_sizes if self.contains(self.lr_min, b))
+        return inside_lrs, inside_bs
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Everything the warm start derives for one target dataset and grid."""
+
+    target: str
+    neighbors: tuple[Neighbor, ...]
+    portfolio: tuple[PortfolioEntry, ...]
+    box: SearchBox | None
+    prior: np.ndarray  # (n_lrs, n_batch_sizes), values in [0, 1]
+    lrs: tuple[float, ...]
+    batch_sizes: tuple[int, ...]
+
+
+def _scaled(table: pd.DataFrame) -> pd.DataFrame:
+    numeric = table.apply(pd.to_numeric, errors="coerce").astype(float)
+    low, high = numeric.min(), numeric.max()
+    span = (high - low).replace(0.0, np.nan)
+    return (numeric - low) / span
+
+
+def nearest_datasets(
+    features: pd.DataFrame,
+    target: Mapping[str, float] | pd.Series,
+    *,
+    k: int = 5,
+    exclude: Sequence[str] = (),
+    openml_dids: Mapping[str, int | None] | None = None,
+    target_did: int | None = None,
+) -> list[Neighbor]:
+    """The ``k`` datasets of ``features`` nearest to ``target`` (L1 on min-max scaled qualities).
+
+    Args:
+        features: one row per candidate dataset (index: its name), one column per quality.
+        target: the target's qualities (by the same names); missing ones are ignored.
+        k: how many neighbours.
+        exclude: names never returned (the target itself).
+        openml_dids: OpenML id of each candidate, to leave out the target's OpenML twin.
+        target_did: the target's OpenML id, if any.
+
+    Returns:
+        Neighbours, nearest first (ties broken by name). Qualities the target lacks, or that are
+        constant over the candidates, do not count; a candidate's distance is the mean absolute
+        scaled difference over the qualities both it and the target have.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k!r}.")
+    target_row = pd.Series(dict(target), dtype=float)
+    columns = [
+        c for c in features.columns if c in target_row.index and math.isfinite(target_row[c])
+    ]
+    if not columns:
+        raise ValueError(
+            "The target shares no finite meta-feature with the candidates; "
+            f"candidates have {sorted(features.columns)[:10]}..., target has {sorted(target_row.index)[:10]}."
+        )
+    excluded = set(exclude)
+    if target_did is not None and openml_dids is not None:
+        excluded |= {name for name, did in openml_dids.items() if did == target_did}
+    candidates = features.loc[[i for i in features.index if i not in excluded], columns]
+    if candidates.empty:
+        return []
+    both = pd.concat([candidates, target_row[columns].to_frame("__target__").T])
+    scaled = _scaled(both)
+    diffs = (scaled.loc[candidates.index] - scaled.loc["__target__"]).abs()
+    distance = diffs.mean(axis=1, skipna=True)
+    order = sorted((d if math.isfinite(d) else math.inf, str(name)) for name, d in distance.items())
+    return [
+        Neighbor(
+            dataset=name,
+            distance=float(d),
+            openml_did=None if openml_dids is None else openml_dids.get(name),
+        )
+        for d, name in order[:k]
+    ]
+
+
+def _config_scores(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per (lr, batch size): final score, best epoch and its score (means over seeds), run ids."""
+    last = curves.sort_values("epoch").groupby(["lr", "batch_size", "seed"]).tail(1)
+    final = last.groupby(["lr", "batch_size"])[metric].mean().rename("final")
+    by_epoch = curves.groupby(["lr", "batch_size", "epoch"])[metric].mean().reset_index()
+    best_rows = by_epoch.loc[by_epoch.groupby(["lr", "batch_size"])[metric].idxmax()]
+    best = best_rows.set_index(["lr", "batch_size"])[["epoch", metric]].rename(
+        columns={metric: "best"}
+    )
+    table = pd.concat([final, best], axis=1)
+    if "run_id" in curves.columns:
+        ids: dict[tuple[float, int], set[int]] = {}
+        columns = (curves["lr"], curves["batch_size"], curves["run_id"])
+        for lr, bs, run_id in zip(*columns, strict=True):
+            ids.setdefault((float(lr), int(bs)), set()).add(int(run_id))
+        table["run_ids"] = [
+            tuple(sorted(ids.get((float(lr), int(bs)), ()))) for lr, bs in table.index
+        ]
+    else:
+        table["run_ids"] = [() for _ in range(len(table))]
+    return table
+
+
+def _normalised(values: pd.Series) -> pd.Series:
+    low, high = values.min(), values.max()
+    return (values - low) / (high - low) if high > low else pd.Series(1.0, index=values.index)
+
+
+def compute_warm_start(
+    target: str,
+    neighbors: Sequence[Neighbor],
+    curves_of: Callable[[str], pd.DataFrame],
+    lrs: Sequence[float],
+    batch_sizes: Sequence[int],
+    *,
+    metric: str = "val_accuracy",
+    top: int = 3,
+    n_portfolio: int = 8,
+) -> WarmStart:
+    """Portfolio, box and prior for ``target`` from its neighbours' recorded curves.
+
+    Args:
+        target: the target's name (for the report).
+        neighbors: from `nearest_datasets`.
+        curves_of: returns a neighbour's curve table (``tunegym.envs`` format, optionally with a
+            ``run_id`` column).
+        lrs: the grid's learning rates (prior rows).
+        batch_sizes: the grid's batch sizes (prior columns).
+        metric: validation metric.
+        top: configurations per neighbour that span the search box.
+        n_portfolio: portfolio length (distinct configurations, nearest neighbour first).
+    """
+    if top < 1 or n_portfolio < 1:
+        raise ValueError(f"top and n_portfolio must be >= 1, got {top!r} and {n_portfolio!r}.")
+    lr_keys = [float(f"{v:.9g}") for v in lrs]
+    prior_sum = np.zeros((len(lrs), len(batch_sizes)))
+    weight_sum = np.zeros_like(prior_sum)
+    per_neighbor: list[list[PortfolioEntry]] = []
+    box_lrs: list[float] = []
+    box_bs: list[int] = []
+    for neighbor in neighbors:
+        curves = curves_of(neighbor.dataset)
+        if curves.empty:
+            continue
+        if metric not in curves.columns:
+            raise ValueError(
+                f"Curves lack the metric {metric!r}." + did_you_mean(metric, curves.columns)
+            )
+        table = _config_scores(curves, metric)
+        table["expected"] = _normalised(table["final"])
+        weight = 1.0 / (neighbor.distance + 1e-3)
+        for index, row in table.iterrows():
+            lr, bs = cast(tuple[float, int], index)
+            key = float(f"{float(lr):.9g}")
+            if key in lr_keys and int(bs) in batch_sizes:
+                i, j = lr_keys.index(key), list(batch_sizes).index(int(bs))
+                prior_sum[i, j] += weight * row["expected"]
+                weight_sum[i, j] += weight
+        best = table.sort_values(["final", "best"], ascending=False).head(top)
+        per_neighbor.append([])
+        for index, row in best.iterrows():
+            lr, bs = cast(tuple[float, int], index)
+            box_lrs.append(float(lr))
+            box_bs.append(int(bs))
+            per_neighbor[-1].append(
+                PortfolioEntry(
+                    lr=float(lr),
+                    batch_size=int(bs),
+                    epochs=int(row["epoch"]),
+                    expected_score=float(row["expected"]),
+                    score=float(row["best"]),
+                    dataset=neighbor.dataset,
+                    distance=neighbor.distance,
+                    run_ids=tuple(row["run_ids"]),
+                )
+            )
+    # Round robin: each neighbour's best (nearest first), then each one's second best, ...
+    ranked = [entries[r] for r in range(top) for entries in per_neighbor if r < len(entries)]
+    portfolio: list[PortfolioEntry] = []
+    seen: set[tuple[float, int]] = set()
+    for entry in ranked:
+        if (entry.lr, entry.batch_size) not in seen and len(portfolio) < n_portfolio:
+            seen.add((entry.lr, entry.batch_size))
+            portfolio.append(entry)
+    prior = np.divide(prior_sum, weight_sum, out=np.zeros_like(prior_sum), where=weight_sum > 0)
+    box = SearchBox(min(box_lrs), max(box_lrs), min(box_bs), max(box_bs)) if box_lrs else None
+    return WarmStart(
+        target=target,
+        neighbors=tuple(neighbors),
+        portfolio=tuple(portfolio),
+        box=box,
+        prior=np.clip(prior, 0.0, 1.0).astype(np.float32),
+        lrs=tuple(float(v) for v in lrs),
+        batch_sizes=tuple(int(v) for v in batch_sizes),
+    )
