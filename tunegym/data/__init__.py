@@ -9,16 +9,20 @@ from tunegym.data._dataset import DatasetInfo, TabularDataset
 from tunegym.data._listing import DatasetSummary, list_datasets
 from tunegym.data._load import DatasetDescription, describe_dataset, iter_folds, load_dataset
 from tunegym.data._openml import OPENML_CACHE_ENV, openml_cache_dir
+from tunegym.data._sources import read_table
+from tunegym.data._table import RawTable
 
 __all__ = [
     "OPENML_CACHE_ENV",
     "DatasetDescription",
     "DatasetInfo",
     "DatasetSummary",
+    "RawTable",
     "TabularDataset",
     "describe_dataset",
     "iter_folds",
     "list_datasets",
     "load_dataset",
     "openml_cache_dir",
+    "read_table",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "read_data",
     "read_keel_table",
     "read_sklearn",
+    "read_table",
 ]
 
 DataLike: TypeAlias = str | os.PathLike[str] | pd.DataFrame | np.ndarray | tuple[Any, Any]
@@ -71,6 +72,34 @@ def read_data(
         ".csv/.parquet file, a pandas DataFrame, a numpy array or an (X, y) tuple; "
         f"got {type(data).__name__}."
     )
+
+
+def read_table(
+    data: DataLike, target: TargetLike = None, *, cache_dir: str | os.PathLike[str] | None = None
+) -> RawTable:
+    """Read a dataset as its raw table: the features and labels as the source holds them.
+
+    Nothing is cleaned, imputed, encoded or split; this is the table OpenML computes its data
+    qualities on, and what :func:`tunegym.metastore.compute_meta_features` reads.
+
+    Args:
+        data: what :func:`load_dataset` accepts: a spec (``"keel:german"``, ``"sklearn:iris"``,
+            ``"openml:31"``), a ``.csv``/``.parquet`` path, a DataFrame, an array, or ``(X, y)``.
+        target: the class column of a file or DataFrame, or the labels of an array.
+        cache_dir: root of the OpenML cache (see :func:`openml_cache_dir`).
+
+    Returns:
+        The raw table, with its source, name, spec and OpenML id where known.
+
+    Raises:
+        DatasetError: for data that cannot be read (the message says why).
+
+    Example:
+        >>> table = read_table("sklearn:iris")
+        >>> table.features.shape, table.openml_id
+        ((150, 4), 61)
+    """
+    return read_data(data, target, cache_dir)
 
 
 def _read_spec(spec: str, target: TargetLike, cache_dir: str | os.PathLike[str] | None) -> RawTable:
