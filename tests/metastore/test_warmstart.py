@@ -24,8 +24,15 @@ def toy_curves(best: tuple[float, int], name: str, epochs: int = 3, run0: int = 
                 for epoch in range(1, epochs + 1):
                     score = 0.9 - 0.1 * gap - 0.05 * (epochs - epoch) + 0.001 * seed
                     rows.append(
-                        {"dataset": name, "lr": lr, "batch_size": bs, "seed": seed, "epoch": epoch,
-                         "val_accuracy": score, "run_id": run_id}
+                        {
+                            "dataset": name,
+                            "lr": lr,
+                            "batch_size": bs,
+                            "seed": seed,
+                            "epoch": epoch,
+                            "val_accuracy": score,
+                            "run_id": run_id,
+                        }
                     )
     return pd.DataFrame(rows)
 
@@ -63,7 +70,10 @@ def test_nearest_leaves_the_openml_twin_out() -> None:
 
 def test_nearest_ignores_missing_and_rejects_disjoint_qualities() -> None:
     target = {"NumberOfInstances": 110, "NumberOfClasses": float("nan"), "Other": 1.0}
-    assert nearest_datasets(FEATURES, target, k=1, exclude=["target_twin"])[0].dataset == "small_binary"
+    assert (
+        nearest_datasets(FEATURES, target, k=1, exclude=["target_twin"])[0].dataset
+        == "small_binary"
+    )
     with pytest.raises(ValueError, match="shares no finite meta-feature"):
         nearest_datasets(FEATURES, {"Other": 1.0})
     with pytest.raises(ValueError, match="k must be >= 1"):
@@ -73,23 +83,31 @@ def test_nearest_ignores_missing_and_rejects_disjoint_qualities() -> None:
 def test_portfolio_box_and_prior_follow_the_nearest_neighbour() -> None:
     target = {"NumberOfInstances": 110, "NumberOfClasses": 2, "ClassEntropy": 0.95}
     neighbors = nearest_datasets(FEATURES, target, k=2, exclude=["target_twin"])
-    ws = compute_warm_start("t", neighbors, CURVES.__getitem__, LRS, BATCH_SIZES, top=2, n_portfolio=3)
+    ws = compute_warm_start(
+        "t", neighbors, CURVES.__getitem__, LRS, BATCH_SIZES, top=2, n_portfolio=3
+    )
     first = ws.portfolio[0]
     assert (first.lr, first.batch_size, first.dataset) == (1e-2, 16, "small_binary")
     assert first.expected_score == pytest.approx(1.0)
     assert first.epochs == 3
-    assert len(first.run_ids) == 2 and all(1 <= r <= 12 for r in first.run_ids)
+    assert len(first.run_ids) == 2
+    assert all(1 <= r <= 12 for r in first.run_ids)
     assert ws.portfolio[1].dataset == "mid"  # round robin: the second neighbour's best next
     assert len({(e.lr, e.batch_size) for e in ws.portfolio}) == len(ws.portfolio) == 3
     assert ws.box is not None
-    assert ws.box.contains(1e-2, 16) and ws.box.contains(1e-3, 64)
+    assert ws.box.contains(1e-2, 16)
+    assert ws.box.contains(1e-3, 64)
     assert ws.prior.shape == (3, 2)
-    assert ws.prior.min() >= 0 and ws.prior.max() <= 1
+    assert ws.prior.min() >= 0
+    assert ws.prior.max() <= 1
     i, j = np.unravel_index(ws.prior.argmax(), ws.prior.shape)
     assert (LRS[i], BATCH_SIZES[j]) == (1e-2, 16)
 
 
 def test_box_restricts_a_grid() -> None:
     box = SearchBox(1e-3, 1e-2, 32, 128)
-    assert box.restrict((1e-4, 1e-3, 1e-2, 1e-1), (16, 32, 64, 128, 256)) == ((1e-3, 1e-2), (32, 64, 128))
+    assert box.restrict((1e-4, 1e-3, 1e-2, 1e-1), (16, 32, 64, 128, 256)) == (
+        (1e-3, 1e-2),
+        (32, 64, 128),
+    )
     assert not box.contains(1e-1, 64)

@@ -1,1 +1,87 @@
-"""Planned part of tunegym (see ARCHITECTURE.md); empty until its issue lands."""
+"""The meta-store: past runs, OpenML-shaped, in any SQLAlchemy database (SQLite by default).
+
+Entities follow OpenML: dataset, meta-feature (OpenML quality names), task (dataset + split),
+flow (model family, spec and search space), setup (hyperparameter values), run (task × setup ×
+seed) and evaluation (OpenML measure, split, value, epoch). `MetaStore` is the entry point; see
+``docs/METASTORE.md``::
+
+    from tunegym.metastore import MetaStore
+    with MetaStore() as store:  # $TUNEGYM_METASTORE or ~/.local/share/tunegym/metastore.sqlite
+        store.log_curves(curves)  # a tunegym.envs.record_curves table
+        frame = store.curves("sklearn:iris")
+"""
+
+from tunegym.metastore._curves import MLP_FLOW_VERSION, detect_hardware, mlp_flow_name
+from tunegym.metastore._engine import METASTORE_ENV, default_url
+from tunegym.metastore._schema import (
+    Base,
+    Dataset,
+    Evaluation,
+    Flow,
+    MetaFeature,
+    Run,
+    Setup,
+    Task,
+)
+from tunegym.metastore._store import MetaStore
+from tunegym.metastore._values import (
+    CURVE_COLUMNS,
+    ENV_FEATURE_NAMES,
+    ENV_FEATURE_PREFIX,
+    EPOCH_MEASURES,
+    DatasetRef,
+    DataSplit,
+    EpochLike,
+    EvaluationRow,
+    FlowRef,
+    Init,
+    MetaFeatureSource,
+    Procedure,
+    RunRecord,
+    RunStatus,
+    SearchGrid,
+    SetupRef,
+    Source,
+    SplitSpec,
+    StoreStats,
+    TableCounts,
+    TaskRef,
+)
+
+__all__ = [
+    "CURVE_COLUMNS",
+    "ENV_FEATURE_NAMES",
+    "ENV_FEATURE_PREFIX",
+    "EPOCH_MEASURES",
+    "METASTORE_ENV",
+    "MLP_FLOW_VERSION",
+    "Base",
+    "DataSplit",
+    "Dataset",
+    "DatasetRef",
+    "EpochLike",
+    "Evaluation",
+    "EvaluationRow",
+    "Flow",
+    "FlowRef",
+    "Init",
+    "MetaFeature",
+    "MetaFeatureSource",
+    "MetaStore",
+    "Procedure",
+    "Run",
+    "RunRecord",
+    "RunStatus",
+    "SearchGrid",
+    "Setup",
+    "SetupRef",
+    "Source",
+    "SplitSpec",
+    "StoreStats",
+    "TableCounts",
+    "Task",
+    "TaskRef",
+    "default_url",
+    "detect_hardware",
+    "mlp_flow_name",
+]

@@ -1,0 +1,59 @@
+"""Meta-store fixtures: every store URL of the contract suite, and a small real curve table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+from tunegym.data import TabularDataset, load_dataset
+from tunegym.envs import SearchSpace, record_curves
+from tunegym.metastore import Base, MetaStore
+
+# 1e20 diverges in its first epoch: the table holds inf losses and a diverged run.
+TINY_SPACE = SearchSpace(lrs=(1e-3, 1e-2, 1e20), batch_sizes=(16,), max_epochs=3)
+TINY_SEEDS = (0, 1)
+POSTGRES_ENV = "TUNEGYM_TEST_POSTGRES_URL"
+STORE_KINDS = ("sqlite-file", "sqlite-memory", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def iris() -> TabularDataset:
+    return load_dataset("sklearn:iris", seed=0)
+
+
+@pytest.fixture(scope="session")
+def iris_curves(iris: TabularDataset) -> pd.DataFrame:
+    return record_curves(iris, TINY_SPACE, seeds=TINY_SEEDS)
+
+
+def _empty_postgres() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"set {POSTGRES_ENV} to run the contract suite on PostgreSQL")
+    pytest.importorskip("psycopg")
+    engine = create_engine(url)
+    with engine.begin() as connection:  # every test starts from an empty database
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    return url
+
+
+def store_url(kind: str, tmp_path: Path) -> str:
+    """A fresh, empty database of ``kind`` (skips PostgreSQL when it is not configured)."""
+    if kind == "sqlite-file":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    if kind == "sqlite-memory":
+        return ":memory:"
+    return _empty_postgres()
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetaStore]:
+    with MetaStore(store_url(request.param, tmp_path)) as opened:
+        yield opened
