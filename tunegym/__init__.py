@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     "TaskSpec": "tunegym.envs",
     "SearchSpace": "tunegym.envs",
     "make_tuning_env": "tunegym.envs",
+    "MetaStore": "tunegym.metastore",
 }
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "DatasetInfo",
     "EpochRecord",
     "MLPSpec",
+    "MetaStore",
     "SearchSpace",
     "TabularDataset",
     "TaskSpec",
@@ -57,6 +59,7 @@ __all__ = [
 if TYPE_CHECKING:
     from tunegym.data import DatasetInfo, TabularDataset, iter_folds, list_datasets, load_dataset
     from tunegym.envs import SearchSpace, TaskSpec, TuningEnv, make_tuning_env
+    from tunegym.metastore import MetaStore
     from tunegym.training import BatchedTrial, EpochRecord, MLPSpec, TrainConfig, Trial, train
 
 

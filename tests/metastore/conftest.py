@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 from sqlalchemy import create_engine, text
 
+from tests.metastore._fake_openml import SERVER, FakeOpenML
 from tunegym.data import TabularDataset, load_dataset
 from tunegym.envs import SearchSpace, record_curves
 from tunegym.metastore import Base, MetaStore
@@ -57,3 +59,23 @@ def store_url(kind: str, tmp_path: Path) -> str:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetaStore]:
     with MetaStore(store_url(request.param, tmp_path)) as opened:
         yield opened
+
+
+@pytest.fixture
+def fake_openml(monkeypatch: pytest.MonkeyPatch) -> FakeOpenML:
+    openml = pytest.importorskip("openml")
+
+    """Route the ``openml`` client's HTTP requests to a :class:`FakeOpenML` (one try each)."""
+    fake = FakeOpenML()
+
+    def request(
+        session: requests.Session, method: str, url: str, *args: object, **kwargs: object
+    ) -> requests.Response:
+        return fake.handle(url)
+
+    monkeypatch.setattr(requests.Session, "request", request)
+    monkeypatch.setattr(openml.config, "server", SERVER)
+    monkeypatch.setattr(openml.config, "apikey", "")
+    # openml sleeps between retries; one try is enough against a local fake.
+    monkeypatch.setattr(openml.config, "connection_n_retries", 1)
+    return fake

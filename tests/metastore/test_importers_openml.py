@@ -6,9 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.metastore._fake_openml import SERVER, FakeOpenML
+from tests.metastore._fake_openml import FakeOpenML
 from tunegym.errors import DatasetNotFoundError
 from tunegym.metastore.importers import (
     OpenMLImportError,
@@ -21,24 +20,6 @@ from tunegym.metastore.importers import (
 openml = pytest.importorskip("openml")
 
 MLP_FLOWS = (7717, 19199)
-
-
-@pytest.fixture
-def fake_openml(monkeypatch: pytest.MonkeyPatch) -> FakeOpenML:
-    """Route the ``openml`` client's HTTP requests to a :class:`FakeOpenML` (one try each)."""
-    fake = FakeOpenML()
-
-    def request(
-        session: requests.Session, method: str, url: str, *args: object, **kwargs: object
-    ) -> requests.Response:
-        return fake.handle(url)
-
-    monkeypatch.setattr(requests.Session, "request", request)
-    monkeypatch.setattr(openml.config, "server", SERVER)
-    monkeypatch.setattr(openml.config, "apikey", "")
-    # openml sleeps between retries; one try is enough against a local fake.
-    monkeypatch.setattr(openml.config, "connection_n_retries", 1)
-    return fake
 
 
 def test_qualities_parsed_by_the_client_and_cached(fake_openml: FakeOpenML, tmp_path: Path) -> None:

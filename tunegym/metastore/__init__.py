@@ -13,6 +13,14 @@ seed) and evaluation (OpenML measure, split, value, epoch). `MetaStore` is the e
 
 from tunegym.metastore._curves import MLP_FLOW_VERSION, detect_hardware, mlp_flow_name
 from tunegym.metastore._engine import METASTORE_ENV, default_url
+from tunegym.metastore._import import ImportSummary, import_lcdb, import_openml, import_qualities
+from tunegym.metastore._metafeatures import (
+    DEFAULT_GROUPS,
+    OPENML_QUALITY_NAMES,
+    MetaFeatureGroup,
+    compute_meta_features,
+    meta_feature_names,
+)
 from tunegym.metastore._schema import (
     Base,
     Dataset,
@@ -47,14 +55,26 @@ from tunegym.metastore._values import (
     TableCounts,
     TaskRef,
 )
+from tunegym.metastore._warmstart import (
+    Neighbor,
+    PortfolioEntry,
+    SearchBox,
+    WarmStart,
+    compute_warm_start,
+    nearest_datasets,
+    store_meta_features,
+    warm_start,
+)
 
 __all__ = [
     "CURVE_COLUMNS",
+    "DEFAULT_GROUPS",
     "ENV_FEATURE_NAMES",
     "ENV_FEATURE_PREFIX",
     "EPOCH_MEASURES",
     "METASTORE_ENV",
     "MLP_FLOW_VERSION",
+    "OPENML_QUALITY_NAMES",
     "Base",
     "DataSplit",
     "Dataset",
@@ -64,14 +84,19 @@ __all__ = [
     "EvaluationRow",
     "Flow",
     "FlowRef",
+    "ImportSummary",
     "Init",
     "MetaFeature",
+    "MetaFeatureGroup",
     "MetaFeatureSource",
     "MetaStore",
+    "Neighbor",
+    "PortfolioEntry",
     "Procedure",
     "Run",
     "RunRecord",
     "RunStatus",
+    "SearchBox",
     "SearchGrid",
     "Setup",
     "SetupRef",
@@ -81,7 +106,17 @@ __all__ = [
     "TableCounts",
     "Task",
     "TaskRef",
+    "WarmStart",
+    "compute_meta_features",
+    "compute_warm_start",
     "default_url",
     "detect_hardware",
+    "import_lcdb",
+    "import_openml",
+    "import_qualities",
+    "meta_feature_names",
     "mlp_flow_name",
+    "nearest_datasets",
+    "store_meta_features",
+    "warm_start",
 ]

@@ -321,6 +321,7 @@ def read_curves(
     dataset: DatasetRef | int | str,
     flow: FlowRef | int | str | None = None,
     task: TaskRef | int | None = None,
+    run_ids: bool = False,
 ) -> pd.DataFrame:
     """The curve table of one dataset's runs (one task, one flow), header in ``attrs``."""
     row = resolve_dataset(session, dataset)
@@ -373,7 +374,8 @@ def read_curves(
     frame["diverged"] = (meta["status"].to_numpy() == RunStatus.DIVERGED) & (
         frame["epoch"] == last
     ).to_numpy()
-    frame = frame[list(CURVE_COLUMNS)].sort_values(["lr", "batch_size", "seed", "epoch"])
+    columns = [*CURVE_COLUMNS, "run_id"] if run_ids else list(CURVE_COLUMNS)
+    frame = frame[columns].sort_values(["lr", "batch_size", "seed", "epoch"])
     frame = frame.reset_index(drop=True)
     frame.columns.name = None
     frame.attrs["tunegym"] = _header(session, row.id, label, flow_row)

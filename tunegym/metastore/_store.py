@@ -372,6 +372,7 @@ class MetaStore:
         flow: FlowRef | int | str | None = None,
         *,
         task: TaskRef | int | None = None,
+        run_ids: bool = False,
     ) -> pd.DataFrame:
         """The curve table of a dataset, in ``tunegym.envs``' format (``CURVE_COLUMNS``).
 
@@ -382,13 +383,14 @@ class MetaStore:
             dataset: a reference, an internal id, or a spec/name.
             flow: whose runs (reference, id or name); needed when several flows have runs.
             task: which task's runs (reference or id); needed when several tasks have runs.
+            run_ids: add a ``run_id`` column (each row's run in the store).
 
         Raises:
             DatasetNotFoundError: (a ``ValueError``) for an unknown dataset, with a near miss.
             ValueError: if it has no runs, or runs of several tasks/flows and none was chosen.
         """
         with self._reading() as session:
-            return _curves.read_curves(session, dataset, flow, task)
+            return _curves.read_curves(session, dataset, flow, task, run_ids)
 
     def datasets(self) -> pd.DataFrame:
         """Stored datasets (indexed by id) with their identities, sizes and number of runs."""
