@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import tunegym
+from tunegym._metastore_cli import app as metastore_app
 
 if TYPE_CHECKING:
     from tunegym.data import TabularDataset
@@ -36,6 +37,7 @@ datasets_app = typer.Typer(
     help="List and inspect the datasets tunegym can load.", no_args_is_help=True
 )
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(metastore_app, name="metastore")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,0 +1,215 @@
+"""``tunegym metastore``: inspect, fill, export and query the meta-store of past runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from tunegym.metastore import MetaStore
+
+app = typer.Typer(
+    help=(
+        "The meta-store of past runs (OpenML-shaped; SQLite by default, any SQLAlchemy URL). "
+        "The default store is $TUNEGYM_METASTORE, else ~/.local/share/tunegym/metastore.sqlite."
+    ),
+    no_args_is_help=True,
+)
+import_app = typer.Typer(help="Import runs and meta-features into the store.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+console = Console()
+err_console = Console(stderr=True)
+
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="SQLAlchemy URL or SQLite file (default: see above).")
+]
+
+
+def _open(url: str | None) -> MetaStore:
+    from tunegym.metastore import MetaStore
+
+    try:
+        return MetaStore(url)
+    except (ValueError, ImportError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(2)
+
+
+@app.command()
+def stats(store: StoreOption = None) -> None:
+    """Count datasets, tasks, flows, setups, runs (by source and status), evaluations, epochs."""
+    with _open(store) as ms:
+        s = ms.stats()
+        table = Table(title=f"meta-store {ms.url}", show_header=False)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        for key in ("datasets", "tasks", "flows", "setups", "runs", "evaluations", "epochs"):
+            table.add_row(key, f"{getattr(s, key):,}")
+        for source, n in sorted(s.runs_by_source.items()):
+            table.add_row(f"  runs from {source}", f"{n:,}")
+        for status, n in sorted(s.runs_by_status.items()):
+            table.add_row(f"  runs {status}", f"{n:,}")
+        console.print(table)
+
+
+@import_app.command("openml")
+def import_openml_cmd(
+    did: Annotated[
+        list[int] | None, typer.Option(help="Dataset ids whose qualities to import.")
+    ] = None,
+    flow: Annotated[
+        list[int] | None, typer.Option(help="MLP flow ids (default: every MLPClassifier flow).")
+    ] = None,
+    task: Annotated[list[int] | None, typer.Option(help="Only runs on these OpenML tasks.")] = None,
+    max_runs: Annotated[int | None, typer.Option(help="Stop after this many runs.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Import OpenML qualities and past runs of MLP flows (needs the 'openml' extra; cached)."""
+    from tunegym.metastore import import_openml
+
+    with _open(store) as ms:
+        try:
+            with console.status("asking OpenML (answers are cached for offline use) ..."):
+                summary = import_openml(
+                    ms, dids=did or (), flows=flow, tasks=task, max_runs=max_runs
+                )
+        except (ValueError, ImportError, OSError) as exc:
+            raise _fail(exc) from exc
+    console.print(
+        f"imported {summary.runs:,} runs ({summary.skipped_runs:,} already stored) and "
+        f"{summary.qualities:,} qualities of {summary.datasets:,} datasets"
+    )
+
+
+@import_app.command("lcdb")
+def import_lcdb_cmd(
+    did: Annotated[list[int] | None, typer.Option(help="Only these OpenML dataset ids.")] = None,
+    curves: Annotated[bool, typer.Option(help="Also import the MLP learning curves.")] = True,
+    metric: Annotated[str, typer.Option(help="accuracy, auc or f1.")] = "accuracy",
+    store: StoreOption = None,
+) -> None:
+    """Import LCDB's published OpenML qualities (219 datasets) and MLP learning curves."""
+    from tunegym.metastore import import_lcdb
+
+    with _open(store) as ms:
+        try:
+            with console.status("reading LCDB ..."):
+                summary = import_lcdb(ms, datasets=did, curves=curves, metric=metric)
+        except (ValueError, ImportError, OSError) as exc:
+            raise _fail(exc) from exc
+    console.print(
+        f"imported {summary.qualities:,} qualities of {summary.datasets:,} datasets and "
+        f"{summary.runs:,} learning-curve points"
+    )
+
+
+@import_app.command("parquet")
+def import_parquet_cmd(
+    directory: Annotated[
+        Path, typer.Argument(help="A folder written by 'tunegym metastore export'.")
+    ],
+    store: StoreOption = None,
+) -> None:
+    """Merge an exported store (Parquet folder) into this one, without duplicates."""
+    with _open(store) as ms:
+        try:
+            counts = ms.import_parquet(directory)
+        except (ValueError, OSError) as exc:
+            raise _fail(exc) from exc
+    console.print(f"imported {counts}")
+
+
+@import_app.command("curves")
+def import_curves_cmd(
+    path: Annotated[Path, typer.Argument(help="A curve file (tunegym.envs.write_curves).")],
+    meta_features: Annotated[
+        bool, typer.Option(help="Also compute and store each dataset's meta-features.")
+    ] = True,
+    store: StoreOption = None,
+) -> None:
+    """Store recorded learning curves as local runs (idempotent) for replay and warm start."""
+    from tunegym.envs import read_curves
+    from tunegym.metastore import store_meta_features
+
+    with _open(store) as ms:
+        try:
+            frame = read_curves(path)
+            runs = ms.log_curves(frame)
+            if meta_features:
+                for spec in sorted(frame["dataset"].unique()):
+                    store_meta_features(ms, str(spec))
+        except (ValueError, OSError) as exc:
+            raise _fail(exc) from exc
+    console.print(f"stored {len(runs):,} runs of {frame['dataset'].nunique()} dataset(s)")
+
+
+@app.command()
+def export(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder to write (one Parquet file per table).")
+    ],
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="Only these datasets (spec or name).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Export the whole store, or some datasets with all their runs, to Parquet."""
+    with _open(store) as ms:
+        try:
+            counts = ms.export_parquet(directory, dataset)
+        except (ValueError, OSError) as exc:
+            raise _fail(exc) from exc
+    console.print(f"exported {counts} to {directory}")
+
+
+@app.command()
+def neighbors(
+    spec: Annotated[str, typer.Argument(help="The target dataset (spec or CSV/Parquet path).")],
+    k: Annotated[int, typer.Option(help="Neighbours.")] = 5,
+    portfolio: Annotated[int, typer.Option(help="Portfolio length.")] = 8,
+    store: StoreOption = None,
+) -> None:
+    """Nearest datasets by meta-features, with the warm-start portfolio and search box."""
+    from tunegym.envs import SearchSpace
+    from tunegym.metastore import warm_start
+
+    space = SearchSpace()
+    with _open(store) as ms:
+        try:
+            ws = warm_start(ms, spec, space.lrs, space.batch_sizes, k=k, n_portfolio=portfolio)
+        except (ValueError, TypeError) as exc:
+            raise _fail(exc) from exc
+    table = Table(
+        title=f"{len(ws.neighbors)} nearest datasets to {spec} (L1, scaled meta-features)"
+    )
+    for col in ("dataset", "distance", "OpenML id"):
+        table.add_column(col, justify="right" if col != "dataset" else "left")
+    for n in ws.neighbors:
+        table.add_row(
+            n.dataset, f"{n.distance:.4f}", "" if n.openml_did is None else str(n.openml_did)
+        )
+    console.print(table)
+    table = Table(title="portfolio (try these first)")
+    for col in ("lr", "batch size", "best epoch", "score there", "normalised", "from", "runs"):
+        table.add_column(col)
+    for e in ws.portfolio:
+        table.add_row(
+            f"{e.lr:g}", str(e.batch_size), str(e.epochs), f"{e.score:.4f}",
+            f"{e.expected_score:.3f}", e.dataset, ",".join(map(str, e.run_ids)),
+        )  # fmt: skip
+    console.print(table)
+    if ws.box is not None:
+        console.print(
+            f"search box: lr in [{ws.box.lr_min:g}, {ws.box.lr_max:g}], "
+            f"batch size in [{ws.box.batch_size_min}, {ws.box.batch_size_max}]"
+        )
