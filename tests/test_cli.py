@@ -93,6 +93,18 @@ def test_train_prints_records_and_writes_plot_and_report(tmp_path: Path) -> None
     assert payload["config"]["lr"] == 0.01
 
 
+def test_train_logs_to_a_store(tmp_path: Path) -> None:
+    from tunegym.metastore import MetaStore
+
+    store = str(tmp_path / "ms.sqlite")
+    args = ["train", "sklearn:iris", "--epochs", "2", "--store", store]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "logged as run" in result.output
+    with MetaStore(store) as meta:
+        assert meta.stats().epochs == 2
+
+
 def test_train_on_a_csv_file(tmp_path: Path) -> None:
     from sklearn.datasets import load_iris
 

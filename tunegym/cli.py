@@ -219,6 +219,9 @@ def train(
     report: Annotated[
         Path | None, typer.Option(help="Write the per-epoch records as JSON here.")
     ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Also log the run to this meta-store (URL or SQLite file).")
+    ] = None,
 ) -> None:
     """Train one configuration of the MLP and show its per-epoch metrics."""
     from rich.progress import (
@@ -280,6 +283,12 @@ def train(
         f"test accuracy {best.test_accuracy:.4f}; last epoch test accuracy "
         f"{records[-1].test_accuracy:.4f}; {sum(r.seconds for r in records):.2f} s"
     )
+    if store is not None:
+        from tunegym.metastore import MetaStore
+
+        with MetaStore(store) as meta:
+            run_id = meta.log_trial(ds, config, mlp, records, device=device)
+        console.print(f"logged as run {run_id} in {store}")
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         payload = {

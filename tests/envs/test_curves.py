@@ -93,3 +93,23 @@ def test_live_backend_resumes_from_checkpoints(tmp_path: Path, iris: TabularData
     assert (tmp_path / f"trial-{b}.pt").exists()
     on_disk.release(b)
     assert not (tmp_path / f"trial-{b}.pt").exists()
+
+
+def test_live_env_logs_every_trial_to_a_store(iris: TabularDataset) -> None:
+    from tunegym.envs import make_tuning_env
+    from tunegym.metastore import MetaStore
+
+    with MetaStore(":memory:") as store:
+        env = make_tuning_env(
+            iris, "live", space=TINY_SPACE, budget_epochs=6, n_slots=2, store=store
+        )
+        env.reset(seed=0)
+        env.step(env.codec.new(1, 0, 2))
+        env.step(env.codec.new(4, 0, 1))  # diverges
+        env.step(env.codec.new(2, 1, 1))  # slots full: the diverged trial is released and logged
+        assert store.stats().runs_by_status == {"diverged": 1}
+        env.close()  # the two open trials are logged too
+        stats = store.stats()
+        assert stats.runs == 3
+        assert stats.epochs == 4
+        assert stats.runs_by_status == {"ok": 2, "diverged": 1}

@@ -10,6 +10,7 @@ makes a recorded curve exactly what live training would produce.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -21,7 +22,7 @@ from tunegym.data import TabularDataset
 from tunegym.envs._curves import meta_features_of, read_curves
 from tunegym.envs._features import task_meta_features
 from tunegym.envs._task import SCORE_METRICS, SearchSpace
-from tunegym.training import MLPSpec, TrainConfig, Trial
+from tunegym.training import EpochRecord, MLPSpec, TrainConfig, Trial
 
 __all__ = ["Backend", "LiveBackend", "ReplayBackend", "Segment"]
 
@@ -69,6 +70,22 @@ class Backend(Protocol):
         ...
 
 
+class TrialLogger(Protocol):
+    """Where a live backend logs its trials (`tunegym.metastore.MetaStore` is one)."""
+
+    def log_trial(
+        self,
+        dataset: TabularDataset,
+        config: TrainConfig,
+        spec: MLPSpec,
+        history: Sequence[EpochRecord],
+        *,
+        device: str = "cpu",
+    ) -> int:
+        """Store one trained trial; return its run id."""
+        ...
+
+
 class LiveBackend:
     """Trains trials with `tunegym.training.Trial`; "continue" resumes the kept trial.
 
@@ -81,6 +98,9 @@ class LiveBackend:
         score_bounds: (best, worst) of the metric if known, e.g. from recorded curves.
         checkpoint_dir: if given, a trial is saved there after each ``advance`` and dropped from
             memory, then loaded again to continue (memory stays flat however many trials run).
+        store: a `tunegym.metastore.MetaStore` (or anything with its ``log_trial``): every
+            trial is logged there as a local run when it is released (replaced in its slot,
+            the episode reset or the env closed).
     """
 
     def __init__(
@@ -93,8 +113,10 @@ class LiveBackend:
         device: str = "cpu",
         score_bounds: tuple[float, float] | None = None,
         checkpoint_dir: str | Path | None = None,
+        store: TrialLogger | None = None,
     ) -> None:
         self.dataset = dataset
+        self.store = store
         self.space = space
         self.model = model or MLPSpec()
         self.metric, self.test_metric = metric, SCORE_METRICS[metric]
@@ -150,6 +172,12 @@ class LiveBackend:
         )
 
     def release(self, handle: int) -> None:
+        if self.store is not None and handle in self._configs:
+            trial = self.trial(handle)
+            if trial.history:
+                self.store.log_trial(
+                    self.dataset, trial.config, self.model, trial.history, device=self.device
+                )
         self._trials.pop(handle, None)
         self._configs.pop(handle, None)
         if self._checkpoint_dir is not None:

@@ -239,6 +239,13 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
 
     # ------------------------------------------------------------------ gym API
 
+    def close(self) -> None:
+        """Release every open trial (a live backend with a store logs them)."""
+        for handle in self._handle[self._handle >= 0]:
+            self.backend.release(int(handle))
+        self._handle[:] = -1
+        super().close()
+
     def action_masks(self) -> np.ndarray:
         """Valid actions, as sb3-contrib's ``MaskablePPO`` expects (a copy)."""
         return self._mask.copy()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tunegym.data import TabularDataset, load_dataset
-from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend
+from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend, TrialLogger
 from tunegym.envs._env import TuningEnv
 from tunegym.envs._task import SearchSpace, TaskSpec
 from tunegym.errors import did_you_mean
@@ -40,6 +40,7 @@ def make_tuning_env(
     score_bounds: tuple[float, float] | None = None,
     invalid_action_penalty: float = 0.0,
     render_mode: str | None = None,
+    store: TrialLogger | None = None,
 ) -> TuningEnv:
     """A tuning env for one dataset, live or replayed.
 
@@ -63,6 +64,7 @@ def make_tuning_env(
             rewards are regret reductions as in replay.
         invalid_action_penalty: reward subtracted for an invalid action.
         render_mode: ``None`` or ``"ansi"``.
+        store: a `tunegym.metastore.MetaStore` where the live backend logs every trial.
 
     Example:
         >>> env = make_tuning_env("sklearn:iris", "live", budget_epochs=8,
@@ -92,7 +94,13 @@ def make_tuning_env(
                 else load_dataset(dataset, seed=split_seed)
             )
             chosen = LiveBackend(
-                data, space, model, metric=metric, device=device, score_bounds=score_bounds
+                data,
+                space,
+                model,
+                metric=metric,
+                device=device,
+                score_bounds=score_bounds,
+                store=store,
             )
         elif backend == "replay":
             if curves is None:
