@@ -266,3 +266,29 @@ def test_verify_script_on_one_dataset(tmp_path: Path, monkeypatch: pytest.Monkey
     assert text.startswith("# title\n")
     assert text.endswith(f"{verify.END}\ntail\n")
     assert "| `keel:vehicle` | 54 | yes | 60 / 60 |" in text
+
+
+def test_pymfe_groups_behind_a_flag() -> None:
+    pytest.importorskip("pymfe")
+    values = compute_meta_features("sklearn:iris", groups=["simple"], pymfe_groups=["statistical"])
+    assert values["NumberOfInstances"] == 150
+    pymfe_names = [n for n in values if n.startswith("pymfe.")]
+    assert len(pymfe_names) > 10
+    assert "pymfe.cor.mean" in values
+    with pytest.raises(ValueError, match="Unknown pymfe group 'statistics'"):
+        compute_meta_features("sklearn:iris", groups=["simple"], pymfe_groups=["statistics"])
+
+
+def test_pymfe_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args: object, **kwargs: object) -> object:
+        if name.startswith("pymfe"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match=r"tunegym\[metafeatures\]"):
+        compute_meta_features("sklearn:iris", groups=["simple"], pymfe_groups=["general"])

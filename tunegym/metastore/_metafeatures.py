@@ -27,7 +27,7 @@ import pandas as pd
 
 from tunegym.data import RawTable, read_table
 from tunegym.data._sources import DataLike, TargetLike
-from tunegym.errors import DatasetError, did_you_mean
+from tunegym.errors import DatasetError, MissingExtraError, did_you_mean
 from tunegym.metastore._landmarkers import LANDMARK_NAMES, landmark
 
 __all__ = [
@@ -132,6 +132,7 @@ def compute_meta_features(
     seed: int = 0,
     landmark_rows: int = 5000,
     cache_dir: str | os.PathLike[str] | None = None,
+    pymfe_groups: Iterable[str] = (),
 ) -> dict[str, float]:
     """Compute meta-features of a classification table, under OpenML's quality names.
 
@@ -143,6 +144,9 @@ def compute_meta_features(
         seed: seed of the landmarkers' subsample and cross-validation folds.
         landmark_rows: landmarkers run on a random subsample of at most this many rows.
         cache_dir: root of the OpenML cache, for ``openml:`` specs.
+        pymfe_groups: extra groups computed by pymfe (extra ``metafeatures``), e.g.
+            ``("model-based", "complexity")``; their features are added as ``pymfe.<name>``
+            (summarised by their mean) on the same subsample the landmarkers use.
 
     Returns:
         ``{name: value}`` for every meta-feature of the requested groups, in
@@ -167,7 +171,46 @@ def compute_meta_features(
     for group in chosen:
         values = _compute_group(group, encoded, seed=seed, landmark_rows=landmark_rows)
         result.update({name: values[name] for name in _GROUP_NAMES[group]})
+    if pymfe_groups:
+        result.update(_pymfe(encoded, tuple(pymfe_groups), seed=seed, max_rows=landmark_rows))
     return result
+
+
+def _pymfe(
+    encoded: _EncodedTable, groups: tuple[str, ...], *, seed: int, max_rows: int
+) -> dict[str, float]:
+    """pymfe's meta-features of ``groups`` (means over attributes), named ``pymfe.<name>``."""
+    if isinstance(groups, str):
+        raise TypeError(f"pymfe_groups must be a collection of group names; got {groups!r}.")
+    try:
+        from pymfe.mfe import MFE
+    except ImportError as error:
+        raise MissingExtraError("pymfe", "metafeatures", "pymfe meta-features") from error
+    valid = MFE.valid_groups()
+    for group in groups:
+        if group not in valid:
+            raise ValueError(
+                f"Unknown pymfe group {group!r}; pymfe knows {list(valid)}."
+                f"{did_you_mean(group, valid)}"
+            )
+    numeric = encoded.numeric.copy()
+    if numeric.size:  # pymfe takes no NaN: missing numeric values get their column's median
+        medians = np.nan_to_num(
+            np.nanmedian(np.where(np.isnan(numeric).all(0), 0.0, numeric), axis=0)
+        )
+        numeric = np.where(np.isnan(numeric), medians, numeric)
+    X = np.hstack([numeric, encoded.nominal]).astype(np.float64)
+    y = np.asarray(encoded.target)
+    if len(y) > max_rows:
+        rows = np.random.default_rng(seed).choice(len(y), size=max_rows, replace=False)
+        X, y = X[rows], y[rows]
+    mfe = MFE(groups=list(groups), summary=["mean"], random_state=seed)
+    mfe.fit(X, y, suppress_warnings=True)
+    names, values = mfe.extract(suppress_warnings=True)
+    return {
+        f"pymfe.{n}": float(v) if v is not None else float("nan")
+        for n, v in zip(names, values, strict=True)
+    }
 
 
 def meta_feature_names(
