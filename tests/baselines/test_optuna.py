@@ -1,0 +1,67 @@
+"""Optuna TPE through ask-and-tell: what it tells the study, and that its pruners prune."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from tests.envs.conftest import EnvFactory
+from tunegym.baselines import Pruner, TPESearch, run_episode
+
+
+def env_trials(log: list[dict]) -> dict[int, list[dict]]:
+    trials: dict[int, list[dict]] = {}
+    for step in log:
+        if step["kind"] in ("new", "continue"):
+            trials.setdefault(step["trial"], []).append(step)
+    return trials
+
+
+def test_tpe_without_pruner_tells_each_full_trial_its_final_score(make_env: EnvFactory) -> None:
+    env = make_env("replay", budget_epochs=40)
+    policy = TPESearch()
+    run_episode(env, policy, seed=0)
+    trials = env_trials(env.step_log)
+    told = policy.study.trials
+    assert len(told) == len(trials)
+    space = env.task.space
+    for frozen, steps in zip(told, trials.values(), strict=True):
+        params = frozen.params
+        config = (space.lrs[params["lr_index"]], space.batch_sizes[params["batch_size_index"]])
+        assert config == (steps[0]["lr"], steps[0]["batch_size"])
+        if frozen.number == len(told) - 1 and frozen.state is optuna.trial.TrialState.RUNNING:
+            assert sum(s["epochs"] for s in steps) < 4  # cut by the budget: never told
+            continue
+        assert steps[0]["k"] == 4
+        assert frozen.state is optuna.trial.TrialState.COMPLETE
+        assert frozen.value == steps[-1]["val_score"]
+        assert sum(s["epochs"] for s in steps) == 4 or steps[-1]["diverged"]
+
+
+@pytest.mark.parametrize("pruner", [Pruner.HYPERBAND, Pruner.MEDIAN])
+def test_pruners_prune_on_a_task_with_bad_learning_rates(
+    make_env: EnvFactory, pruner: Pruner
+) -> None:
+    env = make_env("replay", budget_epochs=80)
+    policy = TPESearch(pruner, n_startup_trials=5)
+    run_episode(env, policy, seed=0)
+    states = [t.state for t in policy.study.trials]
+    pruned = [t for t in policy.study.trials if t.state is optuna.trial.TrialState.PRUNED]
+    assert pruned, states
+    trials = env_trials(env.step_log)
+    assert all(
+        s["k"] == 1 for steps in trials.values() for s in steps
+    )  # the pruner sees each epoch
+    for frozen in pruned:
+        steps = trials[frozen.number]
+        assert len(steps) < 4 and not steps[-1]["diverged"]
+        assert dict(frozen.intermediate_values) == {
+            n + 1: s["val_score"] for n, s in enumerate(steps)
+        }
+
+
+def test_bad_arguments_are_rejected() -> None:
+    with pytest.raises(TypeError, match="Pruner"):
+        TPESearch("median")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="eta"):
+        TPESearch(Pruner.HYPERBAND, eta=1)

@@ -1,0 +1,50 @@
+"""`make_baseline`: every name builds a policy; unknown and unavailable names explain."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.baselines.conftest import BaselineFactory
+from tunegym.baselines import (
+    BASELINE_NAMES,
+    Hyperband,
+    Policy,
+    Pruner,
+    SuccessiveHalving,
+    TPESearch,
+    make_baseline,
+)
+
+
+def test_every_name_builds_a_policy(baseline: BaselineFactory) -> None:
+    assert len(BASELINE_NAMES) == 10
+    for name in BASELINE_NAMES:
+        assert isinstance(baseline(name), Policy)
+
+
+def test_names_map_to_their_baselines() -> None:
+    assert type(make_baseline("sh")) is SuccessiveHalving
+    assert type(make_baseline("hyperband", eta=2)) is Hyperband
+    tpe = make_baseline("tpe-median", n_startup_trials=3)
+    assert isinstance(tpe, TPESearch)
+    assert (tpe.pruner, tpe.n_startup_trials) == (Pruner.MEDIAN, 3)
+    for name, pruner in [("tpe", Pruner.NONE), ("tpe-hyperband", Pruner.HYPERBAND)]:
+        policy = make_baseline(name)
+        assert isinstance(policy, TPESearch) and policy.pruner is pruner
+
+
+def test_unknown_names_suggest_the_closest() -> None:
+    with pytest.raises(ValueError, match=r"Unknown baseline 'hyperbnd'.*Did you mean 'hyperband'"):
+        make_baseline("hyperbnd")
+    with pytest.raises(ValueError, match="Did you mean 'dehb'"):
+        make_baseline("dhb")
+
+
+def test_dehb_says_why_it_is_missing() -> None:
+    with pytest.raises(NotImplementedError, match="numpy<2"):
+        make_baseline("dehb")
+
+
+def test_missing_warm_start_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="warm_start"):
+        make_baseline("ws-random")

@@ -1,0 +1,178 @@
+"""Jobs — "train this trial up to n epochs" — turned into the env's new/continue actions.
+
+Every baseline here thinks in jobs: random search runs one job of ``E_max`` epochs per
+configuration, successive halving one job per configuration and rung, TPE one per Optuna trial.
+`JobPolicy` runs one job at a time and turns it into actions:
+
+* each action buys the largest valid increment ``k`` that does not exceed the epochs the job
+  still needs (and the job's ``max_k``); when no valid ``k`` is that small (``k_choices``
+  without 1), the smallest valid one, so the trial overshoots its target;
+* a job whose trial has lost its slot (the env replaced it, see `tunegym.envs.TuningEnv`)
+  restarts: a new trial of the same configuration trained from scratch to the same target,
+  counted in ``n_restarts``;
+* a job ends when its trial reaches the target, diverges, the policy cuts it (a pruner), or no
+  valid action can continue it; the policy stops when it has no job left or its next job cannot
+  start (the budget left is smaller than every increment).
+
+When the budget runs out in the middle of a job, the env ends the episode: the last trial is a
+partial one.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tunegym.envs import TaskSpec, TuningEnv
+
+__all__ = ["Job", "JobPolicy"]
+
+
+@dataclass(eq=False)
+class Job:
+    """Train one trial (new or existing) until it has ``target`` epochs.
+
+    Attributes:
+        lr_index: learning-rate grid index of the trial.
+        batch_size_index: batch-size grid index of the trial.
+        target: epochs the trial should have when the job ends.
+        trial: the env's number of the trial to continue; ``None`` starts a new trial (set once
+            the env has started it).
+        max_k: the largest increment per action (1 shows the policy every epoch).
+        epochs: epochs the trial has trained.
+        val: its validation score after its last epoch (``nan`` before any).
+        diverged: the trial diverged (it cannot continue).
+        cut: the job ended before its target (cut by the policy, or no action could continue it).
+    """
+
+    lr_index: int
+    batch_size_index: int
+    target: int
+    trial: int | None = None
+    max_k: int | None = None
+    epochs: int = 0
+    val: float = math.nan
+    diverged: bool = False
+    cut: bool = False
+
+    @property
+    def done(self) -> bool:
+        """The trial reached the target or diverged."""
+        return self.epochs >= self.target or self.diverged
+
+    def extend(self, target: int) -> Job:
+        """A job continuing this one's trial up to ``target`` epochs."""
+        return Job(
+            self.lr_index,
+            self.batch_size_index,
+            target,
+            trial=self.trial,
+            max_k=self.max_k,
+            epochs=self.epochs,
+            val=self.val,
+        )
+
+
+class JobPolicy(abc.ABC):
+    """A `tunegym.baselines.Policy` that runs one `Job` at a time.
+
+    Subclasses implement ``_next_job`` and may override the hooks ``_start`` (episode set-up),
+    ``_on_step`` (after each step of a job; return True to cut it) and ``_job_done``.
+
+    Attributes:
+        task: the episode's task (set by ``reset``).
+        rng: the episode's random generator, seeded by ``reset``.
+        n_restarts: jobs restarted from scratch this episode because their trial lost its slot.
+    """
+
+    task: TaskSpec
+    rng: np.random.Generator
+    n_restarts: int
+
+    def reset(self, env: TuningEnv, seed: int) -> None:
+        """Start an episode on ``env``, seeded with ``seed``."""
+        self.task = env.task
+        self.rng = np.random.default_rng(seed)
+        self.n_restarts = 0
+        self._codec = env.codec
+        self._slot_of: dict[int, int] = {}  # env trial number -> slot, for trials still held
+        self._job: Job | None = None
+        self._start(env, seed)
+
+    def act(self, obs: np.ndarray, mask: np.ndarray) -> int:
+        """The next action of the current job (starting the next job when needed)."""
+        while True:
+            if self._job is None:
+                self._job = self._next_job()
+                if self._job is None:
+                    return self._codec.stop_index
+            action = self._action(self._job, mask)
+            if action is not None:
+                return action
+            if self._job.trial is None:
+                return self._codec.stop_index  # not even a new trial fits the budget left
+            self._job.cut = True
+            self._finish(self._job)
+
+    def observe(self, info: dict[str, Any]) -> None:
+        """Update the current job with the step's outcome."""
+        step = info["step"]
+        job = self._job
+        if job is None or not step["valid"] or step["kind"] == "stop":
+            return
+        if step["kind"] == "new":
+            slot = step["slot"]
+            self._slot_of = {t: s for t, s in self._slot_of.items() if s != slot}
+            self._slot_of[step["trial"]] = slot
+            job.trial = step["trial"]
+        job.epochs += step["epochs"]
+        job.val = step["val_score"]
+        job.diverged = step["diverged"]
+        if self._on_step(job):
+            job.cut = not job.done
+        if job.done or job.cut:
+            self._finish(job)
+
+    # ------------------------------------------------------------------ hooks
+
+    def _start(self, env: TuningEnv, seed: int) -> None:  # noqa: B027  (optional hook)
+        """Episode set-up, after the common state is reset."""
+
+    @abc.abstractmethod
+    def _next_job(self) -> Job | None:
+        """The next job, or ``None`` to stop."""
+
+    def _on_step(self, job: Job) -> bool:
+        """Called after each step of ``job``; return True to end it now."""
+        return False
+
+    def _job_done(self, job: Job) -> None:  # noqa: B027  (optional hook)
+        """Called once ``job`` has ended (``job.cut`` says whether early)."""
+
+    # ------------------------------------------------------------------ helpers
+
+    def _finish(self, job: Job) -> None:
+        self._job = None
+        self._job_done(job)
+
+    def _action(self, job: Job, mask: np.ndarray) -> int | None:
+        codec = self._codec
+        if job.trial is not None and job.trial not in self._slot_of:
+            job.trial, job.epochs, job.val = None, 0, math.nan
+            self.n_restarts += 1
+        need = job.target - job.epochs
+        cap = need if job.max_k is None else min(need, job.max_k)
+        if job.trial is None:
+            indices = [codec.new(job.lr_index, job.batch_size_index, k) for k in codec.k_choices]
+        else:
+            slot = self._slot_of[job.trial]
+            indices = [codec.cont(slot, k) for k in codec.k_choices]
+        valid = [(k, i) for k, i in zip(codec.k_choices, indices, strict=True) if mask[i]]
+        if not valid:
+            return None
+        fitting = [i for k, i in valid if k <= cap]
+        return fitting[-1] if fitting else valid[0][1]

@@ -1,0 +1,115 @@
+"""Optuna's TPE, with or without a pruner, driven through its ask-and-tell interface.
+
+Each Optuna trial is one env trial. ``study.ask()`` starts it and ``trial.suggest_int`` picks the
+learning-rate and batch-size grid indices (integers, so that TPE sees the grids' order: both
+grids are log-spaced); ``study.tell`` reports its validation score after its last epoch.
+
+* Without a pruner a trial is one job of ``E_max`` epochs (largest valid increments).
+* With a pruner it trains one epoch per action (``k = 1``), so the pruner sees every epoch:
+  ``trial.report(val, epoch)`` then ``trial.should_prune()``; a pruned trial is told
+  ``TrialState.PRUNED`` and the next one starts.
+
+A diverged trial is told its (worst) score: divergence is data. A trial cut by the end of the
+budget is never told (the study ends with the episode).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+from tunegym.baselines._hyperband import _check_int
+from tunegym.baselines._jobs import Job, JobPolicy
+from tunegym.envs import TuningEnv
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["Pruner", "TPESearch"]
+
+
+class Pruner(enum.Enum):
+    """Which Optuna pruner `TPESearch` uses."""
+
+    NONE = "none"
+    HYPERBAND = "hyperband"
+    MEDIAN = "median"
+
+
+class TPESearch(JobPolicy):
+    """Optuna's ``TPESampler`` (seeded with the episode's seed) through ask-and-tell.
+
+    Args:
+        pruner: ``Pruner.NONE`` (full ``E_max`` trials), ``Pruner.HYPERBAND``
+            (``HyperbandPruner(min_resource=1, max_resource=E_max, reduction_factor=eta)``) or
+            ``Pruner.MEDIAN`` (``MedianPruner()``, Optuna's defaults: 5 startup trials, no
+            warm-up).
+        n_startup_trials: random trials before TPE models the results (Optuna's default, 10).
+        eta: the Hyperband pruner's reduction factor.
+
+    Attributes:
+        study: the current episode's Optuna study (set by ``reset``).
+    """
+
+    study: optuna.Study
+    _trial: optuna.trial.Trial  # the Optuna trial of the current job
+
+    def __init__(
+        self, pruner: Pruner = Pruner.NONE, *, n_startup_trials: int = 10, eta: int = 3
+    ) -> None:
+        if not isinstance(pruner, Pruner):
+            raise TypeError(f"pruner must be a tunegym.baselines.Pruner, got {pruner!r}.")
+        _check_int("n_startup_trials", n_startup_trials, 0)
+        _check_int("eta", eta, 2)
+        self.pruner, self.n_startup_trials, self.eta = pruner, n_startup_trials, eta
+
+    def _make_pruner(self) -> optuna.pruners.BasePruner:
+        import optuna
+
+        if self.pruner is Pruner.HYPERBAND:
+            return optuna.pruners.HyperbandPruner(
+                min_resource=1,
+                max_resource=self.task.space.max_epochs,
+                reduction_factor=self.eta,
+            )
+        if self.pruner is Pruner.MEDIAN:
+            return optuna.pruners.MedianPruner()
+        return optuna.pruners.NopPruner()
+
+    def _start(self, env: TuningEnv, seed: int) -> None:
+        import optuna
+
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials)
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per episode
+        try:
+            # A fixed name: HyperbandPruner assigns brackets from a hash of name and trial number.
+            self.study = optuna.create_study(
+                direction="maximize",
+                sampler=sampler,
+                pruner=self._make_pruner(),
+                study_name=f"tunegym-{seed}",
+            )
+        finally:
+            optuna.logging.set_verbosity(verbosity)
+        self._pruned = optuna.trial.TrialState.PRUNED
+
+    def _next_job(self) -> Job | None:
+        space = self.task.space
+        trial = self._trial = self.study.ask()
+        lr_index = trial.suggest_int("lr_index", 0, len(space.lrs) - 1)
+        bs_index = trial.suggest_int("batch_size_index", 0, len(space.batch_sizes) - 1)
+        max_k = None if self.pruner is Pruner.NONE else 1
+        return Job(lr_index, bs_index, space.max_epochs, max_k=max_k)
+
+    def _on_step(self, job: Job) -> bool:
+        if self.pruner is Pruner.NONE:
+            return False
+        self._trial.report(job.val, job.epochs)
+        return not job.done and self._trial.should_prune()
+
+    def _job_done(self, job: Job) -> None:
+        if job.cut and self.pruner is not Pruner.NONE:
+            self.study.tell(self._trial, state=self._pruned)
+        else:
+            self.study.tell(self._trial, job.val)
