@@ -45,9 +45,47 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _snapshot_stats(path: Path | None) -> None:
+    from tunegym.metastore import SNAPSHOT_DIR, snapshot_stats
+
+    try:
+        s = snapshot_stats(path)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    table = Table(title=f"meta-dataset snapshot {path or SNAPSHOT_DIR}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("datasets", f"{s.datasets:,}"),
+        ("runs", f"{s.runs:,}"),
+        ("epochs", f"{s.epochs:,}"),
+        ("  runs diverged", f"{s.diverged_runs:,}"),
+        ("seeds", ", ".join(map(str, s.seeds))),
+        ("grid", f"{len(s.lrs)} lrs x {len(s.batch_sizes)} batch sizes, E_max {s.max_epochs}"),
+        ("size", f"{s.size_bytes / 2**20:.1f} MiB"),
+        *((f"  {part}", f"{n} datasets") for part, n in s.parts.items()),
+        *((f"  {twin}", f"= {kept} (OpenML twin)") for twin, kept in s.twins.items()),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
 @app.command()
-def stats(store: StoreOption = None) -> None:
+def stats(
+    store: StoreOption = None,
+    snapshot: Annotated[
+        bool,
+        typer.Option("--snapshot", help="Report the meta-dataset snapshot instead of a store."),
+    ] = False,
+    snapshot_dir: Annotated[
+        Path | None, typer.Option(help="With --snapshot: a snapshot folder (default: shipped).")
+    ] = None,
+) -> None:
     """Count datasets, tasks, flows, setups, runs (by source and status), evaluations, epochs."""
+    if snapshot:
+        _snapshot_stats(snapshot_dir)
+        return
     with _open(store) as ms:
         s = ms.stats()
         table = Table(title=f"meta-store {ms.url}", show_header=False)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import tunegym
+from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ datasets_app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(metastore_app, name="metastore")
+app.command("collect")(collect_command)
 
 console = Console()
 err_console = Console(stderr=True)

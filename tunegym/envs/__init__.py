@@ -11,6 +11,15 @@ Registered as ``tunegym/NNTuning-v0``::
 
 from tunegym.envs._actions import Action, ActionCodec, ActionKind
 from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend, Segment
+from tunegym.envs._collect import (
+    DEFAULT_MAX_ROWS,
+    CollectProgress,
+    CollectSummary,
+    CollectUnit,
+    collect,
+    completed_units,
+    resolve_datasets,
+)
 from tunegym.envs._curves import CURVE_COLUMNS, read_curves, record_curves, write_curves
 from tunegym.envs._env import TuningEnv, observation_layout
 from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
@@ -28,22 +37,29 @@ __all__ = [
     "DEFAULT_BATCH_SIZES",
     "DEFAULT_K_CHOICES",
     "DEFAULT_LRS",
+    "DEFAULT_MAX_ROWS",
     "ENV_ID",
     "META_FEATURE_NAMES",
     "Action",
     "ActionCodec",
     "ActionKind",
     "Backend",
+    "CollectProgress",
+    "CollectSummary",
+    "CollectUnit",
     "LiveBackend",
     "ReplayBackend",
     "SearchSpace",
     "Segment",
     "TaskSpec",
     "TuningEnv",
+    "collect",
+    "completed_units",
     "make_tuning_env",
     "observation_layout",
     "read_curves",
     "record_curves",
+    "resolve_datasets",
     "task_meta_features",
     "write_curves",
 ]

@@ -48,7 +48,9 @@ def make_tuning_env(
         dataset: a dataset spec (``"keel:german"``) or a loaded `TabularDataset`. For replay, the
             name under which its curves were recorded.
         backend: ``"live"`` (really train), ``"replay"`` (serve ``curves``), or a `Backend`.
-        curves: recorded curves (DataFrame or Parquet path) for the replay backend.
+        curves: recorded curves (DataFrame or Parquet path) for the replay backend; ``None``
+            with a dataset spec replays the meta-dataset snapshot shipped with the package
+            (`tunegym.metastore.load_snapshot`: every bundled dataset, the default grid).
         space: the grid (default `SearchSpace()`).
         budget_epochs: epochs the tuner may spend.
         budget_seconds: optional seconds budget.
@@ -103,10 +105,15 @@ def make_tuning_env(
                 store=store,
             )
         elif backend == "replay":
-            if curves is None:
+            if curves is None and not isinstance(dataset, str):
                 raise ValueError(
-                    "The replay backend needs curves= (a curve table or Parquet path)."
+                    "The replay backend needs curves= (a curve table or Parquet path) for a "
+                    "loaded dataset; give a spec ('keel:german') to replay the shipped snapshot."
                 )
+            if curves is None:  # the meta-dataset shipped with the package
+                from tunegym.metastore import load_snapshot
+
+                curves = load_snapshot([name])
             chosen = ReplayBackend(curves, name, metric=metric, space=space, seeds=task.trial_seeds)
         else:
             raise ValueError(

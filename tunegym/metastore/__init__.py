@@ -13,6 +13,13 @@ seed) and evaluation (OpenML measure, split, value, epoch). `MetaStore` is the e
 
 from tunegym.metastore._curves import MLP_FLOW_VERSION, detect_hardware, mlp_flow_name
 from tunegym.metastore._engine import METASTORE_ENV, default_url
+from tunegym.metastore._families import (
+    SPLIT_PARTS,
+    dataset_family,
+    family_split,
+    read_split,
+    write_split,
+)
 from tunegym.metastore._import import ImportSummary, import_lcdb, import_openml, import_qualities
 from tunegym.metastore._metafeatures import (
     DEFAULT_GROUPS,
@@ -30,6 +37,17 @@ from tunegym.metastore._schema import (
     Run,
     Setup,
     Task,
+)
+from tunegym.metastore._snapshot import (
+    SNAPSHOT_DIR,
+    SnapshotStats,
+    load_snapshot,
+    openml_twins,
+    snapshot_meta_features,
+    snapshot_split,
+    snapshot_stats,
+    warm_start_snapshot,
+    write_snapshot,
 )
 from tunegym.metastore._store import MetaStore
 from tunegym.metastore._values import (
@@ -75,6 +93,8 @@ __all__ = [
     "METASTORE_ENV",
     "MLP_FLOW_VERSION",
     "OPENML_QUALITY_NAMES",
+    "SNAPSHOT_DIR",
+    "SPLIT_PARTS",
     "Base",
     "DataSplit",
     "Dataset",
@@ -100,6 +120,7 @@ __all__ = [
     "SearchGrid",
     "Setup",
     "SetupRef",
+    "SnapshotStats",
     "Source",
     "SplitSpec",
     "StoreStats",
@@ -109,14 +130,25 @@ __all__ = [
     "WarmStart",
     "compute_meta_features",
     "compute_warm_start",
+    "dataset_family",
     "default_url",
     "detect_hardware",
+    "family_split",
     "import_lcdb",
     "import_openml",
     "import_qualities",
+    "load_snapshot",
     "meta_feature_names",
     "mlp_flow_name",
     "nearest_datasets",
+    "openml_twins",
+    "read_split",
+    "snapshot_meta_features",
+    "snapshot_split",
+    "snapshot_stats",
     "store_meta_features",
     "warm_start",
+    "warm_start_snapshot",
+    "write_snapshot",
+    "write_split",
 ]
