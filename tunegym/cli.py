@@ -18,6 +18,7 @@ from rich.table import Table
 import tunegym
 from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
+from tunegym._tune_cli import train_agent_command, tune_command
 
 if TYPE_CHECKING:
     from tunegym.data import TabularDataset
@@ -40,6 +41,8 @@ datasets_app = typer.Typer(
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(metastore_app, name="metastore")
 app.command("collect")(collect_command)
+app.command("tune")(tune_command)
+app.command("train-agent")(train_agent_command)
 
 console = Console()
 err_console = Console(stderr=True)

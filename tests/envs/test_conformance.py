@@ -27,7 +27,9 @@ def steady_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     seconds are the one input that legitimately differs between two identical runs.
     """
     ticks = iter(range(10**9))
-    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks) * 1e-3)
+    # 1/1024 s per tick: a power of two, so differences of ticks are exact in float whatever
+    # the count reached (with 1e-3, (n + 2) * 1e-3 - n * 1e-3 depends on n in its last bit).
+    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks) / 1024)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

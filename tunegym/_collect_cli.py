@@ -1,0 +1,155 @@
+"""``tunegym collect``: record the learning curves of the tuning grid into a meta-store."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from tunegym.envs import CollectProgress
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _items(values: list[str]) -> list[str]:
+    """Comma- or space-separated values of a repeatable option, flattened."""
+    return [part for value in values for part in value.replace(",", " ").split()]
+
+
+def _numbers(values: list[str], kind: type[int] | type[float], name: str) -> tuple:
+    try:
+        return tuple(kind(v) for v in _items(values))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{name} takes numbers, got {values!r}.") from exc
+
+
+def _duration(seconds: float | None) -> str:
+    return "?" if seconds is None else str(datetime.timedelta(seconds=round(seconds)))
+
+
+def collect_command(
+    datasets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--datasets",
+            help="all, keel, sklearn, dataset specs (keel:german) or CSV/Parquet files; "
+            "repeat the option or separate with commas.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        list[str] | None, typer.Option(help="Trial seeds, e.g. --seeds 0,1,2 (default 0,1,2).")
+    ] = None,
+    max_rows: Annotated[
+        int,
+        typer.Option(
+            help="Subsample larger datasets to this many rows (stratified, seed 0); 0 keeps all."
+        ),
+    ] = 10_000,
+    workers: Annotated[int, typer.Option(help="Processes training in parallel.")] = 1,
+    threads: Annotated[int, typer.Option(help="torch threads per process.")] = 1,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Meta-store URL or SQLite file (default: $TUNEGYM_METASTORE, else ~)."),
+    ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(help="Afterwards, write a snapshot of the collected datasets to this folder."),
+    ] = None,
+    lrs: Annotated[
+        list[str] | None, typer.Option(help="Learning rates of the grid (default 1e-5 .. 10).")
+    ] = None,
+    batch_sizes: Annotated[
+        list[str] | None, typer.Option(help="Batch sizes of the grid (default 16 .. 512).")
+    ] = None,
+    max_epochs: Annotated[int, typer.Option(help="E_max: epochs of every configuration.")] = 16,
+    target: Annotated[
+        str | None, typer.Option(help="Class column of CSV/Parquet datasets.")
+    ] = None,
+    meta_features: Annotated[
+        bool, typer.Option(help="Also compute and store each dataset's meta-features.")
+    ] = True,
+) -> None:
+    """Train every (learning rate, batch size) of the grid on each dataset and store the curves.
+
+    Resumable: stop it at any time (Ctrl-C) and run the same command again; finished
+    (dataset, seed) units are skipped, nothing is stored twice.
+    """
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tunegym.envs import SearchSpace, collect, resolve_datasets
+    from tunegym.metastore import MetaStore
+
+    try:
+        defaults = SearchSpace()
+        space = SearchSpace(
+            lrs=_numbers(lrs, float, "--lrs") if lrs else defaults.lrs,
+            batch_sizes=_numbers(batch_sizes, int, "--batch-sizes")
+            if batch_sizes
+            else defaults.batch_sizes,
+            max_epochs=max_epochs,
+            k_choices=tuple(k for k in defaults.k_choices if k <= max_epochs) or (1,),
+        )
+        specs = resolve_datasets(_items(datasets or ["all"]))
+        trial_seeds = _numbers(seeds, int, "--seeds") if seeds else (0, 1, 2)
+        ms = MetaStore(store)
+    except (ValueError, ImportError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    torch.set_num_threads(threads)
+    console.print(
+        f"collecting {len(specs)} datasets x {len(trial_seeds)} seeds x {space.n_configs} "
+        f"configurations x {space.max_epochs} epochs into {ms.url} ({workers} workers)"
+    )
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with ms, Progress(*columns, console=console) as bar:
+        task = bar.add_task(
+            "units (dataset x seed)", total=len(specs) * len(trial_seeds), status=""
+        )
+
+        def show(p: CollectProgress) -> None:
+            bar.update(
+                task,
+                completed=p.units_done,
+                status=f"datasets {p.datasets_done}/{p.datasets_total} · "
+                f"{p.configs_per_second:.1f} configs/s · ETA {_duration(p.eta_seconds)}"
+                + (f" · [red]{len(p.failures)} failed[/]" if p.failures else ""),
+            )
+
+        try:
+            summary = collect(
+                specs, space, trial_seeds, store=ms, max_rows=max_rows or None, target=target,
+                workers=workers, threads=threads, meta_features=meta_features, progress=show,
+            )  # fmt: skip
+        except ValueError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+        console.print(
+            f"trained {summary.units_trained} units ({summary.runs_logged:,} runs), skipped "
+            f"{summary.units_skipped} already stored; wall {_duration(summary.wall_seconds)}, "
+            f"CPU {_duration(summary.cpu_seconds)}"
+        )
+        for spec, twin in summary.twins:
+            console.print(f"not collected: {spec} is the OpenML dataset stored as {twin}")
+        for spec, seed, message in summary.failures:
+            err_console.print(f"[red]failed[/] {spec} seed {seed}: {message}")
+        if snapshot is not None:
+            from tunegym.metastore import write_snapshot
+
+            info = write_snapshot(ms, snapshot, datasets=specs, max_rows=max_rows or None)
+            console.print(
+                f"snapshot of {info.datasets} datasets, {info.runs:,} runs written to {snapshot} "
+                f"({info.size_bytes / 2**20:.1f} MiB)"
+            )
+    if summary.failures:
+        raise typer.Exit(1)

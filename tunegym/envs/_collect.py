@@ -1,0 +1,388 @@
+"""Collect the meta-dataset: learning curves of the whole tuning grid, into a meta-store.
+
+The unit of work is one (dataset, seed): every (lr, batch size) of the grid trained ``E_max``
+epochs with the batched trainer (`record_curves`: all learning rates of a batch size at once).
+A finished unit is logged to the store in one transaction (``MetaStore.log_curves``, idempotent),
+so a collection killed at any point resumes by skipping the units whose runs the store already
+holds complete: no finished work is redone and no row is duplicated.
+
+Units run in ``workers`` processes (spawned); the parent alone writes to the store, as SQLite has
+one writer. Datasets larger than ``max_rows`` are subsampled (stratified, seed 0), so the curves
+of a capped dataset are those of ``load_dataset(spec, max_rows=max_rows, seed=0)``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from typing import Final
+
+import pandas as pd
+from sqlalchemy import exists, or_, select
+
+from tunegym.data import list_datasets, load_dataset, read_table
+from tunegym.envs._curves import record_curves
+from tunegym.envs._task import SearchSpace
+from tunegym.errors import did_you_mean
+from tunegym.metastore import (
+    MLP_FLOW_VERSION,
+    Dataset,
+    Evaluation,
+    Flow,
+    MetaStore,
+    Run,
+    RunStatus,
+    Setup,
+    SplitSpec,
+    Task,
+    compute_meta_features,
+    mlp_flow_name,
+    openml_twins,
+)
+from tunegym.training import MLPSpec
+
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "CollectProgress",
+    "CollectSummary",
+    "CollectUnit",
+    "collect",
+    "completed_units",
+    "resolve_datasets",
+]
+
+# Rows kept of a larger dataset (stratified sample, seed 0). Only keel:letter (20,000 rows),
+# keel:magic (19,020) and keel:penbased (10,992) exceed it; 10,000 rows keep their collection
+# at ~12 s per seed on one core, and a 6,000-row training split still separates the grid.
+DEFAULT_MAX_ROWS: Final = 10_000
+
+_GROUPS: Final = ("all", "keel", "sklearn")
+
+
+@dataclass(frozen=True, order=True)
+class CollectUnit:
+    """One unit of work: the whole grid on one dataset with one trial seed.
+
+    Attributes:
+        dataset: the dataset's spec (``"keel:german"``) or file path: the curves' label.
+        seed: the trial seed (initial weights, batch order).
+    """
+
+    dataset: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class CollectProgress:
+    """Where a collection stands, passed to the ``progress`` callback after each unit.
+
+    Attributes:
+        unit: the unit just finished (``None`` for the first report, after the resume check).
+        units_done: units finished, skipped ones included.
+        units_total: units of the whole collection.
+        units_skipped: units found complete in the store and not trained again.
+        configs_trained: grid configurations trained in this session.
+        datasets_done: datasets whose every unit is finished.
+        datasets_total: datasets of the collection.
+        seconds: wall time since the collection started.
+        failures: units that failed so far (dataset, seed, message).
+    """
+
+    unit: CollectUnit | None
+    units_done: int
+    units_total: int
+    units_skipped: int
+    configs_trained: int
+    datasets_done: int
+    datasets_total: int
+    seconds: float
+    failures: tuple[tuple[str, int, str], ...] = ()
+
+    @property
+    def configs_per_second(self) -> float:
+        """Configurations (one lr × batch size × seed, ``E_max`` epochs) trained per second."""
+        return self.configs_trained / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the pace of the units trained so far (``None`` before the first)."""
+        trained = self.units_done - self.units_skipped
+        if trained <= 0:
+            return None
+        return self.seconds / trained * (self.units_total - self.units_done)
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    """What a collection did.
+
+    Attributes:
+        units_trained: units trained and logged in this session.
+        units_skipped: units already complete in the store.
+        runs_logged: runs (one per lr × batch size × seed) written in this session.
+        failures: (dataset, seed, message) of units that raised; their datasets are incomplete.
+        twins: (dataset, twin) of datasets not collected because the store keeps their OpenML
+            dataset under another spec (see `openml_twins`).
+        wall_seconds: wall time of the session.
+        cpu_seconds: CPU time of the training (summed over workers) and of the parent.
+    """
+
+    units_trained: int
+    units_skipped: int
+    runs_logged: int
+    failures: tuple[tuple[str, int, str], ...] = field(default=())
+    twins: tuple[tuple[str, str], ...] = field(default=())
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+def resolve_datasets(selection: Sequence[str]) -> list[str]:
+    """Dataset specs of a selection: ``all``, ``keel``, ``sklearn``, specs or file paths.
+
+    Bundled datasets come largest first (by rows times features), so that parallel workers
+    finish together; the rest keep their order after them. Duplicates are dropped.
+
+    Raises:
+        DatasetNotFoundError: (a ``ValueError``) for a spec of no bundled dataset, with a near
+            miss; specs of other sources (``openml:31``) and file paths are passed through.
+    """
+    listed = {d.spec: d for d in list_datasets()}
+    chosen: list[str] = []
+    for item in selection:
+        if item in _GROUPS:
+            chosen += [s for s, d in listed.items() if item == "all" or d.source == item]
+        elif item.startswith(("keel:", "sklearn:")) and item not in listed:
+            from tunegym.errors import DatasetNotFoundError
+
+            raise DatasetNotFoundError(
+                f"No bundled dataset {item!r} (tunegym datasets list shows them)."
+                + did_you_mean(item, list(listed))
+            )
+        else:
+            chosen.append(item)
+    unique = list(dict.fromkeys(chosen))
+    size = {s: -d.n_rows * max(d.n_features, 1) for s, d in listed.items()}
+    return sorted(unique, key=lambda s: (size.get(s, 0), s not in size))
+
+
+def completed_units(
+    store: MetaStore, space: SearchSpace, model: MLPSpec | None = None
+) -> set[CollectUnit]:
+    """Units whose runs the store holds complete: every grid configuration for that seed.
+
+    A run counts when it is a local run from scratch of ``model``'s flow, on the default split
+    (``load_dataset``'s hold-out 60/20/20, seed 0), with setup ``max_epochs == E_max``, and it
+    reached epoch ``E_max`` or diverged.
+    """
+    flow = mlp_flow_name(asdict(model or MLPSpec()))
+    reached = exists().where(Evaluation.run_id == Run.id, Evaluation.epoch == space.max_epochs)
+    query = (
+        select(Dataset.spec, Dataset.name, Run.seed, Setup.params)
+        .join(Task, Task.dataset_id == Dataset.id)
+        .join(Run, Run.task_id == Task.id)
+        .join(Setup, Setup.id == Run.setup_id)
+        .join(Flow, Flow.id == Setup.flow_id)
+        .where(
+            Flow.name == flow,
+            Flow.version == MLP_FLOW_VERSION,
+            Task.key == SplitSpec().key,
+            Run.source == "local",
+            Run.init == "scratch",
+            or_(Run.status == RunStatus.DIVERGED, reached),
+        )
+    )
+    grid = {(float(f"{lr:.9g}"), bs) for lr in space.lrs for bs in space.batch_sizes}
+    found: dict[CollectUnit, set[tuple[float, int]]] = {}
+    with store.engine.connect() as connection:
+        for spec, name, seed, params in connection.execute(query):
+            if params.get("max_epochs") != space.max_epochs:
+                continue
+            config = (float(f"{float(params['lr']):.9g}"), int(params["batch_size"]))
+            found.setdefault(CollectUnit(spec or name, int(seed)), set()).add(config)
+    return {unit for unit, configs in found.items() if grid <= configs}
+
+
+def _datasets_with_meta_features(store: MetaStore) -> set[str]:
+    """Labels (spec, else name) of the datasets whose OpenML qualities are stored."""
+    features = store.meta_features()
+    if "NumberOfInstances" not in features.columns:
+        return set()
+    have = features.index[features["NumberOfInstances"].notna()]
+    datasets = store.datasets()
+    labels = datasets["spec"].where(datasets["spec"].notna(), datasets["name"])
+    return {str(labels[i]) for i in have if i in labels.index}
+
+
+def _train_unit(
+    unit: CollectUnit,
+    space: SearchSpace,
+    model: MLPSpec,
+    max_rows: int | None,
+    target: str | None,
+) -> tuple[pd.DataFrame, float]:
+    """Record one unit's curves; return them and the CPU seconds spent (runs in a worker)."""
+    started = time.process_time()
+    dataset = load_dataset(unit.dataset, target=target, max_rows=max_rows, seed=0)
+    frame = record_curves(dataset, space, seeds=(unit.seed,), model=model, batched=True)
+    return frame, time.process_time() - started
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_units(
+    units: Sequence[CollectUnit],
+    workers: int,
+    threads: int,
+    args: tuple[SearchSpace, MLPSpec, int | None, str | None],
+) -> Generator[tuple[CollectUnit, tuple[pd.DataFrame, float] | BaseException], None, None]:
+    """Yield each unit with its result, or the exception it raised, as units finish."""
+    if workers == 1:
+        for unit in units:
+            try:
+                yield unit, _train_unit(unit, *args)
+            except Exception as exc:
+                yield unit, exc
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, _init_worker, (threads,)) as pool:
+        try:
+            pending: dict[Future, CollectUnit] = {
+                pool.submit(_train_unit, u, *args): u for u in units
+            }
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: pending[f]):
+                    unit = pending.pop(future)
+                    error = future.exception()
+                    if isinstance(error, BrokenProcessPool):
+                        raise error  # a worker died (killed, out of memory): nothing can go on
+                    yield unit, error if error is not None else future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def collect(
+    specs: Sequence[str],
+    space: SearchSpace | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    store: MetaStore,
+    model: MLPSpec | None = None,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    target: str | None = None,
+    workers: int = 1,
+    threads: int = 1,
+    meta_features: bool = True,
+    progress: Callable[[CollectProgress], None] | None = None,
+) -> CollectSummary:
+    """Record the curves of every grid configuration on every dataset into ``store``; resumable.
+
+    Units (dataset, seed) already complete in the store are skipped, and so are datasets whose
+    OpenML dataset the store keeps under another spec (`openml_twins`). Each trained unit is logged
+    as soon as it finishes (one transaction); with ``meta_features``, a dataset's OpenML
+    qualities are computed and stored once, after its first logged unit. A unit that raises is
+    reported in the summary and the others go on; an exception of ``progress`` (or Ctrl-C) stops
+    the collection, and calling `collect` again resumes it.
+
+    Args:
+        specs: dataset specs or file paths (`resolve_datasets` expands ``all``/``keel``/``sklearn``).
+        space: the grid (default `SearchSpace()`: 13 lrs × 6 batch sizes, ``E_max`` 16).
+        seeds: trial seeds.
+        store: where runs and meta-features go.
+        model: the network (default `MLPSpec()`).
+        max_rows: datasets with more rows are subsampled to this many (stratified, seed 0);
+            ``None`` keeps every row.
+        target: the class column of file datasets.
+        workers: processes training units in parallel (1: in this process).
+        threads: torch threads per worker process (``workers > 1`` only).
+        meta_features: also compute and store each dataset's meta-features.
+        progress: called with a `CollectProgress` after the resume check and after each unit.
+
+    Returns:
+        A `CollectSummary` of this session.
+
+    Raises:
+        ValueError: for no dataset, no seed, a negative seed, or ``workers``/``threads`` < 1.
+
+    Example:
+        >>> from tunegym.metastore import MetaStore
+        >>> with MetaStore(":memory:") as store:
+        ...     summary = collect(["sklearn:iris"], SearchSpace(lrs=(1e-3, 1e-2),
+        ...                       batch_sizes=(32,), max_epochs=2), seeds=(0,), store=store)
+        ...     summary.runs_logged
+        2
+    """
+    space = space or SearchSpace()
+    model = model or MLPSpec()
+    seeds = tuple(int(s) for s in seeds)
+    specs = list(dict.fromkeys(specs))
+    if not specs:
+        raise ValueError(
+            "collect needs at least one dataset; resolve_datasets(['all']) lists them."
+        )
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"collect needs non-negative trial seeds, got {seeds!r}.")
+    if workers < 1 or threads < 1:
+        raise ValueError(f"workers and threads must be >= 1, got {workers!r} and {threads!r}.")
+    started, cpu_started = time.perf_counter(), time.process_time()
+    twins = openml_twins(store, specs)
+    specs = [s for s in specs if s not in twins]
+    units = [CollectUnit(spec, seed) for spec in specs for seed in seeds]
+    done = completed_units(store, space, model) & set(units)
+    todo = [u for u in units if u not in done]
+    left = {spec: sum(1 for u in todo if u.dataset == spec) for spec in specs}
+    described = _datasets_with_meta_features(store) if meta_features else set(specs)
+    failures: list[tuple[str, int, str]] = []
+    trained = runs = 0
+    worker_cpu = 0.0
+
+    def report(unit: CollectUnit | None) -> None:
+        if progress is not None:
+            progress(
+                CollectProgress(
+                    unit=unit,
+                    units_done=len(done) + trained + len(failures),
+                    units_total=len(units),
+                    units_skipped=len(done),
+                    configs_trained=trained * space.n_configs,
+                    datasets_done=sum(1 for n in left.values() if n == 0),
+                    datasets_total=len(specs),
+                    seconds=time.perf_counter() - started,
+                    failures=tuple(failures),
+                )
+            )
+
+    report(None)
+    # closing(): an exception of ``progress`` shuts the pool down at once, cancelling the rest.
+    with closing(_run_units(todo, workers, threads, (space, model, max_rows, target))) as results:
+        for unit, result in results:
+            left[unit.dataset] -= 1
+            if isinstance(result, BaseException):
+                failures.append((unit.dataset, unit.seed, f"{type(result).__name__}: {result}"))
+            else:
+                frame, cpu = result
+                runs += len(store.log_curves(frame))
+                trained, worker_cpu = trained + 1, worker_cpu + (cpu if workers > 1 else 0.0)
+                if unit.dataset not in described:
+                    values = compute_meta_features(read_table(unit.dataset, target))
+                    store.set_meta_features(unit.dataset, values, source="computed")
+                    described.add(unit.dataset)
+            report(unit)
+    return CollectSummary(
+        units_trained=trained,
+        units_skipped=len(done),
+        runs_logged=runs,
+        failures=tuple(failures),
+        twins=tuple(twins.items()),
+        wall_seconds=time.perf_counter() - started,
+        cpu_seconds=worker_cpu + time.process_time() - cpu_started,
+    )
