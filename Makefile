@@ -22,8 +22,8 @@ $(STAMP): $(PY) pyproject.toml
 
 setup: $(STAMP)  ## create/reuse .venv and install torch (CPU) + tunegym
 
-run: setup  ## the main job on the embedded default dataset
-	$(VENV)/bin/tunegym train sklearn:breast_cancer --lr 0.003 --batch-size 32 --epochs 20 --plot runs/make_run/curve.png --report runs/make_run/report.json
+run: setup  ## the main job: tune the embedded default dataset with the pretrained agent
+	$(VENV)/bin/tunegym tune --report runs/make_run/report.json --plot runs/make_run/tuning.png
 
 test: setup  ## fast test suite (slow tests excluded)
 	$(PY) -m pytest -q

@@ -34,6 +34,10 @@ _LAZY: dict[str, str] = {
     "SearchSpace": "tunegym.envs",
     "make_tuning_env": "tunegym.envs",
     "MetaStore": "tunegym.metastore",
+    "tune": "tunegym.agent",
+    "load_agent": "tunegym.agent",
+    "TunedMLPClassifier": "tunegym.agent",
+    "TuningResult": "tunegym.agent",
 }
 
 __all__ = [
@@ -47,16 +51,21 @@ __all__ = [
     "TaskSpec",
     "TrainConfig",
     "Trial",
+    "TunedMLPClassifier",
     "TuningEnv",
+    "TuningResult",
     "__version__",
     "iter_folds",
     "list_datasets",
+    "load_agent",
     "load_dataset",
     "make_tuning_env",
     "train",
+    "tune",
 ]
 
 if TYPE_CHECKING:
+    from tunegym.agent import TunedMLPClassifier, TuningResult, load_agent, tune
     from tunegym.data import DatasetInfo, TabularDataset, iter_folds, list_datasets, load_dataset
     from tunegym.envs import SearchSpace, TaskSpec, TuningEnv, make_tuning_env
     from tunegym.metastore import MetaStore

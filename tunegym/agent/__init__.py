@@ -1,1 +1,66 @@
-"""Planned part of tunegym (see ARCHITECTURE.md); empty until its issue lands."""
+"""The agent: meta-training, the pretrained agent and its loader, and the tuner behind `tune`.
+
+* `tune` tunes a dataset live with the pretrained agent (or a baseline) and returns a
+  `TuningResult`: the best configuration, the model of its best epoch, the history and a report;
+  `TunedMLPClassifier` does the same inside a scikit-learn ``fit``.
+* `load_agent` loads the agent shipped in ``tunegym/agent/pretrained/`` (or another one): a
+  pickle-free weights file plus ``agent.json``; `Agent` is a `tunegym.baselines.Policy`.
+* `train_agent` meta-trains one with MaskablePPO on `MultiTaskReplayEnv` over the meta-train
+  datasets of a `MetaDataset` (the shipped snapshot by default) and selects it on meta-val.
+
+See ``docs/AGENT.md``::
+
+    import tunegym
+    result = tunegym.tune("sklearn:breast_cancer", budget_epochs=64)
+    result.best, result.to_json("report.json")
+"""
+
+from tunegym.agent._agent import (
+    AGENT_FILE,
+    PRETRAINED_DIR,
+    WEIGHTS_FILE,
+    Agent,
+    AgentSpec,
+    load_agent,
+)
+from tunegym.agent._evaluate import ReplayEpisode, evaluate_policy, regret_at
+from tunegym.agent._metadata import MetaDataset
+from tunegym.agent._multitask import MultiTaskReplayEnv
+from tunegym.agent._plot import plot_tuning
+from tunegym.agent._result import BestConfig, StepRecord, TrialCurve, TuningResult
+from tunegym.agent._sklearn import TunedMLPClassifier
+from tunegym.agent._train import (
+    AgentTrainConfig,
+    Evaluation,
+    TrainedAgent,
+    TrainProgress,
+    train_agent,
+)
+from tunegym.agent._tune import TUNE_METHODS, tune
+
+__all__ = [
+    "AGENT_FILE",
+    "PRETRAINED_DIR",
+    "TUNE_METHODS",
+    "WEIGHTS_FILE",
+    "Agent",
+    "AgentSpec",
+    "AgentTrainConfig",
+    "BestConfig",
+    "Evaluation",
+    "MetaDataset",
+    "MultiTaskReplayEnv",
+    "ReplayEpisode",
+    "StepRecord",
+    "TrainProgress",
+    "TrainedAgent",
+    "TrialCurve",
+    "TunedMLPClassifier",
+    "TuningResult",
+    "evaluate_policy",
+    "load_agent",
+    "plot_tuning",
+    "regret_at",
+    "train_agent",
+    "tune",
+]

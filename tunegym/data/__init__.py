@@ -9,6 +9,7 @@ from tunegym.data._dataset import DatasetInfo, TabularDataset
 from tunegym.data._listing import DatasetSummary, list_datasets
 from tunegym.data._load import DatasetDescription, describe_dataset, iter_folds, load_dataset
 from tunegym.data._openml import OPENML_CACHE_ENV, openml_cache_dir
+from tunegym.data._preprocess import FittedPreprocessor
 from tunegym.data._sources import read_table
 from tunegym.data._table import RawTable
 
@@ -17,6 +18,7 @@ __all__ = [
     "DatasetDescription",
     "DatasetInfo",
     "DatasetSummary",
+    "FittedPreprocessor",
     "RawTable",
     "TabularDataset",
     "describe_dataset",

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from tunegym.data._preprocess import FittedPreprocessor
 
 __all__ = ["DatasetInfo", "TabularDataset"]
 
@@ -52,7 +56,8 @@ class TabularDataset:
     Features are ``float32`` tensors of shape ``(n, n_features)`` after preprocessing fitted on
     the training part only (impute, one-hot, standardise); targets are ``int64`` label-encoded
     tensors of shape ``(n,)``. ``indices_*`` give the rows of the cleaned raw table each split
-    came from, so splits can be audited and reproduced.
+    came from, so splits can be audited and reproduced. ``preprocessor`` (set by
+    ``load_dataset``) applies the same fitted preprocessing to new raw rows, e.g. to predict.
     """
 
     info: DatasetInfo
@@ -69,6 +74,7 @@ class TabularDataset:
     seed: int
     fold: int | None = None
     n_folds: int | None = None
+    preprocessor: FittedPreprocessor | None = None
 
     @property
     def n_features(self) -> int:

@@ -10,7 +10,13 @@ import numpy as np
 import torch
 
 from tunegym.data._dataset import DatasetInfo, TabularDataset
-from tunegym.data._preprocess import TypedFeatures, encode_target, fit_preprocessor, type_columns
+from tunegym.data._preprocess import (
+    FittedPreprocessor,
+    TypedFeatures,
+    encode_target,
+    fit_preprocessor,
+    type_columns,
+)
 from tunegym.data._sources import DataLike, TargetLike, read_data
 from tunegym.data._split import (
     Split,
@@ -364,4 +370,10 @@ def _materialise(
         seed=int(seed),
         fold=fold,
         n_folds=n_folds,
+        preprocessor=FittedPreprocessor(
+            columns=tuple(frame.columns),
+            numeric=prepared.typed.numeric,
+            categorical=prepared.typed.categorical,
+            transformer=transformer,
+        ),
     )

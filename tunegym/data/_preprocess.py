@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tunegym.errors import DatasetError
 
-__all__ = ["TypedFeatures", "encode_target", "fit_preprocessor", "type_columns"]
+__all__ = [
+    "FittedPreprocessor",
+    "TypedFeatures",
+    "encode_target",
+    "fit_preprocessor",
+    "type_columns",
+]
 
 # A text column whose non-missing values are at least this share numbers is a numeric column
 # with bad entries (an error), not a categorical one.
@@ -73,6 +80,64 @@ def type_columns(features: pd.DataFrame, what: str) -> TypedFeatures:
                 columns[name] = _as_levels(column)
                 categorical.append(name)
     return TypedFeatures(pd.DataFrame(columns), tuple(numeric), tuple(categorical))
+
+
+@dataclass(frozen=True, eq=False)
+class FittedPreprocessor:
+    """The feature preprocessing of a dataset, fitted on its training part, for new raw rows.
+
+    ``transform`` turns raw features (a DataFrame with the training table's feature columns, or an
+    array with as many columns in the same order) into the matrix the network was trained on:
+    each column is typed as in training (numbers parsed, labels as strings), then imputed,
+    one-hot encoded and standardised by the fitted transformer.
+
+    Attributes:
+        columns: the raw feature columns' labels, in training order (a DataFrame's column
+            matches one by its label, or by its label as a string).
+        numeric: those typed numeric.
+        categorical: those typed categorical.
+        transformer: the fitted scikit-learn ``ColumnTransformer``.
+    """
+
+    columns: tuple[Hashable, ...]
+    numeric: tuple[Hashable, ...]
+    categorical: tuple[Hashable, ...]
+    transformer: ColumnTransformer
+
+    def transform(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Preprocess raw rows into a ``float32`` matrix of shape ``(rows, n_features)``.
+
+        Raises:
+            ValueError: ``X`` lacks a training column, or has the wrong number of columns.
+        """
+        if isinstance(X, pd.DataFrame):
+            by_text = {str(c): c for c in X.columns}
+            missing = [c for c in self.columns if c not in X.columns and str(c) not in by_text]
+            if missing:
+                raise ValueError(
+                    f"X lacks the feature columns {missing[:5]} it was fitted with "
+                    f"({len(self.columns)} columns: {list(self.columns)[:5]}...)."
+                )
+            raw = [X[c] if c in X.columns else X[by_text[str(c)]] for c in self.columns]
+        else:
+            values = np.asarray(X)
+            if values.ndim != 2 or values.shape[1] != len(self.columns):
+                raise ValueError(
+                    f"X must be 2-D with {len(self.columns)} columns (as in training); "
+                    f"got shape {values.shape}."
+                )
+            raw = [pd.Series(values[:, i]) for i in range(values.shape[1])]
+        typed = {
+            name: _as_levels(column)
+            if name in self.categorical
+            else _as_numbers(pd.to_numeric(column, errors="coerce"))
+            for name, column in zip(self.columns, raw, strict=True)
+        }
+        frame = pd.DataFrame(
+            {n: c.to_numpy() for n, c in typed.items()}, columns=list(self.columns)
+        )
+        matrix = self.transformer.transform(frame)
+        return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
 def _as_numbers(column: pd.Series) -> pd.Series:

@@ -1,0 +1,71 @@
+"""experiments/train_agent.py and eval_agent.py run end to end on the tiny meta-dataset."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+
+from tunegym.agent import AGENT_FILE, MetaDataset, load_agent
+
+EXPERIMENTS = Path(__file__).parents[2] / "experiments"
+
+
+def script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_agent_script(
+    meta: MetaDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = script("train_agent", monkeypatch)
+    args = train.parse_args(["--quick", "--out", str(tmp_path / "agent"), "--seed", "3"])
+    record = train.run(args, meta)
+    assert record["config"]["seed"] == 3 and record["timesteps"] >= 64
+    written = json.loads((tmp_path / "agent" / "train_agent.json").read_text())
+    assert written["selected"] == record["selected"] and written["args"]["quick"] is True
+    assert load_agent(tmp_path / "agent").spec.training["config"]["seed"] == 3
+
+
+def test_eval_agent_script(
+    meta: MetaDataset, agent_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluate = script("eval_agent", monkeypatch)
+    parts = {
+        "sklearn:iris": "meta-train",
+        "sklearn:wine": "meta-val",
+        "sklearn:breast_cancer": "meta-test",
+    }
+    held_out = MetaDataset.from_curves(meta.curves, parts, meta.features)
+    doc = tmp_path / "AGENT.md"
+    doc.write_text("# Agent\n\nhand-written text\n")
+    argv = ["--quick", "--agent", str(agent_dir), "--out", str(tmp_path), "--doc", str(doc),
+            "--live-datasets", "sklearn:breast_cancer"]  # fmt: skip
+    record = evaluate.run(evaluate.parse_args(argv), held_out)
+
+    assert record["test_datasets"] == ["sklearn:breast_cancer"]
+    methods = [s["method"] for s in record["summary"]]
+    assert methods == ["agent", "random", "hyperband"]
+    replay = pd.read_csv(tmp_path / "agent_eval_replay.csv")
+    assert len(replay) == 3 * 2  # methods x seeds
+    assert (replay["regret_25"] >= replay["regret_100"]).all()  # regret never rises
+    live = pd.read_csv(tmp_path / "agent_eval_live.csv")
+    assert set(live["method"]) == {"agent", "random"}
+    assert (live["epochs_used"] <= live["budget"]).all()
+    assert record["decision_ms_replay"]["p95"] >= record["decision_ms_replay"]["p50"] > 0
+    text = doc.read_text()
+    assert text.startswith("# Agent\n\nhand-written text\n")
+    assert "| agent |" in text and "Random search needs" in text
+    evaluate.run(evaluate.parse_args(argv), held_out)  # a rerun replaces its section
+    assert doc.read_text().count("eval_agent:start") == 1
+    assert AGENT_FILE not in {p.name for p in tmp_path.iterdir()}

@@ -1,0 +1,69 @@
+"""Running a tuner over many replayed tasks and reading its regret at a budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunegym.agent._multitask import MultiTaskReplayEnv
+from tunegym.baselines import EpisodeResult, Policy, run_episode
+
+__all__ = ["ReplayEpisode", "evaluate_policy", "regret_at"]
+
+
+@dataclass(frozen=True)
+class ReplayEpisode:
+    """One episode of a tuner on one replayed task.
+
+    Attributes:
+        dataset: the task's dataset.
+        seed: the episode's seed.
+        budget_epochs: the task's budget.
+        result: the episode (anytime curve, incumbent, decision time).
+    """
+
+    dataset: str
+    seed: int
+    budget_epochs: int
+    result: EpisodeResult
+
+
+def regret_at(result: EpisodeResult, epochs: float) -> float:
+    """Normalised regret once ``epochs`` epochs were spent (1 before the first step ends).
+
+    The regret after the last step whose cumulative epochs do not exceed ``epochs``: a tuner
+    learns the outcome of a step when it ends, so a step that buys 16 epochs counts at its end.
+    An episode that stopped early keeps its final regret.
+    """
+    spent = np.flatnonzero(result.epochs_used <= epochs)
+    return float(result.regret[spent[-1]]) if len(spent) else 1.0
+
+
+def evaluate_policy(
+    env: MultiTaskReplayEnv,
+    make_policy: Callable[[str], Policy],
+    *,
+    budget: int,
+    seeds: Sequence[int],
+    datasets: Sequence[str] | None = None,
+) -> list[ReplayEpisode]:
+    """Run a tuner on every (dataset, seed) task of ``env`` at ``budget``.
+
+    Args:
+        env: the replay tasks.
+        make_policy: the tuner for a dataset (e.g. ``lambda d: agent``, or a warm-started
+            baseline built from that dataset's warm start).
+        budget: the epoch budget (one of ``env.budgets``).
+        seeds: episode seeds.
+        datasets: the datasets to run (default: all of ``env``).
+    """
+    episodes = []
+    for dataset in datasets if datasets is not None else env.datasets:
+        task_env = env.task_env(dataset, budget)
+        policy = make_policy(dataset)
+        for seed in seeds:
+            result = run_episode(task_env, policy, int(seed))
+            episodes.append(ReplayEpisode(dataset, int(seed), budget, result))
+    return episodes
