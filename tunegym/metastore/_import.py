@@ -36,7 +36,7 @@ from tunegym.metastore._values import (
     SplitSpec,
     TaskRef,
 )
-from tunegym.metastore.importers import LcdbQuality, OpenMLQuality
+from tunegym.metastore.importers import OpenMLQuality
 
 __all__ = ["ImportSummary", "import_lcdb", "import_openml", "import_qualities"]
 
@@ -57,9 +57,7 @@ class ImportSummary:
     skipped_runs: int = 0
 
 
-def import_qualities(
-    store: MetaStore, rows: Iterable[OpenMLQuality | LcdbQuality]
-) -> ImportSummary:
+def import_qualities(store: MetaStore, rows: Iterable[OpenMLQuality]) -> ImportSummary:
     """Store published quality rows (OpenML's or LCDB's copy of them) as OpenML meta-features."""
     by_dataset: dict[tuple[int, str], dict[str, float | None]] = {}
     for row in rows:

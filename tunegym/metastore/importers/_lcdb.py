@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from tunegym.errors import MissingExtraError, did_you_mean
+from tunegym.metastore.importers._openml import OpenMLQuality
 
 __all__ = [
     "LCDB_METRICS",
@@ -57,21 +58,8 @@ _INT_COLUMNS = ("openmlid", "size_train", "size_test", "outer_seed", "inner_seed
 _FLOAT_COLUMNS = ("traintime", "score_train", "score_valid", "score_test")
 
 
-@dataclass(frozen=True)
-class LcdbQuality:
-    """One of OpenML's published qualities of a dataset, as LCDB recorded it.
-
-    Attributes:
-        openml_did: OpenML dataset id.
-        dataset_name: OpenML's name of the dataset.
-        quality: OpenML's quality name (``"ClassEntropy"``, ``"NumberOfInstances"`` ...).
-        value: its value.
-    """
-
-    openml_did: int
-    dataset_name: str
-    quality: str
-    value: float
+# LCDB's datasets.csv is a copy of OpenML's published qualities: the same row as the OpenML reader's.
+LcdbQuality = OpenMLQuality
 
 
 @dataclass(frozen=True)
