@@ -46,6 +46,8 @@ from tunegym.agent import (
     MetaDataset,
     MultiTaskReplayEnv,
     ReplayEpisode,
+    baseline_maker,
+    bootstrap_ci,
     evaluate_policy,
     load_agent,
     regret_at,
@@ -135,13 +137,6 @@ class TimedAgent:
         self.agent.observe(info)
 
 
-def bootstrap_ci(values: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:
-    """95 % percentile bootstrap interval of the mean."""
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(n, len(values)), replace=True).mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
 def episode_rows(method: str, episodes: list[ReplayEpisode], budget: int) -> list[dict[str, Any]]:
     rows = []
     for e in episodes:
@@ -153,13 +148,6 @@ def episode_rows(method: str, episodes: list[ReplayEpisode], budget: int) -> lis
         row["decision_seconds"] = r.decision_seconds
         rows.append(row)
     return rows
-
-
-def baseline_maker(name: str, warm: dict[str, WarmStart]) -> Callable[[str], Policy]:
-    """A baseline per dataset; the warm-started ones get that dataset's warm start."""
-    if name in ("ws-random", "box-random"):
-        return lambda dataset: make_baseline(name, warm_start=warm[dataset])
-    return lambda _: make_baseline(name)
 
 
 def replay_part(args: Args, agent: Agent, data: MetaDataset) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 import tunegym
+from tunegym._bench_cli import bench_command
 from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
 from tunegym._tune_cli import train_agent_command, tune_command
@@ -40,6 +41,7 @@ datasets_app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(metastore_app, name="metastore")
+app.command("bench")(bench_command)
 app.command("collect")(collect_command)
 app.command("tune")(tune_command)
 app.command("train-agent")(train_agent_command)

@@ -242,7 +242,9 @@ def test_landmarkers_with_a_tiny_class_and_missing_values() -> None:
 
 
 def test_verify_script_on_one_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("lcdb", reason="the verification reads OpenML's qualities from the lcdb extra")
+    pytest.importorskip(
+        "lcdb", reason="the verification reads OpenML's qualities from the lcdb extra"
+    )
     spec = importlib.util.spec_from_file_location("verify_metafeatures", VERIFY_SCRIPT)
     assert spec is not None
     assert spec.loader is not None

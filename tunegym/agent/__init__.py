@@ -23,7 +23,14 @@ from tunegym.agent._agent import (
     AgentSpec,
     load_agent,
 )
-from tunegym.agent._evaluate import ReplayEpisode, evaluate_policy, regret_at
+from tunegym.agent._evaluate import (
+    ReplayEpisode,
+    baseline_maker,
+    bootstrap_ci,
+    evaluate_policy,
+    regret_at,
+    step_at,
+)
 from tunegym.agent._metadata import MetaDataset
 from tunegym.agent._multitask import MultiTaskReplayEnv
 from tunegym.agent._plot import plot_tuning
@@ -57,10 +64,13 @@ __all__ = [
     "TrialCurve",
     "TunedMLPClassifier",
     "TuningResult",
+    "baseline_maker",
+    "bootstrap_ci",
     "evaluate_policy",
     "load_agent",
     "plot_tuning",
     "regret_at",
+    "step_at",
     "train_agent",
     "tune",
 ]

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from tunegym.agent._multitask import MultiTaskReplayEnv
-from tunegym.baselines import EpisodeResult, Policy, run_episode
+from tunegym.baselines import EpisodeResult, Policy, make_baseline, run_episode
+from tunegym.metastore import WarmStart
 
-__all__ = ["ReplayEpisode", "evaluate_policy", "regret_at"]
+__all__ = [
+    "ReplayEpisode",
+    "baseline_maker",
+    "bootstrap_ci",
+    "evaluate_policy",
+    "regret_at",
+    "step_at",
+]
 
 
 @dataclass(frozen=True)
@@ -30,15 +38,38 @@ class ReplayEpisode:
     result: EpisodeResult
 
 
+def step_at(result: EpisodeResult, epochs: float) -> int | None:
+    """Index of the last step whose cumulative epochs do not exceed ``epochs`` (None: none).
+
+    A tuner learns the outcome of a step when it ends, so a step that buys 16 epochs counts at
+    its end; an episode that stopped early keeps its last step.
+    """
+    spent = np.flatnonzero(result.epochs_used <= epochs)
+    return int(spent[-1]) if len(spent) else None
+
+
 def regret_at(result: EpisodeResult, epochs: float) -> float:
     """Normalised regret once ``epochs`` epochs were spent (1 before the first step ends).
 
-    The regret after the last step whose cumulative epochs do not exceed ``epochs``: a tuner
-    learns the outcome of a step when it ends, so a step that buys 16 epochs counts at its end.
-    An episode that stopped early keeps its final regret.
+    The regret after the step `step_at` picks; an episode that stopped early keeps its final
+    regret.
     """
-    spent = np.flatnonzero(result.epochs_used <= epochs)
-    return float(result.regret[spent[-1]]) if len(spent) else 1.0
+    step = step_at(result, epochs)
+    return 1.0 if step is None else float(result.regret[step])
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the mean of ``values`` (``n`` resamples)."""
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(n, len(values)), replace=True).mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def baseline_maker(name: str, warm: Mapping[str, WarmStart]) -> Callable[[str], Policy]:
+    """A baseline per dataset; the warm-started ones get that dataset's warm start."""
+    if name in ("ws-random", "box-random"):
+        return lambda dataset: make_baseline(name, warm_start=warm[dataset])
+    return lambda _: make_baseline(name)
 
 
 def evaluate_policy(

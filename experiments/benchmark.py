@@ -1,0 +1,55 @@
+"""The research benchmark (BENCHMARK_PROTOCOL.md): every tuner on the meta-test tasks.
+
+Runs the agent and every baseline of ``tunegym.baselines`` (DEHB is unavailable, see
+docs/BASELINES.md) on the meta-test datasets of the snapshot, 10 seeds, budget 64 epochs, in
+replay, over worker processes; writes ``docs/benchmarks/curves.csv`` and ``summary.csv``, the
+figures ``docs/figures/bench_regret.png`` and ``bench_rank.png`` and ``docs/BENCHMARKS.md``.
+``--live`` runs the documented live subset (the agent, random, hyperband and TPE on the three
+smallest meta-test datasets, 3 seeds) and writes ``live_*`` files and ``docs/BENCHMARKS_LIVE.md``.
+
+Run (what produced docs/BENCHMARKS.md; the same as ``tunegym bench``):
+    .venv/bin/python experiments/benchmark.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tunegym.agent import MetaDataset
+from tunegym.agent._bench import BenchConfig, regenerate
+
+
+@dataclass
+class Args(BenchConfig):
+    """Benchmark settings (each is a ``--flag`` of the same name with dashes)."""
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    """`Args` from the command line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    for f in dataclasses.fields(Args):
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", default=default)
+        elif isinstance(default, list):
+            parser.add_argument(flag, nargs="*", default=default)
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+    return Args(**vars(parser.parse_args(argv)))
+
+
+def run(args: Args, data: MetaDataset | None = None) -> pd.DataFrame:
+    """Run the benchmark and write its results; returns the summary."""
+    command = shlex.join(["python", "experiments/benchmark.py", *sys.argv[1:]])
+    return regenerate(args, command, data)
+
+
+if __name__ == "__main__":
+    print(run(parse_args()).to_string(index=False))
