@@ -272,7 +272,8 @@ def summarise(curves: pd.DataFrame) -> pd.DataFrame:
     budget = int(curves["budget"].iloc[0])
     grid = np.asarray(sorted(curves["epochs"].unique()))
     widths = np.diff(np.r_[0, grid]) / budget
-    table = curves.pivot_table("regret", "method", "epochs", sort=False)
+    # dropna=False keeps live methods, whose regret is unknown (NaN), in the table
+    table = curves.pivot_table("regret", "method", "epochs", sort=False, dropna=False)
     means: dict[str, pd.Series] = {str(m): row for m, row in table.iterrows()}
     ranks = {str(m): row for m, row in rank_curves(curves).iterrows()}
     random_epochs = target = math.nan
@@ -291,7 +292,8 @@ def summarise(curves: pd.DataFrame) -> pd.DataFrame:
             entry[key + "_lo"], entry[key + "_hi"] = (
                 bootstrap_ci(values) if not np.isnan(values).any() else (math.nan, math.nan)
             )
-        entry["rank"] = float(ranks[str(method)].iloc[-1])
+        rank = ranks.get(str(method))
+        entry["rank"] = math.nan if rank is None else float(rank.iloc[-1])
         entry["auc"] = float(np.sum(means[str(method)].to_numpy() * widths))
         entry["speedup"] = random_epochs / _first_reaching(means[str(method)], target)
         final = part[part["epochs"] == budget]
