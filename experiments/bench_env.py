@@ -26,7 +26,6 @@ Run (the command that produced docs/ENV_BENCH.md):
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import csv
 import dataclasses
@@ -49,6 +48,7 @@ import pandas as pd
 import torch
 
 import tunegym
+from tunegym._args import parse_dataclass_args
 from tunegym.data import TabularDataset, load_dataset
 from tunegym.envs import (
     Backend,
@@ -112,17 +112,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in dataclasses.fields(Args):
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif isinstance(default, list):
-            parser.add_argument(flag, type=type(default[0]), nargs="+", default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 def quick_sizes(args: Args) -> Args:

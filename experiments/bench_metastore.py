@@ -14,7 +14,6 @@ Run (the command that produced the figures in docs/METASTORE.md):
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy
 
+from tunegym._args import parse_dataclass_args
 from tunegym.metastore import (
     EPOCH_MEASURES,
     MetaStore,
@@ -59,16 +59,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true")
-        elif f.name in ("db", "out_dir"):
-            parser.add_argument(flag, type=Path, default=f.default)
-        else:
-            parser.add_argument(flag, type=int, default=f.default)
-    args = Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    args = parse_dataclass_args(Args, argv, __doc__, types={"db": Path})
     if args.quick:
         args = dataclasses.replace(args, datasets=3, epochs=3, reads=2)
     return args

@@ -16,7 +16,6 @@ Run (the command that produced docs/TRAINER_BENCH.md):
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import itertools
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tunegym._args import parse_dataclass_args
 from tunegym.data import DatasetInfo, TabularDataset
 from tunegym.training import BatchedTrial, MLPSpec, TrainConfig, Trial, build_mlp
 
@@ -66,15 +66,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(Args):
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, list):
-            parser.add_argument(flag, type=int, nargs="+", default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 def synthetic_dataset(n: int, n_features: int = 10, n_classes: int = 2) -> TabularDataset:

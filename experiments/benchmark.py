@@ -13,14 +13,13 @@ Run (what produced docs/BENCHMARKS.md; the same as ``tunegym bench``):
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import shlex
 import sys
 from dataclasses import dataclass
 
 import pandas as pd
 
+from tunegym._args import parse_dataclass_args
 from tunegym.agent import MetaDataset
 from tunegym.agent._bench import BenchConfig, regenerate
 
@@ -32,17 +31,7 @@ class Args(BenchConfig):
 
 def parse_args(argv: list[str] | None = None) -> Args:
     """`Args` from the command line."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in dataclasses.fields(Args):
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=default)
-        elif isinstance(default, list):
-            parser.add_argument(flag, nargs="*", default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 def run(args: Args, data: MetaDataset | None = None) -> pd.DataFrame:

@@ -17,7 +17,6 @@ the training, the second found every unit stored and wrote the snapshot and the 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 
 import tunegym
+from tunegym._args import parse_dataclass_args
 from tunegym.envs import DEFAULT_MAX_ROWS, CollectProgress, SearchSpace, collect, resolve_datasets
 from tunegym.metastore import MetaStore, detect_hardware, write_snapshot
 
@@ -64,15 +64,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in dataclasses.fields(Args):
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, list):
-            parser.add_argument(flag, type=type(default[0]), nargs="+", default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 def print_progress(p: CollectProgress) -> None:

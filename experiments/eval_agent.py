@@ -22,7 +22,6 @@ Run (what produced the results in docs/AGENT.md; about 30 seconds on 2 CPU cores
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import json
@@ -41,6 +40,7 @@ import pandas as pd
 import torch
 
 import tunegym
+from tunegym._args import parse_dataclass_args
 from tunegym.agent import (
     Agent,
     MetaDataset,
@@ -104,17 +104,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in dataclasses.fields(Args):
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=default)
-        elif isinstance(default, list):
-            parser.add_argument(flag, nargs="*", default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 class TimedAgent:

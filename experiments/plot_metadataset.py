@@ -27,7 +27,6 @@ Run (what produced the figures of docs/METADATASET.md):
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shlex
@@ -44,6 +43,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 
+from tunegym._args import parse_dataclass_args
 from tunegym.metastore import (
     load_snapshot,
     snapshot_meta_features,
@@ -71,15 +71,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in dataclasses.fields(Args):
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, list):
-            parser.add_argument(flag, type=type(default[0]), nargs="+", default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 def config_scores(curves: pd.DataFrame) -> pd.DataFrame:

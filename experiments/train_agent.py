@@ -18,7 +18,6 @@ Run (what produces the shipped agent; about 20 minutes on 2 CPU cores):
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import platform
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 
 import tunegym
+from tunegym._args import parse_dataclass_args
 from tunegym.agent import (
     AGENT_FILE,
     PRETRAINED_DIR,
@@ -69,14 +69,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            parser.add_argument(flag, action="store_true", default=f.default)
-        else:
-            parser.add_argument(flag, type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 def config_of(args: Args) -> AgentTrainConfig:

@@ -14,7 +14,6 @@ Run (the command that produced docs/METAFEATURES.md's tables):
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from tunegym._args import parse_dataclass_args
 from tunegym.data import RawTable, read_table
 from tunegym.data._openml_ids import openml_id_rows
 from tunegym.metastore._landmarkers import LANDMARK_PREFIX
@@ -96,11 +96,8 @@ class Args:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(Args):
-        default = getattr(Args(), f.name)
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
+    """`Args` from the command line."""
+    return parse_dataclass_args(Args, argv, __doc__)
 
 
 def matched_datasets(only: str = "") -> list[tuple[str, int, str]]:
