@@ -27,12 +27,11 @@ import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from tunegym.data import TabularDataset
-from tunegym.training._config import TrainConfig, cosine_factor, epoch_order, resolve_device
-from tunegym.training._metrics import EvalSplit
+from tunegym.training._config import TrainConfig, cosine_factor, epoch_order
 from tunegym.training._model import ACTIVATIONS, DEFAULT_SPEC, MLP, MLPSpec, build_mlp, dropout_mask
 from tunegym.training._records import EpochRecord, best_record, make_record
 from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
-from tunegym.training._trial import check_dataset, check_epochs
+from tunegym.training._trial import check_epochs, device_splits
 
 __all__ = ["BatchedTrial"]
 
@@ -84,15 +83,12 @@ class BatchedTrial:
         self.configs = tuple(
             TrainConfig(lr, batch_size, max_epochs, seed, weight_decay) for lr in lrs
         )
-        check_dataset(dataset, eval_test)
-        self.device = resolve_device(device)
+        self.device, self._X_train, self._y_train, self._val, self._test = device_splits(
+            dataset, device, eval_test
+        )
         self.spec = spec
         self.eval_test = eval_test
         self.dataset = dataset
-        data = dataset.to(self.device)
-        self._X_train, self._y_train = data.X_train, data.y_train
-        self._val = EvalSplit(data.X_val, data.y_val, dataset.n_classes)
-        self._test = EvalSplit(data.X_test, data.y_test, dataset.n_classes) if eval_test else None
         self._activation = ACTIVATIONS[spec.activation]
 
         k = len(lrs)

@@ -45,14 +45,25 @@ _FORMAT = "tunegym.Trial"
 _VERSION = 1
 
 
-def check_dataset(dataset: TabularDataset, eval_test: bool) -> None:
-    """Reject datasets a trainer cannot score (empty splits)."""
+def device_splits(
+    dataset: TabularDataset, device: str | torch.device, eval_test: bool
+) -> tuple[torch.device, torch.Tensor, torch.Tensor, EvalSplit, EvalSplit | None]:
+    """What a trainer holds of its data: the device, the training tensors and scorers on it.
+
+    Raises:
+        ValueError: for an empty split (a trainer could not score it) or an unusable device.
+    """
     splits = {"train": dataset.y_train, "val": dataset.y_val}
     if eval_test:
         splits["test"] = dataset.y_test
     for name, y in splits.items():
         if len(y) == 0:
             raise ValueError(f"Dataset {dataset.name!r} has an empty {name} split; cannot train.")
+    resolved = resolve_device(device)
+    data = dataset.to(resolved)
+    val = EvalSplit(data.X_val, data.y_val, dataset.n_classes)
+    test = EvalSplit(data.X_test, data.y_test, dataset.n_classes) if eval_test else None
+    return resolved, data.X_train, data.y_train, val, test
 
 
 def check_epochs(k: int) -> None:
@@ -93,16 +104,13 @@ class Trial:
         device: str | torch.device = "cpu",
         eval_test: bool = False,
     ) -> None:
-        check_dataset(dataset, eval_test)
-        self.device = resolve_device(device)
+        self.device, self._X_train, self._y_train, self._val, self._test = device_splits(
+            dataset, device, eval_test
+        )
         self.config = config
         self.spec = spec
         self.eval_test = eval_test
         self.dataset = dataset
-        data = dataset.to(self.device)
-        self._X_train, self._y_train = data.X_train, data.y_train
-        self._val = EvalSplit(data.X_val, data.y_val, dataset.n_classes)
-        self._test = EvalSplit(data.X_test, data.y_test, dataset.n_classes) if eval_test else None
         self._model: MLP = build_mlp(
             spec, dataset.n_features, dataset.n_classes, seed=config.seed
         ).to(self.device)
