@@ -19,6 +19,7 @@ import tunegym
 from tunegym._bench_cli import bench_command
 from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
+from tunegym._serve_cli import serve_command
 from tunegym._tune_cli import train_agent_command, tune_command
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ app.command("bench")(bench_command)
 app.command("collect")(collect_command)
 app.command("tune")(tune_command)
 app.command("train-agent")(train_agent_command)
+app.command("serve")(serve_command)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -50,6 +50,7 @@ class Source(enum.StrEnum):
     OPENML = "openml"
     LCDB = "lcdb"
     LOCAL = "local"
+    REPORTED = "reported"  # by another tuner, through the warm-start service
 
 
 class RunStatus(enum.StrEnum):
@@ -87,6 +88,7 @@ class MetaFeatureSource(enum.StrEnum):
 
     COMPUTED = "computed"
     OPENML = "openml"
+    REPORTED = "reported"  # sent with runs reported through the warm-start service
 
 
 E = TypeVar("E", bound=enum.StrEnum)

@@ -1,0 +1,325 @@
+"""The warm-start service's wire format: pydantic models, validated where requests enter.
+
+Every number is finite (``allow_inf_nan=False``), every list and mapping is bounded, every
+string is bounded; semantic checks (``low <= high``, one parameter per role) raise
+``ValueError`` inside validators, which FastAPI answers with a 422 that names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = [
+    "API_VERSION",
+    "MAX_CHOICES",
+    "MAX_META_FEATURES",
+    "MAX_PARAMETERS",
+    "MAX_RUNS",
+    "MAX_SCORES",
+    "BoxOut",
+    "ConfigurationOut",
+    "DatasetDescription",
+    "ErrorOut",
+    "HealthOut",
+    "NeighborOut",
+    "Parameter",
+    "ProvenanceOut",
+    "ReportedRun",
+    "Role",
+    "RunsOut",
+    "RunsRequest",
+    "SearchSpaceOut",
+    "SearchSpaceRequest",
+    "SearchSpaceSpec",
+    "WarmStartOut",
+    "WarmStartRequest",
+]
+
+API_VERSION: Final = "v1"
+MAX_META_FEATURES: Final = 512
+MAX_PARAMETERS: Final = 64
+MAX_CHOICES: Final = 256
+MAX_RUNS: Final = 1000
+MAX_SCORES: Final = 1000
+
+Role = Literal["learning_rate", "batch_size", "epochs"]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ParamName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+]
+Choice = Annotated[str, StringConstraints(max_length=100)] | bool | int | float
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class DatasetDescription(_Model):
+    """What the service knows the target dataset by: at least one of the three fields.
+
+    ``meta_features`` (OpenML quality names, e.g. from ``tunegym.metastore.compute_meta_features``
+    or a small summary such as ``NumberOfInstances``/``NumberOfFeatures``/``NumberOfClasses``)
+    take precedence; else the stored qualities of ``openml_did``, else of ``name``.
+    """
+
+    name: Name | None = Field(None, description="A dataset spec or name, e.g. 'keel:iris'.")
+    openml_did: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    meta_features: (
+        Annotated[dict[Name, float], Field(min_length=1, max_length=MAX_META_FEATURES)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_given(self) -> DatasetDescription:
+        if self.name is None and self.openml_did is None and self.meta_features is None:
+            raise ValueError(
+                "Describe the dataset by 'meta_features' (OpenML quality names), 'openml_did' "
+                "or 'name'."
+            )
+        return self
+
+
+class Parameter(_Model):
+    """One hyperparameter of the client's search space.
+
+    ``role`` says what the service's runs know it as; left out, it is inferred from the name
+    (``lr``/``learning_rate``/``learning_rate_init`` → learning_rate, ``batch_size`` →
+    batch_size, ``epochs``/``n_epochs``/``max_epochs`` → epochs). Parameters with no role are
+    left to the client's tuner.
+    """
+
+    name: ParamName
+    type: Literal["float", "int", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: Annotated[float, Field(gt=0)] | None = None
+    choices: Annotated[list[Choice], Field(min_length=1, max_length=MAX_CHOICES)] | None = None
+    role: Role | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Parameter:
+        where = f"Parameter {self.name!r}"
+        if self.type == "categorical":
+            if self.choices is None:
+                raise ValueError(f"{where} is categorical: give its 'choices'.")
+            if len({repr(c) for c in self.choices}) != len(self.choices):
+                raise ValueError(f"{where} has repeated choices: {self.choices!r}.")
+            if self.low is not None or self.high is not None:
+                raise ValueError(f"{where} is categorical: give 'choices', not 'low'/'high'.")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"{where} is {self.type}: give 'low'/'high', not 'choices'.")
+        if self.low is None or self.high is None:
+            raise ValueError(f"{where} is {self.type}: give both 'low' and 'high'.")
+        if not self.low <= self.high:
+            raise ValueError(f"{where} needs low <= high, got low={self.low}, high={self.high}.")
+        if self.log and self.low <= 0:
+            raise ValueError(f"{where} is log-scaled: low must be > 0, got {self.low}.")
+        if self.log and self.step is not None:
+            raise ValueError(f"{where}: 'step' and 'log' cannot be combined (as in Optuna).")
+        if self.type == "int" and not (float(self.low).is_integer() and self.high.is_integer()):
+            raise ValueError(f"{where} is int: low and high must be whole numbers.")
+        if self.type == "int" and self.step is not None and not float(self.step).is_integer():
+            raise ValueError(f"{where} is int: step must be a whole number, got {self.step}.")
+        if max(abs(self.low), abs(self.high)) > 1e300:
+            raise ValueError(f"{where}: bounds beyond ±1e300 are not supported.")
+        return self
+
+    @property
+    def numeric_choices(self) -> list[float] | None:
+        """The choices as floats when all are numbers (bools excluded), else ``None``."""
+        if self.choices is None or any(
+            isinstance(c, bool) or not isinstance(c, int | float) for c in self.choices
+        ):
+            return None
+        return [float(c) for c in self.choices]
+
+
+class SearchSpaceSpec(_Model):
+    """The client's search space: its parameters, at most one per role."""
+
+    parameters: Annotated[list[Parameter], Field(min_length=1, max_length=MAX_PARAMETERS)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> SearchSpaceSpec:
+        names = [p.name for p in self.parameters]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"Parameter names must be unique; repeated: {repeated}.")
+        from tunegym.service._space import roles_of
+
+        roles_of(self)  # raises for two parameters with one role
+        return self
+
+
+class WarmStartRequest(_Model):
+    """``POST /v1/warmstart``."""
+
+    dataset: DatasetDescription
+    search_space: SearchSpaceSpec
+    k: Annotated[int, Field(ge=1, le=100)] = Field(8, description="Configurations to return.")
+    neighbors: Annotated[int, Field(ge=1, le=50)] = Field(
+        5, description="Similar datasets to draw them from."
+    )
+    include_self: bool = Field(
+        True,
+        description="Use the target's own past runs when the store has them (distance 0); "
+        "false: only other datasets (leave-one-dataset-out, as benchmarks need).",
+    )
+    include_curves: bool = Field(
+        False, description="Add each configuration's per-epoch mean validation score."
+    )
+
+
+class SearchSpaceRequest(_Model):
+    """``POST /v1/search-space``."""
+
+    dataset: DatasetDescription
+    search_space: SearchSpaceSpec
+    neighbors: Annotated[int, Field(ge=1, le=50)] = 5
+    top: Annotated[int, Field(ge=1, le=20)] = Field(
+        3, description="Best configurations per neighbour that span the box."
+    )
+    include_self: bool = True
+
+
+class ReportedRun(_Model):
+    """One finished run a tuner reports: its configuration and its validation scores."""
+
+    params: Annotated[
+        dict[ParamName, Choice], Field(min_length=1, max_length=MAX_PARAMETERS)
+    ]
+    scores: Annotated[list[Score], Field(min_length=1, max_length=MAX_SCORES)] | None = Field(
+        None, description="Validation score after each epoch (1, 2, ...), in [0, 1]."
+    )
+    final_score: Score | None = Field(None, description="Final validation score, in [0, 1].")
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    status: Literal["ok", "diverged", "failed"] = "ok"
+    seconds: Annotated[float, Field(ge=0, le=1e9)] | None = None
+
+    @model_validator(mode="after")
+    def _scored(self) -> ReportedRun:
+        if self.scores is None and self.final_score is None and self.status == "ok":
+            raise ValueError("A finished run needs 'scores' (per epoch) or 'final_score'.")
+        return self
+
+
+class RunsRequest(_Model):
+    """``POST /v1/runs`` (needs the API key)."""
+
+    dataset: DatasetDescription
+    search_space: SearchSpaceSpec | None = Field(
+        None, description="Gives the parameters' roles; without it, roles come from the names."
+    )
+    tuner: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    ] = "external"
+    metric: Literal["val_accuracy", "val_balanced_accuracy"] = "val_accuracy"
+    runs: Annotated[list[ReportedRun], Field(min_length=1, max_length=MAX_RUNS)]
+
+    @model_validator(mode="after")
+    def _named(self) -> RunsRequest:
+        if self.dataset.name is None and self.dataset.openml_did is None:
+            raise ValueError(
+                "Reported runs need the dataset's 'name' or 'openml_did' to be stored under."
+            )
+        return self
+
+
+# --- responses ---------------------------------------------------------------------------
+
+
+class NeighborOut(BaseModel):
+    """A past dataset near the target."""
+
+    dataset: str
+    distance: float
+    openml_did: int | None = None
+
+
+class ProvenanceOut(BaseModel):
+    """Where a configuration comes from: the neighbour, its runs and the config there."""
+
+    dataset: str
+    openml_did: int | None
+    distance: float
+    source: Literal["snapshot", "store"] = Field(
+        description="The shipped snapshot (no run ids) or the service's meta-store."
+    )
+    run_ids: list[int] = Field(description="The meta-store runs behind it.")
+    seeds: list[int] = Field(description="The seeds behind it (its score is their mean).")
+    learning_rate: float
+    batch_size: int
+    epochs: int
+
+
+class ConfigurationOut(BaseModel):
+    """A configuration to try, mapped into the client's space."""
+
+    params: dict[str, Any]
+    expected_score: float = Field(description="Normalised score on the neighbour (1 = its best).")
+    score: float = Field(description="Mean validation score on the neighbour at 'epochs'.")
+    provenance: ProvenanceOut
+    clipped: list[str] = Field(description="Parameters whose value was moved into the range.")
+    curve: list[float] | None = Field(None, description="Mean validation score per epoch.")
+
+
+class WarmStartOut(BaseModel):
+    """``POST /v1/warmstart`` answer."""
+
+    configurations: list[ConfigurationOut]
+    neighbors: list[NeighborOut]
+    unmapped: list[str] = Field(description="Parameters left to the client's tuner (no role).")
+    metric: str
+
+
+class BoxOut(BaseModel):
+    """Learning-rate and batch-size ranges spanned by the neighbours' best configurations."""
+
+    learning_rate_min: float
+    learning_rate_max: float
+    batch_size_min: int
+    batch_size_max: int
+
+
+class SearchSpaceOut(BaseModel):
+    """``POST /v1/search-space`` answer: the client's space with roles narrowed to the box."""
+
+    search_space: SearchSpaceSpec
+    narrowed: list[str]
+    box: BoxOut | None
+    neighbors: list[NeighborOut]
+
+
+class RunsOut(BaseModel):
+    """``POST /v1/runs`` answer."""
+
+    run_ids: list[int]
+    dataset: str
+    candidate: bool = Field(
+        description="Whether the dataset now serves as a neighbour (it has meta-features)."
+    )
+
+
+class HealthOut(BaseModel):
+    """``GET /v1/health`` answer."""
+
+    status: Literal["ok"]
+    version: str
+    api: str
+    store: str | None
+    store_reachable: bool | None
+    datasets: int
+    configurations: int
+    runs: int
+    writes_enabled: bool
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx answer (but 422) carries one message saying what to do."""
+
+    detail: str
+
