@@ -73,9 +73,7 @@ def serve_command(
             None if no_store else (store or default_url()),
             snapshot=snapshot_dir if snapshot_dir is not None else snapshot,
         )
-        app = create_app(
-            service, api_key=api_key, read_key=read_key, max_body_bytes=max_body_bytes
-        )
+        app = create_app(service, api_key=api_key, read_key=read_key, max_body_bytes=max_body_bytes)
     except (ValueError, OSError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc

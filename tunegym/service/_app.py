@@ -34,15 +34,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The two ways to send a key, as FastAPI security schemes (so /openapi.json documents them).
+_KEY_HEADER = Security(APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey"))
+_BEARER = Security(HTTPBearer(auto_error=False, scheme_name="Bearer"))
+
+
 def _key_check(expected: str | None, what: str) -> Callable[..., None]:
     """A dependency accepting ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``."""
-    header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
-    bearer = HTTPBearer(auto_error=False, scheme_name="Bearer")
 
-    # Defaults, not Annotated: the annotations are strings here and `header` is a local.
     def check(
-        key: str | None = Security(header),  # noqa: B008 (FastAPI's dependency idiom)
-        token: HTTPAuthorizationCredentials | None = Security(bearer),  # noqa: B008
+        key: str | None = _KEY_HEADER, token: HTTPAuthorizationCredentials | None = _BEARER
     ) -> None:
         if expected is None:
             return

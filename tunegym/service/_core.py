@@ -12,7 +12,6 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
@@ -37,7 +36,9 @@ from tunegym.service._schemas import (
     DatasetDescription,
     HealthOut,
     NeighborOut,
+    Parameter,
     ProvenanceOut,
+    Role,
     RunsOut,
     RunsRequest,
     SearchSpaceOut,
@@ -172,7 +173,9 @@ class WarmStartService:
             writes_enabled=self.store is not None,
         )
 
-    def _target(self, dataset: DatasetDescription) -> tuple[dict[str, float], list[str], int | None]:
+    def _target(
+        self, dataset: DatasetDescription
+    ) -> tuple[dict[str, float], list[str], int | None]:
         """(qualities, names to leave out, OpenML id to leave out) of a description."""
         names = [dataset.name] if dataset.name else []
         if dataset.meta_features is not None:
@@ -209,7 +212,7 @@ class WarmStartService:
             raise ServiceError(str(exc)) from exc
 
     @staticmethod
-    def _roles(space: SearchSpaceSpec) -> dict[str, Any]:
+    def _roles(space: SearchSpaceSpec) -> dict[Role, Parameter]:
         roles = roles_of(space)
         if not roles:
             names = [p.name for p in space.parameters]
@@ -217,7 +220,7 @@ class WarmStartService:
                 f"None of the parameters {names} is a learning rate, batch size or epoch count; "
                 "name them (lr, batch_size, epochs) or set their 'role'."
             )
-        return dict(roles)
+        return roles
 
     def warm_start(self, request: WarmStartRequest) -> WarmStartOut:
         """Up to ``k`` configurations of the nearest datasets, mapped into the client's space.
@@ -336,9 +339,7 @@ class WarmStartService:
         name, spec, did = _dataset_identity(label)
         did = dataset.openml_did or did
         store = self.store
-        ref = store.get_or_create_dataset(
-            name, spec=spec, openml_did=did, source=Source.REPORTED
-        )
+        ref = store.get_or_create_dataset(name, spec=spec, openml_did=did, source=Source.REPORTED)
         if dataset.meta_features:
             store.set_meta_features(ref, dataset.meta_features, source=MetaFeatureSource.REPORTED)
         task = store.get_or_create_task(ref, _REPORTED_SPLIT)
@@ -348,7 +349,9 @@ class WarmStartService:
         for run in request.runs:
             params = {renames.get(k, k): v for k, v in run.params.items()}
             scores = list(run.scores or [])
-            final = run.final_score if run.final_score is not None else (scores or [None])[-1]
+            final = run.final_score
+            if final is None and scores:
+                final = scores[-1]
             rows = [
                 EvaluationRow(measure, DataSplit(split), value, epoch)
                 for epoch, value in enumerate(scores, start=1)

@@ -31,6 +31,7 @@ __all__ = ["ConfigStats", "DatasetEntry", "WarmStartIndex"]
 LR_KEYS: Final = ("lr", "learning_rate", "learning_rate_init")
 BATCH_KEYS: Final = ("batch_size",)
 _IDENTITY: Final = ("openml_did", "family", "part")
+MIN_SHARED: Final = 0.5  # share of the target's qualities a neighbour must have too
 
 Origin = Literal["snapshot", "store"]
 
@@ -104,7 +105,7 @@ def config_table(curves: pd.DataFrame, metric: str, origin: Origin) -> dict[str,
     # Every table below is sorted by the config keys, so they line up row for row.
     mean = frame.groupby([*keys, "epoch"], sort=True)["score"].mean().reset_index()
     starts = _starts(mean, keys)
-    last = frame.sort_values("epoch").groupby([*keys, "seed"], sort=True).tail(1)
+    last = frame.sort_values([*keys, "seed", "epoch"]).drop_duplicates([*keys, "seed"], keep="last")
     final = last.groupby(keys, sort=True)["score"].mean().to_numpy()
     seeds = frame[[*keys, "seed"]].drop_duplicates().sort_values([*keys, "seed"])
     runs = frame[[*keys, "run_id"]].drop_duplicates().sort_values([*keys, "run_id"])
@@ -153,16 +154,14 @@ def _ranked(configs: Iterable[ConfigStats]) -> list[ConfigStats]:
         return []
     low, high = min(c.final for c in configs), max(c.final for c in configs)
     scale = (lambda v: (v - low) / (high - low)) if high > low else (lambda v: 1.0)
-    return [
-        ConfigStats(**{**c.__dict__, "expected": float(scale(c.final))}) for c in configs
-    ]
+    return [ConfigStats(**{**c.__dict__, "expected": float(scale(c.final))}) for c in configs]
 
 
 def _did(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
-def _clean(values: Mapping[str, Any]) -> dict[str, float]:
+def _clean(values: Mapping[Any, Any]) -> dict[str, float]:
     """Finite float qualities without tunegym's env-only features."""
     out: dict[str, float] = {}
     for name, value in values.items():
@@ -318,6 +317,10 @@ class WarmStartIndex:
     ) -> list[tuple[Neighbor, DatasetEntry]]:
         """The ``k`` candidates nearest to ``values`` (see `tunegym.metastore.nearest_datasets`).
 
+        Unlike `nearest_datasets`, a candidate must have at least half (`MIN_SHARED`) of the
+        qualities the target shares with the candidates; among the snapshot's datasets, which
+        all have the same qualities, both agree.
+
         Raises:
             ValueError: when ``values`` share no finite quality with the candidates.
         """
@@ -341,6 +344,14 @@ class WarmStartIndex:
         if not keep:
             return []
         part = matrix[np.ix_(keep, cols)]
+        # A candidate must share at least half of the target's qualities: one shared quality
+        # (a reported dataset with only its size) is no basis for "similar".
+        shared = np.sum(~np.isnan(part), axis=1)
+        covered = shared >= max(1, math.ceil(MIN_SHARED * len(cols)))
+        keep = [i for i, ok in zip(keep, covered, strict=True) if ok]
+        part = part[covered]
+        if not keep:
+            return []
         t = np.array([target[columns[j]] for j in cols])
         both = np.vstack([part, t])
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
@@ -349,7 +360,9 @@ class WarmStartIndex:
             span = np.where(high - low > 0, high - low, np.nan)
             distance = np.nanmean(np.abs((part - low) / span - (t - low) / span), axis=1)
         order = sorted(
-            (float(d), candidates[i]) for d, i in zip(distance, keep, strict=True) if math.isfinite(d)
+            (float(d), candidates[i])
+            for d, i in zip(distance, keep, strict=True)
+            if math.isfinite(d)
         )
         return [
             (Neighbor(name, d, self._entries[name].openml_did), self._entries[name])
@@ -392,9 +405,7 @@ def _store_curves(
     """
     measure, split = EPOCH_MEASURES[metric]
     query = (
-        select(
-            Task.dataset_id, Run.id, Run.seed, Setup.params, Evaluation.epoch, Evaluation.value
-        )
+        select(Task.dataset_id, Run.id, Run.seed, Setup.params, Evaluation.epoch, Evaluation.value)
         .join(Run, Run.id == Evaluation.run_id)
         .join(Setup, Setup.id == Run.setup_id)
         .join(Task, Task.id == Run.task_id)
@@ -413,11 +424,19 @@ def _store_curves(
             else:
                 with_epochs.add(run_id)
                 rows.append((dataset_id, float(lr), int(bs), seed, epoch, float(value), run_id))
-        rows += [(d, lr, bs, s, 1, v, r) for r, (d, lr, bs, s, v) in finals.items() if r not in with_epochs]
-        datasets = connection.execute(select(Dataset.id, Dataset.spec, Dataset.name, Dataset.openml_did)).all()
+        rows += [
+            (d, lr, bs, s, 1, v, r)
+            for r, (d, lr, bs, s, v) in finals.items()
+            if r not in with_epochs
+        ]
+        datasets = connection.execute(
+            select(Dataset.id, Dataset.spec, Dataset.name, Dataset.openml_did)
+        ).all()
     labels = {i: spec or name for i, spec, name, _ in datasets}
     dids = {i: did for i, _, _, did in datasets}
-    frame = pd.DataFrame(rows, columns=["dataset_id", "lr", "batch_size", "seed", "epoch", metric, "run_id"])
+    frame = pd.DataFrame(
+        rows, columns=["dataset_id", "lr", "batch_size", "seed", "epoch", metric, "run_id"]
+    )
     frame["dataset"] = frame["dataset_id"].map(labels)
     used = set(frame["dataset_id"].unique())
     return frame, {i: labels[i] for i in used}, dids

@@ -65,7 +65,7 @@ class DatasetDescription(_Model):
     take precedence; else the stored qualities of ``openml_did``, else of ``name``.
     """
 
-    name: Name | None = Field(None, description="A dataset spec or name, e.g. 'keel:iris'.")
+    name: Name | None = Field(default=None, description="A dataset spec or name, e.g. 'keel:iris'.")
     openml_did: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     meta_features: (
         Annotated[dict[Name, float], Field(min_length=1, max_length=MAX_META_FEATURES)] | None
@@ -160,17 +160,19 @@ class WarmStartRequest(_Model):
 
     dataset: DatasetDescription
     search_space: SearchSpaceSpec
-    k: Annotated[int, Field(ge=1, le=100)] = Field(8, description="Configurations to return.")
+    k: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=8, description="Configurations to return."
+    )
     neighbors: Annotated[int, Field(ge=1, le=50)] = Field(
-        5, description="Similar datasets to draw them from."
+        default=5, description="Similar datasets to draw them from."
     )
     include_self: bool = Field(
-        True,
+        default=True,
         description="Use the target's own past runs when the store has them (distance 0); "
         "false: only other datasets (leave-one-dataset-out, as benchmarks need).",
     )
     include_curves: bool = Field(
-        False, description="Add each configuration's per-epoch mean validation score."
+        default=False, description="Add each configuration's per-epoch mean validation score."
     )
 
 
@@ -181,7 +183,7 @@ class SearchSpaceRequest(_Model):
     search_space: SearchSpaceSpec
     neighbors: Annotated[int, Field(ge=1, le=50)] = 5
     top: Annotated[int, Field(ge=1, le=20)] = Field(
-        3, description="Best configurations per neighbour that span the box."
+        default=3, description="Best configurations per neighbour that span the box."
     )
     include_self: bool = True
 
@@ -189,13 +191,13 @@ class SearchSpaceRequest(_Model):
 class ReportedRun(_Model):
     """One finished run a tuner reports: its configuration and its validation scores."""
 
-    params: Annotated[
-        dict[ParamName, Choice], Field(min_length=1, max_length=MAX_PARAMETERS)
-    ]
+    params: Annotated[dict[ParamName, Choice], Field(min_length=1, max_length=MAX_PARAMETERS)]
     scores: Annotated[list[Score], Field(min_length=1, max_length=MAX_SCORES)] | None = Field(
-        None, description="Validation score after each epoch (1, 2, ...), in [0, 1]."
+        default=None, description="Validation score after each epoch (1, 2, ...), in [0, 1]."
     )
-    final_score: Score | None = Field(None, description="Final validation score, in [0, 1].")
+    final_score: Score | None = Field(
+        default=None, description="Final validation score, in [0, 1]."
+    )
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     status: Literal["ok", "diverged", "failed"] = "ok"
     seconds: Annotated[float, Field(ge=0, le=1e9)] | None = None
@@ -212,7 +214,8 @@ class RunsRequest(_Model):
 
     dataset: DatasetDescription
     search_space: SearchSpaceSpec | None = Field(
-        None, description="Gives the parameters' roles; without it, roles come from the names."
+        default=None,
+        description="Gives the parameters' roles; without it, roles come from the names.",
     )
     tuner: Annotated[
         str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
@@ -244,7 +247,7 @@ class ProvenanceOut(BaseModel):
     """Where a configuration comes from: the neighbour, its runs and the config there."""
 
     dataset: str
-    openml_did: int | None
+    openml_did: int | None = None
     distance: float
     source: Literal["snapshot", "store"] = Field(
         description="The shipped snapshot (no run ids) or the service's meta-store."
@@ -264,7 +267,7 @@ class ConfigurationOut(BaseModel):
     score: float = Field(description="Mean validation score on the neighbour at 'epochs'.")
     provenance: ProvenanceOut
     clipped: list[str] = Field(description="Parameters whose value was moved into the range.")
-    curve: list[float] | None = Field(None, description="Mean validation score per epoch.")
+    curve: list[float] | None = Field(default=None, description="Mean validation score per epoch.")
 
 
 class WarmStartOut(BaseModel):
@@ -310,8 +313,8 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
     version: str
     api: str
-    store: str | None
-    store_reachable: bool | None
+    store: str | None = None
+    store_reachable: bool | None = None
     datasets: int
     configurations: int
     runs: int
@@ -322,4 +325,3 @@ class ErrorOut(BaseModel):
     """Every 4xx answer (but 422) carries one message saying what to do."""
 
     detail: str
-

@@ -67,7 +67,8 @@ def _bounds(parameter: Parameter) -> tuple[float, float]:
     choices = parameter.numeric_choices
     if choices is not None:
         return min(choices), max(choices)
-    assert parameter.low is not None and parameter.high is not None  # validated
+    if parameter.low is None or parameter.high is None:  # the model validator forbids it
+        raise ValueError(f"Parameter {parameter.name!r} has no low/high.")
     return parameter.low, parameter.high
 
 

@@ -1,0 +1,1 @@
+"""Helpers that bring tunegym's warm start to other tuners (``tunegym.integrations.optuna``)."""
