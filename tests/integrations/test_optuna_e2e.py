@@ -34,9 +34,7 @@ def test_first_trials_of_a_study_are_the_served_configurations(live_service: str
     with Client(live_service) as client:
         served = client.warm_start({"meta_features": features}, _space_spec(), k=5)
     assert len(served.configurations) == 5
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=0)
-    )
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
     narrowed = warm_start(study, SPACE, (X, y), k=5, source=live_service)
     study.optimize(lambda t: _objective(t, narrowed), n_trials=8)
     first = [{k: t.params[k] for k in ("lr", "batch_size")} for t in study.trials[:5]]

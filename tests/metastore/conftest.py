@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from tunegym.metastore import Base, MetaStore
 # 1e20 diverges in its first epoch: the table holds inf losses and a diverged run.
 TINY_SPACE = SearchSpace(lrs=(1e-3, 1e-2, 1e20), batch_sizes=(16,), max_epochs=3)
 TINY_SEEDS = (0, 1)
-POSTGRES_ENV = "TUNEGYM_TEST_POSTGRES_URL"
 STORE_KINDS = ("sqlite-file", "sqlite-memory", "postgresql")
 
 
@@ -33,11 +31,7 @@ def iris_curves(iris: TabularDataset) -> pd.DataFrame:
     return record_curves(iris, TINY_SPACE, seeds=TINY_SEEDS)
 
 
-def _empty_postgres() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"set {POSTGRES_ENV} to run the contract suite on PostgreSQL")
-    pytest.importorskip("psycopg")
+def _empty_postgres(url: str) -> str:
     engine = create_engine(url)
     with engine.begin() as connection:  # every test starts from an empty database
         Base.metadata.drop_all(connection)
@@ -46,18 +40,18 @@ def _empty_postgres() -> str:
     return url
 
 
-def store_url(kind: str, tmp_path: Path) -> str:
-    """A fresh, empty database of ``kind`` (skips PostgreSQL when it is not configured)."""
+def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database of ``kind`` (PostgreSQL: see `postgres_server`)."""
     if kind == "sqlite-file":
         return f"sqlite:///{tmp_path / 'store.sqlite'}"
     if kind == "sqlite-memory":
         return ":memory:"
-    return _empty_postgres()
+    return _empty_postgres(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetaStore]:
-    with MetaStore(store_url(request.param, tmp_path)) as opened:
+    with MetaStore(store_url(request.param, tmp_path, request)) as opened:
         yield opened
 
 

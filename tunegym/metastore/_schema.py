@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Dialect,
     Enum,
     Float,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -63,6 +65,29 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always reads back timezone-aware in UTC.
+
+    PostgreSQL returns aware datetimes in the session's time zone, SQLite naive ones (it keeps
+    no zone); both store UTC here, so every backend, and an export/import between them, gives
+    the same values.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _enum(kind: type[enum.Enum]) -> Enum:
     # Stored as the member's value in a VARCHAR: no native ENUM type, so it ports and migrates.
     return Enum(
@@ -93,7 +118,7 @@ class Dataset(Base):
     n_rows: Mapped[int | None] = mapped_column(Integer)
     n_features: Mapped[int | None] = mapped_column(Integer)
     n_classes: Mapped[int | None] = mapped_column(Integer)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class MetaFeature(Base):
@@ -140,7 +165,7 @@ class Flow(Base):
     family: Mapped[str] = mapped_column(String(50))
     search_space: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     model_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class Setup(Base):
@@ -170,7 +195,7 @@ class Run(Base):
     source: Mapped[Source] = mapped_column(_enum(Source))
     openml_run_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     hardware: Mapped[str | None] = mapped_column(String(200))
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     total_seconds: Mapped[float | None] = mapped_column(Float)
 
 

@@ -1,0 +1,85 @@
+"""The service on every store backend: reported runs persist and are served after a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tunegym.metastore import Base, MetaStore
+from tunegym.service import RunsRequest, WarmStartRequest, WarmStartService
+
+SPACE = {
+    "parameters": [
+        {"name": "lr", "type": "float", "low": 1e-5, "high": 1.0, "log": True},
+        {"name": "batch_size", "type": "int", "low": 8, "high": 1024, "log": True},
+    ]
+}
+FEATURES = {
+    "small": {"NumberOfInstances": 100.0, "NumberOfFeatures": 5.0, "NumberOfClasses": 2.0},
+    "large": {"NumberOfInstances": 50000.0, "NumberOfFeatures": 80.0, "NumberOfClasses": 10.0},
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.sqlite'}"
+        return
+    url = request.getfixturevalue("postgres_server")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    yield url
+
+
+def _report(service: WarmStartService, name: str, lr: float, bs: int, score: float) -> list[int]:
+    request = RunsRequest.model_validate(
+        {
+            "dataset": {"name": name, "meta_features": FEATURES[name]},
+            "tuner": "test",
+            "runs": [
+                {"params": {"lr": lr, "batch_size": bs}, "scores": [score / 2, score], "seed": s}
+                for s in (0, 1)
+            ]
+            + [{"params": {"lr": lr * 100, "batch_size": bs}, "final_score": score / 3}],
+        }
+    )
+    return service.report_runs(request).run_ids
+
+
+def test_reported_runs_are_served_and_survive_a_restart(store_url: str) -> None:
+    service = WarmStartService.open(store_url, snapshot=False)
+    assert service.health().store_reachable
+    small_ids = _report(service, "small", 3e-3, 32, 0.9)
+    _report(service, "large", 1e-4, 512, 0.8)
+    ask = WarmStartRequest.model_validate(
+        {
+            "dataset": {"meta_features": {**FEATURES["small"], "NumberOfInstances": 120.0}},
+            "search_space": SPACE,
+            "k": 2,
+            "neighbors": 1,
+        }
+    )
+    first = service.warm_start(ask)
+    top = first.configurations[0]
+    assert top.params == {"lr": 3e-3, "batch_size": 32}
+    assert top.provenance.dataset == "small"
+    assert top.provenance.source == "store"
+    assert top.provenance.seeds == [0, 1]
+    assert top.score == pytest.approx(0.9)
+    assert set(top.provenance.run_ids) == set(small_ids[:2])
+    service.store.close()  # type: ignore[union-attr]
+
+    again = WarmStartService.open(store_url, snapshot=False)  # a restarted service
+    assert again.warm_start(ask) == first
+    health = again.health()
+    assert (health.datasets, health.configurations, health.runs) == (2, 4, 6)
+    with MetaStore(store_url) as store:
+        assert store.stats().runs_by_source == {"reported": 6}
+        assert sorted(store.datasets()["name"]) == ["large", "small"]
+    again.store.close()  # type: ignore[union-attr]
