@@ -35,7 +35,6 @@ How imported trials interact with samplers and pruners:
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -185,12 +184,9 @@ def _description(dataset: Any) -> DatasetDescription:
     if isinstance(dataset, str):
         return DatasetDescription(name=dataset)
     if isinstance(dataset, tuple) and len(dataset) == 2:
-        from tunegym.metastore import compute_meta_features
+        from tunegym.service._describe import describe
 
-        values = compute_meta_features(dataset[0], dataset[1])
-        return DatasetDescription(
-            meta_features={k: v for k, v in values.items() if math.isfinite(v)}
-        )
+        return describe(dataset[0], dataset[1])
     if isinstance(dataset, Mapping):
         if set(dataset) <= {"name", "openml_did", "meta_features"}:
             return DatasetDescription.model_validate(dict(dataset))

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         WarmStartService,
         WritesDisabledError,
     )
+    from tunegym.service._describe import describe
     from tunegym.service._index import WarmStartIndex
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "WarmStartService",
     "WritesDisabledError",
     "create_app",
+    "describe",
 ]
 
 # Deferred so that the client needs neither FastAPI nor the index's pandas work at import time.
@@ -84,6 +86,7 @@ _LAZY = {
     "WarmStartService": "tunegym.service._core",
     "WritesDisabledError": "tunegym.service._core",
     "WarmStartIndex": "tunegym.service._index",
+    "describe": "tunegym.service._describe",
 }
 
 

@@ -99,7 +99,8 @@ def create_app(
         responses=_ERRORS,
         max_body_size=max_body_bytes,  # FastAPI answers a larger body with a 413
     )
-    read = Depends(_key_check(read_key, "Reads from this service"))
+    # Open reads carry no key check, so the OpenAPI document does not claim they need one.
+    reads = [] if read_key is None else [Depends(_key_check(read_key, "Reads from this service"))]
     write = Depends(_key_check(api_key, "Reporting runs"))
 
     @app.exception_handler(ServiceError)
@@ -114,7 +115,7 @@ def create_app(
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    @app.get("/v1/health", dependencies=[read], tags=["service"])
+    @app.get("/v1/health", dependencies=reads, tags=["service"])
     def health() -> HealthOut:
         """Whether the service and its meta-store answer, and how much they hold."""
         return served.health()
@@ -122,7 +123,7 @@ def create_app(
     @app.post(
         "/v1/warmstart",
         response_model_exclude_none=True,
-        dependencies=[read],
+        dependencies=reads,
         tags=["warm start"],
         responses={404: {"model": ErrorOut, "description": "Unknown dataset."}},
     )
@@ -133,7 +134,7 @@ def create_app(
     @app.post(
         "/v1/search-space",
         response_model_exclude_none=True,
-        dependencies=[read],
+        dependencies=reads,
         tags=["warm start"],
         responses={404: {"model": ErrorOut, "description": "Unknown dataset."}},
     )

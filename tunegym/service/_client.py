@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from tunegym.service._schemas import (
     DatasetDescription,
@@ -199,11 +199,21 @@ def _model(kind: type[M], value: M | Mapping[str, Any]) -> M:
 
 def _answer(response: httpx.Response, kind: type[M], what: str) -> M:
     if response.is_success:
-        return kind.model_validate_json(response.content)
+        try:
+            return kind.model_validate_json(response.content)
+        except ValidationError as exc:  # a proxy's page, or a service of another version
+            raise ServiceRequestError(
+                f"{what} answered {response.status_code} with a body that is not a "
+                f"{kind.__name__}: {response.text[:200]!r}",
+                response.status_code,
+            ) from exc
     try:
-        detail = response.json().get("detail")
-    except ValueError:
-        detail = response.text[:500]
+        body = response.json()
+    except ValueError:  # not JSON: a proxy's or the body limit's plain text
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if detail is None:
+        detail = response.text[:500] or response.reason_phrase
     message = detail if isinstance(detail, str) else _validation_message(detail)
     raise ServiceRequestError(
         f"{what} answered {response.status_code}: {message}", response.status_code, detail

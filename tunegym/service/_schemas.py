@@ -43,13 +43,22 @@ MAX_PARAMETERS: Final = 64
 MAX_CHOICES: Final = 256
 MAX_RUNS: Final = 1000
 MAX_SCORES: Final = 1000
+# Integers a JSON float holds exactly; larger ones would overflow where they meet numpy.
+MAX_INT: Final = 2**53
+MAX_GRID_POINTS: Final = 2**53
+MAX_DID: Final = 2**31 - 1
 
 Role = Literal["learning_rate", "batch_size", "epochs"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 ParamName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 ]
-Choice = Annotated[str, StringConstraints(max_length=100)] | bool | int | float
+Choice = (
+    Annotated[str, StringConstraints(max_length=100)]
+    | bool
+    | Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+    | float
+)
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -66,7 +75,7 @@ class DatasetDescription(_Model):
     """
 
     name: Name | None = Field(default=None, description="A dataset spec or name, e.g. 'keel:iris'.")
-    openml_did: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    openml_did: Annotated[int, Field(ge=1, le=MAX_DID)] | None = None
     meta_features: (
         Annotated[dict[Name, float], Field(min_length=1, max_length=MAX_META_FEATURES)] | None
     ) = None
@@ -126,6 +135,11 @@ class Parameter(_Model):
             raise ValueError(f"{where} is int: step must be a whole number, got {self.step}.")
         if max(abs(self.low), abs(self.high)) > 1e300:
             raise ValueError(f"{where}: bounds beyond ±1e300 are not supported.")
+        if self.step is not None and (self.high - self.low) / self.step > MAX_GRID_POINTS:
+            raise ValueError(
+                f"{where}: step {self.step} splits [{self.low}, {self.high}] into more than 2^53 "
+                "points; use a larger step or none."
+            )
         return self
 
     @property
@@ -225,10 +239,59 @@ class RunsRequest(_Model):
 
     @model_validator(mode="after")
     def _named(self) -> RunsRequest:
-        if self.dataset.name is None and self.dataset.openml_did is None:
+        name, did = self.dataset.name, self.dataset.openml_did
+        if name is None and did is None:
             raise ValueError(
                 "Reported runs need the dataset's 'name' or 'openml_did' to be stored under."
             )
+        if name is not None and ":" in name:
+            source, rest = name.split(":", 1)
+            if not source.strip() or not rest.strip():
+                raise ValueError(
+                    f"Dataset name {name!r}: a spec needs text on both sides of ':' "
+                    "('keel:iris', 'openml:61'), or give a plain name."
+                )
+            if source == "openml" and rest.isdigit():
+                number = int(rest) if rest.isascii() else None
+                if number is None or not 1 <= number <= MAX_DID:
+                    raise ValueError(
+                        f"Dataset name {name!r}: an OpenML id is a whole number from 1 to "
+                        f"{MAX_DID}."
+                    )
+                if did is not None and did != number:
+                    raise ValueError(
+                        f"Dataset name {name!r} and openml_did {did} name two datasets; "
+                        "send one of them."
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _counts(self) -> RunsRequest:
+        """Batch sizes and epoch counts are whole numbers >= 1 (other values of them are
+        stored but never served, as the service has no use for them)."""
+        from tunegym.service._space import infer_role, roles_of
+
+        if self.search_space is not None:
+            roles: dict[str, str] = {p.name: r for r, p in roles_of(self.search_space).items()}
+        else:
+            names = {name for run in self.runs for name in run.params}
+            roles = {n: r for n in names if (r := infer_role(n)) is not None}
+        for i, run in enumerate(self.runs):
+            for name, value in run.params.items():
+                role = roles.get(name)
+                if role is None or isinstance(value, str):
+                    continue
+                if isinstance(value, bool):
+                    raise ValueError(
+                        f"Run {i}: {name!r} plays the role {role!r} and cannot be a boolean."
+                    )
+                if role != "learning_rate" and not (
+                    float(value).is_integer() and 1 <= value <= MAX_DID
+                ):
+                    raise ValueError(
+                        f"Run {i}: {name!r} plays the role {role!r}: a whole number from 1 to "
+                        f"{MAX_DID}, got {value!r}."
+                    )
         return self
 
 
@@ -293,7 +356,7 @@ class SearchSpaceOut(BaseModel):
 
     search_space: SearchSpaceSpec
     narrowed: list[str]
-    box: BoxOut | None
+    box: BoxOut | None = Field(None, description="Absent when no neighbour was found.")
     neighbors: list[NeighborOut]
 
 

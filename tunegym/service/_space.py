@@ -26,6 +26,11 @@ ROLE_NAMES: Final[dict[str, tuple[str, ...]]] = {
 _TOL: Final = 1e-9
 
 
+def _slack(bound: float) -> float:
+    """Rounding slack around ``bound``: relative, but never below ``_TOL`` (and never negative)."""
+    return _TOL * max(1.0, abs(bound))
+
+
 def infer_role(name: str) -> Role | None:
     """The role a parameter name suggests (last dotted/slashed part, case-insensitive)."""
     base = name.replace("/", ".").rsplit(".", 1)[-1].lower()
@@ -75,9 +80,10 @@ def _bounds(parameter: Parameter) -> tuple[float, float]:
 def _snap(parameter: Parameter, value: float) -> float:
     low, high = _bounds(parameter)
     if parameter.step is not None:
+        # ``value`` is inside [low, high], whose grid is bounded (validated): n is finite.
         n = round((value - low) / parameter.step)
         value = low + n * parameter.step
-        if value > high * (1 + _TOL) + _TOL:
+        if value > high + _slack(high):
             value -= parameter.step
     if parameter.type == "int":
         value = float(round(value))
@@ -120,13 +126,15 @@ def narrow(parameter: Parameter, low: float, high: float) -> Parameter | None:
         kept = [
             c
             for c, v in zip(parameter.choices, parameter.numeric_choices or [], strict=True)
-            if low * (1 - _TOL) - _TOL <= v <= high * (1 + _TOL) + _TOL
+            if low - _slack(low) <= v <= high + _slack(high)
         ]
         if not kept or len(kept) == len(parameter.choices):
             return None
         return parameter.model_copy(update={"choices": kept})
     old_low, old_high = _bounds(parameter)
     new_low, new_high = max(old_low, low), min(old_high, high)
+    if new_low > new_high:  # disjoint: checked first, so the grid arithmetic stays finite
+        return None
     if parameter.type == "int":
         new_low, new_high = float(math.ceil(new_low - _TOL)), float(math.floor(new_high + _TOL))
     if parameter.step is not None:
