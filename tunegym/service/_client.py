@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -148,7 +148,7 @@ class Client:
     def report_runs(
         self,
         dataset: DatasetLike,
-        runs: list[ReportedRun] | list[Mapping[str, Any]],
+        runs: Sequence[ReportedRun | Mapping[str, Any]],
         *,
         search_space: SpaceLike | None = None,
         tuner: str = "external",

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 __all__ = [
     "API_VERSION",
     "MAX_CHOICES",
+    "MAX_COUNT",
+    "MAX_DID",
+    "MAX_GRID_POINTS",
+    "MAX_INT",
     "MAX_META_FEATURES",
     "MAX_PARAMETERS",
     "MAX_RUNS",
@@ -47,6 +51,18 @@ MAX_SCORES: Final = 1000
 MAX_INT: Final = 2**53
 MAX_GRID_POINTS: Final = 2**53
 MAX_DID: Final = 2**31 - 1
+MAX_COUNT: Final = 2**31 - 1  # a reported batch size or epoch count
+
+# How reported runs store the parameters that play a role (as _core._CANONICAL), and the
+# stored names the index reads back as each role (its LR_KEYS and BATCH_KEYS).
+_STORED_AS: Final = {"learning_rate": "lr", "batch_size": "batch_size", "epochs": "max_epochs"}
+_READ_BACK: Final = {
+    "lr": "learning_rate",
+    "learning_rate": "learning_rate",
+    "learning_rate_init": "learning_rate",
+    "batch_size": "batch_size",
+    "max_epochs": "epochs",
+}
 
 Role = Literal["learning_rate", "batch_size", "epochs"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -267,30 +283,38 @@ class RunsRequest(_Model):
 
     @model_validator(mode="after")
     def _counts(self) -> RunsRequest:
-        """Batch sizes and epoch counts are whole numbers >= 1 (other values of them are
-        stored but never served, as the service has no use for them)."""
+        """Checks the values the service will read as learning rate, batch size and epochs.
+
+        The service stores a parameter playing a role under tunegym's name (``lr``,
+        ``batch_size``, ``max_epochs``) and reads those names back (and a learning rate also
+        under ``learning_rate``/``learning_rate_init``); what it reads as a batch size or an
+        epoch count must be a whole number >= 1, and none of them a boolean. Strings are
+        stored but never served.
+        """
         from tunegym.service._space import infer_role, roles_of
 
+        # As in _core: search-space roles, else roles inferred from the names.
         if self.search_space is not None:
-            roles: dict[str, str] = {p.name: r for r, p in roles_of(self.search_space).items()}
+            renames = {p.name: _STORED_AS[r] for r, p in roles_of(self.search_space).items()}
         else:
             names = {name for run in self.runs for name in run.params}
-            roles = {n: r for n in names if (r := infer_role(n)) is not None}
+            renames = {n: _STORED_AS[r] for n in names if (r := infer_role(n)) is not None}
         for i, run in enumerate(self.runs):
             for name, value in run.params.items():
-                role = roles.get(name)
-                if role is None or isinstance(value, str):
+                stored = renames.get(name, name)
+                if stored not in _READ_BACK or isinstance(value, str):
                     continue
+                role = _READ_BACK[stored]
                 if isinstance(value, bool):
                     raise ValueError(
                         f"Run {i}: {name!r} plays the role {role!r} and cannot be a boolean."
                     )
                 if role != "learning_rate" and not (
-                    float(value).is_integer() and 1 <= value <= MAX_DID
+                    float(value).is_integer() and 1 <= value <= MAX_COUNT
                 ):
                     raise ValueError(
                         f"Run {i}: {name!r} plays the role {role!r}: a whole number from 1 to "
-                        f"{MAX_DID}, got {value!r}."
+                        f"{MAX_COUNT}, got {value!r}."
                     )
         return self
 
