@@ -832,12 +832,6 @@ class TestReportRuns:
         assert service.store is not None
         service.store.close()
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="_core.report_runs passes a name and an openml_did that the store holds as two "
-        "datasets to MetaStore.get_or_create_dataset, whose ValueError ('cannot be one "
-        "dataset') is not a ServiceError: a 500",
-    )
     def test_a_name_and_id_of_two_stored_datasets_is_a_4xx(self, lenient: TestClient) -> None:
         run = [{"params": {"lr": 0.1, "batch_size": 16}, "final_score": 0.5}]
         for dataset in [{"name": "toy:p", "openml_did": 5}, {"name": "toy:q", "openml_did": 6}]:
@@ -852,12 +846,6 @@ class TestReportRuns:
         assert 400 <= response.status_code < 500, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_core._target looks a 'name' up only as an index key: 'openml:61', or a spec whose "
-    "OpenML id is known (keel:iris, a twin of sklearn:iris; the DatasetDescription docstring's "
-    "own example), is a 404, although report_runs files runs under such names by their id",
-)
 @pytest.mark.parametrize("name", ["openml:61", "keel:iris"])
 def test_a_name_with_a_known_openml_id_is_found(snapshot_app: TestClient, name: str) -> None:
     by_name = snapshot_app.post(

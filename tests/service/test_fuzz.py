@@ -206,7 +206,7 @@ def reported_runs(draw: st.DrawFn) -> dict[str, Any]:
 
 qualities = st.dictionaries(st.sampled_from(QUALITIES), numbers, min_size=1)
 # A name is always sent with the same OpenML id (or none): a name and an id of two stored
-# datasets is a known 500 of _core.report_runs, xfailed in test_app.
+# datasets is a 409 of report_runs, tested in test_app.
 runs_datasets = st.one_of(
     st.sampled_from([*NAMES, "toy:b", "plain", "openml:7", "x:"]).map(lambda n: {"name": n}),
     st.sampled_from([{"name": "toy:d7", "openml_did": 7}, {"name": "toy:d8", "openml_did": 8}]),

@@ -191,6 +191,14 @@ class WarmStartService:
         else:
             assert dataset.name is not None  # the model requires one of the three
             entry = self.index.get(dataset.name)
+            if entry is None:  # a spec with a known OpenML id ('openml:61', 'keel:iris')
+                from tunegym.metastore._curves import _dataset_identity
+
+                try:
+                    known_did = _dataset_identity(dataset.name)[2]
+                except ValueError:  # not a spec tunegym can read
+                    known_did = None
+                entry = self.index.by_did(known_did) if known_did is not None else None
             if entry is None or not entry.features:
                 known = self.index.names()
                 raise NotFoundError(
@@ -339,7 +347,13 @@ class WarmStartService:
         name, spec, did = _dataset_identity(label)
         did = dataset.openml_did or did
         store = self.store
-        ref = store.get_or_create_dataset(name, spec=spec, openml_did=did, source=Source.REPORTED)
+        try:
+            ref = store.get_or_create_dataset(
+                name, spec=spec, openml_did=did, source=Source.REPORTED
+            )
+        except ValueError as exc:  # a name and an id of two stored datasets
+            raise ServiceError.with_status(409, f"{exc} Send the name or the id alone.") from exc
+
         if dataset.meta_features:
             store.set_meta_features(ref, dataset.meta_features, source=MetaFeatureSource.REPORTED)
         task = store.get_or_create_task(ref, _REPORTED_SPLIT)

@@ -31,7 +31,7 @@ __all__ = ["ConfigStats", "DatasetEntry", "WarmStartIndex"]
 LR_KEYS: Final = ("lr", "learning_rate", "learning_rate_init")
 BATCH_KEYS: Final = ("batch_size",)
 _IDENTITY: Final = ("openml_did", "family", "part")
-MIN_SHARED: Final = 0.5  # share of the target's qualities a neighbour must have too
+MIN_SHARED: Final = 1 / 3  # share of the target's qualities a neighbour must have too
 
 Origin = Literal["snapshot", "store"]
 
@@ -171,6 +171,14 @@ def _clean(values: Mapping[Any, Any]) -> dict[str, float]:
         if math.isfinite(number):
             out[str(name)] = number
     return out
+
+
+def _usable(lr: Any, batch_size: Any) -> bool:
+    """Whether a stored run's values can be served: a positive learning rate, a batch size >= 1."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lr, batch_size))
+    return (
+        numbers and math.isfinite(lr) and lr > 0 and math.isfinite(batch_size) and batch_size >= 1
+    )
 
 
 def _param(params: Mapping[str, Any], keys: Sequence[str]) -> Any:
@@ -317,9 +325,13 @@ class WarmStartIndex:
     ) -> list[tuple[Neighbor, DatasetEntry]]:
         """The ``k`` candidates nearest to ``values`` (see `tunegym.metastore.nearest_datasets`).
 
-        Unlike `nearest_datasets`, a candidate must have at least half (`MIN_SHARED`) of the
-        qualities the target shares with the candidates; among the snapshot's datasets, which
-        all have the same qualities, both agree.
+        Distances are `nearest_datasets`' (L1 on qualities min-max scaled over the candidates
+        and the target, averaged over the qualities both sides have). Two differences, both
+        about thin evidence: a candidate sharing fewer than `MIN_SHARED` of the target's
+        qualities is dropped after scoring (one shared quality — a reported dataset with only
+        its size — is no basis for "similar"); and a candidate whose shared qualities are all
+        constant (a lone candidate, say) is at distance 0 — equal on everything compared —
+        where `nearest_datasets` says ``inf``.
 
         Raises:
             ValueError: when ``values`` share no finite quality with the candidates.
@@ -344,14 +356,6 @@ class WarmStartIndex:
         if not keep:
             return []
         part = matrix[np.ix_(keep, cols)]
-        # A candidate must share at least half of the target's qualities: one shared quality
-        # (a reported dataset with only its size) is no basis for "similar".
-        shared = np.sum(~np.isnan(part), axis=1)
-        covered = shared >= max(1, math.ceil(MIN_SHARED * len(cols)))
-        keep = [i for i, ok in zip(keep, covered, strict=True) if ok]
-        part = part[covered]
-        if not keep:
-            return []
         t = np.array([target[columns[j]] for j in cols])
         both = np.vstack([part, t])
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
@@ -359,10 +363,13 @@ class WarmStartIndex:
             low, high = np.nanmin(both, axis=0), np.nanmax(both, axis=0)
             span = np.where(high - low > 0, high - low, np.nan)
             distance = np.nanmean(np.abs((part - low) / span - (t - low) / span), axis=1)
+        shared = np.sum(~np.isnan(part), axis=1)
+        distance = np.where(np.isnan(distance) & (shared > 0), 0.0, distance)
+        enough = shared >= max(1, math.ceil(MIN_SHARED * len(cols)))
         order = sorted(
             (float(d), candidates[i])
-            for d, i in zip(distance, keep, strict=True)
-            if math.isfinite(d)
+            for d, i, ok in zip(distance, keep, enough, strict=True)
+            if ok and math.isfinite(d)
         )
         return [
             (Neighbor(name, d, self._entries[name].openml_did), self._entries[name])
@@ -417,7 +424,7 @@ def _store_curves(
     with store.engine.connect() as connection:
         for dataset_id, run_id, seed, params, epoch, value in connection.execute(query):
             lr, bs = _param(params or {}, LR_KEYS), _param(params or {}, BATCH_KEYS)
-            if not isinstance(lr, int | float) or not isinstance(bs, int | float) or value is None:
+            if not _usable(lr, bs) or value is None:
                 continue
             if epoch is None:
                 finals[run_id] = (dataset_id, float(lr), int(bs), seed, float(value))

@@ -141,6 +141,8 @@ def narrow(parameter: Parameter, low: float, high: float) -> Parameter | None:
         step = parameter.step
         new_low = old_low + math.ceil((new_low - old_low) / step - _TOL) * step
         new_high = old_low + math.floor((new_high - old_low) / step + _TOL) * step
+        # Float grid points carry rounding (0.1 + 2 * 0.3): keep them inside the given range.
+        new_low, new_high = max(new_low, old_low), min(new_high, old_high)
     if new_low > new_high or (new_low <= old_low and new_high >= old_high):
         return None
     return parameter.model_copy(update={"low": new_low, "high": new_high})
