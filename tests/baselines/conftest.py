@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.envs.conftest import TINY_SPACE, iris, iris_curves, make_env  # noqa: F401  (fixtures)
-from tunegym.baselines import Policy, make_baseline
+from tunegym.baselines import WARM_STARTED, Policy, make_baseline
 from tunegym.metastore import Neighbor, WarmStart, compute_warm_start
 
 
@@ -35,7 +35,7 @@ def baseline(iris_curves: pd.DataFrame, warm: WarmStart) -> BaselineFactory:  # 
 
     def build(name: str) -> Policy:
         kwargs: dict[str, Any] = {}
-        if name in ("ws-random", "box-random"):
+        if name in WARM_STARTED:
             kwargs["warm_start"] = warm
         elif name == "oracle":
             kwargs["source"] = iris_curves  # the live env has no curves of its own

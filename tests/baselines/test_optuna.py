@@ -65,3 +65,22 @@ def test_bad_arguments_are_rejected() -> None:
         TPESearch("median")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="eta"):
         TPESearch(Pruner.HYPERBAND, eta=1)
+
+
+def test_tpe_ws_starts_with_the_warm_start_portfolio(make_env: EnvFactory, warm) -> None:  # type: ignore[no-untyped-def]
+    env = make_env("replay", budget_epochs=40)
+    policy = TPESearch(warm_start=warm)
+    run_episode(env, policy, seed=0)
+    space = env.task.space
+    tried = [
+        (space.lrs[t.params["lr_index"]], space.batch_sizes[t.params["batch_size_index"]])
+        for t in policy.study.trials
+    ]
+    portfolio = [(e.lr, e.batch_size) for e in warm.portfolio]
+    assert portfolio
+    assert tried[: len(portfolio)] == portfolio
+    cold = TPESearch()
+    run_episode(env, cold, seed=0)
+    assert [t.params for t in cold.study.trials][: len(portfolio)] != [
+        t.params for t in policy.study.trials
+    ][: len(portfolio)]

@@ -7,6 +7,7 @@ import pytest
 from tests.baselines.conftest import BaselineFactory
 from tunegym.baselines import (
     BASELINE_NAMES,
+    WARM_STARTED,
     Hyperband,
     Policy,
     Pruner,
@@ -17,7 +18,7 @@ from tunegym.baselines import (
 
 
 def test_every_name_builds_a_policy(baseline: BaselineFactory) -> None:
-    assert len(BASELINE_NAMES) == 10
+    assert len(BASELINE_NAMES) == 12
     for name in BASELINE_NAMES:
         assert isinstance(baseline(name), Policy)
 
@@ -45,6 +46,7 @@ def test_dehb_says_why_it_is_missing() -> None:
         make_baseline("dehb")
 
 
-def test_missing_warm_start_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="warm_start"):
-        make_baseline("ws-random")
+@pytest.mark.parametrize("name", WARM_STARTED)
+def test_a_warm_started_baseline_without_a_warm_start_is_an_error(name: str) -> None:
+    with pytest.raises(ValueError, match="needs warm_start="):
+        make_baseline(name)

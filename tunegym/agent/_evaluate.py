@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunegym.agent._multitask import MultiTaskReplayEnv
-from tunegym.baselines import EpisodeResult, Policy, make_baseline, run_episode
+from tunegym.baselines import (
+    WARM_STARTED,
+    EpisodeResult,
+    Policy,
+    make_baseline,
+    run_episode,
+)
 from tunegym.metastore import WarmStart
 
 __all__ = [
@@ -67,7 +73,7 @@ def bootstrap_ci(values: np.ndarray, seed: int = 0, n: int = 2000) -> tuple[floa
 
 def baseline_maker(name: str, warm: Mapping[str, WarmStart]) -> Callable[[str], Policy]:
     """A baseline per dataset; the warm-started ones get that dataset's warm start."""
-    if name in ("ws-random", "box-random"):
+    if name in WARM_STARTED:
         return lambda dataset: make_baseline(name, warm_start=warm[dataset])
     return lambda _: make_baseline(name)
 

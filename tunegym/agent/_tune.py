@@ -22,7 +22,7 @@ import torch
 
 from tunegym.agent._agent import Agent, load_agent
 from tunegym.agent._result import BestConfig, StepRecord, TrialCurve, TuningResult
-from tunegym.baselines import BASELINE_NAMES, Policy, make_baseline
+from tunegym.baselines import BASELINE_NAMES, WARM_STARTED, Policy, make_baseline
 from tunegym.data import TabularDataset, load_dataset
 from tunegym.envs import LiveBackend, SearchSpace, Segment, TaskSpec, make_tuning_env
 from tunegym.errors import did_you_mean
@@ -36,7 +36,6 @@ __all__ = ["TUNE_METHODS", "tune"]
 
 # Baselines that read the answer from recorded curves cannot tune live data.
 TUNE_METHODS: tuple[str, ...] = ("agent", *(n for n in BASELINE_NAMES if n != "oracle"))
-_WARM_STARTED = ("ws-random", "box-random")
 
 
 @dataclass(eq=False)
@@ -233,13 +232,13 @@ def tune(
         )
     )
     ws, prior_source = None, "none"
-    if method in _WARM_STARTED or (tuner is not None and warm_start):
+    if method in WARM_STARTED or (tuner is not None and warm_start):
         k = tuner.spec.prior_k if tuner is not None else 5
         ws, prior_source = _warm_start(data, target, dataset, space, k)
     policy: Policy
     if tuner is not None:
         policy = tuner
-    elif method in _WARM_STARTED:
+    elif method in WARM_STARTED:
         if ws is None:
             raise ValueError(f"Method {method!r} needs a warm start, and there is {prior_source}.")
         policy = make_baseline(method, warm_start=ws)

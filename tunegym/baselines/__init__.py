@@ -25,7 +25,7 @@ from tunegym.baselines._jobs import Job, JobPolicy
 from tunegym.baselines._optuna import Pruner, TPESearch
 from tunegym.baselines._oracle import Oracle, OracleCriterion
 from tunegym.baselines._policy import EpisodeResult, Incumbent, Policy, run_episode
-from tunegym.baselines._registry import BASELINE_NAMES, make_baseline
+from tunegym.baselines._registry import BASELINE_NAMES, WARM_STARTED, make_baseline
 from tunegym.baselines._search import (
     BoxRandomSearch,
     GridSearch,
@@ -35,6 +35,7 @@ from tunegym.baselines._search import (
 
 __all__ = [
     "BASELINE_NAMES",
+    "WARM_STARTED",
     "BoxRandomSearch",
     "Bracket",
     "EpisodeResult",

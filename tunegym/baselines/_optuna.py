@@ -11,6 +11,10 @@ grids are log-spaced); ``study.tell`` reports its validation score after its las
 
 A diverged trial is told its (worst) score: divergence is data. A trial cut by the end of the
 budget is never told (the study ends with the episode).
+
+Given a warm start (``tpe-ws``, ``tpe-hyperband-ws``), its portfolio is enqueued as the study's
+first trials (``Study.enqueue_trial``) — what `tunegym.integrations.optuna.warm_start` does for
+an Optuna user — and TPE takes over from there.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from tunegym.envs import TuningEnv
 
 if TYPE_CHECKING:
     import optuna
+
+    from tunegym.metastore import WarmStart
 
 __all__ = ["Pruner", "TPESearch"]
 
@@ -46,6 +52,8 @@ class TPESearch(JobPolicy):
             warm-up).
         n_startup_trials: random trials before TPE models the results (Optuna's default, 10).
         eta: the Hyperband pruner's reduction factor.
+        warm_start: a warm start whose portfolio becomes the first trials (grid values only;
+            ``None``: a cold start).
 
     Attributes:
         study: the current episode's Optuna study (set by ``reset``).
@@ -55,13 +63,19 @@ class TPESearch(JobPolicy):
     _trial: optuna.trial.Trial  # the Optuna trial of the current job
 
     def __init__(
-        self, pruner: Pruner = Pruner.NONE, *, n_startup_trials: int = 10, eta: int = 3
+        self,
+        pruner: Pruner = Pruner.NONE,
+        *,
+        n_startup_trials: int = 10,
+        eta: int = 3,
+        warm_start: WarmStart | None = None,
     ) -> None:
         if not isinstance(pruner, Pruner):
             raise TypeError(f"pruner must be a tunegym.baselines.Pruner, got {pruner!r}.")
         _check_int("n_startup_trials", n_startup_trials, 0)
         _check_int("eta", eta, 2)
         self.pruner, self.n_startup_trials, self.eta = pruner, n_startup_trials, eta
+        self.warm_start = warm_start
 
     def _make_pruner(self) -> optuna.pruners.BasePruner:
         import optuna
@@ -93,6 +107,23 @@ class TPESearch(JobPolicy):
         finally:
             optuna.logging.set_verbosity(verbosity)
         self._pruned = optuna.trial.TrialState.PRUNED
+        for lr_index, bs_index in self._portfolio():
+            self.study.enqueue_trial(
+                {"lr_index": lr_index, "batch_size_index": bs_index}, skip_if_exists=True
+            )
+
+    def _portfolio(self) -> list[tuple[int, int]]:
+        """The warm start's portfolio as grid indices (entries off the grid are skipped)."""
+        if self.warm_start is None:
+            return []
+        space = self.task.space
+        lrs = [float(f"{v:.9g}") for v in space.lrs]
+        indices = []
+        for entry in self.warm_start.portfolio:
+            lr = float(f"{entry.lr:.9g}")
+            if lr in lrs and entry.batch_size in space.batch_sizes:
+                indices.append((lrs.index(lr), space.batch_sizes.index(entry.batch_size)))
+        return indices
 
     def _next_job(self) -> Job | None:
         space = self.task.space

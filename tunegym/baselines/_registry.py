@@ -18,7 +18,7 @@ from tunegym.baselines._search import (
 )
 from tunegym.errors import did_you_mean
 
-__all__ = ["BASELINE_NAMES", "make_baseline"]
+__all__ = ["BASELINE_NAMES", "WARM_STARTED", "make_baseline"]
 
 _FACTORIES: dict[str, Callable[..., Policy]] = {
     "random": RandomSearch,
@@ -28,6 +28,8 @@ _FACTORIES: dict[str, Callable[..., Policy]] = {
     "tpe": partial(TPESearch, Pruner.NONE),
     "tpe-hyperband": partial(TPESearch, Pruner.HYPERBAND),
     "tpe-median": partial(TPESearch, Pruner.MEDIAN),
+    "tpe-ws": partial(TPESearch, Pruner.NONE),
+    "tpe-hyperband-ws": partial(TPESearch, Pruner.HYPERBAND),
     "ws-random": WarmStartRandomSearch,
     "box-random": BoxRandomSearch,
     "oracle": Oracle,
@@ -45,15 +47,19 @@ _UNAVAILABLE: dict[str, str] = {
 BASELINE_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 """Names `make_baseline` accepts."""
 
+WARM_STARTED: tuple[str, ...] = ("tpe-ws", "tpe-hyperband-ws", "ws-random", "box-random")
+"""Baselines that need ``warm_start=`` (a `tunegym.metastore.WarmStart`)."""
+
 
 def make_baseline(name: str, **kwargs: Any) -> Policy:
     """A baseline policy by name, built with ``kwargs``.
 
     Names: ``random`` (`RandomSearch`), ``grid`` (`GridSearch`), ``sh`` (`SuccessiveHalving`),
     ``hyperband`` (`Hyperband`), ``tpe``, ``tpe-hyperband``, ``tpe-median`` (`TPESearch` without
-    pruner, with Optuna's HyperbandPruner, with its MedianPruner), ``ws-random``
-    (`WarmStartRandomSearch`, needs ``warm_start=``), ``box-random`` (`BoxRandomSearch`, needs
-    ``warm_start=``) and ``oracle`` (`Oracle`).
+    pruner, with Optuna's HyperbandPruner, with its MedianPruner), ``tpe-ws`` and
+    ``tpe-hyperband-ws`` (the same, the warm start's portfolio enqueued first; need
+    ``warm_start=``), ``ws-random`` (`WarmStartRandomSearch`, needs ``warm_start=``),
+    ``box-random`` (`BoxRandomSearch`, needs ``warm_start=``) and ``oracle`` (`Oracle`).
 
     Raises:
         ValueError: for an unknown name (with the closest names).
@@ -71,5 +77,9 @@ def make_baseline(name: str, **kwargs: Any) -> Policy:
         raise ValueError(
             f"Unknown baseline {name!r}; choose one of {list(BASELINE_NAMES)}."
             + did_you_mean(name, [*BASELINE_NAMES, *_UNAVAILABLE])
+        )
+    if name in WARM_STARTED and kwargs.get("warm_start") is None:
+        raise ValueError(
+            f"Baseline {name!r} needs warm_start= (e.g. tunegym.metastore.warm_start_snapshot)."
         )
     return factory(**kwargs)
