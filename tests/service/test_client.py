@@ -118,7 +118,7 @@ def test_the_service_errors_come_back_readable(client: Client) -> None:
     assert error.value.status_code == 404
     assert str(error.value).startswith("POST /v1/warmstart answered 404: No stored meta-features")
     assert "Did you mean 'sklearn:iris'" in str(error.value)
-    with pytest.raises(ServiceRequestError, match="answered 401: Reporting runs need an API key"):
+    with pytest.raises(ServiceRequestError, match="answered 401: Reporting runs needs an API key"):
         client.report_runs({"name": "x"}, [RUN])
 
 

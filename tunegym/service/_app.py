@@ -54,7 +54,7 @@ def _key_check(expected: str | None, what: str) -> Callable[..., None]:
         ):
             raise ServiceError.with_status(
                 status.HTTP_401_UNAUTHORIZED,
-                f"{what} need an API key: send it as 'X-API-Key: KEY' or "
+                f"{what} needs an API key: send it as 'X-API-Key: KEY' or "
                 "'Authorization: Bearer KEY'.",
             )
 
@@ -100,7 +100,7 @@ def create_app(
         max_body_size=max_body_bytes,  # FastAPI answers a larger body with a 413
     )
     # Open reads carry no key check, so the OpenAPI document does not claim they need one.
-    reads = [] if read_key is None else [Depends(_key_check(read_key, "Reads from this service"))]
+    reads = [] if read_key is None else [Depends(_key_check(read_key, "Reading from this service"))]
     write = Depends(_key_check(api_key, "Reporting runs"))
 
     @app.exception_handler(ServiceError)
