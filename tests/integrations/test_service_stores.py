@@ -83,3 +83,35 @@ def test_reported_runs_are_served_and_survive_a_restart(store_url: str) -> None:
         assert store.stats().runs_by_source == {"reported": 6}
         assert sorted(store.datasets()["name"]) == ["large", "small"]
     again.store.close()  # type: ignore[union-attr]
+
+
+def test_concurrent_reports_and_warm_starts(tmp_path: Path) -> None:
+    """Writers and readers at once (the app runs endpoints in a thread pool): no error, no loss."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = WarmStartService.open(tmp_path / "s.sqlite", snapshot=False)
+    _report(service, "small", 3e-3, 32, 0.9)
+    ask = WarmStartRequest.model_validate(
+        {"dataset": {"meta_features": FEATURES["small"]}, "search_space": SPACE, "k": 3}
+    )
+
+    def write(i: int) -> int:
+        name = f"d{i}"
+        request = RunsRequest.model_validate(
+            {
+                "dataset": {"name": name, "meta_features": {**FEATURES["large"], "Q": float(i)}},
+                "runs": [{"params": {"lr": 1e-3, "batch_size": 16 + i}, "final_score": 0.5}],
+            }
+        )
+        return len(service.report_runs(request).run_ids)
+
+    def read(_: int) -> int:
+        return len(service.warm_start(ask).configurations)
+
+    with ThreadPoolExecutor(8) as pool:
+        writes = pool.map(write, range(24))
+        reads = pool.map(read, range(200))
+        assert sum(writes) == 24
+        assert all(n >= 1 for n in reads)
+    assert service.health().datasets == 25
+    assert service.health().runs == 3 + 24

@@ -304,13 +304,14 @@ class WarmStartIndex:
 
     def by_did(self, openml_did: int) -> DatasetEntry | None:
         """The dataset with this OpenML id, if any (a candidate first)."""
-        found = [e for e in self._entries.values() if e.openml_did == openml_did]
+        # list() copies in one C call: safe while another thread adds a dataset.
+        found = [e for e in list(self._entries.values()) if e.openml_did == openml_did]
         found.sort(key=lambda e: (not e.candidate, e.name))
         return found[0] if found else None
 
     def counts(self) -> tuple[int, int, int]:
         """(candidate datasets, configurations, runs or seeds behind them)."""
-        entries = [e for e in self._entries.values() if e.candidate]
+        entries = [e for e in list(self._entries.values()) if e.candidate]
         configs = sum(len(e.configs) for e in entries)
         runs = sum(max(len(c.run_ids), len(c.seeds)) for e in entries for c in e.configs)
         return len(entries), configs, runs
