@@ -1,4 +1,4 @@
-"""`make_baseline`: every name builds a policy; unknown and unavailable names explain."""
+"""`make_baseline`: every name builds a policy; unknown names suggest the closest."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from tests.baselines.conftest import BaselineFactory
 from tunegym.baselines import (
     BASELINE_NAMES,
+    DEHB,
     WARM_STARTED,
     Hyperband,
     Policy,
@@ -18,7 +19,7 @@ from tunegym.baselines import (
 
 
 def test_every_name_builds_a_policy(baseline: BaselineFactory) -> None:
-    assert len(BASELINE_NAMES) == 12
+    assert len(BASELINE_NAMES) == 13
     for name in BASELINE_NAMES:
         assert isinstance(baseline(name), Policy)
 
@@ -41,9 +42,16 @@ def test_unknown_names_suggest_the_closest() -> None:
         make_baseline("dhb")
 
 
-def test_dehb_says_why_it_is_missing() -> None:
-    with pytest.raises(NotImplementedError, match="numpy<2"):
-        make_baseline("dehb")
+def test_dehb_builds_tunegyms_own_dehb() -> None:
+    dehb = make_baseline("dehb", eta=2, mutation_factor=0.8)
+    assert type(dehb) is DEHB
+    assert (dehb.eta, dehb.min_epochs, dehb.mutation_factor, dehb.crossover_prob) == (
+        2,
+        1,
+        0.8,
+        0.5,
+    )
+    assert BASELINE_NAMES.index("dehb") == BASELINE_NAMES.index("tpe-hyperband-ws") + 1
 
 
 @pytest.mark.parametrize("name", WARM_STARTED)

@@ -659,7 +659,10 @@ class TestKeys:
             assert client.post(path, headers={"X-API-Key": "w"}, **kwargs).status_code == 401
             assert client.post(path, headers={"X-API-Key": "r"}, **kwargs).status_code == 200
         assert client.get("/v1/health").status_code == 401
-        assert "Reading from this service needs an API key" in client.get("/v1/health").json()["detail"]
+        assert (
+            "Reading from this service needs an API key"
+            in client.get("/v1/health").json()["detail"]
+        )
         assert client.get("/v1/health", headers={"Authorization": "Bearer r"}).status_code == 200
         run = client.post("/v1/runs", json=self.RUN, headers={"X-API-Key": "r"})
         assert run.status_code == 401  # the read key does not write

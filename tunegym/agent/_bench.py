@@ -51,7 +51,7 @@ LIVE_METHODS: tuple[str, ...] = ("agent", "random", "hyperband", "tpe")
 
 
 def unavailable_methods() -> dict[str, str]:
-    """Methods of the protocol that do not run here, with the reason (e.g. DEHB)."""
+    """Methods of the protocol that do not run here, with the reason (none at present)."""
     out = {}
     for name in ("dehb",):
         try:
@@ -372,7 +372,7 @@ class BenchConfig:
     """Settings of one benchmark run (`regenerate`); each is a command-line flag of that name."""
 
     methods: list[str] = field(default_factory=lambda: list(BENCH_METHODS))
-    """Methods (default: the agent and every baseline; DEHB is unavailable)."""
+    """Methods (default: the agent and every baseline)."""
     datasets: list[str] = field(default_factory=list)
     """Datasets (default: the snapshot's meta-test part; live: its three smallest)."""
     seeds: int = 10

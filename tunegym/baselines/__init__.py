@@ -2,7 +2,7 @@
 
 Every baseline implements `Policy` (``reset(env, seed)``, ``act(obs, mask)``,
 ``observe(info)``), so random search, grid search, successive halving, Hyperband, Optuna's TPE
-(with or without a pruner), the warm-started variants and the oracle spend the same epochs
+(with or without a pruner), DEHB, the warm-started variants and the oracle spend the same epochs
 through the same new/continue/stop actions as the agent. `run_episode` runs one episode and
 returns its anytime curve with the policy's own decision time; ``docs/BASELINES.md`` describes
 each baseline::
@@ -20,6 +20,7 @@ each baseline::
     print(result.final_regret, result.decision_seconds)
 """
 
+from tunegym.baselines._dehb import DEHB
 from tunegym.baselines._hyperband import Bracket, Hyperband, SuccessiveHalving, hyperband_brackets
 from tunegym.baselines._jobs import Job, JobPolicy
 from tunegym.baselines._optuna import Pruner, TPESearch
@@ -35,6 +36,7 @@ from tunegym.baselines._search import (
 
 __all__ = [
     "BASELINE_NAMES",
+    "DEHB",
     "WARM_STARTED",
     "BoxRandomSearch",
     "Bracket",

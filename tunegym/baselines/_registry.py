@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from tunegym.baselines._dehb import DEHB
 from tunegym.baselines._hyperband import Hyperband, SuccessiveHalving
 from tunegym.baselines._optuna import Pruner, TPESearch
 from tunegym.baselines._oracle import Oracle
@@ -30,19 +31,14 @@ _FACTORIES: dict[str, Callable[..., Policy]] = {
     "tpe-median": partial(TPESearch, Pruner.MEDIAN),
     "tpe-ws": partial(TPESearch, Pruner.NONE),
     "tpe-hyperband-ws": partial(TPESearch, Pruner.HYPERBAND),
+    "dehb": DEHB,
     "ws-random": WarmStartRandomSearch,
     "box-random": BoxRandomSearch,
     "oracle": Oracle,
 }
 
 # Named in the benchmark protocol but not available, with the reason.
-_UNAVAILABLE: dict[str, str] = {
-    "dehb": (
-        "DEHB is not available: the only release of the `dehb` package (0.1.2) requires "
-        "numpy<2 (tunegym runs on numpy 2) and imports dask.distributed at import time; "
-        "see docs/BASELINES.md."
-    ),
-}
+_UNAVAILABLE: dict[str, str] = {}
 
 BASELINE_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 """Names `make_baseline` accepts."""
@@ -59,11 +55,13 @@ def make_baseline(name: str, **kwargs: Any) -> Policy:
     pruner, with Optuna's HyperbandPruner, with its MedianPruner), ``tpe-ws`` and
     ``tpe-hyperband-ws`` (the same, the warm start's portfolio enqueued first; need
     ``warm_start=``), ``ws-random`` (`WarmStartRandomSearch`, needs ``warm_start=``),
-    ``box-random`` (`BoxRandomSearch`, needs ``warm_start=``) and ``oracle`` (`Oracle`).
+    ``box-random`` (`BoxRandomSearch`, needs ``warm_start=``), ``dehb`` (`DEHB`, tunegym's own
+    implementation) and ``oracle`` (`Oracle`).
 
     Raises:
         ValueError: for an unknown name (with the closest names).
-        NotImplementedError: for ``dehb``, with the reason.
+        NotImplementedError: for a protocol method that is not available here, with the reason
+            (none at present).
 
     Example:
         >>> from tunegym.baselines import make_baseline
