@@ -50,6 +50,14 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    openml_lookup: Annotated[
+        bool,
+        typer.Option(
+            "--openml-lookup",
+            help="Fetch OpenML's published qualities of OpenML ids the store does not know "
+            "(extra openml; cached, and stored in the store).",
+        ),
+    ] = False,
     max_body_bytes: Annotated[
         int, typer.Option(help="Larger request bodies get a 413.", min=1024)
     ] = 1 << 20,
@@ -72,6 +80,7 @@ def serve_command(
         service = WarmStartService.open(
             None if no_store else (store or default_url()),
             snapshot=snapshot_dir if snapshot_dir is not None else snapshot,
+            openml_lookup=openml_lookup,
         )
         app = create_app(service, api_key=api_key, read_key=read_key, max_body_bytes=max_body_bytes)
     except (ValueError, OSError) as exc:

@@ -39,6 +39,12 @@ _KEY_HEADER = Security(APIKeyHeader(name="X-API-Key", auto_error=False, scheme_n
 _BEARER = Security(HTTPBearer(auto_error=False, scheme_name="Bearer"))
 
 
+_LOOKUP_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "Unknown dataset."},
+    503: {"model": ErrorOut, "description": "OpenML lookup failed (--openml-lookup only)."},
+}
+
+
 def _key_check(expected: str | None, what: str) -> Callable[..., None]:
     """A dependency accepting ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``."""
 
@@ -125,7 +131,7 @@ def create_app(
         response_model_exclude_none=True,
         dependencies=reads,
         tags=["warm start"],
-        responses={404: {"model": ErrorOut, "description": "Unknown dataset."}},
+        responses=_LOOKUP_ERRORS,
     )
     def warmstart(request: WarmStartRequest) -> WarmStartOut:
         """Up to ``k`` configurations of similar datasets, mapped into your search space."""
@@ -136,7 +142,7 @@ def create_app(
         response_model_exclude_none=True,
         dependencies=reads,
         tags=["warm start"],
-        responses={404: {"model": ErrorOut, "description": "Unknown dataset."}},
+        responses=_LOOKUP_ERRORS,
     )
     def search_space(request: SearchSpaceRequest) -> SearchSpaceOut:
         """Your search space with learning rate and batch size narrowed to the neighbours' box."""

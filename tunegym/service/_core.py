@@ -103,6 +103,9 @@ class WarmStartService:
         index: the datasets and their runs (`WarmStartIndex.from_snapshot`, `add_store`).
         store: where reported runs go (and where the index's store-side runs came from);
             ``None``: read-only.
+        openml_lookup: fetch OpenML's published qualities of an OpenML id the service does not
+            know (extra ``openml``; cached in the OpenML cache, stored in ``store``).
+        openml_cache: root of that cache (default: tunegym's, see `tunegym.data`).
 
     Example:
         >>> service = WarmStartService.open(store=None)  # the shipped snapshot, read-only
@@ -110,9 +113,18 @@ class WarmStartService:
         144
     """
 
-    def __init__(self, index: WarmStartIndex, store: MetaStore | None = None) -> None:
+    def __init__(
+        self,
+        index: WarmStartIndex,
+        store: MetaStore | None = None,
+        *,
+        openml_lookup: bool = False,
+        openml_cache: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.index = index
         self.store = store
+        self.openml_lookup = openml_lookup
+        self.openml_cache = openml_cache
 
     @classmethod
     def open(
@@ -121,6 +133,8 @@ class WarmStartService:
         *,
         snapshot: bool | str | Path = True,
         metric: str = "val_accuracy",
+        openml_lookup: bool = False,
+        openml_cache: str | os.PathLike[str] | None = None,
     ) -> WarmStartService:
         """The service over the shipped snapshot (or a snapshot folder) and/or a meta-store.
 
@@ -130,6 +144,8 @@ class WarmStartService:
             snapshot: serve the shipped snapshot's 144 datasets too (``True``), a snapshot
                 folder, or not (``False``).
             metric: the validation measure scores are read from.
+            openml_lookup: fetch OpenML's qualities of unknown OpenML ids (see the class).
+            openml_cache: root of the OpenML cache.
 
         Raises:
             ValueError: when neither a snapshot nor a store is given.
@@ -144,7 +160,7 @@ class WarmStartService:
         opened = store if isinstance(store, MetaStore) or store is None else MetaStore(store)
         if opened is not None:
             index.add_store(opened)
-        return cls(index, opened)
+        return cls(index, opened, openml_lookup=openml_lookup, openml_cache=openml_cache)
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -183,6 +199,8 @@ class WarmStartService:
         entry: DatasetEntry | None = None
         if dataset.openml_did is not None:
             entry = self.index.by_did(dataset.openml_did)
+            if (entry is None or not entry.features) and self.openml_lookup:
+                entry = self._from_openml(dataset.openml_did)
             if entry is None or not entry.features:
                 raise NotFoundError(
                     f"No stored meta-features for OpenML dataset {dataset.openml_did}; send "
@@ -207,6 +225,29 @@ class WarmStartService:
                     + did_you_mean(dataset.name, known)
                 )
         return dict(entry.features), [*names, entry.name], entry.openml_did
+
+    def _from_openml(self, did: int) -> DatasetEntry:
+        """OpenML's published qualities of ``did``: fetched (or cached), stored, indexed."""
+        from tunegym.errors import DatasetNotFoundError, MissingExtraError
+        from tunegym.metastore import import_qualities
+        from tunegym.metastore.importers import OpenMLImportError, fetch_openml_qualities
+
+        try:
+            rows = list(fetch_openml_qualities([did], cache_dir=self.openml_cache))
+        except DatasetNotFoundError as exc:
+            raise NotFoundError(str(exc)) from exc
+        except (OpenMLImportError, MissingExtraError) as exc:
+            raise ServiceError.with_status(
+                503, f"{exc} Send 'meta_features' (compute_meta_features(X, y)) instead."
+            ) from exc
+        if not rows:
+            raise NotFoundError(
+                f"OpenML has no published qualities for dataset {did}; send 'meta_features'."
+            )
+        if self.store is not None:
+            import_qualities(self.store, rows)
+        features = {row.quality: row.value for row in rows}
+        return self.index.update(rows[0].dataset_name, did, features, None)
 
     def _neighbors(
         self, dataset: DatasetDescription, n: int, include_self: bool
