@@ -35,6 +35,7 @@ How imported trials interact with samplers and pruners:
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -204,6 +205,13 @@ def _local(store: str | None) -> WarmStartService:
     return WarmStartService.open(store)
 
 
+def _is_client(source: Any) -> bool:
+    """Whether ``source`` is a `tunegym.service.Client` (without importing httpx to find out:
+    a Client exists only once its module is loaded)."""
+    module = sys.modules.get("tunegym.service._client")
+    return module is not None and isinstance(source, module.Client)
+
+
 def _ask(
     source: Any, warm: WarmStartRequest, box: SearchSpaceRequest, api_key: str | None
 ) -> tuple[WarmStartOut, SearchSpaceOut]:
@@ -215,7 +223,7 @@ def _ask(
 
         with Client(source, api_key=api_key) as client:
             return _ask(client, warm, box, api_key)
-    if type(source).__name__ == "Client" and hasattr(source, "search_space"):  # no httpx import
+    if _is_client(source):
         answer = source.warm_start(
             warm.dataset, warm.search_space, k=warm.k, neighbors=warm.neighbors,
             include_self=warm.include_self, include_curves=warm.include_curves,

@@ -31,6 +31,7 @@ from tunegym.metastore._values import (
 from tunegym.service._index import DatasetEntry, WarmStartIndex
 from tunegym.service._schemas import (
     API_VERSION,
+    STORED_AS,
     BoxOut,
     ConfigurationOut,
     DatasetDescription,
@@ -58,7 +59,7 @@ __all__ = [
 
 # A reported run's split is the client's own: unknown to the store.
 _REPORTED_SPLIT = SplitSpec(seed=None, val_size=None, test_size=None)
-_CANONICAL = {"learning_rate": "lr", "batch_size": "batch_size", "epochs": "max_epochs"}
+_CANONICAL = STORED_AS
 
 
 class ServiceError(Exception):
@@ -433,15 +434,10 @@ class WarmStartService:
 
 
 def _renames(request: RunsRequest) -> dict[str, str]:
-    """Client parameter name -> tunegym's name, for the parameters playing a role."""
-    from tunegym.service._space import infer_role
-
-    if request.search_space is not None:
-        return {p.name: _CANONICAL[role] for role, p in roles_of(request.search_space).items()}
-    names = sorted({name for run in request.runs for name in run.params})
-    renames = {n: _CANONICAL[role] for n in names if (role := infer_role(n)) is not None}
-    canonical = list(renames.values())
-    clash = sorted(n for n, c in renames.items() if canonical.count(c) > 1)
+    """`RunsRequest.renames`, refusing two parameter names inferred to play one role."""
+    renames = request.renames()
+    stored = list(renames.values())
+    clash = sorted(n for n, c in renames.items() if stored.count(c) > 1)
     if clash:
         raise ServiceError(
             f"Parameters {clash} play one role; send the 'search_space' with their 'role'."

@@ -23,13 +23,10 @@ from sqlalchemy import select
 from tunegym.metastore import MetaStore, Neighbor, snapshot_meta_features
 from tunegym.metastore._schema import Dataset, Evaluation, Run, Setup, Task
 from tunegym.metastore._values import ENV_FEATURE_PREFIX, EPOCH_MEASURES, DataSplit
+from tunegym.service._schemas import BATCH_KEYS, LR_KEYS
 
 __all__ = ["ConfigStats", "DatasetEntry", "WarmStartIndex"]
 
-# Setup parameter names a stored run's learning rate and batch size go by (tunegym's curves
-# use ``lr``; OpenML's MLPClassifier flows ``learning_rate_init``).
-LR_KEYS: Final = ("lr", "learning_rate", "learning_rate_init")
-BATCH_KEYS: Final = ("batch_size",)
 _IDENTITY: Final = ("openml_did", "family", "part")
 MIN_SHARED: Final = 1 / 3  # share of the target's qualities a neighbour must have too
 

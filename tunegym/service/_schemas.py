@@ -53,16 +53,17 @@ MAX_GRID_POINTS: Final = 2**53
 MAX_DID: Final = 2**31 - 1
 MAX_COUNT: Final = 2**31 - 1  # a reported batch size or epoch count
 
-# How reported runs store the parameters that play a role (as _core._CANONICAL), and the
-# stored names the index reads back as each role (its LR_KEYS and BATCH_KEYS).
-_STORED_AS: Final = {"learning_rate": "lr", "batch_size": "batch_size", "epochs": "max_epochs"}
+# How reported runs store the parameters that play a role, and the stored setup names read back
+# as each role (tunegym's curves say ``lr``, OpenML's MLPClassifier flows ``learning_rate_init``).
+STORED_AS: Final = {"learning_rate": "lr", "batch_size": "batch_size", "epochs": "max_epochs"}
+LR_KEYS: Final = ("lr", "learning_rate", "learning_rate_init")
+BATCH_KEYS: Final = ("batch_size",)
 _READ_BACK: Final = {
-    "lr": "learning_rate",
-    "learning_rate": "learning_rate",
-    "learning_rate_init": "learning_rate",
-    "batch_size": "batch_size",
+    **dict.fromkeys(LR_KEYS, "learning_rate"),
+    **dict.fromkeys(BATCH_KEYS, "batch_size"),
     "max_epochs": "epochs",
 }
+_STORED_AS = STORED_AS  # the name the tests know
 
 Role = Literal["learning_rate", "batch_size", "epochs"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -281,6 +282,19 @@ class RunsRequest(_Model):
                     )
         return self
 
+    def renames(self) -> dict[str, str]:
+        """Client parameter name -> the name it is stored under, for those playing a role.
+
+        Roles come from ``search_space`` when given, else from the parameter names (two names
+        with one role then map to one stored name: the service refuses that request).
+        """
+        from tunegym.service._space import infer_role, roles_of
+
+        if self.search_space is not None:
+            return {p.name: STORED_AS[r] for r, p in roles_of(self.search_space).items()}
+        names = sorted({name for run in self.runs for name in run.params})
+        return {n: STORED_AS[r] for n in names if (r := infer_role(n)) is not None}
+
     @model_validator(mode="after")
     def _counts(self) -> RunsRequest:
         """Checks the values the service will read as learning rate, batch size and epochs.
@@ -291,14 +305,7 @@ class RunsRequest(_Model):
         epoch count must be a whole number >= 1, and none of them a boolean. Strings are
         stored but never served.
         """
-        from tunegym.service._space import infer_role, roles_of
-
-        # As in _core: search-space roles, else roles inferred from the names.
-        if self.search_space is not None:
-            renames = {p.name: _STORED_AS[r] for r, p in roles_of(self.search_space).items()}
-        else:
-            names = {name for run in self.runs for name in run.params}
-            renames = {n: _STORED_AS[r] for n in names if (r := infer_role(n)) is not None}
+        renames = self.renames()
         for i, run in enumerate(self.runs):
             for name, value in run.params.items():
                 stored = renames.get(name, name)
