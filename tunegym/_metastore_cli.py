@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from tunegym.metastore import MetaStore
+    from tunegym.metastore import LayeredStats, MetaStore, SnapshotStats
 
 app = typer.Typer(
     help=(
@@ -71,31 +71,84 @@ def _snapshot_stats(path: Path | None) -> None:
     console.print(table)
 
 
+NoSnapshotOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-snapshot",
+        help="Leave out the meta-dataset shipped with tunegym (the read-only base layer under "
+        "every store): query the store alone, e.g. a team store.",
+    ),
+]
+
+
+def _layered_stats(ms: MetaStore, s: LayeredStats, snap: SnapshotStats) -> None:
+    """Each layer's counts side by side (``snap``: the snapshot's, ``s.snapshot``), the total."""
+    table = Table(title=f"meta-store {ms.url}, over the shipped snapshot")
+    table.add_column("", style="bold")
+    for column in ("snapshot (read-only)", "your store", "total"):
+        table.add_column(column, justify="right")
+
+    def row(key: str, store: int, snapshot: int | None = None, total: int | None = None) -> None:
+        cells = ("" if v is None else f"{v:,}" for v in (snapshot, store, total))
+        table.add_row(key, *cells)
+
+    row("datasets", s.store.datasets, snap.datasets, s.datasets)
+    row("runs", s.store.runs, snap.runs, s.runs)
+    row("epochs", s.store.epochs, snap.epochs, s.epochs)
+    for key in ("tasks", "flows", "setups", "evaluations"):
+        row(key, getattr(s.store, key))
+    for source, n in sorted(s.store.runs_by_source.items()):
+        row(f"  runs from {source}", n)
+    for status, n in sorted(s.store.runs_by_status.items()):
+        row(f"  runs {status}", n)
+    console.print(table)
+    console.print(
+        "datasets in both layers (same spec or OpenML id) count once in the total; "
+        "--no-snapshot reports the store alone, --snapshot the snapshot in detail."
+    )
+
+
 @app.command()
 def stats(
     store: StoreOption = None,
     snapshot: Annotated[
         bool,
-        typer.Option("--snapshot", help="Report the meta-dataset snapshot instead of a store."),
+        typer.Option("--snapshot", help="Report the meta-dataset snapshot alone, in detail."),
     ] = False,
+    no_snapshot: NoSnapshotOption = False,
     snapshot_dir: Annotated[
-        Path | None, typer.Option(help="With --snapshot: a snapshot folder (default: shipped).")
+        Path | None, typer.Option(help="A snapshot folder (default: the shipped one).")
     ] = None,
 ) -> None:
-    """Count datasets, tasks, flows, setups, runs (by source and status), evaluations, epochs."""
+    """Count datasets, runs and epochs of the shipped snapshot and of the store, and the total.
+
+    The store's own tasks, flows, setups, evaluations and runs by source and status follow.
+    """
+    from tunegym.metastore import layered_stats
+
+    if snapshot and no_snapshot:
+        raise _fail(ValueError("--snapshot and --no-snapshot exclude each other; pick one."))
     if snapshot:
         _snapshot_stats(snapshot_dir)
         return
     with _open(store) as ms:
-        s = ms.stats()
-        table = Table(title=f"meta-store {ms.url}", show_header=False)
+        try:
+            s = layered_stats(ms, include_snapshot=not no_snapshot, snapshot_path=snapshot_dir)
+        except (ValueError, OSError) as exc:
+            raise _fail(exc) from exc
+        if s.snapshot is not None:
+            _layered_stats(ms, s, s.snapshot)
+            return
+        table = Table(
+            title=f"meta-store {ms.url}", caption="the snapshot left out", show_header=False
+        )
         table.add_column(style="bold")
         table.add_column(justify="right")
         for key in ("datasets", "tasks", "flows", "setups", "runs", "evaluations", "epochs"):
-            table.add_row(key, f"{getattr(s, key):,}")
-        for source, n in sorted(s.runs_by_source.items()):
+            table.add_row(key, f"{getattr(s.store, key):,}")
+        for source, n in sorted(s.store.runs_by_source.items()):
             table.add_row(f"  runs from {source}", f"{n:,}")
-        for status, n in sorted(s.runs_by_status.items()):
+        for status, n in sorted(s.store.runs_by_status.items()):
             table.add_row(f"  runs {status}", f"{n:,}")
         console.print(table)
 
@@ -216,26 +269,34 @@ def neighbors(
     k: Annotated[int, typer.Option(help="Neighbours.")] = 5,
     portfolio: Annotated[int, typer.Option(help="Portfolio length.")] = 8,
     store: StoreOption = None,
+    no_snapshot: NoSnapshotOption = False,
 ) -> None:
-    """Nearest datasets by meta-features, with the warm-start portfolio and search box."""
+    """Nearest datasets by meta-features, with the warm-start portfolio and search box.
+
+    Candidates are the shipped snapshot's datasets with the store's layered on top: a dataset
+    the store holds (same spec or OpenML id) is served from the store's runs.
+    """
     from tunegym.envs import SearchSpace
-    from tunegym.metastore import warm_start
+    from tunegym.metastore import Layer, warm_start
 
     space = SearchSpace()
     with _open(store) as ms:
         try:
-            ws = warm_start(ms, spec, space.lrs, space.batch_sizes, k=k, n_portfolio=portfolio)
-        except (ValueError, TypeError) as exc:
+            ws = warm_start(
+                ms, spec, space.lrs, space.batch_sizes, k=k, n_portfolio=portfolio,
+                include_snapshot=not no_snapshot,
+            )  # fmt: skip
+        except (ValueError, TypeError, OSError) as exc:
             raise _fail(exc) from exc
     table = Table(
         title=f"{len(ws.neighbors)} nearest datasets to {spec} (L1, scaled meta-features)"
     )
-    for col in ("dataset", "distance", "OpenML id"):
-        table.add_column(col, justify="right" if col != "dataset" else "left")
+    for col in ("dataset", "distance", "OpenML id", "from"):
+        table.add_column(col, justify="left" if col in ("dataset", "from") else "right")
     for n in ws.neighbors:
-        table.add_row(
-            n.dataset, f"{n.distance:.4f}", "" if n.openml_did is None else str(n.openml_did)
-        )
+        did = "" if n.openml_did is None else str(n.openml_did)
+        layer = "your store" if n.layer is Layer.STORE else "snapshot"
+        table.add_row(n.dataset, f"{n.distance:.4f}", did, layer)
     console.print(table)
     table = Table(title="portfolio (try these first)")
     for col in ("lr", "batch size", "best epoch", "score there", "normalised", "from", "runs"):

@@ -9,6 +9,10 @@ seed) and evaluation (OpenML measure, split, value, epoch). `MetaStore` is the e
     with MetaStore() as store:  # $TUNEGYM_METASTORE or ~/.local/share/tunegym/metastore.sqlite
         store.log_curves(curves)  # a tunegym.envs.record_curves table
         frame = store.curves("sklearn:iris")
+
+Reads that compare datasets (`warm_start`, ``tunegym metastore neighbors`` and ``stats``) see
+the meta-dataset shipped with tunegym as a read-only base layer under the store
+(`candidate_pool`), so a fresh, empty store already answers them.
 """
 
 from tunegym.metastore._curves import MLP_FLOW_VERSION, detect_hardware, mlp_flow_name
@@ -21,6 +25,15 @@ from tunegym.metastore._families import (
     write_split,
 )
 from tunegym.metastore._import import ImportSummary, import_lcdb, import_openml, import_qualities
+from tunegym.metastore._layers import (
+    CandidatePool,
+    LayeredStats,
+    candidate_pool,
+    layered_stats,
+    warm_start,
+    warm_start_from,
+    warm_start_snapshot,
+)
 from tunegym.metastore._metafeatures import (
     DEFAULT_GROUPS,
     OPENML_QUALITY_NAMES,
@@ -46,7 +59,6 @@ from tunegym.metastore._snapshot import (
     snapshot_meta_features,
     snapshot_split,
     snapshot_stats,
-    warm_start_snapshot,
     write_snapshot,
 )
 from tunegym.metastore._store import MetaStore
@@ -74,6 +86,7 @@ from tunegym.metastore._values import (
     TaskRef,
 )
 from tunegym.metastore._warmstart import (
+    Layer,
     Neighbor,
     PortfolioEntry,
     SearchBox,
@@ -81,7 +94,6 @@ from tunegym.metastore._warmstart import (
     compute_warm_start,
     nearest_datasets,
     store_meta_features,
-    warm_start,
 )
 
 __all__ = [
@@ -96,6 +108,7 @@ __all__ = [
     "SNAPSHOT_DIR",
     "SPLIT_PARTS",
     "Base",
+    "CandidatePool",
     "DataSplit",
     "Dataset",
     "DatasetRef",
@@ -106,6 +119,8 @@ __all__ = [
     "FlowRef",
     "ImportSummary",
     "Init",
+    "Layer",
+    "LayeredStats",
     "MetaFeature",
     "MetaFeatureGroup",
     "MetaFeatureSource",
@@ -128,6 +143,7 @@ __all__ = [
     "Task",
     "TaskRef",
     "WarmStart",
+    "candidate_pool",
     "compute_meta_features",
     "compute_warm_start",
     "dataset_family",
@@ -137,6 +153,7 @@ __all__ = [
     "import_lcdb",
     "import_openml",
     "import_qualities",
+    "layered_stats",
     "load_snapshot",
     "meta_feature_names",
     "mlp_flow_name",
@@ -148,6 +165,7 @@ __all__ = [
     "snapshot_stats",
     "store_meta_features",
     "warm_start",
+    "warm_start_from",
     "warm_start_snapshot",
     "write_snapshot",
     "write_split",

@@ -14,18 +14,19 @@ folder of four files:
 * ``manifest.json`` — the grid, seeds, row cap, model, counts and when it was made.
 
 `load_snapshot` serves it to the replay backend (``make_tuning_env(spec, "replay")`` uses it by
-default) and `warm_start_snapshot` warm-starts from it without a database.
+default); `tunegym.metastore.warm_start_candidates` lays it under the user's store as the
+read-only base of every warm start (``warm_start``, ``warm_start_snapshot``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -33,10 +34,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tunegym.errors import did_you_mean
-from tunegym.metastore._families import SPLIT_PARTS, dataset_family, read_split, write_split
+from tunegym.metastore._families import SPLIT_PARTS, read_split, write_split
 from tunegym.metastore._store import MetaStore
-from tunegym.metastore._values import CURVE_COLUMNS, ENV_FEATURE_NAMES, ENV_FEATURE_PREFIX
-from tunegym.metastore._warmstart import WarmStart, compute_warm_start, nearest_datasets
+from tunegym.metastore._values import CURVE_COLUMNS
 
 __all__ = [
     "SNAPSHOT_DIR",
@@ -46,7 +46,6 @@ __all__ = [
     "snapshot_meta_features",
     "snapshot_split",
     "snapshot_stats",
-    "warm_start_snapshot",
     "write_snapshot",
 ]
 
@@ -61,8 +60,6 @@ _FORMAT: Final = "tunegym.snapshot"
 _CURVE_FORMAT: Final = "tunegym.curves"  # read by tunegym.envs.read_curves
 _META_KEY: Final = b"tunegym"
 _FLOAT_COLUMNS: Final = CURVE_COLUMNS[5:13]  # train_loss .. seconds
-_ENV_COLUMNS: Final = tuple(ENV_FEATURE_PREFIX + n for n in ENV_FEATURE_NAMES)
-_IDENTITY: Final = ("openml_did", "family", "part")
 
 
 @dataclass(frozen=True)
@@ -351,81 +348,4 @@ def snapshot_stats(path: str | Path | None = None) -> SnapshotStats:
         size_bytes=sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
         parts={p: int(parts.get(p, 0)) for p in SPLIT_PARTS},
         twins=dict(manifest.get("twins", {})),
-    )
-
-
-def warm_start_snapshot(
-    target: str | Mapping[str, float],
-    lrs: Sequence[float],
-    batch_sizes: Sequence[int],
-    *,
-    k: int = 5,
-    candidates: Sequence[str] | None = None,
-    exclude_family: bool = True,
-    metric: str = "val_accuracy",
-    top: int = 3,
-    n_portfolio: int = 8,
-    path: str | Path | None = None,
-) -> WarmStart:
-    """Warm start for ``target`` from the snapshot: no database needed.
-
-    Neighbours are found by `nearest_datasets` on the snapshot's meta-features (the env's own
-    ``tunegym.*`` features left out, as in the store's warm start) and the portfolio, box and
-    prior come from their curves (`compute_warm_start`). The target, its OpenML twin and (by
-    default) its family are never its neighbours.
-
-    Args:
-        target: a dataset spec (its stored meta-features are used if the snapshot has it, else
-            they are computed) or meta-feature values under OpenML's names.
-        lrs: the grid's learning rates.
-        batch_sizes: the grid's batch sizes.
-        k: neighbours.
-        candidates: datasets allowed as neighbours (e.g. the meta-train part); ``None``: all.
-        exclude_family: also leave out the target's family (`dataset_family`): its siblings
-            share its data, so a benchmark would otherwise warm-start from the answer.
-        metric: validation metric of the curves.
-        top: configurations per neighbour spanning the search box.
-        n_portfolio: portfolio length.
-        path: a snapshot folder (default: the shipped one).
-
-    Example:
-        >>> ws = warm_start_snapshot("keel:iris", [1e-3, 1e-2], [16, 32], k=2)
-        >>> [n.dataset for n in ws.neighbors if "iris" in n.dataset]
-        []
-    """
-    table = snapshot_meta_features(path)
-    dids = {
-        str(name): None if pd.isna(did) else int(did) for name, did in table["openml_did"].items()
-    }
-    features = table.drop(columns=[*_IDENTITY, *[c for c in _ENV_COLUMNS if c in table]])
-    if isinstance(target, str) and target in features.index:
-        name, target_did = target, dids[target]
-        row = cast(pd.Series, features.loc[target]).astype(np.float64).dropna()
-        values: Mapping[str, float] = dict(zip(map(str, row.index), row.tolist(), strict=True))
-    elif isinstance(target, str):
-        from tunegym.data import read_table
-        from tunegym.metastore._metafeatures import compute_meta_features
-
-        name, target_did = target, read_table(target).openml_id
-        values = compute_meta_features(target)
-    else:
-        name, target_did, values = "<target>", None, target
-    allowed = set(features.index if candidates is None else candidates)
-    if exclude_family:
-        family = dataset_family(name)
-        allowed -= {d for d in allowed if dataset_family(d) == family}
-    features = features.loc[[c for c in features.index if c in allowed]]
-    neighbors = nearest_datasets(
-        features, values, k=k, exclude=[name], openml_dids=dids, target_did=target_did
-    )
-    curves = load_snapshot([n.dataset for n in neighbors], path=path) if neighbors else None
-    return compute_warm_start(
-        name,
-        neighbors,
-        lambda label: curves[curves["dataset"] == label] if curves is not None else pd.DataFrame(),
-        lrs,
-        batch_sizes,
-        metric=metric,
-        top=top,
-        n_portfolio=n_portfolio,
     )

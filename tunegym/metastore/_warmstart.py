@@ -14,20 +14,20 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from tunegym.errors import did_you_mean
-from tunegym.metastore._schema import Dataset, Run, Task
 from tunegym.metastore._store import MetaStore
 
 __all__ = [
+    "Layer",
     "Neighbor",
     "PortfolioEntry",
     "SearchBox",
@@ -35,17 +35,31 @@ __all__ = [
     "compute_warm_start",
     "nearest_datasets",
     "store_meta_features",
-    "warm_start",
 ]
+
+
+class Layer(enum.StrEnum):
+    """Where a warm-start candidate's curves come from (see `warm_start_candidates`)."""
+
+    SNAPSHOT = "snapshot"  # the meta-dataset shipped with tunegym: the read-only base
+    STORE = "store"  # the user's meta-store, layered on top
 
 
 @dataclass(frozen=True)
 class Neighbor:
-    """A dataset near the target, by meta-feature distance."""
+    """A dataset near the target, by meta-feature distance.
+
+    Attributes:
+        dataset: its label (spec, else name).
+        distance: mean absolute difference of the scaled meta-features.
+        openml_did: its OpenML id, if any.
+        layer: where its curves come from, when known.
+    """
 
     dataset: str
     distance: float
     openml_did: int | None = None
+    layer: Layer | None = None
 
 
 @dataclass(frozen=True)
@@ -304,83 +318,3 @@ def store_meta_features(store: MetaStore, spec: str) -> dict[str, float]:
     dataset = store.get_or_create_dataset(table.name, spec=spec, openml_did=table.openml_id)
     store.set_meta_features(dataset, values, source="computed")
     return values
-
-
-def _curve_datasets(store: MetaStore) -> list[str]:
-    """Labels (spec, else name) of the datasets with per-epoch local runs: warm-start candidates."""
-    query = (
-        select(Dataset.spec, Dataset.name)
-        .join(Task, Task.dataset_id == Dataset.id)
-        .join(Run, Run.task_id == Task.id)
-        .where(Run.source == "local")
-        .distinct()
-    )
-    with store.engine.connect() as connection:
-        return sorted({spec or name for spec, name in connection.execute(query)})
-
-
-def warm_start(
-    store: MetaStore,
-    target: str | Mapping[str, float],
-    lrs: Sequence[float],
-    batch_sizes: Sequence[int],
-    *,
-    k: int = 5,
-    metric: str = "val_accuracy",
-    top: int = 3,
-    n_portfolio: int = 8,
-) -> WarmStart:
-    """Warm start for ``target`` from the store's runs of similar datasets.
-
-    Args:
-        store: the meta-store.
-        target: a dataset spec (its meta-features are computed; its own runs and its OpenML twin
-            are left out) or a mapping of meta-feature values under OpenML's names.
-        lrs: the grid's learning rates.
-        batch_sizes: the grid's batch sizes.
-        k: neighbours.
-        metric: validation metric of the curves.
-        top: configurations per neighbour spanning the search box.
-        n_portfolio: portfolio length.
-
-    Raises:
-        ValueError: when the store has no dataset with curves and meta-features to compare.
-    """
-    from tunegym.data import read_table
-    from tunegym.metastore._metafeatures import compute_meta_features
-
-    if isinstance(target, str):
-        name, target_did = target, read_table(target).openml_id
-        values: Mapping[str, float] = compute_meta_features(target)
-    else:
-        name, target_did, values = "<target>", None, target
-    candidates = _curve_datasets(store)
-    labels: dict[int, str] = {}
-    dids: dict[str, int | None] = {}
-    records = cast(list[dict[str, Any]], store.datasets().reset_index().to_dict("records"))
-    for row in records:
-        label = str(row["spec"]) if isinstance(row["spec"], str) else str(row["name"])
-        labels[int(row["id"])] = label
-        dids[label] = None if pd.isna(row["openml_did"]) else int(row["openml_did"])
-    features = store.meta_features()
-    features.index = [labels[int(i)] for i in features.index]
-    features = features.loc[[c for c in features.index if c in set(candidates)]]
-    if features.empty:
-        raise ValueError(
-            "The meta-store has no dataset with both curves and meta-features to compare with "
-            f"({len(candidates)} with curves). Log curves with MetaStore.log_curves and compute "
-            "their meta-features with store_meta_features(store, spec)."
-        )
-    neighbors = nearest_datasets(
-        features, values, k=k, exclude=[name], openml_dids=dids, target_did=target_did
-    )
-    return compute_warm_start(
-        name,
-        neighbors,
-        lambda label: store.curves(label, run_ids=True),
-        lrs,
-        batch_sizes,
-        metric=metric,
-        top=top,
-        n_portfolio=n_portfolio,
-    )
