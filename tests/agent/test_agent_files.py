@@ -165,3 +165,16 @@ def test_shipped_agent_loads_and_fits_the_default_grid() -> None:
     mask = np.zeros(agent.spec.n_actions, dtype=bool)
     mask[-1] = True  # only stop
     assert agent.act(obs, mask) == agent.spec.n_actions - 1
+
+
+def test_increments_are_relaxed_per_trial_and_projected_down() -> None:
+    from tunegym.agent._agent import project_increment, relax_increments
+
+    n_k = 3  # two new-trial configurations, one slot, then stop
+    mask = np.array([1, 1, 0, 0, 0, 0, 1, 0, 0, 1], dtype=bool)
+    relaxed = relax_increments(mask, n_k)
+    assert relaxed.tolist() == [True] * 3 + [False] * 3 + [True] * 3 + [True]
+    assert project_increment(2, mask, n_k) == 1  # k cut to the largest valid one below
+    assert project_increment(1, mask, n_k) == 1  # a valid action is kept
+    assert project_increment(8, mask, n_k) == 6
+    assert project_increment(9, mask, n_k) == 9  # stop

@@ -20,6 +20,15 @@ from tunegym.data import load_dataset
 FAST = TunedMLPClassifier(budget_epochs=8, method="random")
 
 
+@pytest.mark.parametrize("budget", [4, 8])
+def test_the_agent_learns_an_easy_problem_at_a_small_budget(budget: int) -> None:
+    # At 4 epochs the budget masks out the agent's preferred 16-epoch start; it must still pick
+    # its preferred configuration (for fewer epochs), not whatever carries mass at k <= 4.
+    from sklearn.utils.estimator_checks import check_classifiers_train
+
+    check_classifiers_train("TunedMLPClassifier", TunedMLPClassifier(budget_epochs=budget))
+
+
 @parametrize_with_checks([FAST])
 def test_scikit_learn_estimator_checks(
     estimator: TunedMLPClassifier, check: Callable[[TunedMLPClassifier], None]

@@ -208,6 +208,34 @@ class AgentSpec:
         return spec
 
 
+def relax_increments(mask: np.ndarray, n_k: int) -> np.ndarray:
+    """``mask`` with every increment of a trial allowed where any one of them is.
+
+    The action layout groups the ``n_k`` increments of each new-trial configuration and of each
+    slot together (`tunegym.envs.ActionCodec`); the last action (stop) stands alone.
+    """
+    groups = mask[:-1].reshape(-1, n_k)
+    relaxed = np.repeat(groups.any(axis=1), n_k)
+    return np.append(relaxed, mask[-1])
+
+
+def project_increment(action: int, mask: np.ndarray, n_k: int) -> int:
+    """The valid action of ``action``'s trial with the largest increment not above its own.
+
+    An action already valid is returned as it is; where every valid increment of the trial is
+    larger (it cannot happen with the env's masks, which cap increments from above), the
+    smallest of them.
+    """
+    if mask[action] or action == len(mask) - 1:
+        return action
+    start = action - action % n_k
+    valid = np.flatnonzero(mask[start : start + n_k]) + start
+    if not len(valid):
+        raise ValueError(f"Action {action} has no valid increment to fall back on.")
+    lower = valid[valid < action]
+    return int(lower[-1] if len(lower) else valid[0])
+
+
 def build_policy(spec: AgentSpec) -> MaskableActorCriticPolicy:
     """A fresh (untrained) policy network of ``spec``'s shape."""
     size = len(spec.observation_names)
@@ -242,11 +270,24 @@ class Agent:
         self.spec.check_env(env)
 
     def act(self, obs: np.ndarray, mask: np.ndarray) -> int:
-        """The most probable valid action."""
+        """The most probable action, its epoch increment cut to what the budget allows.
+
+        The mask takes away the large increments once the budget is short (or at the start of a
+        small budget). Masking them out of the policy's distribution would also change *which*
+        trial it picks: at a budget of 4 epochs the most probable action left is whatever
+        configuration happens to carry mass at ``k <= 4``, not the one the agent prefers. So the
+        choice is made with every increment of a still-possible trial allowed, and the
+        increment is then cut to the largest valid one not above the chosen ``k``
+        (`project_increment`).
+        """
+        n_k = len(self.spec.space.k_choices)
+        relaxed = relax_increments(mask, n_k)
         with torch.no_grad():
             tensor = torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1)
-            distribution = self.policy.get_distribution(tensor, action_masks=mask.reshape(1, -1))
-            return int(distribution.mode()[0])
+            distribution = self.policy.get_distribution(
+                tensor, action_masks=relaxed.reshape(1, -1)
+            )
+            return project_increment(int(distribution.mode()[0]), mask, n_k)
 
     def observe(self, info: dict[str, Any]) -> None:
         """Nothing to learn: everything the agent needs is in the next observation."""
