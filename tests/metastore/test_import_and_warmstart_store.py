@@ -60,7 +60,10 @@ def small_store() -> MetaStore:
 
 
 def test_warm_start_from_the_store(small_store: MetaStore) -> None:
-    ws = warm_start(small_store, "sklearn:wine", SPACE.lrs, SPACE.batch_sizes, k=2, top=2)
+    ws = warm_start(
+        small_store, "sklearn:wine", SPACE.lrs, SPACE.batch_sizes, k=2, top=2,
+        include_snapshot=False,
+    )  # fmt: skip
     # wine (178 rows, 13 numeric features, 3 classes) is nearest to iris (150, 4, 3)
     assert ws.neighbors[0].dataset == "sklearn:iris"
     assert len(ws.neighbors) == 2
@@ -74,7 +77,9 @@ def test_warm_start_from_the_store(small_store: MetaStore) -> None:
 
 
 def test_warm_start_leaves_the_target_out(small_store: MetaStore) -> None:
-    ws = warm_start(small_store, "sklearn:iris", SPACE.lrs, SPACE.batch_sizes, k=5)
+    ws = warm_start(
+        small_store, "sklearn:iris", SPACE.lrs, SPACE.batch_sizes, k=5, include_snapshot=False
+    )
     assert "sklearn:iris" not in [n.dataset for n in ws.neighbors]
     assert len(ws.neighbors) == 2
 
@@ -84,4 +89,4 @@ def test_warm_start_needs_candidates() -> None:
         MetaStore(":memory:") as store,
         pytest.raises(ValueError, match="no dataset with both curves"),
     ):
-        warm_start(store, "sklearn:wine", SPACE.lrs, SPACE.batch_sizes)
+        warm_start(store, "sklearn:wine", SPACE.lrs, SPACE.batch_sizes, include_snapshot=False)
