@@ -284,9 +284,7 @@ class Agent:
         relaxed = relax_increments(mask, n_k)
         with torch.no_grad():
             tensor = torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1)
-            distribution = self.policy.get_distribution(
-                tensor, action_masks=relaxed.reshape(1, -1)
-            )
+            distribution = self.policy.get_distribution(tensor, action_masks=relaxed.reshape(1, -1))
             return project_increment(int(distribution.mode()[0]), mask, n_k)
 
     def observe(self, info: dict[str, Any]) -> None:
