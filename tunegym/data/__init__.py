@@ -7,7 +7,13 @@ One entry point, :func:`load_dataset`, reads a spec (``"sklearn:iris"``, ``"keel
 
 from tunegym.data._dataset import DatasetInfo, TabularDataset
 from tunegym.data._listing import DatasetSummary, list_datasets
-from tunegym.data._load import DatasetDescription, describe_dataset, iter_folds, load_dataset
+from tunegym.data._load import (
+    DatasetDescription,
+    cv_folds,
+    describe_dataset,
+    iter_folds,
+    load_dataset,
+)
 from tunegym.data._openml import OPENML_CACHE_ENV, openml_cache_dir
 from tunegym.data._preprocess import FittedPreprocessor
 from tunegym.data._sources import read_table
@@ -21,6 +27,7 @@ __all__ = [
     "FittedPreprocessor",
     "RawTable",
     "TabularDataset",
+    "cv_folds",
     "describe_dataset",
     "iter_folds",
     "list_datasets",

@@ -56,7 +56,10 @@ class TabularDataset:
     Features are ``float32`` tensors of shape ``(n, n_features)`` after preprocessing fitted on
     the training part only (impute, one-hot, standardise); targets are ``int64`` label-encoded
     tensors of shape ``(n,)``. ``indices_*`` give the rows of the cleaned raw table each split
-    came from, so splits can be audited and reproduced. ``preprocessor`` (set by
+    came from, so splits can be audited and reproduced. In a k-fold split (``n_folds`` set),
+    ``fold_part`` says which part fold ``fold`` is: ``"test"`` (`iter_folds`: val is carved from
+    the other folds) or ``"val"`` (`cv_folds`: k-fold cross-validation for tuning beside a fixed
+    hold-out test part). ``preprocessor`` (set by
     ``load_dataset``) applies the same fitted preprocessing to new raw rows, e.g. to predict.
     """
 
@@ -75,6 +78,7 @@ class TabularDataset:
     fold: int | None = None
     n_folds: int | None = None
     preprocessor: FittedPreprocessor | None = None
+    fold_part: str = "test"
 
     @property
     def n_features(self) -> int:

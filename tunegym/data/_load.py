@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from tunegym.data._sources import DataLike, TargetLike, read_data
 from tunegym.data._split import (
     Split,
     check_class_counts,
+    cv_split,
     fold_split,
     holdout_split,
     min_rows_per_class,
@@ -29,7 +30,7 @@ from tunegym.data._split import (
 from tunegym.data._table import RawTable
 from tunegym.errors import DatasetError
 
-__all__ = ["DatasetDescription", "describe_dataset", "iter_folds", "load_dataset"]
+__all__ = ["DatasetDescription", "cv_folds", "describe_dataset", "iter_folds", "load_dataset"]
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,55 @@ def iter_folds(
     return folds()
 
 
+def cv_folds(
+    data: DataLike,
+    target: TargetLike = None,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    test_size: float = 0.2,
+    max_rows: int | None = None,
+    min_frequency: int = 5,
+    max_categories: int | None = 20,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> list[TabularDataset]:
+    """The ``n_folds`` datasets of k-fold cross-validation for tuning, beside a hold-out test part.
+
+    The rows that `load_dataset` (same ``seed`` and ``test_size``) holds out for test are held
+    out here too and are the test part of every fold; the other rows are split into ``n_folds``
+    stratified folds, and dataset ``i`` validates on fold ``i`` and trains on the rest (its
+    preprocessing fitted on those training rows only). A configuration's cross-validated score
+    is the mean of its validation scores over the datasets. Arguments are those of
+    :func:`load_dataset`.
+
+    Raises:
+        DatasetError: a class too rare to appear in every fold (the message says what to do).
+
+    Example:
+        >>> folds = cv_folds("sklearn:iris", n_folds=3)
+        >>> [len(ds.y_val) for ds in folds], len({tuple(ds.indices_test) for ds in folds})
+        ([40, 40, 40], 1)
+    """
+    _check_args(seed, None, test_size, n_folds, 0, max_rows, min_frequency, max_categories)
+    prepared = _prepare(data, target, seed, max_rows, n_folds + 1, cache_dir)
+    codes = prepared.codes[prepared.rows]
+    datasets = []
+    for i in range(n_folds):
+        try:
+            split = cv_split(codes, n_folds, i, test_size, seed)
+        except ValueError as err:
+            raise DatasetError(
+                f"Cannot split {prepared.what} ({len(codes)} rows, {len(prepared.class_names)} "
+                f"classes) into {n_folds} stratified folds beside a test part: {err} Use fewer "
+                "folds (cv), a smaller test_size or more rows."
+            ) from err
+        rows = prepared.rows
+        split = Split(rows[split.train], rows[split.val], rows[split.test])
+        dataset = _materialise(prepared, split, seed, n_folds, i, min_frequency, max_categories)
+        datasets.append(replace(dataset, fold_part="val"))
+    return datasets
+
+
 def describe_dataset(
     data: DataLike,
     target: TargetLike = None,
@@ -224,7 +274,7 @@ def describe_dataset(
 
 def _check_args(
     seed: int,
-    val_size: float,
+    val_size: float | None,
     test_size: float | None,
     n_folds: int | None,
     fold: int | None,
@@ -244,11 +294,11 @@ def _check_args(
             raise ValueError(f"n_folds must be an int >= 2; got {n_folds!r}.")
         if fold is not None and not (isinstance(fold, int) and 0 <= fold < n_folds):
             raise ValueError(f"fold must be an int in [0, {n_folds - 1}]; got {fold!r}.")
-        if val_size + 1 / n_folds >= 1:
+        if val_size is not None and val_size + 1 / n_folds >= 1:
             raise ValueError(
                 f"val_size={val_size} leaves no training rows beside a 1/{n_folds} test fold."
             )
-    elif test_size is not None and val_size + test_size >= 1:
+    elif test_size is not None and val_size is not None and val_size + test_size >= 1:
         raise ValueError(
             f"val_size + test_size must be < 1 to leave training rows; got {val_size} + {test_size}."
         )

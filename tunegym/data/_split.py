@@ -17,6 +17,7 @@ from tunegym.errors import DatasetError
 __all__ = [
     "Split",
     "check_class_counts",
+    "cv_split",
     "fold_split",
     "holdout_split",
     "min_rows_per_class",
@@ -94,6 +95,20 @@ def fold_split(codes: np.ndarray, n_folds: int, fold: int, val_size: float, seed
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     rest, test = list(folds.split(np.zeros(len(codes)), codes))[fold]
     return _carve_val(codes, rest, test, _count(val_size, len(codes)), seed)
+
+
+def cv_split(codes: np.ndarray, n_folds: int, fold: int, test_size: float, seed: int) -> Split:
+    """Fold ``fold`` as validation of a k-fold split of the rows left beside a hold-out test part.
+
+    The test part is the one :func:`holdout_split` holds out with the same ``test_size`` and
+    ``seed``, so tuning with cross-validation is scored on the same rows as without it.
+    """
+    rows = np.arange(len(codes))
+    n_test = _count(test_size, len(codes))
+    rest, test = train_test_split(rows, test_size=n_test, stratify=codes, random_state=seed)
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    train, val = list(folds.split(np.zeros(len(rest)), codes[rest]))[fold]
+    return Split(np.sort(rest[train]), np.sort(rest[val]), np.sort(test))
 
 
 def _count(share: float, n_rows: int) -> int:
