@@ -668,6 +668,89 @@ class TestKeys:
         assert run.status_code == 401  # the read key does not write
 
 
+# --- keys come before the body: no key is a 401 whatever was sent ---------------------------
+
+VALID_RUN = json.dumps(TestKeys.RUN)
+BODIES: dict[str, tuple[str, str]] = {
+    # id: (raw body, content type)
+    "empty": ("", "application/json"),
+    "malformed_json": ('{"dataset": {"name": ', "application/json"),
+    "not_json": ("lr=0.1", "application/x-www-form-urlencoded"),
+    "wrong_content_type": (VALID_RUN, "text/plain"),
+    "wrong_shape": ('{"runs": 3}', "application/json"),
+    "valid": (VALID_RUN, "application/json"),
+}
+WRONG_KEYS = [
+    {},
+    {"X-API-Key": "wrong"},
+    {"Authorization": "Bearer wrong"},
+    {"Authorization": API_KEY},
+]
+
+
+def send(client: TestClient, path: str, body: str, headers: dict[str, str]) -> Any:
+    content, content_type = BODIES[body]
+    return client.post(path, content=content, headers={**headers, "Content-Type": content_type})
+
+
+class TestKeysBeforeTheBody:
+    @pytest.mark.parametrize("headers", WRONG_KEYS)
+    @pytest.mark.parametrize("body", list(BODIES))
+    def test_a_report_without_the_key_is_a_401_whatever_the_body(
+        self, store_app: TestClient, body: str, headers: dict[str, str]
+    ) -> None:
+        response = send(store_app, "/v1/runs", body, headers)
+        assert response.status_code == 401, response.text
+        assert "Reporting runs needs an API key" in response.json()["detail"]
+        assert store_app.get("/v1/health").json()["runs"] == 0
+
+    @pytest.mark.parametrize("headers", [*WRONG_KEYS, KEY])
+    @pytest.mark.parametrize("body", list(BODIES))
+    def test_a_service_without_api_key_refuses_every_report_with_a_401(
+        self, store_service: WarmStartService, body: str, headers: dict[str, str]
+    ) -> None:
+        response = send(TestClient(create_app(store_service)), "/v1/runs", body, headers)
+        assert response.status_code == 401, response.text
+        assert "disabled: start the service with --api-key" in response.json()["detail"]
+
+    @pytest.mark.parametrize("body", [b for b in BODIES if b != "valid"])
+    def test_with_the_key_a_bad_body_is_still_a_422(self, store_app: TestClient, body: str) -> None:
+        response = send(store_app, "/v1/runs", body, KEY)
+        assert response.status_code == 422, response.text
+        assert all(e["loc"][0] == "body" and e["msg"] for e in response.json()["detail"])
+        assert send(store_app, "/v1/runs", "valid", KEY).status_code == 201
+
+    @pytest.mark.parametrize("body", list(BODIES))
+    @pytest.mark.parametrize("path", ["/v1/warmstart", "/v1/search-space"])
+    def test_a_read_key_comes_before_the_body_too(
+        self, snapshot_service: WarmStartService, path: str, body: str
+    ) -> None:
+        client = TestClient(create_app(snapshot_service, api_key="w", read_key="r"))
+        for headers in [*WRONG_KEYS, {"X-API-Key": "w"}]:
+            response = send(client, path, body, headers)
+            assert response.status_code == 401, (headers, response.text)
+            assert "Reading from this service needs an API key" in response.json()["detail"]
+        assert send(client, path, body, {"Authorization": "Bearer r"}).status_code == 422
+
+    def test_the_size_limit_comes_first_with_or_without_the_key(
+        self, store_service: WarmStartService
+    ) -> None:
+        """A 413 reveals nothing about the body's shape; it spares reading a large one."""
+        client = TestClient(create_app(store_service, api_key=API_KEY, max_body_bytes=2048))
+        big = {**TestKeys.RUN, "runs": TestKeys.RUN["runs"] * 100}
+        assert client.post("/v1/runs", json=big).status_code == 413
+        assert client.post("/v1/runs", json=big, headers=KEY).status_code == 413
+        assert client.post("/v1/runs", json=TestKeys.RUN).status_code == 401
+
+    def test_the_openapi_document_still_describes_the_body(self, store_app: TestClient) -> None:
+        runs = store_app.get("/openapi.json").json()["paths"]["/v1/runs"]["post"]
+        schema = runs["requestBody"]["content"]["application/json"]["schema"]
+        assert runs["requestBody"]["required"] is True
+        assert schema == {"$ref": "#/components/schemas/RunsRequest"}
+        assert runs["security"] == [{"ApiKey": []}, {"Bearer": []}]
+        assert {"401", "422", "201"} <= set(runs["responses"])
+
+
 # --- reporting runs: stored, then served ----------------------------------------------------
 
 SMALL = {"NumberOfInstances": 100.0, "NumberOfFeatures": 4.0, "NumberOfClasses": 2.0}

@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 import pandas as pd
@@ -243,7 +243,7 @@ def warm_start_from(
     table = pool.comparable()
     if isinstance(target, str) and target in table.index:
         name, target_did = target, pool.openml_dids.get(target)
-        row = table.loc[target].dropna()
+        row = cast(pd.Series, table.loc[target]).dropna()
         values: Mapping[str, float] = dict(zip(map(str, row.index), row.tolist(), strict=True))
     elif isinstance(target, str):
         from tunegym.data import read_table

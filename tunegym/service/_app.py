@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-from fastapi import Depends, FastAPI, Request, Security, status
+from fastapi import Depends, FastAPI, Request, Response, Security, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from tunegym.service._core import ServiceError, WarmStartService
 from tunegym.service._schemas import (
@@ -45,26 +47,73 @@ _LOOKUP_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _key_check(expected: str | None, what: str) -> Callable[..., None]:
-    """A dependency accepting ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``."""
+class _KeyCheck:
+    """The API-key check of some routes: ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``.
 
-    def check(
-        key: str | None = _KEY_HEADER, token: HTTPAuthorizationCredentials | None = _BEARER
+    It is each such route's dependency, so ``/openapi.json`` documents both security schemes;
+    `_KeyFirstRoute` also runs it on the headers before the body is read (see there).
+
+    Args:
+        expected: the key; ``None``: every request is refused with ``disabled``.
+        what: what the key allows, for the message ("Reporting runs").
+        disabled: the message when there is no key.
+    """
+
+    def __init__(self, expected: str | None, what: str, disabled: str = "") -> None:
+        self.expected = expected
+        self.what = what
+        self.disabled = disabled
+
+    def __call__(
+        self, key: str | None = _KEY_HEADER, token: HTTPAuthorizationCredentials | None = _BEARER
     ) -> None:
-        if expected is None:
-            return
-        given = key if key is not None else (token.credentials if token is not None else None)
+        self.verify(key if key is not None else (token.credentials if token is not None else None))
+
+    def verify_headers(self, request: Request) -> None:
+        """`verify` the key a request carries, read as `APIKeyHeader` and `HTTPBearer` do."""
+        key = request.headers.get("X-API-Key")
+        if key is None:
+            scheme, credentials = get_authorization_scheme_param(
+                request.headers.get("Authorization")
+            )
+            key = credentials if scheme.lower() == "bearer" and credentials else None
+        self.verify(key)
+
+    def verify(self, given: str | None) -> None:
+        """Raise a 401 `ServiceError` unless ``given`` is the expected key."""
+        if self.expected is None:
+            raise ServiceError.with_status(status.HTTP_401_UNAUTHORIZED, self.disabled)
         # Constant-time comparison of UTF-8 bytes: the time taken says nothing about the key.
         if given is None or not secrets.compare_digest(
-            given.encode("utf-8", "surrogateescape"), expected.encode("utf-8")
+            given.encode("utf-8", "surrogateescape"), self.expected.encode("utf-8")
         ):
             raise ServiceError.with_status(
                 status.HTTP_401_UNAUTHORIZED,
-                f"{what} needs an API key: send it as 'X-API-Key: KEY' or "
+                f"{self.what} needs an API key: send it as 'X-API-Key: KEY' or "
                 "'Authorization: Bearer KEY'.",
             )
 
-    return check
+
+class _KeyFirstRoute(APIRoute):
+    """A route that checks its `_KeyCheck` dependencies before FastAPI reads the body.
+
+    FastAPI reads, parses and validates a JSON body before it runs a route's dependencies:
+    without this, a caller without the key got a 422 for an empty or malformed body (and
+    learnt from it what a valid one looks like) where it should get the 401.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        checks = [d.dependency for d in self.dependencies if isinstance(d.dependency, _KeyCheck)]
+        if not checks:
+            return handler
+
+        async def key_first(request: Request) -> Response:
+            for check in checks:
+                check.verify_headers(request)
+            return await handler(request)
+
+        return key_first
 
 
 def create_app(
@@ -81,6 +130,9 @@ def create_app(
             read-only).
         api_key: the key ``POST /v1/runs`` requires; ``None``: reporting runs is refused.
         read_key: a key the read routes require too; ``None``: reads are open.
+
+    A route with a key answers a request without it (or with a wrong one) 401, before its
+    body is read: an empty, malformed or valid body alike. With the key, a bad body is a 422.
         max_body_bytes: larger request bodies get a 413.
 
     Example:
@@ -105,9 +157,18 @@ def create_app(
         responses=_ERRORS,
         max_body_size=max_body_bytes,  # FastAPI answers a larger body with a 413
     )
+    # Keys are checked before the body is read: whatever the body, no key is a 401.
+    app.router.route_class = _KeyFirstRoute
     # Open reads carry no key check, so the OpenAPI document does not claim they need one.
-    reads = [] if read_key is None else [Depends(_key_check(read_key, "Reading from this service"))]
-    write = Depends(_key_check(api_key, "Reporting runs"))
+    reads = [] if read_key is None else [Depends(_KeyCheck(read_key, "Reading from this service"))]
+    write = Depends(
+        _KeyCheck(
+            api_key,
+            "Reporting runs",
+            disabled="Reporting runs is disabled: start the service with --api-key KEY (or "
+            "TUNEGYM_API_KEY) and send that key.",
+        )
+    )
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -158,12 +219,6 @@ def create_app(
     )
     def runs(request: RunsRequest) -> RunsOut:
         """Report finished runs: stored in the meta-store and served from now on."""
-        if api_key is None:
-            raise ServiceError.with_status(
-                status.HTTP_401_UNAUTHORIZED,
-                "Reporting runs is disabled: start the service with --api-key KEY (or "
-                "TUNEGYM_API_KEY) and send that key.",
-            )
         return served.report_runs(request)
 
     app.state.service = served
