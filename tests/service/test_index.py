@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.service.conftest import IRIS_DID
-from tunegym.metastore import Neighbor, nearest_datasets
-from tunegym.service import WarmStartIndex, WarmStartService
+from tunegym.metastore import (
+    MetaStore,
+    Neighbor,
+    load_snapshot,
+    nearest_datasets,
+    snapshot_meta_features,
+    snapshot_stats,
+)
+from tunegym.service import WarmStartIndex, WarmStartRequest, WarmStartService
 from tunegym.service._index import MIN_SHARED, ConfigStats, DatasetEntry, config_table
 
 
@@ -274,3 +282,53 @@ def test_the_runs_schema_checks_the_names_the_index_reads() -> None:
         **dict.fromkeys(LR_KEYS, "learning_rate"),
         **dict.fromkeys(BATCH_KEYS, "batch_size"),
     }
+
+
+class TestOpenOnAUsersStore:
+    """`WarmStartService.open(store)` serves the shipped snapshot's datasets plus the store's."""
+
+    @staticmethod
+    def log_user_runs(store: MetaStore, label: str, like: str) -> list[int]:
+        """Real curves (2 configs, 1 seed) of ``like`` logged as ``label``'s local runs."""
+        frame = load_snapshot(["keel:pima"])
+        part = frame[frame["lr"].isin([1e-3, 1e-2]) & (frame["batch_size"] == 16)]
+        part = part[part["seed"] == 0].assign(dataset=label).reset_index(drop=True)
+        header = frame.attrs["tunegym"]
+        part.attrs["tunegym"] = {**header, "datasets": {label: header["datasets"]["keel:pima"]}}
+        runs = store.log_curves(part)
+        qualities = snapshot_meta_features().loc[like].drop(["openml_did", "family", "part"])
+        store.set_meta_features(label, {str(k): float(v) for k, v in qualities.dropna().items()})
+        return runs
+
+    def test_an_empty_store_serves_the_snapshot(self, tmp_path: Path) -> None:
+        service = WarmStartService.open(store=tmp_path / "empty.sqlite")
+        assert service.health().datasets == snapshot_stats().datasets
+        assert service.index.counts() == WarmStartIndex.from_snapshot().counts()
+        assert WarmStartService.open(store=service.store, snapshot=False).health().datasets == 0
+
+    def test_a_users_dataset_is_served_beside_the_snapshot(self, tmp_path: Path) -> None:
+        with MetaStore(tmp_path / "user.sqlite") as store:
+            runs = self.log_user_runs(store, "my-magic", like="keel:magic")
+            self.log_user_runs(store, "keel:iris", like="sklearn:iris")  # OpenML 61: joins it
+            service = WarmStartService.open(store=store)
+            assert service.health().datasets == snapshot_stats().datasets + 1
+            mine = service.index.get("my-magic")
+            assert mine is not None and {c.origin for c in mine.configs} == {"store"}
+            assert {r for c in mine.configs for r in c.run_ids} == set(runs)
+            iris = service.index.by_did(IRIS_DID)
+            assert iris is not None and iris.name == "sklearn:iris"
+            assert {c.origin for c in iris.configs} == {"snapshot", "store"}
+            request = WarmStartRequest.model_validate(
+                {
+                    "dataset": {"name": "keel:magic"},
+                    "search_space": {
+                        "parameters": [{"name": "lr", "type": "float", "low": 1e-5, "high": 10}]
+                    },
+                    "include_self": False,
+                    "neighbors": 3,
+                }
+            )
+            answer = service.warm_start(request)
+            first = answer.neighbors[0]
+            assert (first.dataset, first.distance) == ("my-magic", 0.0)
+            assert answer.configurations[0].provenance.source == "store"

@@ -224,17 +224,19 @@ class WarmStartIndex:
         """Add (or replace) every dataset of ``store`` that has scored runs; return how many.
 
         A dataset also in the index (same name or OpenML id) keeps the union of both sides'
-        configurations, the store's replacing the snapshot's where they coincide.
+        configurations, the store's replacing the snapshot's where they coincide; one joined by
+        OpenML id keeps the index's name (``keel:iris`` runs join ``sklearn:iris``).
         """
         curves, labels, dids = _store_curves(store, self.metric)
         features = store.meta_features()
         with self._lock:
+            joined: dict[str, DatasetEntry] = {}
             for dataset_id, label in labels.items():
-                entry = self._entry(label, dids.get(dataset_id))
+                entry = joined[label] = self._entry(label, dids.get(dataset_id))
                 if dataset_id in features.index:
                     entry.features.update(_clean(features.loc[dataset_id].to_dict()))
             for label, configs in config_table(curves, self.metric, "store").items():
-                self._merge(self._entries[label], configs)
+                self._merge(joined[label], configs)
             self._rebuild()
         return len(labels)
 
