@@ -68,9 +68,12 @@ def test_curves_in_stats_neighbors_export_import(tmp_path: Path) -> None:
 
 def test_errors_are_clear(tmp_path: Path) -> None:
     store = str(tmp_path / "ms.sqlite")
-    result = runner.invoke(app, ["metastore", "neighbors", "sklearn:wine", "--store", store])
+    result = runner.invoke(
+        app, ["metastore", "neighbors", "sklearn:wine", "--store", store, "--no-snapshot"]
+    )
     assert result.exit_code == 2
     assert "no dataset with both curves" in result.output
+    assert "snapshot was left out" in " ".join(result.output.split())
     result = runner.invoke(
         app, ["metastore", "import", "curves", str(tmp_path / "none.parquet"), "--store", store]
     )
