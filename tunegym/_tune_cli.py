@@ -34,6 +34,21 @@ def _step_line(r: StepRecord) -> str:
     )
 
 
+def _metric_rows(result: TuningResult) -> list[tuple[str, str]]:
+    """The test metrics of the best model and where its validation stopped improving."""
+    rows = [(f"test {name}", f"{value:.4f}") for name, value in result.test_metrics.items()]
+    peak = result.validation_peak
+    if peak is not None:
+        verdict = (
+            f"epoch {peak.epoch} of {peak.trained}; val loss +{peak.val_loss_rise:.3f} after it "
+            "(overfitting)"
+            if peak.overfitting
+            else f"epoch {peak.epoch} of {peak.trained}"
+        )
+        rows.append(("validation peak", verdict))
+    return rows
+
+
 def _summary(result: TuningResult) -> Table:
     table = Table(
         title=f"{result.method} on {result.dataset} (seed {result.seed})", show_header=False
@@ -47,6 +62,8 @@ def _summary(result: TuningResult) -> Table:
         ("best epochs", "—" if best is None else f"{best.epochs} (of E_max {best.max_epochs})"),
         (f"{result.metric}", "—" if best is None else f"{best.val_score:.4f}"),
         ("test score", "—" if best is None else f"{best.test_score:.4f}"),
+        *_metric_rows(result),
+        ("cross-validation", "none" if result.cv is None else f"{result.cv} folds"),
         ("epochs used", f"{result.epochs_used} / {result.budget_epochs}"),
         ("trials", str(len(result.trials))),
         ("training seconds", f"{result.seconds:.2f}"),
@@ -54,6 +71,8 @@ def _summary(result: TuningResult) -> Table:
         ("wall seconds", f"{result.wall_seconds:.2f}"),
         ("warm-start prior", result.prior),
     ]
+    if result.epochs_resumed:
+        rows.append(("resumed", f"{result.epochs_resumed} fold-epochs from checkpoints"))
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -93,22 +112,66 @@ def tune_command(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest for small MLPs).")] = 1,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="Validation metric tuned: val_accuracy, val_balanced_accuracy, val_f1_macro, "
+            "val_precision_macro, val_recall_macro or val_loss (log loss, minimised)."
+        ),
+    ] = "val_accuracy",
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            help="k-fold cross-validation inside tuning: a trial scores its mean over k folds; "
+            "each fold-epoch costs 1 of the budget."
+        ),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue an interrupted run: its REPORT.json (which holds its arguments), or "
+            "the STORE it logged to (repeat the run's other options). Trained epochs are not "
+            "trained again."
+        ),
+    ] = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for trial checkpoints (default: beside --report, else "
+            "$TUNEGYM_CHECKPOINTS or ~/.cache/tunegym/checkpoints); deleted when the run ends."
+        ),
+    ] = None,
+    keep_checkpoints: Annotated[
+        bool, typer.Option("--keep-checkpoints", help="Keep the checkpoints after the run.")
+    ] = False,
 ) -> None:
     """Tune learning rate, batch size and epochs of an MLP on a dataset, with the pretrained agent.
 
-    With no arguments it tunes sklearn:breast_cancer with a budget of 64 epochs.
+    With no arguments it tunes sklearn:breast_cancer with a budget of 64 epochs. Ctrl-C writes
+    a partial report (with --report); --resume continues the run.
     """
     import torch
 
-    from tunegym.agent import plot_tuning, tune
+    from tunegym.agent import TuningInterrupted, plot_tuning, tune
 
     if dataset is not None and data is not None:
         raise _fail("Give either --dataset SPEC or --data FILE (with --target), not both.")
     if data is not None and target is None:
         raise _fail(f"--data {data} needs --target COLUMN (the class column).")
-    source: str | Path = data if data is not None else dataset or DEFAULT_DATASET
+    resuming_report = resume is not None and resume.endswith(".json")
+    source: str | Path | None = data if data is not None else dataset
+    if source is None and not resuming_report:
+        source = DEFAULT_DATASET
+    if resume is not None and store is None and not resuming_report:
+        store = resume
     torch.set_num_threads(threads)
-    console.print(f"tuning [bold]{source}[/] with [bold]{method}[/], budget {budget_epochs} epochs")
+    if resuming_report:
+        console.print(f"resuming the run in {resume} (with the arguments it recorded)")
+    else:
+        verb = "resuming" if resume else "tuning"
+        console.print(
+            f"{verb} [bold]{source}[/] with [bold]{method}[/], budget {budget_epochs} epochs"
+        )
     try:
         result = tune(
             source,
@@ -120,14 +183,31 @@ def tune_command(
             device=device,
             store=store,
             agent=agent,
+            metric=metric,
+            cv=cv,
+            report=report,
+            resume=resume,
+            checkpoints=checkpoints,
+            keep_checkpoints=keep_checkpoints,
             progress=lambda r: console.print(_step_line(r), highlight=False),
         )
+    except TuningInterrupted as stop:
+        partial = stop.result
+        written = report or (resume if resuming_report else None)
+        err_console.print(
+            f"interrupted after {partial.epochs_used} epochs ({len(partial.trials)} trials)"
+            + (f"; partial report in {written}" if written else "")
+            + (f"; trials logged to {store}" if store else "")
+        )
+        if written or store:
+            again = f"--resume {written}" if written else f"--resume {store} (same options)"
+            err_console.print(f"continue with: tunegym tune {again}")
+        raise typer.Exit(code=130) from None
     except (ValueError, TypeError, FileNotFoundError, NotImplementedError, ImportError) as exc:
         raise _fail(exc) from exc
     console.print(_summary(result))
-    if report is not None:
-        result.to_json(report)
-        console.print(f"report written to {report}")
+    if report is not None or resuming_report:
+        console.print(f"report written to {report or resume}")
     if plot is not None:
         plot_tuning(result, plot)
         console.print(f"plot written to {plot}")

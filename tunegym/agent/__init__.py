@@ -31,10 +31,18 @@ from tunegym.agent._evaluate import (
     regret_at,
     step_at,
 )
+from tunegym.agent._live import TrialCache, TuneBackend
 from tunegym.agent._metadata import MetaDataset
 from tunegym.agent._multitask import MultiTaskReplayEnv
 from tunegym.agent._plot import plot_tuning
-from tunegym.agent._result import BestConfig, StepRecord, TrialCurve, TuningResult
+from tunegym.agent._result import (
+    TEST_METRICS,
+    BestConfig,
+    StepRecord,
+    TrialCurve,
+    TuningResult,
+    ValidationPeak,
+)
 from tunegym.agent._sklearn import TunedMLPClassifier
 from tunegym.agent._train import (
     AgentTrainConfig,
@@ -43,11 +51,20 @@ from tunegym.agent._train import (
     TrainProgress,
     train_agent,
 )
-from tunegym.agent._tune import TUNE_METHODS, tune
+from tunegym.agent._tune import (
+    CHECKPOINTS_ENV,
+    TUNE_METHODS,
+    TuneArgs,
+    TuningInterrupted,
+    default_checkpoints,
+    tune,
+)
 
 __all__ = [
     "AGENT_FILE",
+    "CHECKPOINTS_ENV",
     "PRETRAINED_DIR",
+    "TEST_METRICS",
     "TUNE_METHODS",
     "WEIGHTS_FILE",
     "Agent",
@@ -61,11 +78,17 @@ __all__ = [
     "StepRecord",
     "TrainProgress",
     "TrainedAgent",
+    "TrialCache",
     "TrialCurve",
+    "TuneArgs",
+    "TuneBackend",
     "TunedMLPClassifier",
+    "TuningInterrupted",
     "TuningResult",
+    "ValidationPeak",
     "baseline_maker",
     "bootstrap_ci",
+    "default_checkpoints",
     "evaluate_policy",
     "load_agent",
     "plot_tuning",

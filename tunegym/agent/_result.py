@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from tunegym.data import FittedPreprocessor
+from tunegym.data import FittedPreprocessor, TabularDataset
 from tunegym.training import MLP
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
-__all__ = ["BestConfig", "StepRecord", "TrialCurve", "TuningResult"]
+__all__ = [
+    "TEST_METRICS",
+    "BestConfig",
+    "StepRecord",
+    "TrialCurve",
+    "TuningResult",
+    "ValidationPeak",
+    "score_on_test",
+]
+
+# What the report gives of the best model on the test part, and whether larger is better.
+TEST_METRICS: dict[str, bool] = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1_macro": True,
+    "precision_macro": True,
+    "recall_macro": True,
+    "log_loss": False,
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,8 @@ class TrialCurve:
         val_scores: validation score per epoch.
         test_scores: test score per epoch.
         epochs_used: the run's epochs spent when each of its epochs ended.
+        train_loss: mean training cross-entropy per epoch (mean over folds with ``cv``).
+        val_loss: validation cross-entropy per epoch (likewise).
     """
 
     trial: int
@@ -75,6 +98,43 @@ class TrialCurve:
     val_scores: tuple[float, ...]
     test_scores: tuple[float, ...]
     epochs_used: tuple[int, ...]
+    train_loss: tuple[float, ...] = ()
+    val_loss: tuple[float, ...] = ()
+
+    def validation_peak(self) -> ValidationPeak | None:
+        """Where validation stopped improving (``None`` before any epoch)."""
+        if not self.val_scores:
+            return None
+        peak = int(np.argmax(self.val_scores)) + 1  # the first best epoch
+        trained = len(self.val_scores)
+        loss_rise = math.nan
+        if len(self.val_loss) == trained and trained > peak:
+            low = min(self.val_loss[:peak])
+            loss_rise = float(self.val_loss[-1] - low) if math.isfinite(low) else math.nan
+        return ValidationPeak(peak, trained, trained - peak, loss_rise)
+
+
+@dataclass(frozen=True)
+class ValidationPeak:
+    """Overfitting as the report shows it: the epoch after which validation stops improving.
+
+    Attributes:
+        epoch: the trial's best validation epoch (the first of equal ones).
+        trained: epochs the trial trained.
+        epochs_after: epochs trained after the peak without beating it.
+        val_loss_rise: validation loss at the last epoch minus its lowest up to the peak
+            (positive: the loss grew again while training went on; ``nan`` when not known).
+    """
+
+    epoch: int
+    trained: int
+    epochs_after: int
+    val_loss_rise: float
+
+    @property
+    def overfitting(self) -> bool:
+        """Validation stopped improving and its loss rose after the peak."""
+        return self.epochs_after > 0 and self.val_loss_rise > 0
 
 
 @dataclass(frozen=True)
@@ -124,6 +184,15 @@ class TuningResult:
         history: one record per step.
         trials: every trial's curve.
         prior: where the warm-start prior came from.
+        cv: the folds of cross-validation inside tuning, ``None`` for one split.
+        fold_models: with ``cv``, every fold's best-epoch model with its preprocessing
+            (``predict_proba`` averages them); empty otherwise.
+        test_metrics: every metric of `TEST_METRICS` for the best model on the test part.
+        status: ``"finished"``, ``"running"`` (a report written mid-run) or ``"interrupted"``.
+        arguments: the `TuneArgs` of the run (as JSON), what ``resume=`` reads back.
+        checkpoints: the folder of its trial checkpoints while they are kept, else ``None``.
+        epochs_trained: fold-epochs really trained by this call.
+        epochs_resumed: fold-epochs served from checkpoints of an earlier, interrupted call.
     """
 
     method: str
@@ -142,14 +211,37 @@ class TuningResult:
     history: tuple[StepRecord, ...]
     trials: tuple[TrialCurve, ...]
     prior: str = "none"
+    cv: int | None = None
+    fold_models: tuple[tuple[MLP, FittedPreprocessor | None], ...] = ()
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    status: str = "finished"
+    arguments: dict[str, Any] = field(default_factory=dict)
+    checkpoints: str | None = None
+    epochs_trained: int = 0
+    epochs_resumed: int = 0
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Class probabilities of raw rows (preprocessed as in training) by the best model."""
-        if self.model is None or self.preprocessor is None:
-            raise ValueError("This tuning run found no model (no epoch was trained).")
-        features = torch.from_numpy(self.preprocessor.transform(X))
-        with torch.no_grad():
-            return torch.softmax(self.model(features), dim=1).numpy()
+        """Class probabilities of raw rows (preprocessed as in training) by the best model.
+
+        With ``cv``, the mean of the fold models' probabilities (each with its own
+        preprocessing, fitted on its fold's training rows).
+        """
+        members = self.fold_models or ((self.model, self.preprocessor),)
+        probabilities = []
+        for model, preprocessor in members:
+            if model is None or preprocessor is None:
+                raise ValueError("This tuning run found no model (no epoch was trained).")
+            features = torch.from_numpy(preprocessor.transform(X))
+            with torch.no_grad():
+                probabilities.append(torch.softmax(model(features), dim=1).numpy())
+        return np.mean(probabilities, axis=0)
+
+    @property
+    def validation_peak(self) -> ValidationPeak | None:
+        """Where the best trial's validation stopped improving (overfitting shows after it)."""
+        if self.best is None:
+            return None
+        return self.trials[self.best.trial].validation_peak()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (see `to_json`)."""
@@ -164,9 +256,32 @@ class TuningResult:
             "decision_seconds": self.decision_seconds,
             "metric": self.metric,
             "prior": self.prior,
+            "status": self.status,
+            "cv": self.cv,
             "best": None if self.best is None else asdict(self.best),
+            "test_metrics": self.test_metrics,
+            "best_trial_curve": self._best_curve(),
+            "epochs_trained": self.epochs_trained,
+            "epochs_resumed": self.epochs_resumed,
+            "arguments": self.arguments,
+            "checkpoints": self.checkpoints,
             "history": [asdict(r) for r in self.history],
             "trials": [asdict(t) for t in self.trials],
+        }
+
+    def _best_curve(self) -> dict[str, Any] | None:
+        """The best trial's train and validation curves and its validation peak."""
+        peak = self.validation_peak
+        if self.best is None or peak is None:
+            return None
+        curve = self.trials[self.best.trial]
+        return {
+            "trial": curve.trial,
+            "epoch": list(range(1, len(curve.val_scores) + 1)),
+            "train_loss": list(curve.train_loss),
+            "val_loss": list(curve.val_loss),
+            "val_score": list(curve.val_scores),
+            "validation_peak": asdict(peak) | {"overfitting": peak.overfitting},
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -181,3 +296,43 @@ class TuningResult:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text, encoding="utf-8")
         return text
+
+
+def score_on_test(
+    members: Sequence[tuple[torch.nn.Module, object]], folds: Sequence[TabularDataset]
+) -> dict[str, float]:
+    """Every metric of `TEST_METRICS` on the test part, for one model per fold (averaged).
+
+    The folds share their test rows (`tunegym.data.cv_folds`) but not their preprocessing, so
+    each model scores its own fold's test features and the probabilities are averaged.
+    """
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        f1_score,
+        log_loss,
+        precision_score,
+        recall_score,
+    )
+
+    with torch.no_grad():
+        probabilities = np.mean(
+            [
+                torch.softmax(model(fold.X_test.cpu()), dim=1).numpy().astype(np.float64)
+                for (model, _), fold in zip(members, folds, strict=True)
+            ],
+            axis=0,
+        )
+    probabilities /= probabilities.sum(axis=1, keepdims=True)  # float32 softmax rounding
+    y = folds[0].y_test.cpu().numpy()
+    predicted = probabilities.argmax(axis=1)
+    labels = list(range(folds[0].n_classes))
+    macro = {"average": "macro", "zero_division": 0}
+    return {
+        "accuracy": float(accuracy_score(y, predicted)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, predicted)),
+        "f1_macro": float(f1_score(y, predicted, **macro)),
+        "precision_macro": float(precision_score(y, predicted, **macro)),
+        "recall_macro": float(recall_score(y, predicted, **macro)),
+        "log_loss": float(log_loss(y, probabilities, labels=labels)),
+    }

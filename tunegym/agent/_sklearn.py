@@ -41,7 +41,11 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         warm_start: give the agent its warm-start prior from the meta-dataset snapshot.
         val_size: share of the rows used for validation (model selection).
         test_size: share held out for an unbiased score of the tuned model
-            (``tuning_result_.best.test_score``).
+            (``tuning_result_.test_metrics``).
+        metric: the validation metric tuned (``"val_accuracy"``, ``"val_f1_macro"``,
+            ``"val_loss"``, ...; see `tunegym.tune`).
+        cv: k-fold cross-validation inside tuning (``None``: one validation split); the
+            fitted model then averages the k fold models.
 
     Attributes:
         classes_: the class labels.
@@ -69,6 +73,8 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         warm_start: bool = True,
         val_size: float = 0.2,
         test_size: float = 0.1,
+        metric: str = "val_accuracy",
+        cv: int | None = None,
     ) -> None:
         self.budget_epochs = budget_epochs
         self.method = method
@@ -80,6 +86,8 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.val_size = val_size
         self.test_size = test_size
+        self.metric = metric
+        self.cv = cv
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -127,6 +135,8 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
             device=self.device,
             agent=self.agent,
             warm_start=self.warm_start,
+            metric=self.metric,
+            cv=self.cv,
             val_size=max(self.val_size, least),
             test_size=max(self.test_size, least),
         )

@@ -1,106 +1,62 @@
 """`tune`: tune a dataset live with the pretrained agent (or a baseline) and keep the best model.
 
-The tuner acts on a live `tunegym.envs.TuningEnv`: every epoch it buys is really trained. The
-model returned is a **checkpoint of the best epoch**: the live backend is wrapped so that it trains
-one epoch at a time (the same epochs: a trial's schedule and random streams depend only on its
-epoch counter) and copies the weights whenever an epoch beats every earlier one — exactly the
-env's incumbent. Nothing is retrained and no epoch beyond the budget is spent, even when the
-incumbent's trial was later evicted from its slot or trained past its best epoch.
+The tuner acts on a live `tunegym.envs.TuningEnv` whose backend is a `TuneBackend`: every epoch
+it buys is really trained, on one split or on each of ``cv`` folds (a trial's score is then the
+mean over folds and each fold-epoch costs one epoch of the budget). The model returned is the
+**best epoch's weights** (one model per fold with ``cv``, averaged in ``predict_proba``), kept
+as the run goes: nothing is retrained and no epoch beyond the budget is spent.
+
+A run is never lost: with ``report=`` the report is rewritten (atomically) after every step and
+on Ctrl-C, with ``store=`` every trial is logged after each of its epochs, and trial checkpoints
+go to a folder from which ``resume=`` replays the same run, serving the epochs already trained
+instead of training them again.
 """
 
 from __future__ import annotations
 
-import copy
+import json
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-
 from tunegym.agent._agent import Agent, load_agent
-from tunegym.agent._result import BestConfig, StepRecord, TrialCurve, TuningResult
+from tunegym.agent._live import TrialCache, TuneBackend
+from tunegym.agent._result import (
+    BestConfig,
+    StepRecord,
+    TrialCurve,
+    TuningResult,
+    score_on_test,
+)
 from tunegym.baselines import BASELINE_NAMES, WARM_STARTED, Policy, make_baseline
-from tunegym.data import TabularDataset, load_dataset
-from tunegym.envs import LiveBackend, SearchSpace, Segment, TaskSpec, make_tuning_env
+from tunegym.data import TabularDataset, cv_folds, load_dataset
+from tunegym.envs import SearchSpace, make_tuning_env
+from tunegym.envs._task import SCORE_METRICS
 from tunegym.errors import did_you_mean
-from tunegym.training import MLPSpec, build_mlp
+from tunegym.training import MLP, MLPSpec, build_mlp
 
 if TYPE_CHECKING:
+    from tunegym.data import FittedPreprocessor
     from tunegym.data._sources import DataLike, TargetLike
     from tunegym.metastore import MetaStore, WarmStart
 
-__all__ = ["TUNE_METHODS", "tune"]
+__all__ = [
+    "CHECKPOINTS_ENV",
+    "TUNE_METHODS",
+    "TuneArgs",
+    "TuningInterrupted",
+    "default_checkpoints",
+    "tune",
+]
+
+# Where trial checkpoints go when a run logs to a store but writes no report.
+CHECKPOINTS_ENV = "TUNEGYM_CHECKPOINTS"
 
 # Baselines that read the answer from recorded curves cannot tune live data.
 TUNE_METHODS: tuple[str, ...] = ("agent", *(n for n in BASELINE_NAMES if n != "oracle"))
-
-
-@dataclass(eq=False)
-class _TrialLog:
-    lr: float
-    batch_size: int
-    seed: int
-    val: list[float] = field(default_factory=list)
-    test: list[float] = field(default_factory=list)
-    used: list[int] = field(default_factory=list)
-
-
-class _BestEpochKeeper:
-    """A live backend trained one epoch at a time that keeps the best epoch's weights."""
-
-    def __init__(self, live: LiveBackend) -> None:
-        self.live = live
-        bounds = live.score_bounds
-        self.best_score = bounds[1] if bounds is not None else 0.0  # the env's first incumbent
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.logs: list[_TrialLog] = []
-        self._log_of: dict[int, _TrialLog] = {}
-
-    @property
-    def meta_features(self) -> np.ndarray:
-        return self.live.meta_features
-
-    @property
-    def score_bounds(self) -> tuple[float, float] | None:
-        return self.live.score_bounds
-
-    def start(self, lr: float, batch_size: int, seed: int) -> int:
-        handle = self.live.start(lr, batch_size, seed)
-        self._log_of[handle] = _TrialLog(lr, batch_size, seed)
-        self.logs.append(self._log_of[handle])
-        return handle
-
-    def advance(self, handle: int, k: int) -> Segment:
-        log, parts = self._log_of[handle], []
-        for _ in range(k):
-            part = self.live.advance(handle, 1)
-            if not len(part.scores):
-                break
-            score = float(part.scores[0])
-            log.val.append(score)
-            log.test.append(float(part.test_scores[0]))
-            log.used.append(sum(len(t.val) for t in self.logs))
-            if score > self.best_score:
-                self.best_score = score
-                weights = self.live.trial(handle).model.state_dict()
-                self.best_state = {n: w.detach().cpu().clone() for n, w in weights.items()}
-            parts.append(part)
-            if part.diverged:
-                break
-        if not parts:
-            return self.live.advance(handle, k)  # an empty segment, as the live backend gives
-        return Segment(
-            scores=np.concatenate([p.scores for p in parts]),
-            test_scores=np.concatenate([p.test_scores for p in parts]),
-            seconds=np.concatenate([p.seconds for p in parts]),
-            diverged=parts[-1].diverged,
-        )
-
-    def release(self, handle: int) -> None:
-        self.live.release(handle)
 
 
 def _check_method(method: str) -> None:
@@ -136,30 +92,109 @@ def _warm_start(
     return ws, f"snapshot: {len(ws.neighbors)} nearest datasets ({names})"
 
 
-def _step_record(entry: dict[str, Any], decision: float, epochs_of: dict[int, int]) -> StepRecord:
-    """A step of the env's log as a record; ``epochs_of`` counts each trial's epochs."""
-    trial = entry.get("trial")
-    if trial is not None:
-        epochs_of[trial] = epochs_of.get(trial, 0) + int(entry["epochs"])
-    return StepRecord(
-        step=int(entry["step"]),
-        action=entry["action"] if isinstance(entry["action"], int) else -1,
-        kind=str(entry["kind"]),
-        trial=trial,
-        lr=entry.get("lr"),
-        batch_size=entry.get("batch_size"),
-        epochs=int(entry.get("epochs", 0)),
-        trial_epochs=epochs_of.get(trial, 0) if trial is not None else 0,
-        val_score=entry.get("val_score"),
-        incumbent_val=float(entry["incumbent_val"]),
-        epochs_used=int(entry["epochs_used"]),
-        seconds=float(entry["seconds"]),
-        decision_seconds=decision,
-    )
+class TuningInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `tune`: carries the partial result (also written to the report, if any).
+
+    Attributes:
+        result: what the run had found when it was interrupted (``status="interrupted"``).
+    """
+
+    def __init__(self, result: TuningResult) -> None:
+        super().__init__("tuning interrupted")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class TuneArgs:
+    """The arguments that determine a tuning run: what a report records to resume it.
+
+    Attributes mirror `tune`'s; ``data`` is the spec or file path (``None`` for data given in
+    memory, which must then be passed again to resume), ``space`` and ``model`` are ``None``
+    for the defaults and ``agent`` the folder of a non-shipped agent.
+    """
+
+    data: str | None
+    target: str | None
+    budget_epochs: int
+    budget_seconds: float | None
+    seed: int
+    method: str
+    cv: int | None
+    metric: str
+    warm_start: bool
+    val_size: float
+    test_size: float
+    max_rows: int | None
+    n_slots: int | None
+    device: str
+    space: dict[str, Any] | None
+    model: dict[str, Any] | None
+    agent: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples as lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> TuneArgs:
+        """Parse `to_json`'s dict; ``ValueError`` for a missing or unknown entry."""
+        try:
+            return cls(**payload)
+        except TypeError as error:
+            raise ValueError(
+                f"The report's 'arguments' do not describe a tuning run: {error}"
+            ) from None
+
+    @property
+    def search_space(self) -> SearchSpace | None:
+        """The space, or ``None`` for the method's default."""
+        return None if self.space is None else SearchSpace(**self.space)
+
+    @property
+    def network(self) -> MLPSpec | None:
+        """The network, or ``None`` for the default."""
+        return None if self.model is None else MLPSpec(**self.model)
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No report to resume at {path}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a tunegym report (not JSON: {error}).") from error
+    if not isinstance(payload, dict) or "arguments" not in payload:
+        raise ValueError(
+            f"{path} is not a resumable tunegym report (it has no 'arguments'); reports are "
+            "resumable from tunegym 0.2 on."
+        )
+    return payload
+
+
+def _write_report(result: TuningResult, path: Path) -> None:
+    # Atomic: a run killed while writing leaves the previous report whole.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(result.to_json(), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def default_checkpoints(report: Path | None) -> Path:
+    """Where a run keeps its trial checkpoints: beside the report, else the user's cache."""
+    if report is not None:
+        return report.with_name(report.name.removesuffix(".json") + ".checkpoints")
+    if os.environ.get(CHECKPOINTS_ENV):
+        return Path(os.environ[CHECKPOINTS_ENV])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "tunegym" / "checkpoints"
+
+
+def _is_report(path: str | Path) -> bool:
+    return str(path).endswith(".json")
 
 
 def tune(
-    data: DataLike | TabularDataset,
+    data: DataLike | TabularDataset | None = None,
     target: TargetLike = None,
     *,
     budget_epochs: int = 64,
@@ -174,18 +209,25 @@ def tune(
     agent: Agent | str | Path | None = None,
     model: MLPSpec | None = None,
     metric: str = "val_accuracy",
+    cv: int | None = None,
     warm_start: bool = True,
     val_size: float = 0.2,
     test_size: float = 0.2,
     max_rows: int | None = None,
+    report: str | Path | None = None,
+    resume: str | Path | None = None,
+    checkpoints: str | Path | None = None,
+    keep_checkpoints: bool = False,
 ) -> TuningResult:
     """Tune the learning rate, batch size and epochs of an MLP on a dataset, live.
 
     Args:
         data: a dataset spec (``"keel:german"``), a CSV/Parquet path, a DataFrame, an array or
             ``(X, y)`` (anything `tunegym.load_dataset` reads), or a loaded `TabularDataset`.
+            May be omitted when resuming from a report.
         target: the class column (files, DataFrames) or the labels (arrays).
-        budget_epochs: epochs the tuner may spend (an epoch of any batch size costs 1).
+        budget_epochs: epochs the tuner may spend (an epoch of any batch size costs 1; with
+            ``cv`` an epoch of a trial costs one per fold).
         budget_seconds: optional training-seconds budget.
         seed: seeds the split, the trials and the tuner.
         method: ``"agent"`` (the pretrained agent) or a baseline of `TUNE_METHODS`
@@ -193,82 +235,204 @@ def tune(
         space: the grid (default: the agent's; `SearchSpace()` for baselines).
         n_slots: trials kept open (default: the agent's, 8 for baselines).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        store: a `tunegym.metastore.MetaStore` (or its URL) where every trial is logged.
+        store: a `tunegym.metastore.MetaStore` (or its URL) where every trial is logged after
+            each of its epochs.
         progress: called after each step with its record.
         agent: the agent (or its folder) for ``method="agent"`` (default: the shipped one).
         model: the network (default `MLPSpec()`, the family the agent learned on).
-        metric: ``"val_accuracy"`` or ``"val_balanced_accuracy"``.
+        metric: the validation metric tuned: ``"val_accuracy"``, ``"val_balanced_accuracy"``,
+            ``"val_f1_macro"``, ``"val_precision_macro"``, ``"val_recall_macro"`` or
+            ``"val_loss"`` (log loss, minimised: the tuner maximises ``exp(-loss)``).
+        cv: k-fold cross-validation inside tuning (`tunegym.data.cv_folds`): a trial's score
+            is its mean over ``cv`` folds, and the model returned averages the ``cv`` fold
+            models' probabilities. ``None``: one validation split.
         warm_start: give the agent its warm-start prior from the meta-dataset snapshot (zeros
             otherwise, or when no snapshot is installed).
-        val_size: share of rows for validation.
+        val_size: share of rows for validation (without ``cv``).
         test_size: share of rows for test.
         max_rows: subsample larger datasets to this many rows.
+        report: write the JSON report here after every step, on Ctrl-C and at the end.
+        resume: continue an interrupted run from its report (its arguments are used; ``data``
+            only where the report's data was in memory) or from the store it logged to (with
+            the same arguments as then). Epochs already trained are served from the run's
+            checkpoints, not trained again.
+        checkpoints: folder of trial checkpoints (default: beside ``report``, else with a
+            store ``$TUNEGYM_CHECKPOINTS`` or ``~/.cache/tunegym/checkpoints``; none without
+            either).
+        keep_checkpoints: keep them after a finished run (they are deleted by default).
 
     Returns:
-        The best configuration and the model trained with it, its val and test scores, the
-        step history, and the epochs and seconds used.
+        The best configuration and the model trained with it, every metric of that model on
+        the test part, the step history and every trial's curves, and the epochs and seconds
+        used.
 
     Raises:
-        ValueError: for an unknown method (with the closest names) or an agent that cannot act
-            on the requested grid.
+        ValueError: for an unknown method or metric (with the closest names), an agent that
+            cannot act on the requested grid, or a budget smaller than ``cv``.
+        TuningInterrupted: on Ctrl-C, with the partial result (a ``KeyboardInterrupt``).
 
     Example:
         >>> result = tune("sklearn:iris", budget_epochs=16)
         >>> result.epochs_used <= 16, result.best.epochs <= result.best.max_epochs
         (True, True)
     """
+    report = None if report is None else Path(report)
+    if resume is not None and _is_report(resume):
+        payload = _read_report(Path(resume))
+        args = TuneArgs.from_json(payload["arguments"])
+        if data is None and args.data is None:
+            raise ValueError(
+                f"The run in {resume} tuned data given in memory; pass the same data to resume."
+            )
+        data, target = (args.data, args.target) if data is None else (data, target)
+        report = report or Path(resume)
+        if checkpoints is None and payload.get("checkpoints"):
+            checkpoints = Path(payload["checkpoints"])
+        loaded_agent: Agent | str | Path | None = agent if isinstance(agent, Agent) else args.agent
+    else:
+        if resume is not None and store is None:
+            store = str(resume)
+        if data is None:
+            raise ValueError("tune() needs data (or resume= a report that names it).")
+        args = TuneArgs(
+            data=str(data) if isinstance(data, str | Path) else None,
+            target=target if isinstance(target, str) else None,
+            budget_epochs=budget_epochs,
+            budget_seconds=budget_seconds,
+            seed=seed,
+            method=method,
+            cv=cv,
+            metric=metric,
+            warm_start=warm_start,
+            val_size=val_size,
+            test_size=test_size,
+            max_rows=max_rows,
+            n_slots=n_slots,
+            device=device,
+            space=None if space is None else asdict(space),
+            model=None if model is None else asdict(model),
+            agent=None if agent is None or isinstance(agent, Agent) else str(agent),
+        )
+        loaded_agent = agent
+    if checkpoints is None and (report is not None or store is not None):
+        checkpoints = default_checkpoints(report)
+    return _run(
+        args, data, target, loaded_agent, store=store, progress=progress, report=report,
+        cache=None if checkpoints is None else TrialCache(checkpoints),
+        keep_checkpoints=keep_checkpoints,
+    )  # fmt: skip
+
+
+def _check_args(args: TuneArgs) -> None:
+    _check_method(args.method)
+    if args.metric not in SCORE_METRICS:
+        raise ValueError(
+            f"Unknown metric {args.metric!r}; choose one of {list(SCORE_METRICS)}."
+            + did_you_mean(args.metric, SCORE_METRICS)
+        )
+    if args.cv is not None and (isinstance(args.cv, bool) or not isinstance(args.cv, int)):
+        raise ValueError(f"cv must be an int >= 2 or None, got {args.cv!r}.")
+    if args.cv is not None and args.cv < 2:
+        raise ValueError(f"cv must be >= 2 folds (or None for one split), got {args.cv}.")
+    if args.cv is not None and args.budget_epochs < args.cv:
+        raise ValueError(
+            f"budget_epochs={args.budget_epochs} cannot buy one epoch of a trial on {args.cv} "
+            f"folds (each fold-epoch costs 1); raise budget_epochs to {args.cv} or more."
+        )
+
+
+def _load(data: Any, target: Any, args: TuneArgs) -> list[TabularDataset]:
+    if isinstance(data, TabularDataset):
+        if args.cv is not None:
+            raise ValueError(
+                "cv needs the raw data (a spec, file, DataFrame or arrays) to split into folds, "
+                "not a loaded TabularDataset."
+            )
+        return [data]
+    if args.cv is not None:
+        return cv_folds(
+            data, target, n_folds=args.cv, seed=args.seed, test_size=args.test_size,
+            max_rows=args.max_rows,
+        )  # fmt: skip
+    return [
+        load_dataset(
+            data, target, seed=args.seed, val_size=args.val_size, test_size=args.test_size,
+            max_rows=args.max_rows,
+        )
+    ]  # fmt: skip
+
+
+def _run(
+    args: TuneArgs,
+    data: Any,
+    target: Any,
+    agent: Agent | str | Path | None,
+    *,
+    store: MetaStore | str | None,
+    progress: Callable[[StepRecord], None] | None,
+    report: Path | None,
+    cache: TrialCache | None,
+    keep_checkpoints: bool,
+) -> TuningResult:
     started = time.perf_counter()
-    _check_method(method)
+    _check_args(args)
     tuner = None
-    if method == "agent":
+    space, n_slots = args.search_space, args.n_slots
+    if args.method == "agent":
         tuner = agent if isinstance(agent, Agent) else load_agent(agent)
         space, n_slots = space or tuner.spec.space, n_slots or tuner.spec.n_slots
     space, n_slots = space or SearchSpace(), n_slots or 8
-    dataset = (
-        data
-        if isinstance(data, TabularDataset)
-        else load_dataset(
-            data, target, seed=seed, val_size=val_size, test_size=test_size, max_rows=max_rows
-        )
-    )
+    folds = _load(data, target, args)
     ws, prior_source = None, "none"
-    if method in WARM_STARTED or (tuner is not None and warm_start):
+    if args.method in WARM_STARTED or (tuner is not None and args.warm_start):
         k = tuner.spec.prior_k if tuner is not None else 5
-        ws, prior_source = _warm_start(data, target, dataset, space, k)
+        ws, prior_source = _warm_start(data, target, folds[0], space, k)
     policy: Policy
     if tuner is not None:
         policy = tuner
-    elif method in WARM_STARTED:
+    elif args.method in WARM_STARTED:
         if ws is None:
-            raise ValueError(f"Method {method!r} needs a warm start, and there is {prior_source}.")
-        policy = make_baseline(method, warm_start=ws)
+            raise ValueError(
+                f"Method {args.method!r} needs a warm start, and there is {prior_source}."
+            )
+        policy = make_baseline(args.method, warm_start=ws)
     else:
-        policy = make_baseline(method)
-    model = model or MLPSpec()
+        policy = make_baseline(args.method)
+    model = args.network or MLPSpec()
     owned = None
     if isinstance(store, str):
         from tunegym.metastore import MetaStore
 
         store = owned = MetaStore(store)
-    keeper = _BestEpochKeeper(
-        LiveBackend(dataset, space, model, metric=metric, device=device, store=store)
-    )
+    backend = TuneBackend(
+        folds, space, model, metric=args.metric, device=args.device, store=store, cache=cache,
+        val_size=args.val_size, test_size=args.test_size,
+    )  # fmt: skip
+    n_folds = len(folds)
     env = make_tuning_env(
-        dataset,
-        keeper,
+        folds[0],
+        backend,
         space=space,
-        budget_epochs=budget_epochs,
-        budget_seconds=budget_seconds,
+        budget_epochs=args.budget_epochs // n_folds,
+        budget_seconds=args.budget_seconds,
         n_slots=n_slots,
         model=model,
-        metric=metric,
+        metric=args.metric,
         prior=ws.prior if ws is not None and tuner is not None else None,
     )
     epochs_of: dict[int, int] = {}
     history: list[StepRecord] = []
+    info: dict[str, Any] = {}
+
+    def result(status: str) -> TuningResult:
+        return _result(
+            args, folds, env.task.space, backend, history, prior_source, status=status,
+            wall_seconds=time.perf_counter() - started, cache=cache,
+        )  # fmt: skip
+
     try:
-        obs, info = env.reset(seed=seed)
-        policy.reset(env, seed)
+        obs, info = env.reset(seed=args.seed)
+        policy.reset(env, args.seed)
         done = False
         while not done:
             tick = time.perf_counter()
@@ -279,63 +443,124 @@ def tune(
             policy.observe(info)
             decision += time.perf_counter() - tick
             done = terminated or truncated
-            history.append(_step_record(info["step"], decision, epochs_of))
+            history.append(_step_record(info["step"], decision, epochs_of, n_folds))
+            if report is not None and not done:
+                _write_report(result("running"), report)
             if progress is not None:
                 progress(history[-1])
+    except KeyboardInterrupt as interrupt:
+        partial = result("interrupted")
+        if report is not None:
+            _write_report(partial, report)
+        raise TuningInterrupted(partial) from interrupt
     finally:
         env.close()
         if owned is not None:
             owned.close()
-    result = _result(method, dataset, seed, env.task, keeper, info, history, prior_source)
-    return replace(result, wall_seconds=time.perf_counter() - started)
+    final = result("finished")
+    if cache is not None and not keep_checkpoints:
+        cache.clear()
+        final = replace(final, checkpoints=None)
+    if report is not None:
+        _write_report(final, report)
+    return final
+
+
+def _step_record(
+    entry: dict[str, Any], decision: float, epochs_of: dict[int, int], n_folds: int
+) -> StepRecord:
+    """A step of the env's log as a record; ``epochs_of`` counts each trial's epochs.
+
+    The env counts epochs of a trial; with ``n_folds`` folds each costs ``n_folds`` epochs of
+    the budget, which ``epochs_used`` reports.
+    """
+    trial = entry.get("trial")
+    if trial is not None:
+        epochs_of[trial] = epochs_of.get(trial, 0) + int(entry["epochs"])
+    return StepRecord(
+        step=int(entry["step"]),
+        action=entry["action"] if isinstance(entry["action"], int) else -1,
+        kind=str(entry["kind"]),
+        trial=trial,
+        lr=entry.get("lr"),
+        batch_size=entry.get("batch_size"),
+        epochs=int(entry.get("epochs", 0)),
+        trial_epochs=epochs_of.get(trial, 0) if trial is not None else 0,
+        val_score=entry.get("val_score"),
+        incumbent_val=float(entry["incumbent_val"]),
+        epochs_used=int(entry["epochs_used"]) * n_folds,
+        seconds=float(entry["seconds"]),
+        decision_seconds=decision,
+    )
 
 
 def _result(
-    method: str,
-    dataset: TabularDataset,
-    seed: int,
-    task: TaskSpec,
-    keeper: _BestEpochKeeper,
-    info: dict[str, Any],
+    args: TuneArgs,
+    folds: list[TabularDataset],
+    space: SearchSpace,
+    backend: TuneBackend,
     history: list[StepRecord],
     prior: str,
+    *,
+    status: str,
+    wall_seconds: float,
+    cache: TrialCache | None,
 ) -> TuningResult:
-    """The result of a finished run (``wall_seconds`` left 0 for the caller to set)."""
-    incumbent = info["incumbent"]
-    best, network = None, None
-    if incumbent.get("trial") is not None and keeper.best_state is not None:
+    """The result of a run (finished, or partial when interrupted)."""
+    n_folds = len(folds)
+    best = None
+    members: tuple[tuple[MLP, FittedPreprocessor | None], ...] = ()
+    states = backend.rebuild_best() if status == "finished" else backend.best_states
+    if backend.best_trial is not None and states is not None:
+        log = backend.logs[backend.best_trial]
         best = BestConfig(
-            lr=float(incumbent["lr"]),
-            batch_size=int(incumbent["batch_size"]),
-            epochs=int(incumbent["epoch"]),
-            val_score=float(incumbent["val_score"]),
-            test_score=float(incumbent["test_score"]),
-            trial=int(incumbent["trial"]),
-            seed=int(incumbent["seed"]),
-            max_epochs=task.space.max_epochs,
+            lr=log.lr,
+            batch_size=log.batch_size,
+            epochs=backend.best_epoch,
+            val_score=log.val[backend.best_epoch - 1],
+            test_score=log.test[backend.best_epoch - 1],
+            trial=backend.best_trial,
+            seed=log.seed,
+            max_epochs=space.max_epochs,
         )
-        network = build_mlp(task.model, dataset.n_features, dataset.n_classes)
-        network.load_state_dict(copy.deepcopy(keeper.best_state))
-        network.eval()
+        networks = []
+        for dataset, state in zip(folds, states, strict=True):
+            network = build_mlp(backend.model, dataset.n_features, dataset.n_classes)
+            network.load_state_dict(state)
+            networks.append(network.eval())
+        members = tuple(zip(networks, (d.preprocessor for d in folds), strict=True))
     trials = tuple(
-        TrialCurve(i, t.lr, t.batch_size, t.seed, tuple(t.val), tuple(t.test), tuple(t.used))
-        for i, t in enumerate(keeper.logs)
-    )
+        TrialCurve(
+            i, t.lr, t.batch_size, t.seed, tuple(t.val), tuple(t.test),
+            tuple(u * n_folds for u in t.used),
+            train_loss=tuple(t.curves["train_loss"]), val_loss=tuple(t.curves["val_loss"]),
+        )
+        for i, t in enumerate(backend.logs)
+    )  # fmt: skip
+    epochs = sum(len(t.val) for t in backend.logs) * n_folds
     return TuningResult(
-        method=method,
-        dataset=dataset.name,
-        seed=seed,
-        budget_epochs=task.budget_epochs,
-        epochs_used=int(info["epochs_used"]),
-        seconds=float(info["seconds_used"]),
-        wall_seconds=0.0,
+        method=args.method,
+        dataset=folds[0].name,
+        seed=args.seed,
+        budget_epochs=args.budget_epochs,
+        epochs_used=epochs,
+        seconds=float(sum(r.seconds for t in backend.logs for e in t.records for r in e)),
+        wall_seconds=wall_seconds,
         decision_seconds=float(sum(r.decision_seconds for r in history)),
-        metric=task.metric,
+        metric=args.metric,
         best=best,
-        model=network,
-        preprocessor=dataset.preprocessor,
-        class_names=dataset.info.class_names,
+        model=members[0][0] if members else None,
+        preprocessor=folds[0].preprocessor,
+        class_names=folds[0].info.class_names,
         history=tuple(history),
         trials=trials,
         prior=prior,
+        cv=args.cv,
+        fold_models=members if n_folds > 1 else (),
+        test_metrics=score_on_test(members, folds) if members else {},
+        status=status,
+        arguments=args.to_json(),
+        checkpoints=None if cache is None else str(cache.folder),
+        epochs_trained=backend.trained_epochs,
+        epochs_resumed=backend.served_epochs,
     )

@@ -1,0 +1,365 @@
+"""The backend behind `tune`: live trials over one split or k folds, kept and resumable.
+
+`TuneBackend` is a `tunegym.envs.Backend` that trains each trial once per fold and scores it by
+the mean over folds (one fold without cross-validation). It trains one epoch at a time, which
+gives the same epochs as training ``k`` at once (a trial's schedule and random streams depend
+only on its epoch counter), so that after every epoch it can
+
+* keep the weights of the best epoch so far, the env's incumbent (nothing is retrained at the
+  end, even when the incumbent's trial was evicted or trained past its best epoch);
+* log the trial to a meta-store, so that a killed run loses no finished epoch there;
+* save the trial's checkpoint to a `TrialCache`.
+
+A trial's epochs are a function of its dataset, network, configuration and seed (the trainer's
+determinism contract), so a checkpoint in the cache *is* those epochs: a trial started again
+with the same identity serves its recorded epochs from the checkpoint instead of training them,
+and trains on from the checkpoint's weights and optimiser state past them. Replaying a tuner
+with the same seed over a cache therefore resumes an interrupted run exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from tunegym.data import TabularDataset
+from tunegym.envs import SearchSpace, Segment, task_meta_features
+from tunegym.envs._task import SCORE_METRICS
+from tunegym.training import EpochRecord, MLPSpec, TrainConfig, Trial
+
+if TYPE_CHECKING:
+    from tunegym.metastore import MetaStore
+
+__all__ = ["TrialCache", "TrialLog", "TuneBackend", "dataset_fingerprint"]
+
+_STATE = dict[str, torch.Tensor]
+# Numeric fields of an epoch record averaged over folds in a trial's log (the report's curves).
+_CURVE_FIELDS = ("train_loss", "val_loss")
+
+
+def metric_score(record: EpochRecord, metric: str, split: str = "val") -> float:
+    """TEMPORARY until the envs' score function lands."""
+    name = metric if split == "val" else SCORE_METRICS[metric]
+    value = getattr(record, name)
+    if name.endswith("_loss"):
+        return float(np.exp(-value))
+    return float(value)
+
+
+def dataset_fingerprint(dataset: TabularDataset) -> str:
+    """A SHA-256 of a dataset's tensors and classes: equal fingerprints, equal trials."""
+    digest = hashlib.sha256(str(dataset.n_classes).encode())
+    for tensor in (
+        dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val, dataset.X_test,
+        dataset.y_test,
+    ):  # fmt: skip
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    # A checkpoint is complete or absent: a run killed while writing leaves the old one.
+    partial = path.with_name(path.name + ".partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+class TrialCache:
+    """Checkpoints of trials in a folder, named by what determines their epochs.
+
+    Files are ``torch.save`` of tensors and plain containers and load with
+    ``torch.load(weights_only=True)``: ``trial-<key>.pt`` (the trial's last state and every
+    record) and ``best-<key>-e<epoch>.pt`` (the weights of an epoch that was an incumbent).
+
+    Args:
+        folder: where the files live (created when the first one is written).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.keys: set[str] = set()  # trials this cache saved or loaded: what `clear` deletes
+        self._epochs: dict[str, int] = {}
+
+    @staticmethod
+    def key(fingerprint: str, config: TrainConfig, spec: MLPSpec) -> str:
+        """The name of a trial: its dataset's fingerprint, configuration and network."""
+        identity = json.dumps([fingerprint, asdict(config), asdict(spec)], sort_keys=True)
+        return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+    def _trial_path(self, key: str) -> Path:
+        return self.folder / f"trial-{key}.pt"
+
+    def _best_path(self, key: str, epoch: int) -> Path:
+        return self.folder / f"best-{key}-e{epoch}.pt"
+
+    def load(self, key: str, dataset: TabularDataset, device: str) -> Trial | None:
+        """The cached trial, or ``None`` when there is none or it cannot be read."""
+        path = self._trial_path(key)
+        self.keys.add(key)
+        if not path.is_file():
+            return None
+        try:
+            trial = Trial.load(path, dataset, device=device)
+        except (ValueError, RuntimeError, OSError, KeyError, TypeError):
+            return None  # a foreign or damaged file: train afresh (and overwrite it)
+        self._epochs[key] = max(self._epochs.get(key, 0), trial.epochs_done)
+        return trial
+
+    def save(self, key: str, trial: Trial) -> None:
+        """Save ``trial`` unless the cache already holds it at least as far."""
+        if trial.epochs_done <= self._epochs.get(key, 0) and self._trial_path(key).is_file():
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _atomic_save(trial.state_dict(), self._trial_path(key))
+        self._epochs[key] = trial.epochs_done
+        self.keys.add(key)
+
+    def save_best(self, key: str, epoch: int, state: _STATE) -> None:
+        """Keep the weights of an incumbent epoch."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _atomic_save(state, self._best_path(key, epoch))
+        self.keys.add(key)
+
+    def load_best(self, key: str, epoch: int) -> _STATE | None:
+        """The weights of epoch ``epoch`` of a trial, if they were kept."""
+        path = self._best_path(key, epoch)
+        if not path.is_file():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, ValueError):
+            return None
+        return state if isinstance(state, dict) else None
+
+    def clear(self) -> None:
+        """Delete the files of every trial this cache saved or loaded (other runs' stay), and
+        the folder if it is left empty."""
+        for key in self.keys:
+            self._trial_path(key).unlink(missing_ok=True)
+            for path in self.folder.glob(f"best-{key}-e*.pt"):
+                path.unlink(missing_ok=True)
+        self.keys.clear()
+        if self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+
+@dataclass(eq=False)
+class TrialLog:
+    """What a trial produced, epoch by epoch, averaged over folds.
+
+    Attributes:
+        lr: learning rate.
+        batch_size: batch size.
+        seed: the trial's seed.
+        val: the env's score per epoch (the tuned metric, larger is better).
+        test: the matching test score.
+        used: epochs of one fold spent in the run when each epoch ended (one per trial epoch).
+        curves: per-epoch means of ``train_loss`` and ``val_loss``.
+        records: every fold's epoch records.
+        served: epochs read from checkpoints rather than trained.
+    """
+
+    lr: float
+    batch_size: int
+    seed: int
+    val: list[float] = field(default_factory=list)
+    test: list[float] = field(default_factory=list)
+    used: list[int] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=lambda: {f: [] for f in _CURVE_FIELDS})
+    records: list[list[EpochRecord]] = field(default_factory=list)
+    served: int = 0
+
+
+@dataclass(eq=False)
+class _FoldTrial:
+    dataset: TabularDataset
+    config: TrainConfig
+    key: str
+    trial: Trial | None  # built on the first epoch not served from the cache
+    cached: list[EpochRecord]  # records served before training (from a checkpoint)
+    logged: int = 0  # epochs logged to the store
+
+
+class TuneBackend:
+    """Trains a trial on every fold; keeps, logs, checkpoints and resumes (module docstring).
+
+    Args:
+        folds: the datasets (one, or the k folds of `tunegym.data.cv_folds`).
+        space: the grid (its ``max_epochs`` is every trial's schedule length).
+        model: the network.
+        metric: the env's tuning metric (`tunegym.envs.SCORE_METRICS`).
+        device: training device.
+        store: where every trial is logged after each of its epochs, or ``None``.
+        cache: where trials are checkpointed and found again, or ``None``.
+        val_size: the share ``folds`` were loaded with (recorded with the runs in ``store``).
+        test_size: likewise.
+    """
+
+    def __init__(
+        self,
+        folds: Sequence[TabularDataset],
+        space: SearchSpace,
+        model: MLPSpec,
+        *,
+        metric: str,
+        device: str = "cpu",
+        store: MetaStore | None = None,
+        cache: TrialCache | None = None,
+        val_size: float = 0.2,
+        test_size: float = 0.2,
+    ) -> None:
+        if not folds:
+            raise ValueError("TuneBackend needs at least one dataset.")
+        self.folds, self.space, self.model = tuple(folds), space, model
+        self.metric, self.device = metric, device
+        self.store, self.cache = store, cache
+        self.val_size, self.test_size = val_size, test_size
+        self._meta = task_meta_features(self.folds[0])
+        self._fingerprints = [dataset_fingerprint(d) for d in self.folds] if cache else []
+        self.best_score = 0.0  # the env's first incumbent when the score bounds are unknown
+        self.best_states: list[_STATE] | None = None
+        self.best_trial: int | None = None  # index into logs
+        self.best_epoch = 0
+        self.logs: list[TrialLog] = []
+        self._open: dict[int, list[_FoldTrial]] = {}
+        self.trained_epochs = 0  # fold-epochs really trained (not served from the cache)
+
+    @property
+    def meta_features(self) -> np.ndarray:
+        return self._meta
+
+    @property
+    def score_bounds(self) -> tuple[float, float] | None:
+        return None
+
+    @property
+    def served_epochs(self) -> int:
+        """Fold-epochs read from checkpoints instead of being trained."""
+        return sum(log.served for log in self.logs) * len(self.folds)
+
+    def start(self, lr: float, batch_size: int, seed: int) -> int:
+        config = TrainConfig(
+            lr=lr, batch_size=batch_size, max_epochs=self.space.max_epochs, seed=seed
+        )
+        handle = len(self.logs)
+        self.logs.append(TrialLog(lr, batch_size, seed))
+        parts = []
+        for i, dataset in enumerate(self.folds):
+            key = TrialCache.key(self._fingerprints[i], config, self.model) if self.cache else ""
+            trial = self.cache.load(key, dataset, self.device) if self.cache else None
+            cached = trial.history if trial is not None else []
+            parts.append(_FoldTrial(dataset, config, key, trial, cached))
+        self._open[handle] = parts
+        return handle
+
+    def advance(self, handle: int, k: int) -> Segment:
+        parts = self._open.get(handle)
+        if parts is None:
+            raise KeyError(f"No open trial with handle {handle}.")
+        log = self.logs[handle]
+        scores: list[float] = []
+        tests: list[float] = []
+        seconds: list[float] = []
+        diverged = False
+        while len(scores) < k and not diverged and len(log.val) < self.space.max_epochs:
+            served = all(len(part.cached) > len(log.val) for part in parts)
+            records = [self._epoch(part, len(log.val)) for part in parts]
+            log.served += served
+            log.records.append(records)
+            score = float(np.mean([metric_score(r, self.metric) for r in records]))
+            test = float(np.mean([metric_score(r, self.metric, split="test") for r in records]))
+            log.val.append(score)
+            log.test.append(test)
+            log.used.append(sum(len(t.val) for t in self.logs))
+            for name in _CURVE_FIELDS:
+                log.curves[name].append(float(np.mean([getattr(r, name) for r in records])))
+            diverged = any(r.diverged for r in records)
+            scores.append(score)
+            tests.append(test)
+            seconds.append(float(sum(r.seconds for r in records)))
+            if score > self.best_score:
+                self._keep_best(handle, parts, len(log.val))
+            self._log(parts, len(log.val))
+        return Segment(
+            scores=np.asarray(scores, dtype=np.float64),
+            test_scores=np.asarray(tests, dtype=np.float64),
+            seconds=np.asarray(seconds, dtype=np.float64),
+            diverged=diverged,
+        )
+
+    def _epoch(self, part: _FoldTrial, done: int) -> EpochRecord:
+        """Epoch ``done + 1`` of a fold's trial: served from its checkpoint, or trained."""
+        if done < len(part.cached):
+            return part.cached[done]
+        if part.trial is None:
+            part.trial = Trial(
+                part.dataset, part.config, self.model, device=self.device, eval_test=True
+            )
+        (record,) = part.trial.train(1)
+        self.trained_epochs += 1
+        if self.cache is not None:
+            self.cache.save(part.key, part.trial)
+        return record
+
+    def _keep_best(self, handle: int, parts: list[_FoldTrial], epoch: int) -> None:
+        self.best_score = float(self.logs[handle].val[-1])
+        self.best_trial, self.best_epoch = handle, epoch
+        states: list[_STATE] | None = []
+        for part in parts:
+            state = None
+            if part.trial is not None and part.trial.epochs_done == epoch:
+                weights = part.trial.model.state_dict()
+                state = {n: w.detach().cpu().clone() for n, w in weights.items()}
+                if self.cache is not None:
+                    self.cache.save_best(part.key, epoch, state)
+            elif self.cache is not None:
+                state = self.cache.load_best(part.key, epoch)
+            if state is None or states is None:
+                states = None  # rebuilt at the end (`rebuild_best`)
+            else:
+                states.append(state)
+        self.best_states = states
+
+    def _log(self, parts: list[_FoldTrial], epochs: int) -> None:
+        if self.store is None:
+            return
+        for part in parts:
+            if epochs <= part.logged:
+                continue
+            history = part.cached if part.trial is None else part.trial.history
+            self.store.log_trial(
+                part.dataset, part.config, self.model, history[:epochs], device=self.device,
+                val_size=self.val_size, test_size=self.test_size,
+            )  # fmt: skip
+            part.logged = epochs
+
+    def release(self, handle: int) -> None:
+        self._open.pop(handle, None)
+
+    def rebuild_best(self) -> list[_STATE] | None:
+        """The incumbent's weights, training its configuration again if they were not kept.
+
+        Needed only when a resumed run's incumbent epoch was served from a checkpoint whose
+        best weights are gone; training is deterministic, so the weights are the same.
+        """
+        if self.best_states is not None or self.best_trial is None:
+            return self.best_states
+        log = self.logs[self.best_trial]
+        states = []
+        for dataset in self.folds:
+            config = TrainConfig(log.lr, log.batch_size, self.space.max_epochs, log.seed)
+            trial = Trial(dataset, config, self.model, device=self.device)
+            trial.train(self.best_epoch)
+            weights = trial.model.state_dict()
+            states.append({n: w.detach().cpu().clone() for n, w in weights.items()})
+        self.best_states = states
+        return states
