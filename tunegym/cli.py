@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from tunegym.training import EpochRecord
 
 app = typer.Typer(
+    # click's plain help (not rich's boxed panels): it re-wraps paragraphs to the terminal and
+    # leaves option descriptions half the width at 80 columns, where the panels left a third.
+    rich_markup_mode=None,
     name="tunegym",
     help=(
         "tunegym: tune the training of neural networks (learning rate, batch size, epochs).\n\n"
