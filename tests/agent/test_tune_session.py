@@ -227,3 +227,21 @@ def test_validation_peak_flags_overfitting(tmp_path: Path) -> None:
     assert len(curve_out["train_loss"]) == len(curve_out["val_loss"]) == len(curve_out["epoch"])
     assert curve_out["validation_peak"]["epoch"] == result.best.epochs
     assert plot_tuning(result, tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_cross_validated_trials_reach_the_store_as_validation_folds(tmp_path: Path) -> None:
+    from tunegym.metastore import Procedure, SplitSpec
+
+    url = str(tmp_path / "ms.sqlite")
+    result = tune("sklearn:wine", budget_epochs=12, method="random", space=SPACE, cv=3, store=url)
+    folds = cv_folds("sklearn:wine", n_folds=3)
+    spec = SplitSpec.of_dataset(folds[1], test_size=0.2)
+    assert (spec.procedure, spec.fold, spec.val_size, spec.test_size) == (
+        Procedure.CV,
+        1,
+        None,
+        0.2,
+    )
+    with MetaStore(url) as store:
+        assert store.stats().tasks == 3
+        assert store.stats().epochs == result.epochs_used

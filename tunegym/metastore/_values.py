@@ -225,6 +225,9 @@ class SplitSpec:
         test_size: share of all rows for test (hold-out only).
         n_folds: number of folds (cross-validation only).
         fold: the test fold (cross-validation only; ``None``: all folds, as an OpenML task).
+            With ``test_size`` set (and ``val_size`` ``None``) it is the *validation* fold of a
+            k-fold split of the rows beside a hold-out test part (`tunegym.data.cv_folds`:
+            cross-validation inside tuning).
 
     Example:
         >>> SplitSpec(Procedure.CV, seed=0, n_folds=5, fold=2, test_size=None).key
@@ -280,13 +283,21 @@ class SplitSpec:
         """
         sizes = {"val": len(dataset.indices_val), "test": len(dataset.indices_test)}
         rows = sum(sizes.values()) + len(dataset.indices_train)
-        shares = {"val": val_size} if dataset.n_folds else {"val": val_size, "test": test_size}
+        validation_folds = bool(dataset.n_folds) and dataset.fold_part == "val"
+        if validation_folds:  # cv_folds: the fold validates, beside a hold-out test part
+            shares = {"test": test_size}
+        elif dataset.n_folds:
+            shares = {"val": val_size}
+        else:
+            shares = {"val": val_size, "test": test_size}
         for part, share in shares.items():
             if max(1, round(share * rows)) != sizes[part]:
                 raise ValueError(
                     f"{dataset.name} has {sizes[part]} of {rows} rows in {part}, which "
                     f"{part}_size={share} does not give; pass the {part}_size it was loaded with."
                 )
+        if validation_folds:
+            return cls(Procedure.CV, dataset.seed, None, test_size, dataset.n_folds, dataset.fold)
         if dataset.n_folds:
             return cls(Procedure.CV, dataset.seed, val_size, None, dataset.n_folds, dataset.fold)
         return cls(Procedure.HOLDOUT, dataset.seed, val_size, test_size)
