@@ -3,10 +3,30 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+)
 
-from tunegym.training import accuracy, balanced_accuracy
-from tunegym.training._metrics import EvalSplit
+from tunegym.training import (
+    accuracy,
+    balanced_accuracy,
+    f1_macro,
+    precision_macro,
+    recall_macro,
+)
+from tunegym.training._metrics import EVAL_COLUMNS, EvalSplit
+
+
+def sklearn_macro(y_true: np.ndarray, y_pred: np.ndarray) -> list[float]:
+    """scikit-learn's macro F1, precision and recall (labels: those in y_true or y_pred)."""
+    return [
+        float(score(y_true, y_pred, average="macro", zero_division=0))
+        for score in (f1_score, precision_score, recall_score)
+    ]
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
@@ -40,6 +60,41 @@ def test_metrics_reject_mismatched_shapes() -> None:
         balanced_accuracy(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long))
 
 
+@pytest.mark.parametrize("n_classes", [2, 3, 5, 10])
+@pytest.mark.parametrize("seed", range(8))
+def test_macro_scores_equal_sklearn(n_classes: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    # Skewed draws for both, so that classes go missing from y_true, from y_pred, or both.
+    y_true = rng.choice(n_classes, size=n, p=rng.dirichlet(np.full(n_classes, 0.5)))
+    y_pred = rng.choice(n_classes, size=n, p=rng.dirichlet(np.full(n_classes, 0.5)))
+    t_true, t_pred = torch.from_numpy(y_true), torch.from_numpy(y_pred)
+    ours = [f(t_true, t_pred) for f in (f1_macro, precision_macro, recall_macro)]
+    assert ours == pytest.approx(sklearn_macro(y_true, y_pred), abs=1e-6)
+
+
+def test_class_never_predicted_and_class_only_predicted() -> None:
+    # Class 1 is never predicted (precision 0 by zero_division=0); class 3 is only predicted
+    # (recall 0, and it counts in the macro recall, unlike in balanced accuracy).
+    y_true = np.array([0, 0, 1, 1, 2, 2, 2])
+    y_pred = np.array([0, 0, 0, 2, 2, 2, 3])
+    f1, precision, recall = sklearn_macro(y_true, y_pred)
+    t_true, t_pred = torch.from_numpy(y_true), torch.from_numpy(y_pred)
+    assert f1_macro(t_true, t_pred) == pytest.approx(f1)
+    assert precision_macro(t_true, t_pred) == pytest.approx(precision)
+    assert (
+        recall_macro(t_true, t_pred)
+        == pytest.approx(recall)
+        == pytest.approx((1 + 0 + 2 / 3 + 0) / 4)
+    )
+    assert balanced_accuracy(t_true, t_pred) == pytest.approx((1 + 0 + 2 / 3) / 3)
+
+
+def test_macro_scores_reject_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="same shape"):
+        f1_macro(torch.tensor([0, 1]), torch.tensor([0]))
+
+
 @pytest.mark.parametrize("row_elements", [1, 10_000])  # one chunk, then 64-row chunks
 def test_eval_split_scores_each_model(row_elements: int) -> None:
     generator = torch.Generator().manual_seed(0)
@@ -61,3 +116,29 @@ def test_eval_split_scores_each_model(row_elements: int) -> None:
         assert scores[k, 2].item() == pytest.approx(
             balanced_accuracy_score(y.numpy(), pred.numpy()), abs=1e-6
         )
+        assert scores[k, 3:].tolist() == pytest.approx(
+            sklearn_macro(y.numpy(), pred.numpy()), abs=1e-6
+        )
+
+
+@pytest.mark.parametrize("row_elements", [1, 2_000])  # one chunk, then 131-row chunks
+@pytest.mark.parametrize("n_classes", [3, 4, 7])
+def test_eval_split_macro_scores_with_missing_classes(n_classes: int, row_elements: int) -> None:
+    generator = torch.Generator().manual_seed(n_classes)
+    n = 400
+    X = torch.arange(n, dtype=torch.float32).view(n, 1)  # row i has feature i
+    y = torch.randint(0, n_classes, (n,), generator=generator)
+    y[y == n_classes - 1] = 0  # the last class is absent from the labels
+    logits = torch.randn(3, n_classes, n, generator=generator)
+    logits[:, 1] -= 100.0  # class 1 is never predicted
+    logits[2, n_classes - 1] += 100.0  # model 2 predicts the absent class everywhere
+
+    def forward(rows: torch.Tensor) -> torch.Tensor:
+        return logits[:, :, rows[:, 0].long()]
+
+    scores = EvalSplit(X, y, n_classes).evaluate(forward, row_elements)
+    assert scores.shape == (3, len(EVAL_COLUMNS))
+    for k in range(3):
+        pred = logits[k].argmax(dim=0).numpy()
+        assert scores[k, 3:].tolist() == pytest.approx(sklearn_macro(y.numpy(), pred), abs=1e-6)
+    assert scores[2, 1:].tolist() == [0.0] * 5

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from sklearn.metrics import f1_score, precision_score, recall_score
 from torch import nn
 
 from tunegym.data import TabularDataset
-from tunegym.training import EpochRecord, MLPSpec, TrainConfig, Trial, train
+from tunegym.training import METRICS, EpochRecord, MLPSpec, TrainConfig, Trial, train
+from tunegym.training._records import best_record, make_record
 
 CONFIG = TrainConfig(lr=3e-3, batch_size=32, max_epochs=12, seed=1)
 SPEC = MLPSpec(depth=2, width=16)
+MACRO_FIELDS = tuple(
+    f"{split}_{m}_macro" for split in ("val", "test") for m in ("f1", "precision", "recall")
+)
 
 
 def timeless(records: list[EpochRecord]) -> list[EpochRecord]:
@@ -37,8 +42,59 @@ def test_records_are_sane(dataset: TabularDataset) -> None:
         assert 0 <= r.val_balanced_accuracy <= 1
         assert 0 <= r.val_accuracy <= 1
         assert r.test_accuracy is not None
+        for name in MACRO_FIELDS:
+            value = getattr(r, name)
+            assert value is not None and 0 <= value <= 1, name
         assert r.seconds > 0
     assert records[-1].train_loss < records[0].train_loss
+
+
+def test_records_score_the_trained_model(dataset: TabularDataset) -> None:
+    trial = Trial(dataset, CONFIG, SPEC, eval_test=True)
+    (record,) = trial.train(1)
+    for split in ("val", "test"):
+        X, y = getattr(dataset, f"X_{split}"), getattr(dataset, f"y_{split}")
+        with torch.no_grad():
+            pred = trial.model(X).argmax(dim=1)
+        expected = [
+            float(score(y.numpy(), pred.numpy(), average="macro", zero_division=0))
+            for score in (f1_score, precision_score, recall_score)
+        ]
+        got = [getattr(record, f"{split}_{m}_macro") for m in ("f1", "precision", "recall")]
+        assert got == pytest.approx(expected, abs=1e-6), split
+
+
+def test_without_test_split_the_test_scores_are_none(dataset: TabularDataset) -> None:
+    (record,) = Trial(dataset, CONFIG, SPEC).train(1)
+    assert record.val_f1_macro is not None
+    assert record.test_f1_macro is record.test_precision_macro is record.test_recall_macro is None
+    with pytest.raises(ValueError, match="eval_test=True"):
+        best_record([record], "test_f1_macro")
+
+
+def test_checkpoint_saved_before_the_macro_scores_loads(
+    dataset: TabularDataset, tmp_path: Path
+) -> None:
+    trial = Trial(dataset, CONFIG, SPEC, eval_test=True)
+    trial.train(2)
+    state = trial.state_dict()
+    # A checkpoint of an older tunegym: its records have no macro-score keys.
+    state["history"] = [
+        {k: v for k, v in record.items() if k not in MACRO_FIELDS} for record in state["history"]
+    ]
+    torch.save(state, tmp_path / "old.pt")
+    resumed = Trial.load(tmp_path / "old.pt", dataset)
+    assert [r.val_f1_macro for r in resumed.history] == [None, None]
+    assert resumed.best_record().epoch in (1, 2)
+    with pytest.raises(ValueError, match="predate it"):
+        resumed.best_record("val_f1_macro")
+    (third,) = resumed.train(1)
+    assert third.epoch == 3 and third.val_f1_macro is not None
+
+
+def test_make_record_checks_the_number_of_values() -> None:
+    with pytest.raises(ValueError, match=r"expects 7 values.*got 4"):
+        make_record(1, [0.1, 0.2, 0.9, 0.9], 0.0, has_test=False, weights_finite=True)
 
 
 def test_training_in_pieces_equals_one_run(dataset: TabularDataset) -> None:
@@ -124,6 +180,7 @@ def test_divergence_is_recorded_not_raised(
     assert record.epoch == 1
     assert record.train_loss == record.val_loss == record.test_loss == math.inf
     assert record.val_accuracy == record.val_balanced_accuracy == record.test_accuracy == 0.0
+    assert [getattr(record, name) for name in MACRO_FIELDS] == [0.0] * len(MACRO_FIELDS)
     assert trial.diverged
     assert trial.finished
     assert trial.epochs_done == 1
@@ -173,3 +230,9 @@ def test_empty_split_is_rejected(dataset_factory: Callable[..., TabularDataset])
     empty_val = dataset_factory(n_val=0)
     with pytest.raises(ValueError, match="empty val split"):
         Trial(empty_val, CONFIG, SPEC)
+
+
+def test_metrics_name_every_score_of_a_record() -> None:
+    fields = {f.name for f in dataclasses.fields(EpochRecord)}
+    assert set(METRICS) == fields - {"epoch", "seconds", "diverged"}
+    assert all(METRICS[name] for name in MACRO_FIELDS)  # larger is better

@@ -11,12 +11,19 @@ Example:
 
 from tunegym.training._batched import BatchedTrial
 from tunegym.training._config import TrainConfig
-from tunegym.training._metrics import accuracy, balanced_accuracy
+from tunegym.training._metrics import (
+    accuracy,
+    balanced_accuracy,
+    f1_macro,
+    precision_macro,
+    recall_macro,
+)
 from tunegym.training._model import MLP, MLPSpec, build_mlp
-from tunegym.training._records import EpochRecord
+from tunegym.training._records import METRICS, EpochRecord
 from tunegym.training._trial import TrainResult, Trial, train
 
 __all__ = [
+    "METRICS",
     "MLP",
     "BatchedTrial",
     "EpochRecord",
@@ -27,5 +34,8 @@ __all__ = [
     "accuracy",
     "balanced_accuracy",
     "build_mlp",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
     "train",
 ]
