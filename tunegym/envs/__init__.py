@@ -20,7 +20,13 @@ from tunegym.envs._collect import (
     completed_units,
     resolve_datasets,
 )
-from tunegym.envs._curves import CURVE_COLUMNS, read_curves, record_curves, write_curves
+from tunegym.envs._curves import (
+    CURVE_COLUMNS,
+    OPTIONAL_CURVE_COLUMNS,
+    read_curves,
+    record_curves,
+    write_curves,
+)
 from tunegym.envs._env import TuningEnv, observation_layout
 from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
 from tunegym.envs._make import ENV_ID, make_tuning_env
@@ -28,8 +34,13 @@ from tunegym.envs._task import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_K_CHOICES,
     DEFAULT_LRS,
+    MINIMISED_METRICS,
+    SCORE_METRICS,
     SearchSpace,
     TaskSpec,
+    metric_score,
+    metric_value,
+    score_of,
 )
 
 __all__ = [
@@ -40,6 +51,9 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "ENV_ID",
     "META_FEATURE_NAMES",
+    "MINIMISED_METRICS",
+    "OPTIONAL_CURVE_COLUMNS",
+    "SCORE_METRICS",
     "Action",
     "ActionCodec",
     "ActionKind",
@@ -56,10 +70,13 @@ __all__ = [
     "collect",
     "completed_units",
     "make_tuning_env",
+    "metric_score",
+    "metric_value",
     "observation_layout",
     "read_curves",
     "record_curves",
     "resolve_datasets",
+    "score_of",
     "task_meta_features",
     "write_curves",
 ]

@@ -21,7 +21,7 @@ import pandas as pd
 from tunegym.data import TabularDataset
 from tunegym.envs._curves import meta_features_of, read_curves
 from tunegym.envs._features import task_meta_features
-from tunegym.envs._task import SCORE_METRICS, SearchSpace
+from tunegym.envs._task import SCORE_METRICS, SearchSpace, metric_score, score_of
 from tunegym.training import EpochRecord, MLPSpec, TrainConfig, Trial
 
 __all__ = ["Backend", "LiveBackend", "ReplayBackend", "Segment"]
@@ -32,7 +32,8 @@ class Segment:
     """The epochs one ``advance`` call trained.
 
     Attributes:
-        scores: validation score per epoch (the task's metric; worst for a diverged epoch).
+        scores: validation score per epoch: the task's metric as `metric_score` maps it into
+            [0, 1], larger is better (``exp(-loss)`` for the log loss; 0 for a diverged epoch).
         test_scores: the matching test score per epoch.
         seconds: wall time per epoch (measured live, recorded in replay).
         diverged: the trial diverged in this segment (its last epoch) and cannot continue.
@@ -165,8 +166,10 @@ class LiveBackend:
         else:
             self._trials[handle] = trial
         return Segment(
-            scores=np.array([getattr(r, self.metric) for r in records], dtype=np.float64),
-            test_scores=np.array([getattr(r, self.test_metric) for r in records], dtype=np.float64),
+            scores=np.array([score_of(r, self.metric) for r in records], dtype=np.float64),
+            test_scores=np.array(
+                [score_of(r, self.test_metric) for r in records], dtype=np.float64
+            ),
             seconds=np.array([r.seconds for r in records], dtype=np.float64),
             diverged=bool(records) and records[-1].diverged,
         )
@@ -192,6 +195,24 @@ class LiveBackend:
         raise KeyError(f"No open trial with handle {handle}.")
 
 
+def _check_metric_columns(part: pd.DataFrame, dataset: str, columns: Sequence[str]) -> None:
+    """Raise unless the curves of ``dataset`` hold every one of ``columns``, with values."""
+    for column in columns:
+        if column not in part.columns:
+            reason = "has no column"
+        elif part[column].isna().all():
+            reason = "has only missing values in the column"
+        else:
+            continue
+        raise ValueError(
+            f"The curve table of {dataset!r} {reason} {column!r}: it was recorded before tunegym "
+            "computed that metric (the shipped snapshot holds losses, accuracies and balanced "
+            "accuracies only). Tune metric='val_accuracy', 'val_balanced_accuracy' or "
+            "'val_loss' on it, or record new curves (tunegym.envs.record_curves, "
+            "'tunegym collect') and replay those."
+        )
+
+
 def _lr_key(lr: float) -> float:
     # Grid learning rates are matched exactly up to float formatting noise.
     return float(f"{lr:.9g}")
@@ -203,12 +224,14 @@ class ReplayBackend:
     Args:
         curves: a curve table (`record_curves` / `read_curves`) or the path of a Parquet file.
         dataset: which dataset's curves to serve; may be omitted when the table holds one.
-        metric: the validation metric.
+        metric: the validation metric (a key of ``SCORE_METRICS``); the table needs its column
+            and its test counterpart's (``val_loss`` is served as ``exp(-val_loss)``).
         space: if given, checked to be fully covered by the table for ``seeds``.
         seeds: trial seeds that must be covered (with ``space``).
 
     Raises:
-        ValueError: the dataset is absent or ambiguous, or the grid is not fully recorded.
+        ValueError: the dataset is absent or ambiguous, the grid is not fully recorded, or the
+            table lacks the metric (e.g. the macro scores in tables recorded before them).
     """
 
     def __init__(
@@ -236,8 +259,16 @@ class ReplayBackend:
                 + did_you_mean(dataset, names)
             )
         self.dataset = dataset
+        if metric not in SCORE_METRICS:
+            from tunegym.errors import did_you_mean
+
+            raise ValueError(
+                f"Unknown metric {metric!r}; choose one of {sorted(SCORE_METRICS)}."
+                + did_you_mean(metric, SCORE_METRICS)
+            )
         self.metric, self.test_metric = metric, SCORE_METRICS[metric]
         part = frame[frame["dataset"] == dataset].sort_values(["lr", "batch_size", "seed", "epoch"])
+        _check_metric_columns(part, dataset, (metric, self.test_metric))
         self._curves: dict[
             tuple[float, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, bool]
         ] = {}
@@ -249,14 +280,14 @@ class ReplayBackend:
                     f"Curve (lr={lr}, batch_size={batch_size}, seed={seed}) has gaps in its epochs."
                 )
             self._curves[(_lr_key(float(lr)), int(batch_size), int(seed))] = (
-                rows[metric].to_numpy(dtype=np.float64),
-                rows[self.test_metric].to_numpy(dtype=np.float64),
+                metric_score(rows[metric].to_numpy(dtype=np.float64), metric),
+                metric_score(rows[self.test_metric].to_numpy(dtype=np.float64), self.test_metric),
                 rows["seconds"].to_numpy(dtype=np.float64),
                 bool(rows["diverged"].iloc[-1]),
             )
         if space is not None:
             self._check_coverage(space, seeds or (0,))
-        scores = part[metric].to_numpy(dtype=np.float64)
+        scores = metric_score(part[metric].to_numpy(dtype=np.float64), metric)
         self._bounds = (float(scores.max()), float(scores.min()))
         self._meta = meta_features_of(frame, dataset)
         self._open: dict[int, list] = {}

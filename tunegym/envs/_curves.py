@@ -23,12 +23,28 @@ from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
 from tunegym.envs._task import SearchSpace
 from tunegym.training import BatchedTrial, EpochRecord, MLPSpec, TrainConfig, Trial
 
-__all__ = ["CURVE_COLUMNS", "read_curves", "record_curves", "write_curves"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "OPTIONAL_CURVE_COLUMNS",
+    "read_curves",
+    "record_curves",
+    "write_curves",
+]
 
 _FORMAT = "tunegym.curves"
 _VERSION = 1
 _META_KEY = b"tunegym"
 
+# Columns that tables recorded before tunegym computed them lack (the shipped snapshot's, for
+# one): they come last, so an older table's columns are the first ones of CURVE_COLUMNS.
+OPTIONAL_CURVE_COLUMNS: tuple[str, ...] = (
+    "val_f1_macro",
+    "val_precision_macro",
+    "val_recall_macro",
+    "test_f1_macro",
+    "test_precision_macro",
+    "test_recall_macro",
+)
 CURVE_COLUMNS: tuple[str, ...] = (
     "dataset",
     "lr",
@@ -44,6 +60,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "test_balanced_accuracy",
     "seconds",
     "diverged",
+    *OPTIONAL_CURVE_COLUMNS,
 )
 
 
@@ -125,15 +142,26 @@ def record_curves(
 
 
 def write_curves(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write curves (with their ``attrs["tunegym"]`` header) to a Parquet file."""
-    missing = [c for c in CURVE_COLUMNS if c not in frame.columns]
+    """Write curves (with their ``attrs["tunegym"]`` header) to a Parquet file.
+
+    The columns written are ``CURVE_COLUMNS``; those of ``OPTIONAL_CURVE_COLUMNS`` may be
+    absent (a table recorded before tunegym computed them is written as it is).
+
+    Raises:
+        ValueError: if the table lacks a required column.
+    """
+    missing = [
+        c for c in CURVE_COLUMNS if c not in frame.columns and c not in OPTIONAL_CURVE_COLUMNS
+    ]
     if missing:
         raise ValueError(
-            f"Curve table lacks the columns {missing}; expected {list(CURVE_COLUMNS)}."
+            f"Curve table lacks the columns {missing}; expected {list(CURVE_COLUMNS)} (the "
+            f"last {len(OPTIONAL_CURVE_COLUMNS)} optional)."
         )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame[list(CURVE_COLUMNS)], preserve_index=False)
+    columns = [c for c in CURVE_COLUMNS if c in frame.columns]
+    table = pa.Table.from_pandas(frame[columns], preserve_index=False)
     header = {"format": _FORMAT, "version": _VERSION, **frame.attrs.get("tunegym", {})}
     metadata = {**(table.schema.metadata or {}), _META_KEY: json.dumps(header).encode()}
     pq.write_table(table.replace_schema_metadata(metadata), path)
@@ -141,7 +169,11 @@ def write_curves(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 def read_curves(path: str | Path) -> pd.DataFrame:
-    """Read a curve file written by `write_curves` (header restored into ``attrs``)."""
+    """Read a curve file written by `write_curves` (header restored into ``attrs``).
+
+    A file written before tunegym recorded the ``OPTIONAL_CURVE_COLUMNS`` is read without them;
+    `ReplayBackend` names the missing column if a task's metric needs one.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(

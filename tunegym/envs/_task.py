@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
 
 from tunegym.errors import did_you_mean
-from tunegym.training import MLPSpec
+from tunegym.training import METRICS, EpochRecord, MLPSpec
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
     "DEFAULT_K_CHOICES",
     "DEFAULT_LRS",
+    "MINIMISED_METRICS",
     "SCORE_METRICS",
     "SearchSpace",
     "TaskSpec",
+    "metric_score",
+    "metric_value",
+    "score_of",
 ]
 
 # Half-decades from 1e-5 to 10: wide enough that the top of the grid fails to learn (chance-level
@@ -23,11 +31,96 @@ DEFAULT_LRS: tuple[float, ...] = tuple(float(f"{10 ** (e / 2):.6g}") for e in ra
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 DEFAULT_K_CHOICES: tuple[int, ...] = (1, 2, 4, 8, 16)
 
-# Validation metrics a task can be tuned for (larger is better), with the test metric reported.
+# Validation metrics a task can be tuned for, with the test metric reported. The env maximises
+# a score in [0, 1]: the metric itself, or exp(-loss) for the log loss (see `metric_score`).
 SCORE_METRICS: dict[str, str] = {
     "val_accuracy": "test_accuracy",
     "val_balanced_accuracy": "test_balanced_accuracy",
+    "val_f1_macro": "test_f1_macro",
+    "val_precision_macro": "test_precision_macro",
+    "val_recall_macro": "test_recall_macro",
+    "val_loss": "test_loss",
 }
+
+# The metrics of SCORE_METRICS (either split) that are minimised: the log losses.
+MINIMISED_METRICS: Final[frozenset[str]] = frozenset(
+    name
+    for pair in SCORE_METRICS.items()
+    for name in pair
+    if not METRICS[name]  # tunegym.training.METRICS: name -> larger is better
+)
+
+
+def _check_metric(metric: str) -> None:
+    known = [*SCORE_METRICS, *SCORE_METRICS.values()]
+    if metric not in known:
+        raise ValueError(
+            f"Unknown metric {metric!r}; choose one of {sorted(known)}."
+            + did_you_mean(metric, known)
+        )
+
+
+def metric_score(values: npt.ArrayLike, metric: str) -> np.ndarray:
+    """The env's score (larger is better, in [0, 1]) of values of ``metric``.
+
+    Scores are the values themselves, except for the log loss (``val_loss``, ``test_loss``),
+    whose score is ``exp(-loss)``: the geometric mean of the probability given to the true
+    class. A diverged epoch (loss ``inf``) scores 0, as its accuracies do.
+
+    Args:
+        values: values of the metric (any shape; ``nan`` stays ``nan``).
+        metric: a key or value of :data:`SCORE_METRICS`.
+
+    Returns:
+        A float64 array of the shape of ``values`` (0-d for a scalar: ``float()`` it).
+
+    Raises:
+        ValueError: for a metric the env cannot tune.
+
+    Example:
+        >>> metric_score([0.0, math.log(2), math.inf], "val_loss").tolist()
+        [1.0, 0.5, 0.0]
+    """
+    _check_metric(metric)
+    array = np.asarray(values, dtype=np.float64)
+    return np.exp(-array) if metric in MINIMISED_METRICS else array
+
+
+def metric_value(scores: npt.ArrayLike, metric: str) -> np.ndarray:
+    """Invert :func:`metric_score`: the metric's own value of env scores, for reports.
+
+    The log loss of a score ``s`` is ``-log(s)`` (``inf`` for 0); other metrics are their score.
+
+    Raises:
+        ValueError: for a metric the env cannot tune.
+
+    Example:
+        >>> metric_value([1.0, 0.5, 0.0], "test_loss").tolist()
+        [0.0, 0.6931471805599453, inf]
+    """
+    _check_metric(metric)
+    array = np.asarray(scores, dtype=np.float64)
+    if metric not in MINIMISED_METRICS:
+        return array
+    with np.errstate(divide="ignore"):
+        return -np.log(array) + 0.0  # + 0.0: a score of 1 is a loss of 0.0, not -0.0
+
+
+def score_of(record: EpochRecord, metric: str) -> float:
+    """The env's score of one epoch record for ``metric`` (see :func:`metric_score`).
+
+    Raises:
+        ValueError: for a metric the env cannot tune, or one the record does not hold (a test
+            metric of a trial trained without ``eval_test``, or a record older than the metric).
+    """
+    _check_metric(metric)
+    value = getattr(record, metric)
+    if value is None:
+        raise ValueError(
+            f"Epoch {record.epoch}'s record has no {metric!r}: train with eval_test=True for "
+            "test metrics, and retrain records older than the metric."
+        )
+    return float(metric_score(value, metric))
 
 
 def _check_positive_sorted(name: str, values: tuple[float, ...] | tuple[int, ...]) -> None:
@@ -111,7 +204,8 @@ class TaskSpec:
         model: the network that every trial trains.
         trial_seeds: seeds a new trial draws from (its initial weights and batch order); replay
             needs curves recorded for each of them.
-        metric: the validation score that is maximised.
+        metric: the validation metric tuned (a key of :data:`SCORE_METRICS`); the env maximises
+            its score (`metric_score`: ``exp(-loss)`` for ``val_loss``).
         max_steps: safety cap on steps per episode (invalid actions included): the episode is
             truncated there. ``None`` means ``4 * budget_epochs + 16``.
     """
