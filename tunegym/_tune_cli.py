@@ -24,13 +24,13 @@ def _fail(message: object) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _step_line(r: StepRecord) -> str:
+def _step_line(r: StepRecord, metric: str = "val_accuracy") -> str:
     if r.trial is None or r.lr is None or r.batch_size is None:  # stop (or an invalid action)
         return f"step {r.step:3d} {r.kind}"
-    val = "—" if r.val_score is None else f"{r.val_score:.4f}"
+    val = "—" if r.val_score is None else _value(r.val_score, metric)
     return (
         f"step {r.step:3d} {r.kind:8s} #{r.trial:<2d} lr {r.lr:<7.2g} bs {r.batch_size:<3d} "
-        f"+{r.epochs:<2d}={r.trial_epochs:2d} ep  val {val}  best {r.incumbent_val:.4f}"
+        f"+{r.epochs:<2d}={r.trial_epochs:2d} ep  val {val}  best {_value(r.incumbent_val, metric)}"
     )
 
 
@@ -49,6 +49,23 @@ def _metric_rows(result: TuningResult) -> list[tuple[str, str]]:
     return rows
 
 
+def _recorded_metric(report: Path, default: str) -> str:
+    """The metric a report's run tuned (what its step lines show), else ``default``."""
+    import json
+
+    try:
+        return str(json.loads(report.read_text(encoding="utf-8"))["arguments"]["metric"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default  # tune() itself says what is wrong with the report
+
+
+def _value(score: float, metric: str) -> str:
+    """A score as the metric's own value (the log loss of a score is -log(score))."""
+    from tunegym.envs import metric_value
+
+    return f"{float(metric_value(score, metric)):.4f}"
+
+
 def _summary(result: TuningResult) -> Table:
     table = Table(
         title=f"{result.method} on {result.dataset} (seed {result.seed})", show_header=False
@@ -60,8 +77,7 @@ def _summary(result: TuningResult) -> Table:
         ("best lr", "—" if best is None else f"{best.lr:g}"),
         ("best batch size", "—" if best is None else str(best.batch_size)),
         ("best epochs", "—" if best is None else f"{best.epochs} (of E_max {best.max_epochs})"),
-        (f"{result.metric}", "—" if best is None else f"{best.val_score:.4f}"),
-        ("test score", "—" if best is None else f"{best.test_score:.4f}"),
+        (f"{result.metric}", "—" if best is None else _value(best.val_score, result.metric)),
         *_metric_rows(result),
         ("cross-validation", "none" if result.cv is None else f"{result.cv} folds"),
         ("epochs used", f"{result.epochs_used} / {result.budget_epochs}"),
@@ -167,6 +183,7 @@ def tune_command(
     torch.set_num_threads(threads)
     if resuming_report:
         console.print(f"resuming the run in {resume} (with the arguments it recorded)")
+        metric = _recorded_metric(Path(str(resume)), metric)
     else:
         verb = "resuming" if resume else "tuning"
         console.print(
@@ -189,7 +206,7 @@ def tune_command(
             resume=resume,
             checkpoints=checkpoints,
             keep_checkpoints=keep_checkpoints,
-            progress=lambda r: console.print(_step_line(r), highlight=False),
+            progress=lambda r: console.print(_step_line(r, metric), highlight=False),
         )
     except TuningInterrupted as stop:
         partial = stop.result

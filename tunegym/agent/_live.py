@@ -31,8 +31,7 @@ import numpy as np
 import torch
 
 from tunegym.data import TabularDataset
-from tunegym.envs import SearchSpace, Segment, task_meta_features
-from tunegym.envs._task import SCORE_METRICS
+from tunegym.envs import SCORE_METRICS, SearchSpace, Segment, score_of, task_meta_features
 from tunegym.training import EpochRecord, MLPSpec, TrainConfig, Trial
 
 if TYPE_CHECKING:
@@ -43,15 +42,6 @@ __all__ = ["TrialCache", "TrialLog", "TuneBackend", "dataset_fingerprint"]
 _STATE = dict[str, torch.Tensor]
 # Numeric fields of an epoch record averaged over folds in a trial's log (the report's curves).
 _CURVE_FIELDS = ("train_loss", "val_loss")
-
-
-def metric_score(record: EpochRecord, metric: str, split: str = "val") -> float:
-    """TEMPORARY until the envs' score function lands."""
-    name = metric if split == "val" else SCORE_METRICS[metric]
-    value = getattr(record, name)
-    if name.endswith("_loss"):
-        return float(np.exp(-value))
-    return float(value)
 
 
 def dataset_fingerprint(dataset: TabularDataset) -> str:
@@ -275,8 +265,8 @@ class TuneBackend:
             records = [self._epoch(part, len(log.val)) for part in parts]
             log.served += served
             log.records.append(records)
-            score = float(np.mean([metric_score(r, self.metric) for r in records]))
-            test = float(np.mean([metric_score(r, self.metric, split="test") for r in records]))
+            score = float(np.mean([score_of(r, self.metric) for r in records]))
+            test = float(np.mean([score_of(r, SCORE_METRICS[self.metric]) for r in records]))
             log.val.append(score)
             log.test.append(test)
             log.used.append(sum(len(t.val) for t in self.logs))

@@ -33,8 +33,7 @@ from tunegym.agent._result import (
 )
 from tunegym.baselines import BASELINE_NAMES, WARM_STARTED, Policy, make_baseline
 from tunegym.data import TabularDataset, cv_folds, load_dataset
-from tunegym.envs import SearchSpace, make_tuning_env
-from tunegym.envs._task import SCORE_METRICS
+from tunegym.envs import SCORE_METRICS, SearchSpace, make_tuning_env
 from tunegym.errors import did_you_mean
 from tunegym.training import MLP, MLPSpec, build_mlp
 
