@@ -36,6 +36,7 @@ from tunegym.metastore._values import (
     ENV_FEATURE_NAMES,
     ENV_FEATURE_PREFIX,
     EPOCH_MEASURES,
+    OPTIONAL_CURVE_COLUMNS,
     DatasetRef,
     EpochLike,
     FlowRef,
@@ -190,9 +191,11 @@ def _dataset_identity(label: str) -> tuple[str, str | None, int | None]:
 def _check_curve_frame(frame: pd.DataFrame) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"log_curves takes a pandas DataFrame, got {type(frame).__name__}.")
-    if missing := [c for c in CURVE_COLUMNS if c not in frame.columns]:
+    required = [c for c in CURVE_COLUMNS if c not in OPTIONAL_CURVE_COLUMNS]
+    if missing := [c for c in required if c not in frame.columns]:
         raise ValueError(
-            f"Curve table lacks the columns {missing}; expected {list(CURVE_COLUMNS)}."
+            f"Curve table lacks the columns {missing}; expected {list(CURVE_COLUMNS)} (the "
+            f"last {len(OPTIONAL_CURVE_COLUMNS)} optional: older tables lack them)."
         )
     if frame.empty:
         raise ValueError("The curve table has no rows.")
@@ -200,6 +203,18 @@ def _check_curve_frame(frame: pd.DataFrame) -> None:
     if frame.duplicated(keys).any():
         first = frame[frame.duplicated(keys)].iloc[0][keys].to_dict()
         raise ValueError(f"The curve table has the epoch {first} more than once.")
+
+
+def _without_missing_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``None`` for the optional measures it lacks or has NaN for (its older
+    runs): `EpochRecord`-like rows whose ``None`` fields store no evaluation."""
+    for column in OPTIONAL_CURVE_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+        elif frame[column].isna().any():
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna(), None)
+    return frame
 
 
 def log_curves(
@@ -223,6 +238,7 @@ def log_curves(
     # many datasets that copying was most of the time (9 min for the shipped snapshot).
     frame = frame.copy(deep=False)
     frame.attrs = {}
+    frame = _without_missing_values(frame)
     grid = SearchGrid(tuple(frame["lr"]), tuple(frame["batch_size"]), int(frame["epoch"].max()))
     flow = get_or_create_flow(
         session, mlp_flow_name(model), MLP_FLOW_VERSION, family="mlp", model_spec=model,

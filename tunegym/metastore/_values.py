@@ -21,6 +21,7 @@ __all__ = [
     "ENV_FEATURE_NAMES",
     "ENV_FEATURE_PREFIX",
     "EPOCH_MEASURES",
+    "OPTIONAL_CURVE_COLUMNS",
     "DataSplit",
     "DatasetRef",
     "EpochLike",
@@ -106,7 +107,11 @@ def parse_enum(kind: type[E], value: E | str, what: str) -> E:
 
 
 # tunegym's EpochRecord fields -> (OpenML measure name, split). OpenML calls balanced accuracy
-# `unweighted_recall`; it has no name for the cross-entropy, so those two are local names.
+# `unweighted_recall`; it has no name for the cross-entropy, so those two are local names. Nor
+# for the macro scores: OpenML's `f_measure`, `precision` and `recall` are per class and their
+# `mean_weighted_*` weighted by support, so the unweighted means over the classes in the labels
+# or predictions (scikit-learn's average="macro") are the local `macro_*` (`macro_recall`
+# differs from `unweighted_recall` when a class is predicted but absent from the labels).
 # `seconds` goes to every row's `elapsed_seconds`, `diverged` to the run's status.
 EPOCH_MEASURES: Final[dict[str, tuple[str, DataSplit]]] = {
     "train_loss": ("train_cross_entropy", DataSplit.TRAIN),
@@ -116,6 +121,12 @@ EPOCH_MEASURES: Final[dict[str, tuple[str, DataSplit]]] = {
     "test_loss": ("cross_entropy", DataSplit.TEST),
     "test_accuracy": ("predictive_accuracy", DataSplit.TEST),
     "test_balanced_accuracy": ("unweighted_recall", DataSplit.TEST),
+    "val_f1_macro": ("macro_f_measure", DataSplit.VAL),
+    "val_precision_macro": ("macro_precision", DataSplit.VAL),
+    "val_recall_macro": ("macro_recall", DataSplit.VAL),
+    "test_f1_macro": ("macro_f_measure", DataSplit.TEST),
+    "test_precision_macro": ("macro_precision", DataSplit.TEST),
+    "test_recall_macro": ("macro_recall", DataSplit.TEST),
 }
 
 
@@ -142,19 +153,45 @@ class EpochLike(Protocol):
     def seconds(self) -> float: ...
     @property
     def diverged(self) -> bool: ...
+    # The macro scores: None where not evaluated (test) or not recorded (older records).
+    @property
+    def val_f1_macro(self) -> float | None: ...
+    @property
+    def val_precision_macro(self) -> float | None: ...
+    @property
+    def val_recall_macro(self) -> float | None: ...
+    @property
+    def test_f1_macro(self) -> float | None: ...
+    @property
+    def test_precision_macro(self) -> float | None: ...
+    @property
+    def test_recall_macro(self) -> float | None: ...
 
+
+# Curve-table columns that tables recorded before tunegym computed them lack (the shipped
+# snapshot's): `log_curves` takes tables without them, `read_curves` gives NaN for such runs.
+OPTIONAL_CURVE_COLUMNS: Final[tuple[str, ...]] = (
+    "val_f1_macro",
+    "val_precision_macro",
+    "val_recall_macro",
+    "test_f1_macro",
+    "test_precision_macro",
+    "test_recall_macro",
+)
 
 # The curve-table format of `tunegym.envs` (a test checks it equals `tunegym.envs.CURVE_COLUMNS`;
-# the metastore sits below envs and must not import it).
+# the metastore sits below envs and must not import it). The optional columns come last, so an
+# older table's columns are the first ones.
 CURVE_COLUMNS: Final[tuple[str, ...]] = (
     "dataset",
     "lr",
     "batch_size",
     "seed",
     "epoch",
-    *EPOCH_MEASURES,
+    *(m for m in EPOCH_MEASURES if m not in OPTIONAL_CURVE_COLUMNS),
     "seconds",
     "diverged",
+    *OPTIONAL_CURVE_COLUMNS,
 )
 
 # The env's observation meta-features (equal to `tunegym.envs.META_FEATURE_NAMES`, test-checked),
@@ -388,7 +425,8 @@ class EvaluationRow:
 
     Attributes:
         measure: OpenML measure name (``predictive_accuracy``, ``unweighted_recall``) or a local
-            one (``cross_entropy``, ``train_cross_entropy``); see `EPOCH_MEASURES`.
+            one (``cross_entropy``, ``train_cross_entropy``, ``macro_f_measure``,
+            ``macro_precision``, ``macro_recall``); see `EPOCH_MEASURES`.
         split: what it was measured on.
         value: the value (``nan`` is stored as NULL and read back as ``nan``).
         epoch: 1-based epoch, or ``None`` for the run's final value.
