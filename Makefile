@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev,openml,metafeatures,service
+EXTRAS ?= dev,openml,metafeatures,service,lcbench
 
 .PHONY: setup run test test-all lint typecheck bench clean
 
