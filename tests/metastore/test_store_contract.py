@@ -20,6 +20,7 @@ from tunegym.data import TabularDataset
 from tunegym.envs import ReplayBackend, make_tuning_env
 from tunegym.errors import DatasetNotFoundError
 from tunegym.metastore import (
+    EPOCH_MEASURES,
     Base,
     DataSplit,
     EvaluationRow,
@@ -137,7 +138,11 @@ class TestMetaStoreContract:
         ids = store.add_runs(records)
         assert len(set(ids)) == 4
         stats = store.stats()
-        assert (stats.runs, stats.epochs, stats.evaluations) == (4, 12, 4 * (3 + 1) * 7)
+        assert (stats.runs, stats.epochs, stats.evaluations) == (
+            4,
+            12,
+            4 * (3 + 1) * len(EPOCH_MEASURES),
+        )
         with pytest.raises(ValueError, match="No setup"):
             store.add_runs([*records, RunRecord(task, 12345, 0, RunStatus.OK, history)])
         assert store.stats().runs == 4
@@ -151,7 +156,7 @@ class TestMetaStoreContract:
         assert stats.runs_by_source == {"local": len(ids)}
         assert stats.runs_by_status == {"ok": 4, "diverged": 2}
         assert stats.epochs == len(iris_curves)
-        assert stats.evaluations == 7 * len(iris_curves) + 7 * len(ids)
+        assert stats.evaluations == len(EPOCH_MEASURES) * (len(iris_curves) + len(ids))
         assert (stats.datasets, stats.tasks, stats.flows, stats.setups) == (1, 1, 1, 3)
         assert store.datasets().loc[1, "openml_did"] == 61  # sklearn:iris is OpenML 61
 

@@ -57,7 +57,7 @@ def make_tuning_env(
         n_slots: trials kept open for continuation.
         model: the network (default `MLPSpec()`).
         trial_seeds: seeds new trials draw from.
-        metric: ``"val_accuracy"`` or ``"val_balanced_accuracy"``.
+        metric: a key of `SCORE_METRICS` (``"val_accuracy"``, ``"val_f1_macro"``, ``"val_loss"``, ...).
         max_steps: safety cap on steps (default ``4 * budget_epochs + 16``).
         split_seed: seed of the train/val/test split when ``dataset`` is a spec (live).
         device: training device (live).
