@@ -296,9 +296,11 @@ class LCBench:
         values are made physical: accuracies clipped into [0, 1], cross-entropies at >= 0,
         ``seconds`` (this epoch's time) is the increase of the model's cumulative time
         clipped at 0 (epoch 1: its time) and ``time`` their running sum, so that it never
-        decreases. The raw model leaves these bounds only slightly and rarely (it has no
-        output activation): accuracies a little above 1 or below 0 at the extremes and the
-        cumulative time dipping by fractions of a second between epochs (docs/LCBENCH.md).
+        decreases. Measured (docs/LCBENCH.md): over 1000 random configurations x 34 tasks x
+        52 epochs and the 128 corners of the space, the raw accuracies stayed in [0, 1] and
+        the cross-entropies positive (clipping them is a guard), but the model's cumulative
+        time decreased in about 0.4 % of the epoch steps of random configurations (1 % at
+        the corners), by up to 48 s (181 s at a corner); ``seconds`` is 0 there.
 
         Args:
             task: an OpenML task id of `tasks` or its dataset's name (``"adult"``).
