@@ -52,6 +52,7 @@ class Source(enum.StrEnum):
     LCDB = "lcdb"
     LOCAL = "local"
     REPORTED = "reported"  # by another tuner, through the warm-start service
+    SURROGATE = "surrogate"  # predicted by a surrogate model (YAHPO Gym's LCBench), not trained
 
 
 class RunStatus(enum.StrEnum):
