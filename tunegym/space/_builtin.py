@@ -1,0 +1,60 @@
+"""The spaces tunegym ships: the v1 env's learning rate × batch size and LCBench's."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tunegym.errors import did_you_mean
+from tunegym.space._params import Float, Int
+from tunegym.space._space import Space
+
+__all__ = ["LCBENCH_SPACE", "LR_BS_SPACE", "SPACES", "get_space"]
+
+LR_BS_SPACE: Final = Space(
+    (Float("lr", 1e-5, 10.0, log=True), Int("batch_size", 16, 512, log=True)),
+    name="lr-bs",
+)
+"""The span of the v1 env's grid: learning rates 1e-5..10 and batch sizes 16..512, both log.
+
+Its unit coordinates of the grid's values are the env's observation features of them.
+"""
+
+# LCBench (Zimmer et al., 2021) as in its ConfigSpace JSON, without the task id and the epoch,
+# and with that file's float noise (0.00010000000000000009) rounded off. Written out rather than
+# read so that importing tunegym reads no files.
+LCBENCH_SPACE: Final = Space(
+    (
+        Int("batch_size", 16, 512, log=True),
+        Float("learning_rate", 1e-4, 1e-1, log=True),
+        Float("max_dropout", 0.0, 1.0),
+        Int("max_units", 64, 1024, log=True),
+        Float("momentum", 0.1, 0.99),
+        Int("num_layers", 1, 5),
+        Float("weight_decay", 1e-5, 0.1),
+    ),
+    name="lcbench",
+)
+"""LCBench's seven hyperparameters (batch size, learning rate, dropout, width, momentum, depth,
+weight decay), under LCBench's names and bounds."""
+
+SPACES: Final[dict[str, Space]] = {space.name: space for space in (LR_BS_SPACE, LCBENCH_SPACE)}
+"""The built-in spaces by name."""
+
+
+def get_space(name: str) -> Space:
+    """The built-in space called ``name`` (see `SPACES`).
+
+    Raises:
+        ValueError: for an unknown name, with the close ones.
+
+    Example:
+        >>> get_space("lcbench").dim
+        7
+    """
+    try:
+        return SPACES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown space {name!r}; built-in spaces are {sorted(SPACES)}."
+            + did_you_mean(str(name), SPACES)
+        ) from None
