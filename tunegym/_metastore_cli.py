@@ -204,6 +204,44 @@ def import_lcdb_cmd(
     )
 
 
+@import_app.command("lcbench")
+def import_lcbench_cmd(
+    task: Annotated[
+        list[str] | None,
+        typer.Option(help="OpenML task id or dataset name of an LCBench task (default: all 34)."),
+    ] = None,
+    n_configs: Annotated[
+        int, typer.Option(min=1, help="Random configurations to predict on every task.")
+    ] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the configurations' draw.")] = 0,
+    lcbench: Annotated[
+        Path | None,
+        typer.Option(help="The surrogate's folder (default: $TUNEGYM_LCBENCH, ../shared/lcbench)."),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Import YAHPO Gym's LCBench surrogate curves as runs (needs the 'lcbench' extra; idempotent)."""
+    from tunegym.metastore import import_lcbench
+    from tunegym.surrogates import LCBench
+
+    try:
+        surrogate = LCBench.open(lcbench)
+    except (ValueError, ImportError, OSError) as exc:
+        raise _fail(exc) from exc
+    with _open(store) as ms:
+        try:
+            with console.status("predicting LCBench curves ..."):
+                summary = import_lcbench(
+                    ms, surrogate, tasks=task or None, n_configs=n_configs, seed=seed
+                )
+        except (ValueError, TypeError) as exc:
+            raise _fail(exc) from exc
+    console.print(
+        f"imported {summary.runs:,} surrogate runs ({summary.skipped_runs:,} already stored, "
+        f"{summary.evaluations:,} evaluations) on {summary.tasks} LCBench tasks"
+    )
+
+
 @import_app.command("parquet")
 def import_parquet_cmd(
     directory: Annotated[

@@ -95,6 +95,7 @@ from tunegym.metastore._warmstart import (
     nearest_datasets,
     store_meta_features,
 )
+from tunegym.metastore.importers import LCBenchImportSummary, import_lcbench
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -119,6 +120,7 @@ __all__ = [
     "FlowRef",
     "ImportSummary",
     "Init",
+    "LCBenchImportSummary",
     "Layer",
     "LayeredStats",
     "MetaFeature",
@@ -150,6 +152,7 @@ __all__ = [
     "default_url",
     "detect_hardware",
     "family_split",
+    "import_lcbench",
     "import_lcdb",
     "import_openml",
     "import_qualities",

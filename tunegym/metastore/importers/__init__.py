@@ -1,8 +1,22 @@
-"""Readers of outside sources of meta-data (OpenML, LCDB) that yield plain rows.
+"""Readers of outside sources of meta-data (OpenML, LCDB, the LCBench surrogate).
 
-They hold no database code: the meta-store turns their rows into its entities.
+The OpenML and LCDB readers yield plain rows and hold no database code (``_import`` turns their
+rows into entities); the LCBench one also writes its curves, through `MetaStore`'s methods
+(`import_lcbench`).
 """
 
+from tunegym.metastore.importers._lcbench import (
+    LCBENCH_FAMILY,
+    LCBENCH_FLOW_NAME,
+    LCBENCH_FLOW_VERSION,
+    LCBENCH_MEASURES,
+    LCBENCH_SPLIT,
+    LCBenchCurve,
+    LCBenchImportSummary,
+    import_lcbench,
+    lcbench_model_spec,
+    read_lcbench_curves,
+)
 from tunegym.metastore.importers._lcdb import (
     LCDB_METRICS,
     MLP_LEARNER,
@@ -25,10 +39,17 @@ from tunegym.metastore.importers._openml import (
 )
 
 __all__ = [
+    "LCBENCH_FAMILY",
+    "LCBENCH_FLOW_NAME",
+    "LCBENCH_FLOW_VERSION",
+    "LCBENCH_MEASURES",
+    "LCBENCH_SPLIT",
     "LCDB_METRICS",
     "MAX_PAGE_SIZE",
     "MLP_FLOW_NAMES",
     "MLP_LEARNER",
+    "LCBenchCurve",
+    "LCBenchImportSummary",
     "LcdbCurvePoint",
     "LcdbQuality",
     "OpenMLFlowRef",
@@ -38,7 +59,10 @@ __all__ = [
     "fetch_mlp_evaluations",
     "fetch_openml_qualities",
     "find_mlp_flows",
+    "import_lcbench",
+    "lcbench_model_spec",
     "lcdb_dir",
+    "read_lcbench_curves",
     "read_lcdb_curves",
     "read_lcdb_qualities",
 ]
