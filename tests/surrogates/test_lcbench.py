@@ -202,6 +202,7 @@ def test_sampled_configs_are_valid_and_seeded(bench: LCBench) -> None:
     configs = bench.sample_configs(200, seed=3)
     assert configs == bench.sample_configs(200, seed=np.random.default_rng(3))
     assert configs != bench.sample_configs(200, seed=4)
+    assert configs[:7] == bench.sample_configs(7, seed=3)
     for config in configs:
         bench.check_config(config)
         assert isinstance(config["batch_size"], int) and isinstance(config["momentum"], float)

@@ -170,7 +170,8 @@ class LCBench:
     def sample_configs(self, n: int, seed: int | np.random.Generator = 0) -> list[dict[str, float]]:
         """``n`` configurations drawn uniformly (log-uniformly where the space says so).
 
-        Integer hyperparameters are drawn as floats over their range and rounded.
+        Integer hyperparameters are drawn as floats over their range and rounded. The draws
+        are nested: the first ``k`` of ``sample_configs(n, seed)`` are ``sample_configs(k, seed)``.
 
         Args:
             n: how many.
@@ -179,12 +180,14 @@ class LCBench:
         if isinstance(n, bool) or not isinstance(n, Integral) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}.")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        # One row of uniforms per configuration: the first k of n draws are the k draws.
+        unit = rng.random((int(n), len(self.hyperparameters)))
         columns = {}
-        for h in self.hyperparameters:
+        for h, u in zip(self.hyperparameters, unit.T, strict=True):
             if h.log:
-                drawn = np.exp(rng.uniform(np.log(h.lower), np.log(h.upper), size=int(n)))
+                drawn = np.exp(np.log(h.lower) + u * (np.log(h.upper) - np.log(h.lower)))
             else:
-                drawn = rng.uniform(h.lower, h.upper, size=int(n))
+                drawn = h.lower + u * (h.upper - h.lower)
             columns[h.name] = np.clip(np.round(drawn) if h.integer else drawn, h.lower, h.upper)
         return [
             {h.name: _as_number(h, columns[h.name][i]) for h in self.hyperparameters}
