@@ -1,13 +1,14 @@
 """K learning rates that share a batch size, trained as one stacked model.
 
 Every member is the :class:`~tunegym.training.Trial` of ``TrainConfig(lr, batch_size,
-max_epochs, seed, weight_decay)``: the same initial weights, minibatch order, dropout masks,
-Adam and cosine schedule, only the arithmetic is batched. The weights of layer ``l`` of all
-members are one ``(K, out, in)`` tensor and a forward pass is one ``torch.baddbmm`` per layer,
-so K small models cost about one kernel launch and one pass of Python per step instead of K.
+max_epochs, seed, weight_decay, optimizer, momentum)`` and the shared spec (an ``MLPSpec`` or
+a ``FunnelSpec``): the same initial weights, minibatch order, dropout masks, optimiser and
+cosine schedule, only the arithmetic is batched. The weights of layer ``l`` of all members are
+one ``(K, out, in)`` tensor and a forward pass is one ``torch.baddbmm`` per layer, so K small
+models cost about one kernel launch and one pass of Python per step instead of K.
 
-Adam is written out on the stacked tensors (``torch.optim.Adam`` has one learning rate per
-parameter tensor) with the same update as torch's; results equal separate trials up to
+Adam and SGD are written out on the stacked tensors (torch's optimisers have one learning rate
+per parameter tensor) with the same updates as torch's; results equal separate trials up to
 float32 rounding. A member whose loss or weights stop being finite gets its diverged record,
 is dropped from the stack (its last weights kept for :meth:`BatchedTrial.member_model`) and
 stops, while the others go on: members never mix, so its NaNs cannot reach them.
@@ -28,10 +29,17 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from tunegym.data import TabularDataset
 from tunegym.training._config import TrainConfig, cosine_factor, epoch_order
-from tunegym.training._model import ACTIVATIONS, DEFAULT_SPEC, MLP, MLPSpec, build_mlp, dropout_mask
+from tunegym.training._model import (
+    ACTIVATIONS,
+    DEFAULT_SPEC,
+    MLP,
+    ModelSpec,
+    build_mlp,
+    dropout_mask,
+)
 from tunegym.training._records import EpochRecord, best_record, make_record
 from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
-from tunegym.training._trial import check_epochs, device_splits
+from tunegym.training._trial import check_epochs, device_splits, row_elements
 
 __all__ = ["BatchedTrial"]
 
@@ -48,8 +56,10 @@ class BatchedTrial:
         batch_size: rows per minibatch, shared by all members.
         max_epochs: length of the cosine schedule and most epochs trained.
         seed: seeds the initial weights (the same for every member), minibatch order and dropout.
-        spec: the architecture.
+        spec: the architecture, an ``MLPSpec`` or a ``FunnelSpec``.
         weight_decay: L2 penalty, as in :class:`~tunegym.training.TrainConfig`.
+        optimizer: ``"adam"`` or ``"sgd"``, as in :class:`~tunegym.training.TrainConfig`.
+        momentum: SGD's momentum, as in :class:`~tunegym.training.TrainConfig`.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"``.
         eval_test: also score the test split after every epoch.
 
@@ -72,8 +82,10 @@ class BatchedTrial:
         batch_size: int,
         max_epochs: int,
         seed: int = 0,
-        spec: MLPSpec = DEFAULT_SPEC,
+        spec: ModelSpec = DEFAULT_SPEC,
         weight_decay: float = 0.0,
+        optimizer: str = "adam",
+        momentum: float = 0.0,
         *,
         device: str | torch.device = "cpu",
         eval_test: bool = False,
@@ -81,7 +93,8 @@ class BatchedTrial:
         if len(lrs) == 0:
             raise ValueError("BatchedTrial needs at least one learning rate, got none.")
         self.configs = tuple(
-            TrainConfig(lr, batch_size, max_epochs, seed, weight_decay) for lr in lrs
+            TrainConfig(lr, batch_size, max_epochs, seed, weight_decay, optimizer, momentum)
+            for lr in lrs
         )
         self.device, self._X_train, self._y_train, self._val, self._test = device_splits(
             dataset, device, eval_test
@@ -93,16 +106,20 @@ class BatchedTrial:
 
         k = len(lrs)
         init = build_mlp(spec, dataset.n_features, dataset.n_classes, seed=seed)
+        self._dropouts = init.dropouts
+        self._row_elements = row_elements(init, dataset.n_features)
         # Row r of the flat buffers is one member's parameter vector, laid out as
         # parameters_to_vector(model.parameters()); the stacked layer tensors are views of it.
         vector = parameters_to_vector(init.parameters()).to(self.device)
         self._flat = vector.expand(k, -1).clone()
-        self._exp_avg = torch.zeros_like(self._flat)
-        self._exp_avg_sq = torch.zeros_like(self._flat)
+        # The optimiser's per-member state, rows as in _flat (SGD's buffer is set on step 1).
+        self._state: dict[str, torch.Tensor] = {}
+        if optimizer == "adam":
+            self._state = {name: torch.zeros_like(self._flat) for name in ("exp_avg", "exp_avg_sq")}
         self._shapes = [tuple(p.shape) for p in init.parameters()]
         self._params = self._layer_views()
         self._lrs = torch.tensor(lrs, dtype=torch.float32, device=self.device).view(k, 1)
-        self._adam_steps = 0
+        self._steps = 0
         # Stack row r holds member self._rows[r]; diverged members leave the stack.
         self._rows = list(range(k))
         self._frozen: dict[int, torch.Tensor] = {}
@@ -199,10 +216,11 @@ class BatchedTrial:
             h = torch.baddbmm(params[2 * layer + 1], params[2 * layer], h)
             if layer < n_layers - 1:
                 h = self._activation(h)
-                if generator is not None:
+                p = self._dropouts[layer]
+                if generator is not None and p > 0:
                     # The (n, width) mask the single trial draws, shared by the members.
                     shape = (h.shape[2], h.shape[1])
-                    h = h * dropout_mask(shape, self.spec.dropout, h.device, generator).t()
+                    h = h * dropout_mask(shape, p, h.device, generator).t()
         return h
 
     def _eval_logits(self, X: torch.Tensor) -> torch.Tensor:
@@ -230,7 +248,7 @@ class BatchedTrial:
         # Feature-major rows (contiguous along the batch) make the first product fast.
         X_t, y = self._X_train[order].t().contiguous(), self._y_train[order]
         generator = None
-        if self.spec.dropout > 0:
+        if any(p > 0 for p in self._dropouts):
             generator = derived_generator(config.seed, DROPOUT_STREAM, epoch, device=self.device)
         n_rows = len(self._rows)
         loss_sum = torch.zeros(n_rows, device=self.device)
@@ -241,18 +259,16 @@ class BatchedTrial:
             targets = y[lo:hi].expand(n_rows, -1)
             losses = F.cross_entropy(logits, targets, reduction="none").mean(dim=1)
             grads = torch.autograd.grad(losses.sum(), self._params)
-            self._adam_step(grads, step_lrs)
+            self._step(grads, step_lrs)
             loss_sum += losses.detach()
             n_steps += 1
 
-        row_elements = n_rows * max(
-            self.spec.width, self.dataset.n_features, self.dataset.n_classes
-        )
+        elements = n_rows * self._row_elements
         with torch.no_grad():
             scores = [(loss_sum / n_steps).view(n_rows, 1)]
-            scores.append(self._val.evaluate(self._eval_logits, row_elements))
+            scores.append(self._val.evaluate(self._eval_logits, elements))
             if self._test is not None:
-                scores.append(self._test.evaluate(self._eval_logits, row_elements))
+                scores.append(self._test.evaluate(self._eval_logits, elements))
             finite = self._flat.isfinite().all(dim=1, keepdim=True).to(torch.float32)
             table = torch.cat([*scores, finite], dim=1).tolist()
         self._epochs_done += 1
@@ -273,22 +289,41 @@ class BatchedTrial:
         self._drop_diverged([record.diverged for _, record in records])
         return records
 
-    def _adam_step(self, grads: Sequence[torch.Tensor], step_lrs: torch.Tensor) -> None:
-        """``torch.optim.Adam``'s update on the flat buffers, one learning rate per row."""
-        self._adam_steps += 1
+    def _step(self, grads: Sequence[torch.Tensor], step_lrs: torch.Tensor) -> None:
+        """One optimiser step on the flat buffers, one learning rate per row."""
+        self._steps += 1
+        config = self.configs[0]
         with torch.no_grad():
             grad = torch.cat([g.reshape(len(g), -1) for g in grads], dim=1)
-            weight_decay = self.configs[0].weight_decay
-            if weight_decay != 0:
-                grad = grad.add_(self._flat, alpha=weight_decay)
-            self._exp_avg.lerp_(grad, 1 - _BETA1)
-            self._exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
-            # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved to the numerator.
-            bc1 = 1 - _BETA1**self._adam_steps
-            bc2_sqrt = math.sqrt(1 - _BETA2**self._adam_steps)
-            denom = self._exp_avg_sq.sqrt().add_(_EPS * bc2_sqrt)
-            step = self._exp_avg * (step_lrs * (bc2_sqrt / bc1))
-            self._flat.addcdiv_(step, denom, value=-1.0)
+            if config.weight_decay != 0:
+                grad = grad.add_(self._flat, alpha=config.weight_decay)
+            if config.optimizer == "sgd":
+                self._sgd_update(grad, step_lrs, config.momentum)
+            else:
+                self._adam_update(grad, step_lrs)
+
+    def _adam_update(self, grad: torch.Tensor, step_lrs: torch.Tensor) -> None:
+        """``torch.optim.Adam``'s update, given the gradient with weight decay added."""
+        exp_avg, exp_avg_sq = self._state["exp_avg"], self._state["exp_avg_sq"]
+        exp_avg.lerp_(grad, 1 - _BETA1)
+        exp_avg_sq.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
+        # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved to the numerator.
+        bc1 = 1 - _BETA1**self._steps
+        bc2_sqrt = math.sqrt(1 - _BETA2**self._steps)
+        denom = exp_avg_sq.sqrt().add_(_EPS * bc2_sqrt)
+        step = exp_avg * (step_lrs * (bc2_sqrt / bc1))
+        self._flat.addcdiv_(step, denom, value=-1.0)
+
+    def _sgd_update(self, grad: torch.Tensor, step_lrs: torch.Tensor, momentum: float) -> None:
+        """``torch.optim.SGD``'s update (no dampening, no Nesterov): the buffer starts as the
+        first gradient, then ``buf = momentum * buf + grad``; the step is ``lr * buf``."""
+        if momentum != 0:
+            if "momentum_buffer" not in self._state:
+                self._state["momentum_buffer"] = grad.clone()
+            else:
+                self._state["momentum_buffer"].mul_(momentum).add_(grad)
+            grad = self._state["momentum_buffer"]
+        self._flat.addcmul_(grad, step_lrs, value=-1.0)
 
     def _drop_diverged(self, diverged: list[bool]) -> None:
         if not any(diverged):
@@ -299,7 +334,6 @@ class BatchedTrial:
         keep = torch.tensor([not gone for gone in diverged], device=self.device)
         self._rows = [member for member, gone in zip(self._rows, diverged, strict=True) if not gone]
         self._flat = self._flat[keep]
-        self._exp_avg = self._exp_avg[keep]
-        self._exp_avg_sq = self._exp_avg_sq[keep]
+        self._state = {name: buffer[keep] for name, buffer in self._state.items()}
         self._lrs = self._lrs[keep]
         self._params = self._layer_views()

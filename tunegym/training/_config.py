@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 import torch
 
+from tunegym.errors import did_you_mean
 from tunegym.training._seeding import SHUFFLE_STREAM, derived_generator
 
-__all__ = ["TrainConfig", "cosine_factor", "epoch_order", "resolve_device"]
+__all__ = ["OPTIMIZERS", "TrainConfig", "cosine_factor", "epoch_order", "resolve_device"]
+
+# The optimisers a TrainConfig names; tunegym.training's trainers build them.
+OPTIMIZERS: Final = ("adam", "sgd")
 
 
 def _is_int(value: object) -> bool:
@@ -21,15 +26,22 @@ class TrainConfig:
     """Hyperparameters of one training run.
 
     Attributes:
-        lr: peak learning rate of Adam (the rate of the first epoch), finite and ``> 0``.
+        lr: peak learning rate (the rate of the first epoch), finite and ``> 0``.
         batch_size: rows per minibatch (the last minibatch of an epoch may be smaller).
         max_epochs: length of the cosine schedule, and the most epochs the trial may train.
         seed: seeds the initial weights, the minibatch order and dropout (``>= 0``).
-        weight_decay: L2 penalty added to the gradient, as ``torch.optim.Adam`` does.
+        weight_decay: L2 penalty added to the gradient, as ``torch.optim.Adam`` and
+            ``torch.optim.SGD`` do.
+        optimizer: ``"adam"`` (``torch.optim.Adam``, default betas) or ``"sgd"``
+            (``torch.optim.SGD`` with ``momentum``, no dampening, no Nesterov).
+        momentum: SGD's momentum, in ``[0, 1)``; must stay ``0`` with Adam, whose betas are
+            fixed.
 
     Example:
         >>> TrainConfig(lr=1e-3, batch_size=64, max_epochs=20).seed
         0
+        >>> TrainConfig(lr=1e-2, batch_size=64, max_epochs=50, optimizer="sgd", momentum=0.9)
+        TrainConfig(lr=0.01, batch_size=64, max_epochs=50, seed=0, weight_decay=0.0, optimizer='sgd', momentum=0.9)
     """
 
     lr: float
@@ -37,6 +49,8 @@ class TrainConfig:
     max_epochs: int
     seed: int = 0
     weight_decay: float = 0.0
+    optimizer: str = "adam"
+    momentum: float = 0.0
 
     def __post_init__(self) -> None:
         if not _is_real(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
@@ -58,6 +72,20 @@ class TrainConfig:
         ):
             raise ValueError(
                 f"TrainConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}."
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Unknown TrainConfig.optimizer {self.optimizer!r}; expected one of "
+                f"{list(OPTIMIZERS)}.{did_you_mean(str(self.optimizer), OPTIMIZERS)}"
+            )
+        if not _is_real(self.momentum) or not 0.0 <= self.momentum < 1.0:
+            raise ValueError(
+                f"TrainConfig.momentum must be a number in [0, 1), got {self.momentum!r}."
+            )
+        if self.optimizer == "adam" and self.momentum != 0:
+            raise ValueError(
+                f"TrainConfig.momentum={self.momentum!r} is SGD's, but optimizer='adam' (whose "
+                "betas are fixed); pass optimizer='sgd', or leave momentum at 0."
             )
 
 

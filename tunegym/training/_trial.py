@@ -1,15 +1,18 @@
 """One training run of an MLP that can be advanced k epochs at a time, saved and resumed.
 
 Optimiser and schedule:
-    ``torch.optim.Adam`` (its fused kernel) with torch's default betas ``(0.9, 0.999)`` and eps
-    ``1e-8`` (L2 ``weight_decay`` added to the gradient), and cosine annealing of the learning rate stepped
-    once per epoch: epoch ``e`` (0-based) trains at ``lr * (1 + cos(pi * e / max_epochs)) / 2``.
-    The schedule depends on ``max_epochs`` only, so training ``k`` epochs and then ``k`` more
-    gives exactly the first ``2k`` epochs of the full run.
+    ``TrainConfig.optimizer`` picks ``torch.optim.Adam`` (``"adam"``, the default: its fused
+    kernel, torch's default betas ``(0.9, 0.999)`` and eps ``1e-8``) or ``torch.optim.SGD``
+    (``"sgd"``: ``momentum``, no dampening, no Nesterov); either adds the L2 ``weight_decay`` to
+    the gradient. The learning rate is annealed by a cosine stepped once per epoch: epoch ``e``
+    (0-based) trains at ``lr * (1 + cos(pi * e / max_epochs)) / 2``. The schedule depends on
+    ``max_epochs`` only, so training ``k`` epochs and then ``k`` more gives exactly the first
+    ``2k`` epochs of the full run; the optimiser's state (Adam's moments, SGD's momentum
+    buffers) is in the checkpoint.
 
 Determinism contract:
     * the initial weights depend only on ``(seed, spec, n_features, n_classes)``: never on the
-      learning rate, the batch size or the device (they are drawn on the CPU);
+      learning rate, the batch size, the optimiser or the device (they are drawn on the CPU);
     * the minibatch order of epoch ``e`` depends only on ``(seed, e, n_train)``;
     * dropout masks of epoch ``e`` come from a generator seeded by ``(seed, e)`` on the device.
     Every generator is explicit and re-derived from the seed and the epoch, so no global RNG
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from os import PathLike
 from typing import Any
@@ -35,7 +38,14 @@ from torch import nn
 from tunegym.data import TabularDataset
 from tunegym.training._config import TrainConfig, cosine_factor, epoch_order, resolve_device
 from tunegym.training._metrics import EvalSplit
-from tunegym.training._model import DEFAULT_SPEC, MLP, MLPSpec, build_mlp
+from tunegym.training._model import (
+    DEFAULT_SPEC,
+    MLP,
+    ModelSpec,
+    build_mlp,
+    spec_from_dict,
+    spec_to_dict,
+)
 from tunegym.training._records import EpochRecord, best_record, make_record
 from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
 
@@ -66,6 +76,20 @@ def device_splits(
     return resolved, data.X_train, data.y_train, val, test
 
 
+def make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimiser ``config`` names, over ``params``, at the peak learning rate."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+
+
+def row_elements(model: MLP, n_features: int) -> int:
+    """Elements of one row's widest activation: what evaluation chunks its rows by."""
+    return max(*model.widths, n_features, model.layers[-1].out_features)
+
+
 def check_epochs(k: int) -> None:
     """Reject an epoch increment below 1."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -77,8 +101,8 @@ class Trial:
 
     Args:
         dataset: the data; its tensors are moved to ``device``.
-        config: hyperparameters (learning rate, batch size, schedule length, seed).
-        spec: the architecture.
+        config: hyperparameters (learning rate, batch size, schedule length, seed, optimiser).
+        spec: the architecture: an :class:`MLPSpec` or a :class:`FunnelSpec`.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"`` (CUDA when available).
         eval_test: also score the test split after every epoch.
 
@@ -99,7 +123,7 @@ class Trial:
         self,
         dataset: TabularDataset,
         config: TrainConfig,
-        spec: MLPSpec = DEFAULT_SPEC,
+        spec: ModelSpec = DEFAULT_SPEC,
         *,
         device: str | torch.device = "cpu",
         eval_test: bool = False,
@@ -115,12 +139,7 @@ class Trial:
             spec, dataset.n_features, dataset.n_classes, seed=config.seed
         ).to(self.device)
         self._model.eval()
-        self._optimizer = torch.optim.Adam(
-            self._model.parameters(),
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            fused=True,
-        )
+        self._optimizer = make_optimizer(config, self._model.parameters())
         self._history: list[EpochRecord] = []
         self._diverged = False
 
@@ -188,7 +207,7 @@ class Trial:
         order = epoch_order(config.seed, epoch, len(self._y_train)).to(self.device)
         X, y = self._X_train[order], self._y_train[order]
         generator = None
-        if self.spec.dropout > 0:
+        if any(p > 0 for p in model.dropouts):
             generator = derived_generator(config.seed, DROPOUT_STREAM, epoch, device=self.device)
         model.train()
         loss_sum = torch.zeros((), device=self.device)
@@ -202,10 +221,10 @@ class Trial:
             loss_sum += loss.detach()
             n_steps += 1
         model.eval()
-        row_elements = max(self.spec.width, self.dataset.n_features, self.dataset.n_classes)
-        scores = [(loss_sum / n_steps).view(1), self._val.evaluate(self._logits, row_elements)]
+        elements = row_elements(model, self.dataset.n_features)
+        scores = [(loss_sum / n_steps).view(1), self._val.evaluate(self._logits, elements)]
         if self._test is not None:
-            scores.append(self._test.evaluate(self._logits, row_elements))
+            scores.append(self._test.evaluate(self._logits, elements))
         finite = torch.stack([p.isfinite().all() for p in model.parameters()]).all()
         *values, weights_finite = torch.cat([s.view(-1) for s in [*scores, finite]]).tolist()
         return make_record(
@@ -225,13 +244,14 @@ class Trial:
         It holds copies (later training does not change it) made of tensors and plain
         containers only, so ``torch.save`` writes it in a form ``torch.load(weights_only=True)``
         reads. The schedule and the random streams are functions of the epoch counter, which
-        the history gives.
+        the history gives. The spec is :func:`spec_to_dict`'s (a :class:`FunnelSpec` is tagged
+        ``"kind": "funnel"``).
         """
         return {
             "format": _FORMAT,
             "version": _VERSION,
             "config": asdict(self.config),
-            "spec": asdict(self.spec),
+            "spec": spec_to_dict(self.spec),
             "eval_test": self.eval_test,
             "dataset": _dataset_signature(self.dataset),
             "diverged": self._diverged,
@@ -250,6 +270,10 @@ class Trial:
     ) -> Trial:
         """Rebuild a trial from :meth:`state_dict` on ``dataset`` (the one it was trained on).
 
+        Checkpoints written before the optimiser and the funnel existed (no ``optimizer`` or
+        ``momentum`` in the config, no ``kind`` in the spec) load as the Adam trials of
+        :class:`MLPSpec` they are.
+
         Raises:
             ValueError: if ``state`` is not a trial snapshot or ``dataset`` does not match it.
         """
@@ -266,7 +290,7 @@ class Trial:
         trial = cls(
             dataset,
             TrainConfig(**state["config"]),
-            MLPSpec(**state["spec"]),
+            spec_from_dict(state["spec"]),
             device=device,
             eval_test=state["eval_test"],
         )
@@ -336,7 +360,7 @@ class TrainResult:
 def train(
     dataset: TabularDataset,
     config: TrainConfig,
-    spec: MLPSpec = DEFAULT_SPEC,
+    spec: ModelSpec = DEFAULT_SPEC,
     *,
     device: str | torch.device = "cpu",
     eval_test: bool = True,
@@ -347,7 +371,7 @@ def train(
     Args:
         dataset: the data.
         config: hyperparameters.
-        spec: the architecture.
+        spec: the architecture (an :class:`MLPSpec` or a :class:`FunnelSpec`).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"``.
         eval_test: also score the test split after every epoch.
         on_epoch: called with each record as soon as its epoch ends.
