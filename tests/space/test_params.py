@@ -47,21 +47,23 @@ class TestFloat:
             Float(*args)
 
     def test_wrong_types(self) -> None:
-        with pytest.raises(TypeError, match="log must be a bool"):
+        with pytest.raises(TypeError, match=r"log must be a bool"):
             Float("x", 1.0, 2.0, log="yes")  # type: ignore[arg-type]
-        with pytest.raises(TypeError, match="name must be a str"):
+        with pytest.raises(TypeError, match=r"name must be a str"):
             Float(3, 1.0, 2.0)  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="low must be a finite number, got True"):
+        with pytest.raises(ValueError, match=r"low must be a finite number, got True"):
             Float("x", True, 2.0)
 
     def test_contains_and_validate(self) -> None:
         p = Float("lr", 1e-4, 1e-1, log=True)
-        assert p.contains(1e-3) and p.contains(np.float32(1e-3)) and Float("x", 0.0, 2.0).contains(1)
+        assert (
+            p.contains(1e-3) and p.contains(np.float32(1e-3)) and Float("x", 0.0, 2.0).contains(1)
+        )
         assert not p.contains(0.2) and not p.contains(-1.0) and not p.contains(0.0)
         assert not p.contains("0.01") and not p.contains(math.nan) and not p.contains(True)
         with pytest.raises(ValueError, match=r"'lr' = 0.2 is outside its range \[0.0001, 0.1\]"):
             p.validate(0.2)
-        with pytest.raises(ValueError, match="takes a float in"):
+        with pytest.raises(ValueError, match=r"takes a float in"):
             p.validate("0.01")
 
     def test_rounding_noise_is_inside_and_clipped(self) -> None:
@@ -94,23 +96,29 @@ class TestInt:
         p = Int("num_layers", 1, 5)
         assert p.validate(3.0) == 3 and isinstance(p.validate(3.0), int)
         assert p.validate(np.int64(2)) == 2 and type(p.validate(np.int64(2))) is int
-        with pytest.raises(ValueError, match="takes an int in"):
+        with pytest.raises(ValueError, match=r"takes an int in"):
             p.validate(2.5)
         with pytest.raises(ValueError, match=r"'num_layers' = 6 is outside its range \[1, 5\]"):
             p.validate(6)
         assert not p.contains(True) and not p.contains("3")
 
     def test_invalid(self) -> None:
-        with pytest.raises(TypeError, match="low must be an int, got 1.5; use Float"):
+        with pytest.raises(TypeError, match=r"low must be an int, got 1.5; use Float"):
             Int("x", 1.5, 3)  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="log scale needs low > 0, got low=0"):
+        with pytest.raises(ValueError, match=r"log scale needs low > 0, got low=0"):
             Int("x", 0, 3, log=True)
-        with pytest.raises(ValueError, match="low must be < high"):
+        with pytest.raises(ValueError, match=r"low must be < high"):
             Int("x", 3, 3)
 
     def test_json(self) -> None:
         p = Int("max_units", 64, 1024, log=True)
-        assert p.to_json() == {"name": "max_units", "type": "int", "low": 64, "high": 1024, "log": True}
+        assert p.to_json() == {
+            "name": "max_units",
+            "type": "int",
+            "low": 64,
+            "high": 1024,
+            "log": True,
+        }
         assert hyperparameter_from_json(p.to_json()) == p
 
 
@@ -151,7 +159,9 @@ class TestCategorical:
 
     def test_unknown_choice_says_did_you_mean(self) -> None:
         p = Categorical("opt", ("adam", "sgd"))
-        with pytest.raises(ValueError, match=r"takes one of \['adam', 'sgd'\], got 'adma'\. Did you mean 'adam'\?"):
+        with pytest.raises(
+            ValueError, match=r"takes one of \['adam', 'sgd'\], got 'adma'\. Did you mean 'adam'\?"
+        ):
             p.validate("adma")
 
     def test_json(self) -> None:
@@ -162,18 +172,24 @@ class TestCategorical:
 
 class TestFromJson:
     def test_log_defaults_to_false(self) -> None:
-        assert hyperparameter_from_json({"name": "x", "type": "int", "low": 1, "high": 3}) == Int("x", 1, 3)
+        assert hyperparameter_from_json({"name": "x", "type": "int", "low": 1, "high": 3}) == Int(
+            "x", 1, 3
+        )
 
     def test_unknown_type(self) -> None:
-        with pytest.raises(ValueError, match="Unknown hyperparameter type 'flot'.*Did you mean 'float'"):
+        with pytest.raises(
+            ValueError, match=r"Unknown hyperparameter type 'flot'.*Did you mean 'float'"
+        ):
             hyperparameter_from_json({"name": "x", "type": "flot", "low": 0, "high": 1})
-        with pytest.raises(ValueError, match="ConfigSpace's JSON: read it with Space.from_configspace"):
+        with pytest.raises(
+            ValueError, match=r"ConfigSpace's JSON: read it with Space.from_configspace"
+        ):
             hyperparameter_from_json({"name": "x", "type": "uniform_float", "lower": 0, "upper": 1})
 
     def test_missing_and_unknown_keys(self) -> None:
-        with pytest.raises(ValueError, match="is missing 'high'"):
+        with pytest.raises(ValueError, match=r"is missing 'high'"):
             hyperparameter_from_json({"name": "x", "type": "float", "low": 0})
-        with pytest.raises(ValueError, match="Unknown key 'lo'.*Did you mean 'low'"):
+        with pytest.raises(ValueError, match=r"Unknown key 'lo'.*Did you mean 'low'"):
             hyperparameter_from_json({"name": "x", "type": "float", "lo": 0, "high": 1})
-        with pytest.raises(TypeError, match="must be an object"):
+        with pytest.raises(TypeError, match=r"must be an object"):
             hyperparameter_from_json([1, 2])  # type: ignore[arg-type]

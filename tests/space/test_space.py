@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ class TestContainer:
         assert space["layers"] == Int("layers", 1, 5)
 
     def test_getitem_unknown(self, space: Space) -> None:
-        with pytest.raises(KeyError, match="No hyperparameter 'layer'.*Did you mean 'layers'"):
+        with pytest.raises(KeyError, match=r"No hyperparameter 'layer'.*Did you mean 'layers'"):
             space["layer"]
 
     def test_list_is_taken_as_tuple_and_hashable(self) -> None:
@@ -47,17 +48,23 @@ class TestContainer:
     def test_invalid(self) -> None:
         with pytest.raises(ValueError, match=r"names must be distinct; repeated: \['x'\]"):
             Space((Float("x", 0.0, 1.0), Int("x", 1, 2)))
-        with pytest.raises(ValueError, match="at least one hyperparameter"):
+        with pytest.raises(ValueError, match=r"at least one hyperparameter"):
             Space(())
-        with pytest.raises(TypeError, match="must be Float, Int or Categorical, got dict"):
+        with pytest.raises(TypeError, match=r"must be Float, Int or Categorical, got dict"):
             Space(({"name": "x"},))  # type: ignore[arg-type]
-        with pytest.raises(TypeError, match="must be a tuple of hyperparameters"):
+        with pytest.raises(TypeError, match=r"must be a tuple of hyperparameters"):
             Space(Float("x", 0.0, 1.0))  # type: ignore[arg-type]
 
 
 class TestValidate:
     def test_normalises_types_and_order(self, space: Space) -> None:
-        config = {"act": "gelu", "layers": 2.0, "dropout": 0, "batch_size": np.int64(32), "lr": np.float32(0.01)}
+        config = {
+            "act": "gelu",
+            "layers": 2.0,
+            "dropout": 0,
+            "batch_size": np.int64(32),
+            "lr": np.float32(0.01),
+        }
         out = space.validate(config)
         assert list(out) == list(space.names)
         assert type(out["layers"]) is int and type(out["batch_size"]) is int
@@ -65,7 +72,9 @@ class TestValidate:
         assert config["layers"] == 2.0  # a copy: the input is untouched
 
     def test_unknown_key(self, space: Space) -> None:
-        with pytest.raises(ValueError, match="Unknown hyperparameter 'dropuot'.*Did you mean 'dropout'"):
+        with pytest.raises(
+            ValueError, match=r"Unknown hyperparameter 'dropuot'.*Did you mean 'dropout'"
+        ):
             space.validate({**GOOD, "dropuot": 0.1})
 
     def test_missing_key(self, space: Space) -> None:
@@ -76,7 +85,9 @@ class TestValidate:
     def test_out_of_range_names_the_range(self, space: Space) -> None:
         with pytest.raises(ValueError, match=r"'dropout' = 0.7 is outside its range \[0.0, 0.5\]"):
             space.validate({**GOOD, "dropout": 0.7})
-        with pytest.raises(ValueError, match=r"'batch_size' = 8 is outside its range \[16, 512\] \(log scale\)"):
+        with pytest.raises(
+            ValueError, match=r"'batch_size' = 8 is outside its range \[16, 512\] \(log scale\)"
+        ):
             space.validate({**GOOD, "batch_size": 8})
 
     def test_contains(self, space: Space) -> None:
@@ -87,7 +98,7 @@ class TestValidate:
         assert not space.contains([1, 2])  # type: ignore[arg-type]
 
     def test_not_a_mapping(self, space: Space) -> None:
-        with pytest.raises(TypeError, match="must be a mapping"):
+        with pytest.raises(TypeError, match=r"must be a mapping"):
             space.validate([("lr", 1e-3)])  # type: ignore[arg-type]
 
 
@@ -111,7 +122,9 @@ class TestUnit:
     def test_from_unit_errors(self, space: Space) -> None:
         with pytest.raises(ValueError, match=r"has shape \(5,\).*got shape \(4,\)"):
             space.from_unit(np.zeros(4))
-        with pytest.raises(ValueError, match=r"'dropout': a unit value must be a number in \[0, 1\], got 1.5"):
+        with pytest.raises(
+            ValueError, match=r"'dropout': a unit value must be a number in \[0, 1\], got 1.5"
+        ):
             space.from_unit([0.5, 0.5, 1.5, 0.5, 0.5])
 
     def test_to_unit_many(self, space: Space) -> None:
@@ -157,11 +170,13 @@ class TestSample:
         assert space.sample(0, seed=0) == []
 
     def test_errors(self, space: Space) -> None:
-        with pytest.raises(ValueError, match="Unknown sampling method 'sobel'.*Did you mean 'sobol'"):
+        with pytest.raises(
+            ValueError, match=r"Unknown sampling method 'sobel'.*Did you mean 'sobol'"
+        ):
             space.sample(4, seed=0, method="sobel")
-        with pytest.raises(ValueError, match="n must be an int >= 0, got -1"):
+        with pytest.raises(ValueError, match=r"n must be an int >= 0, got -1"):
             space.sample(-1, seed=0)
-        with pytest.raises(TypeError, match="seed must be an int, got None"):
+        with pytest.raises(TypeError, match=r"seed must be an int, got None"):
             space.sample(4, seed=None)  # type: ignore[arg-type]
 
 
@@ -190,11 +205,11 @@ class TestJson:
         }  # fmt: skip
 
     def test_errors(self) -> None:
-        with pytest.raises(ValueError, match="Unknown key 'hyperparameters'.*from_configspace"):
+        with pytest.raises(ValueError, match=r"Unknown key 'hyperparameters'.*from_configspace"):
             Space.from_json({"hyperparameters": []})
-        with pytest.raises(ValueError, match="needs 'params'"):
+        with pytest.raises(ValueError, match=r"needs 'params'"):
             Space.from_json({"name": "x"})
-        with pytest.raises(ValueError, match="'params' must be a list"):
+        with pytest.raises(ValueError, match=r"'params' must be a list"):
             Space.from_json({"params": "x"})
 
 
@@ -230,7 +245,11 @@ class TestGrid:
         assert Space.from_grid({"x": [0.0, 100.0]})["x"] == Float("x", 0.0, 100.0)
 
     def test_grid_holds_its_values(self) -> None:
-        values = {"lr": [1e-4, 1e-3, 1e-2], "bs": [16, 32], "act": ["relu", "tanh"]}
+        values: dict[str, list[Any]] = {
+            "lr": [1e-4, 1e-3, 1e-2],
+            "bs": [16, 32],
+            "act": ["relu", "tanh"],
+        }
         s = Space.from_grid(values)
         assert all(s.contains(c) for c in Space.grid(values))
 
@@ -241,9 +260,9 @@ class TestGrid:
         ]  # fmt: skip
 
     def test_errors(self) -> None:
-        with pytest.raises(ValueError, match="Grid values for 'a' are empty"):
+        with pytest.raises(ValueError, match=r"Grid values for 'a' are empty"):
             Space.from_grid({"a": []})
-        with pytest.raises(TypeError, match="must be a sequence"):
+        with pytest.raises(TypeError, match=r"must be a sequence"):
             Space.grid({"a": "abc"})
 
 
@@ -257,13 +276,13 @@ class TestNarrow:
         assert all(space.contains(c) for c in n.sample(16, seed=0))
 
     def test_errors(self, space: Space) -> None:
-        with pytest.raises(ValueError, match="unknown hyperparameter 'lrr'.*Did you mean 'lr'"):
+        with pytest.raises(ValueError, match=r"unknown hyperparameter 'lrr'.*Did you mean 'lr'"):
             space.narrow({"lrr": (1e-3, 1e-2)})
         with pytest.raises(ValueError, match=r"leaves \[0.5, 0.5\], not a range; widen the box"):
             space.narrow({"dropout": (0.5, 0.9)})
         with pytest.raises(ValueError, match=r"with a \(low, high\) pair"):
             space.narrow({"dropout": 0.3})
-        with pytest.raises(ValueError, match="takes one of"):
+        with pytest.raises(ValueError, match=r"takes one of"):
             space.narrow({"act": ["elu"]})
 
 

@@ -141,7 +141,7 @@ def _from_entry(entry: Mapping[str, Any]) -> Hyperparameter:
             "drop=(name,) or redefine it with a supported type."
         )
     if kind in ("uniform_float", "uniform_int"):
-        if entry.get("q") not in (None, 1):
+        if entry.get("q") not in (None, 1 if kind == "uniform_int" else None):
             raise ValueError(
                 f"ConfigSpace hyperparameter {name!r} is quantised (q={entry['q']!r}), which "
                 "tunegym does not support; list its values in a categorical instead."
