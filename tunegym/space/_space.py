@@ -447,8 +447,8 @@ def _narrow(param: Hyperparameter, bounds: Any) -> Hyperparameter:
                 f"Narrow the categorical {param.name!r} with a sequence of its choices "
                 f"{list(param.choices)!r}, got {bounds!r}."
             )
-        wanted = [param.validate(v) for v in bounds]
-        kept = tuple(c for c in param.choices if c in wanted)
+        wanted = {param.index(v) for v in bounds}
+        kept = tuple(c for i, c in enumerate(param.choices) if i in wanted)
         if not kept:
             raise ValueError(f"Narrowing {param.name!r} to {bounds!r} leaves no choice.")
         return Categorical(param.name, kept)
