@@ -302,8 +302,8 @@ class LCBench:
         decreases. Measured (docs/LCBENCH.md): over 1000 random configurations x 34 tasks x
         52 epochs and the 128 corners of the space, the raw accuracies stayed in [0, 1] and
         the cross-entropies positive (clipping them is a guard), but the model's cumulative
-        time decreased in about 0.4 % of the epoch steps of random configurations (1 % at
-        the corners), by up to 48 s (181 s at a corner); ``seconds`` is 0 there.
+        time decreased in about 0.5 % of the epoch steps of random configurations (1 % at
+        the corners), by up to 40 s (181 s at a corner); ``seconds`` is 0 there.
 
         Args:
             task: an OpenML task id of `tasks` or its dataset's name (``"adult"``).
