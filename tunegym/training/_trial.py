@@ -5,10 +5,10 @@ Optimiser and schedule:
     default betas ``(0.9, 0.999)`` and eps ``1e-8``) or ``torch.optim.SGD`` (``"sgd"``:
     ``momentum``, no dampening, no Nesterov), both with their fused kernels; either adds the L2
     ``weight_decay`` to the gradient. The learning rate is annealed by a cosine stepped once per
-    epoch: epoch ``e`` (0-based) trains at ``lr * (1 + cos(pi * e / max_epochs)) / 2``. The schedule depends on
-    ``max_epochs`` only, so training ``k`` epochs and then ``k`` more gives exactly the first
-    ``2k`` epochs of the full run; the optimiser's state (Adam's moments, SGD's momentum
-    buffers) is in the checkpoint.
+    epoch: epoch ``e`` (0-based) trains at ``lr * (1 + cos(pi * e / max_epochs)) / 2``. The
+    schedule depends on ``max_epochs`` only, so training ``k`` epochs and then ``k`` more gives
+    exactly the first ``2k`` epochs of the full run; the optimiser's state (Adam's moments,
+    SGD's momentum buffers) is in the checkpoint.
 
 Determinism contract:
     * the initial weights depend only on ``(seed, spec, n_features, n_classes)``: never on the
