@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,9 +198,9 @@ class TimedBackend:
         self.seconds[name] += time.perf_counter() - began
         self.calls[name] += 1
 
-    def start(self, lr: float, batch_size: int, seed: int) -> int:
+    def start(self, config: Mapping[str, Any], seed: int) -> int:
         began = time.perf_counter()
-        handle = self.inner.start(lr, batch_size, seed)
+        handle = self.inner.start(config, seed)
         self._clock("start", began)
         return handle
 

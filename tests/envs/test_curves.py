@@ -54,7 +54,7 @@ def test_read_curves_errors(tmp_path: Path) -> None:
 
 def test_replay_serves_exact_records(iris_curves: pd.DataFrame) -> None:
     backend = ReplayBackend(iris_curves)
-    handle = backend.start(1e-2, 16, 1)
+    handle = backend.start({"lr": 1e-2, "batch_size": 16}, 1)
     first, rest = backend.advance(handle, 1), backend.advance(handle, 10)
     expected = iris_curves.query("lr == 0.01 and batch_size == 16 and seed == 1")[
         "val_accuracy"
@@ -69,8 +69,8 @@ def test_replay_serves_exact_records(iris_curves: pd.DataFrame) -> None:
 
 def test_replay_never_interpolates(iris_curves: pd.DataFrame) -> None:
     backend = ReplayBackend(iris_curves)
-    with pytest.raises(KeyError, match=r"No recorded curve for lr=0\.005"):
-        backend.start(5e-3, 16, 0)
+    with pytest.raises(KeyError, match=r"No recorded curve for {.lr.: 0\.005"):
+        backend.start({"lr": 5e-3, "batch_size": 16}, 0)
     wider = SearchSpace(
         lrs=(*TINY_SPACE.lrs[:-1], 3.0, 1e20), batch_sizes=TINY_SPACE.batch_sizes, max_epochs=4
     )
@@ -86,7 +86,10 @@ def test_replay_never_interpolates(iris_curves: pd.DataFrame) -> None:
 def test_live_backend_resumes_from_checkpoints(tmp_path: Path, iris: TabularDataset) -> None:
     in_memory = LiveBackend(iris, TINY_SPACE)
     on_disk = LiveBackend(iris, TINY_SPACE, checkpoint_dir=tmp_path)
-    a, b = in_memory.start(1e-2, 16, 0), on_disk.start(1e-2, 16, 0)
+    a, b = (
+        in_memory.start({"lr": 1e-2, "batch_size": 16}, 0),
+        on_disk.start({"lr": 1e-2, "batch_size": 16}, 0),
+    )
     for k in (1, 2, 1):
         seg_a, seg_b = in_memory.advance(a, k), on_disk.advance(b, k)
         np.testing.assert_array_equal(seg_a.scores, seg_b.scores)

@@ -92,7 +92,7 @@ def test_recorded_curves_carry_the_macro_scores(iris_curves: pd.DataFrame) -> No
 @pytest.mark.parametrize("metric", [*MACRO, "val_loss"])
 def test_replay_serves_the_metric_as_a_score(iris_curves: pd.DataFrame, metric: str) -> None:
     backend = ReplayBackend(iris_curves, metric=metric, space=TINY_SPACE, seeds=TINY_SEEDS)
-    handle = backend.start(1e-2, 16, 1)
+    handle = backend.start({"lr": 1e-2, "batch_size": 16}, 1)
     segment = backend.advance(handle, TINY_SPACE.max_epochs)
     rows = iris_curves.query("lr == 0.01 and batch_size == 16 and seed == 1")
     test_metric = SCORE_METRICS[metric]
@@ -107,7 +107,7 @@ def test_replay_serves_the_metric_as_a_score(iris_curves: pd.DataFrame, metric: 
 
 def test_live_backend_scores_the_metric(iris: TabularDataset) -> None:
     backend = LiveBackend(iris, TINY_SPACE, metric="val_loss")
-    handle = backend.start(1e-2, 16, 0)
+    handle = backend.start({"lr": 1e-2, "batch_size": 16}, 0)
     segment = backend.advance(handle, 2)
     history = backend.trial(handle).history
     np.testing.assert_allclose(segment.scores, [math.exp(-r.val_loss) for r in history])

@@ -65,9 +65,15 @@ def test_codec_round_trips_every_index() -> None:
         assert codec.encode(codec.decode(index)) == index
     assert codec.decode(codec.stop_index).kind is ActionKind.STOP
     assert codec.decode(codec.new(2, 1, 4)) == Action(
-        ActionKind.NEW, k=4, lr_index=2, batch_size_index=1
+        ActionKind.NEW, k=4, lr_index=2, batch_size_index=1, config=5
     )
+    assert codec.new_config(5, 4) == codec.new(2, 1, 4)  # candidate 2 * 2 + 1
     assert codec.decode(codec.cont(3, 2)) == Action(ActionKind.CONTINUE, k=2, slot=3)
+    general = ActionCodec.for_configs(6, 4, (1, 2, 4))
+    assert general.n == codec.n
+    assert general.decode(general.new_config(5, 4)) == Action(ActionKind.NEW, k=4, config=5)
+    for index in range(general.n):
+        assert general.encode(general.decode(index)) == index
     with pytest.raises(ValueError, match="k=3"):
         codec.cont(0, 3)
     with pytest.raises(ValueError, match="in \\[0, 31\\)"):

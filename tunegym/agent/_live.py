@@ -22,17 +22,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from tunegym.data import TabularDataset
-from tunegym.envs import SCORE_METRICS, SearchSpace, Segment, score_of, task_meta_features
-from tunegym.training import EpochRecord, MLPSpec, TrainConfig, Trial
+from tunegym.envs import (
+    SCORE_METRICS,
+    SearchSpace,
+    Segment,
+    score_of,
+    task_meta_features,
+    trial_setup,
+)
+from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial
 
 if TYPE_CHECKING:
     from tunegym.metastore import MetaStore
@@ -80,7 +87,7 @@ class TrialCache:
         self._epochs: dict[str, int] = {}
 
     @staticmethod
-    def key(fingerprint: str, config: TrainConfig, spec: MLPSpec) -> str:
+    def key(fingerprint: str, config: TrainConfig, spec: ModelSpec) -> str:
         """The name of a trial: its dataset's fingerprint, configuration and network."""
         identity = json.dumps([fingerprint, asdict(config), asdict(spec)], sort_keys=True)
         return hashlib.sha256(identity.encode()).hexdigest()[:32]
@@ -147,9 +154,9 @@ class TrialLog:
     """What a trial produced, epoch by epoch, averaged over folds.
 
     Attributes:
-        lr: learning rate.
-        batch_size: batch size.
+        config: the candidate configuration.
         seed: the trial's seed.
+        spec: the network it trains.
         val: the env's score per epoch (the tuned metric, larger is better).
         test: the matching test score.
         used: epochs of one fold spent in the run when each epoch ended (one per trial epoch).
@@ -158,9 +165,9 @@ class TrialLog:
         served: epochs read from checkpoints rather than trained.
     """
 
-    lr: float
-    batch_size: int
+    config: dict[str, Any]
     seed: int
+    spec: Any = None
     val: list[float] = field(default_factory=list)
     test: list[float] = field(default_factory=list)
     used: list[int] = field(default_factory=list)
@@ -168,11 +175,24 @@ class TrialLog:
     records: list[list[EpochRecord]] = field(default_factory=list)
     served: int = 0
 
+    @property
+    def lr(self) -> float | None:
+        """The learning rate (``lr`` on the grid, ``learning_rate`` in LCBench's space)."""
+        value = self.config.get("lr", self.config.get("learning_rate"))
+        return None if value is None else float(value)
+
+    @property
+    def batch_size(self) -> int | None:
+        """The batch size, where the configuration has one."""
+        value = self.config.get("batch_size")
+        return None if value is None else int(value)
+
 
 @dataclass(eq=False)
 class _FoldTrial:
     dataset: TabularDataset
     config: TrainConfig
+    spec: Any
     key: str
     trial: Trial | None  # built on the first epoch not served from the cache
     cached: list[EpochRecord]  # records served before training (from a checkpoint)
@@ -236,18 +256,16 @@ class TuneBackend:
         """Fold-epochs read from checkpoints instead of being trained."""
         return sum(log.served for log in self.logs) * len(self.folds)
 
-    def start(self, lr: float, batch_size: int, seed: int) -> int:
-        config = TrainConfig(
-            lr=lr, batch_size=batch_size, max_epochs=self.space.max_epochs, seed=seed
-        )
+    def start(self, config: Mapping[str, Any], seed: int) -> int:
+        train, spec = trial_setup(config, self.space.max_epochs, seed, self.model)
         handle = len(self.logs)
-        self.logs.append(TrialLog(lr, batch_size, seed))
+        self.logs.append(TrialLog(dict(config), seed, spec))
         parts = []
         for i, dataset in enumerate(self.folds):
-            key = TrialCache.key(self._fingerprints[i], config, self.model) if self.cache else ""
+            key = TrialCache.key(self._fingerprints[i], train, spec) if self.cache else ""
             trial = self.cache.load(key, dataset, self.device) if self.cache else None
             cached = trial.history if trial is not None else []
-            parts.append(_FoldTrial(dataset, config, key, trial, cached))
+            parts.append(_FoldTrial(dataset, train, spec, key, trial, cached))
         self._open[handle] = parts
         return handle
 
@@ -292,7 +310,11 @@ class TuneBackend:
             return part.cached[done]
         if part.trial is None:
             part.trial = Trial(
-                part.dataset, part.config, self.model, device=self.device, eval_test=True
+                part.dataset,
+                part.config,
+                part.spec,
+                device=self.device,
+                eval_test=True,
             )
         (record,) = part.trial.train(1)
         self.trained_epochs += 1
@@ -327,7 +349,8 @@ class TuneBackend:
                 continue
             history = part.cached if part.trial is None else part.trial.history
             self.store.log_trial(
-                part.dataset, part.config, self.model, history[:epochs], device=self.device,
+                part.dataset, part.config, part.spec, history[:epochs],
+                device=self.device,
                 val_size=self.val_size, test_size=self.test_size,
             )  # fmt: skip
             part.logged = epochs
@@ -346,8 +369,8 @@ class TuneBackend:
         log = self.logs[self.best_trial]
         states = []
         for dataset in self.folds:
-            config = TrainConfig(log.lr, log.batch_size, self.space.max_epochs, log.seed)
-            trial = Trial(dataset, config, self.model, device=self.device)
+            config, spec = trial_setup(log.config, self.space.max_epochs, log.seed, self.model)
+            trial = Trial(dataset, config, spec, device=self.device)
             trial.train(self.best_epoch)
             weights = trial.model.state_dict()
             states.append({n: w.detach().cpu().clone() for n, w in weights.items()})

@@ -87,19 +87,22 @@ class TrialCurve:
         val_scores: validation score per epoch.
         test_scores: test score per epoch.
         epochs_used: the run's epochs spent when each of its epochs ended.
+        config: its whole configuration (the learning rate and batch size above are read from
+            it; ``None`` where the space has none).
         train_loss: mean training cross-entropy per epoch (mean over folds with ``cv``).
         val_loss: validation cross-entropy per epoch (likewise).
     """
 
     trial: int
-    lr: float
-    batch_size: int
+    lr: float | None
+    batch_size: int | None
     seed: int
     val_scores: tuple[float, ...]
     test_scores: tuple[float, ...]
     epochs_used: tuple[int, ...]
     train_loss: tuple[float, ...] = ()
     val_loss: tuple[float, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
 
     def validation_peak(self) -> ValidationPeak | None:
         """Where validation stopped improving (``None`` before any epoch)."""
@@ -151,16 +154,18 @@ class BestConfig:
         trial: the trial it belongs to.
         seed: that trial's seed.
         max_epochs: ``E_max``, the length of the trial's cosine schedule.
+        config: the whole configuration (``lr`` and ``batch_size`` are read from it).
     """
 
-    lr: float
-    batch_size: int
+    lr: float | None
+    batch_size: int | None
     epochs: int
     val_score: float
     test_score: float
     trial: int
     seed: int
     max_epochs: int
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

@@ -521,10 +521,11 @@ def _result(
             trial=backend.best_trial,
             seed=log.seed,
             max_epochs=space.max_epochs,
+            config=dict(log.config),
         )
         networks = []
         for dataset, state in zip(folds, states, strict=True):
-            network = build_mlp(backend.model, dataset.n_features, dataset.n_classes)
+            network = build_mlp(log.spec, dataset.n_features, dataset.n_classes)
             network.load_state_dict(state)
             networks.append(network.eval())
         members = tuple(zip(networks, (d.preprocessor for d in folds), strict=True))
@@ -533,6 +534,7 @@ def _result(
             i, t.lr, t.batch_size, t.seed, tuple(t.val), tuple(t.test),
             tuple(u * n_folds for u in t.used),
             train_loss=tuple(t.curves["train_loss"]), val_loss=tuple(t.curves["val_loss"]),
+            config=dict(t.config),
         )
         for i, t in enumerate(backend.logs)
     )  # fmt: skip

@@ -56,7 +56,7 @@ def _backend_curves(
         for batch_size in space.batch_sizes:
             for seed in task.trial_seeds:
                 try:
-                    handle = backend.start(lr, batch_size, seed)
+                    handle = backend.start({"lr": lr, "batch_size": batch_size}, seed)
                 except KeyError:
                     continue
                 segment = backend.advance(handle, space.max_epochs)

@@ -10,7 +10,7 @@ Registered as ``tunegym/NNTuning-v0``::
 """
 
 from tunegym.envs._actions import Action, ActionCodec, ActionKind
-from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend, Segment
+from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend, Segment, trial_setup
 from tunegym.envs._collect import (
     DEFAULT_MAX_ROWS,
     CollectProgress,
@@ -78,5 +78,6 @@ __all__ = [
     "resolve_datasets",
     "score_of",
     "task_meta_features",
+    "trial_setup",
     "write_curves",
 ]

@@ -1,11 +1,14 @@
 """The env's action space: one ``Discrete`` index per (kind, arguments), and back.
 
-Layout of ``Discrete(n)``, with ``L`` learning rates, ``B`` batch sizes, ``S`` slots and the
-epoch increments ``k_choices`` (``N_k`` of them)::
+Layout of ``Discrete(n)``, with ``C`` candidate configurations, ``S`` slots and the epoch
+increments ``k_choices`` (``N_k`` of them)::
 
-    [0, L*B*N_k)                 new trial (lr index, batch-size index, k index), row-major
-    [L*B*N_k, L*B*N_k + S*N_k)   continue slot j for k epochs (slot, k index), row-major
+    [0, C*N_k)                   new trial (candidate index, k index), row-major
+    [C*N_k, C*N_k + S*N_k)       continue slot j for k epochs (slot, k index), row-major
     n - 1                        stop
+
+On the lr × batch-size grid (``L`` × ``B``), candidate ``i * B + b`` is (lr ``i``, batch size
+``b``), so the new-trial block is (lr index, batch-size index, k index), row-major.
 
 One flat ``Discrete`` space rather than ``MultiDiscrete`` so that masking is exact: validity of
 ``k`` depends on the slot, which per-dimension masks cannot express.
@@ -37,6 +40,8 @@ class Action:
         lr_index: learning-rate grid index (new trials only, else -1).
         batch_size_index: batch-size grid index (new trials only, else -1).
         slot: slot to continue (continue only, else -1).
+        config: the candidate's index (new trials only, else -1); on the grid
+            ``lr_index * n_batch_sizes + batch_size_index``.
     """
 
     kind: ActionKind
@@ -44,32 +49,53 @@ class Action:
     lr_index: int = -1
     batch_size_index: int = -1
     slot: int = -1
+    config: int = -1
 
 
 class ActionCodec:
     """Maps actions to ``Discrete`` indices and back (tables built once)."""
 
     def __init__(
-        self, n_lrs: int, n_batch_sizes: int, n_slots: int, k_choices: tuple[int, ...]
+        self,
+        n_lrs: int,
+        n_batch_sizes: int,
+        n_slots: int,
+        k_choices: tuple[int, ...],
+        *,
+        grid: bool = True,
     ) -> None:
         self.n_lrs, self.n_batch_sizes, self.n_slots = n_lrs, n_batch_sizes, n_slots
+        self.grid = grid
         self.k_choices = k_choices
         n_k = len(k_choices)
-        self.n_new = n_lrs * n_batch_sizes * n_k
+        self.n_configs = n_lrs * n_batch_sizes
+        self.n_new = self.n_configs * n_k
         self.n_continue = n_slots * n_k
         self.n = self.n_new + self.n_continue + 1
         self.stop_index = self.n - 1
         table: list[Action] = []
         for i in range(n_lrs):
             for b in range(n_batch_sizes):
+                c = i * n_batch_sizes + b
                 for k in k_choices:
-                    table.append(Action(ActionKind.NEW, k=k, lr_index=i, batch_size_index=b))
+                    if grid:
+                        action = Action(
+                            ActionKind.NEW, k=k, lr_index=i, batch_size_index=b, config=c
+                        )
+                    else:
+                        action = Action(ActionKind.NEW, k=k, config=c)
+                    table.append(action)
         for s in range(n_slots):
             for k in k_choices:
                 table.append(Action(ActionKind.CONTINUE, k=k, slot=s))
         table.append(Action(ActionKind.STOP))
         self._table = tuple(table)
         self._k_index = {k: j for j, k in enumerate(k_choices)}
+
+    @classmethod
+    def for_configs(cls, n_configs: int, n_slots: int, k_choices: tuple[int, ...]) -> ActionCodec:
+        """The codec over ``n_configs`` candidates of any space (no grid indices)."""
+        return cls(n_configs, 1, n_slots, k_choices, grid=False)
 
     def decode(self, index: int) -> Action:
         """The action at ``index``; ``ValueError`` when out of range."""
@@ -86,6 +112,10 @@ class ActionCodec:
         k = self._k_index[action.k]
         n_k = len(self.k_choices)
         if action.kind is ActionKind.NEW:
+            if action.config >= 0 or not self.grid:
+                if not 0 <= action.config < self.n_configs:
+                    raise ValueError(f"Candidate index out of range in {action!r}.")
+                return action.config * n_k + k
             if not (
                 0 <= action.lr_index < self.n_lrs
                 and 0 <= action.batch_size_index < self.n_batch_sizes
@@ -105,3 +135,7 @@ class ActionCodec:
     def cont(self, slot: int, k: int) -> int:
         """Index of "continue slot for k epochs"."""
         return self.encode(Action(ActionKind.CONTINUE, k=k, slot=slot))
+
+    def new_config(self, config: int, k: int) -> int:
+        """Index of "new trial of candidate ``config`` for k epochs"."""
+        return self.encode(Action(ActionKind.NEW, k=k, config=config))

@@ -10,10 +10,10 @@ makes a recorded curve exactly what live training would produce.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from tunegym.data import TabularDataset
 from tunegym.envs._curves import meta_features_of, read_curves
 from tunegym.envs._features import task_meta_features
 from tunegym.envs._task import SCORE_METRICS, SearchSpace, metric_score, score_of
-from tunegym.training import EpochRecord, MLPSpec, TrainConfig, Trial
+from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial
 
 __all__ = ["Backend", "LiveBackend", "ReplayBackend", "Segment"]
 
@@ -58,8 +58,8 @@ class Backend(Protocol):
         """(best, worst) score over every configuration and epoch, or ``None`` if unknown."""
         ...
 
-    def start(self, lr: float, batch_size: int, seed: int) -> int:
-        """Open a trial (nothing is trained yet) and return its handle."""
+    def start(self, config: Mapping[str, Any], seed: int) -> int:
+        """Open a trial of a candidate configuration (nothing is trained yet); its handle."""
         ...
 
     def advance(self, handle: int, k: int) -> Segment:
@@ -78,13 +78,45 @@ class TrialLogger(Protocol):
         self,
         dataset: TabularDataset,
         config: TrainConfig,
-        spec: MLPSpec,
+        spec: ModelSpec,
         history: Sequence[EpochRecord],
         *,
         device: str = "cpu",
     ) -> int:
         """Store one trained trial; return its run id."""
         ...
+
+
+def trial_setup(
+    config: Mapping[str, Any], max_epochs: int, seed: int, model: MLPSpec | None = None
+) -> tuple[TrainConfig, ModelSpec]:
+    """The trainer's configuration and network of a candidate configuration.
+
+    * ``{"lr", "batch_size"}`` (the grid): Adam at ``lr`` with ``model`` (default `MLPSpec()`);
+    * LCBench's 7 hyperparameters (`tunegym.space.LCBENCH_SPACE`): the funnel MLP with SGD
+      (`tunegym.training.lcbench_trial_config`).
+
+    Raises:
+        ValueError: for a configuration of neither family (names the keys it got).
+    """
+    keys = set(config)
+    if keys == {"lr", "batch_size"}:
+        train = TrainConfig(
+            lr=float(config["lr"]), batch_size=int(config["batch_size"]), max_epochs=max_epochs,
+            seed=seed,
+        )  # fmt: skip
+        return train, model or MLPSpec()
+    from tunegym.space import LCBENCH_SPACE
+
+    if keys == set(LCBENCH_SPACE.names):
+        from tunegym.training import lcbench_trial_config
+
+        return lcbench_trial_config(config, max_epochs=max_epochs, seed=seed)
+    raise ValueError(
+        f"The live trainer cannot train a configuration with keys {sorted(keys)}: it trains "
+        "{'lr', 'batch_size'} (an MLP with Adam) or LCBench's "
+        f"{sorted(LCBENCH_SPACE.names)} (a funnel MLP with SGD)."
+    )
 
 
 class LiveBackend:
@@ -127,6 +159,7 @@ class LiveBackend:
         self._checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self._trials: dict[int, Trial] = {}
         self._configs: dict[int, TrainConfig] = {}
+        self._specs: dict[int, ModelSpec] = {}
         self._next = 0
 
     @property
@@ -137,15 +170,12 @@ class LiveBackend:
     def score_bounds(self) -> tuple[float, float] | None:
         return self._bounds
 
-    def start(self, lr: float, batch_size: int, seed: int) -> int:
+    def start(self, config: Mapping[str, Any], seed: int) -> int:
         handle, self._next = self._next, self._next + 1
-        config = TrainConfig(
-            lr=lr, batch_size=batch_size, max_epochs=self.space.max_epochs, seed=seed
-        )
-        self._configs[handle] = config
-        self._trials[handle] = Trial(
-            self.dataset, config, self.model, device=self.device, eval_test=True
-        )
+        train, spec = trial_setup(config, self.space.max_epochs, seed, self.model)
+        self._configs[handle] = train
+        self._specs[handle] = spec
+        self._trials[handle] = Trial(self.dataset, train, spec, device=self.device, eval_test=True)
         return handle
 
     def _path(self, handle: int) -> Path:
@@ -179,10 +209,11 @@ class LiveBackend:
             trial = self.trial(handle)
             if trial.history:
                 self.store.log_trial(
-                    self.dataset, trial.config, self.model, trial.history, device=self.device
+                    self.dataset, trial.config, trial.spec, trial.history, device=self.device
                 )
         self._trials.pop(handle, None)
         self._configs.pop(handle, None)
+        self._specs.pop(handle, None)
         if self._checkpoint_dir is not None:
             self._path(handle).unlink(missing_ok=True)
 
@@ -213,9 +244,11 @@ def _check_metric_columns(part: pd.DataFrame, dataset: str, columns: Sequence[st
         )
 
 
-def _lr_key(lr: float) -> float:
-    # Grid learning rates are matched exactly up to float formatting noise.
-    return float(f"{lr:.9g}")
+def _with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A curve table with its optional columns filled: one seed (0), no seconds, no divergence."""
+    filled = {"seed": 0, "seconds": 0.0, "diverged": False}
+    missing = {k: v for k, v in filled.items() if k not in frame}
+    return frame.assign(**missing) if missing else frame
 
 
 class ReplayBackend:
@@ -244,6 +277,8 @@ class ReplayBackend:
         seeds: tuple[int, ...] | None = None,
     ) -> None:
         frame = curves if isinstance(curves, pd.DataFrame) else read_curves(curves)
+        if "dataset" not in frame:  # a table of one dataset may leave its name out
+            frame = frame.assign(dataset=dataset or "table")
         names = sorted(frame["dataset"].unique())
         if dataset is None:
             if len(names) != 1:
@@ -267,24 +302,30 @@ class ReplayBackend:
                 + did_you_mean(metric, SCORE_METRICS)
             )
         self.metric, self.test_metric = metric, SCORE_METRICS[metric]
-        part = frame[frame["dataset"] == dataset].sort_values(["lr", "batch_size", "seed", "epoch"])
+        self._search = space or SearchSpace()
+        columns = list(self._search.names)
+        missing = [c for c in [*columns, "epoch"] if c not in frame]
+        if missing:
+            raise ValueError(
+                f"The curve table lacks the column(s) {missing} of its configurations; a table "
+                f"for this search needs {columns} and 'epoch' (docs/CURVES.md)."
+            )
+        frame = _with_optional_columns(frame)
+        part = frame[frame["dataset"] == dataset].sort_values([*columns, "seed", "epoch"])
         _check_metric_columns(part, dataset, (metric, self.test_metric))
-        self._curves: dict[
-            tuple[float, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, bool]
-        ] = {}
-        for key, rows in part.groupby(["lr", "batch_size", "seed"], sort=False):
-            lr, batch_size, seed = cast(tuple[float, int, int], key)
+        self._curves: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
+        for key, rows in part.groupby([*columns, "seed"], sort=False):
+            config = dict(zip(columns, key[:-1], strict=True))
             epochs = rows["epoch"].to_numpy()
             if not np.array_equal(epochs, np.arange(1, len(epochs) + 1)):
-                raise ValueError(
-                    f"Curve (lr={lr}, batch_size={batch_size}, seed={seed}) has gaps in its epochs."
-                )
-            self._curves[(_lr_key(float(lr)), int(batch_size), int(seed))] = (
+                raise ValueError(f"Curve {config} (seed {key[-1]}) has gaps in its epochs.")
+            self._curves[(*self._search.key(config), int(key[-1]))] = (  # type: ignore[call-overload]
                 metric_score(rows[metric].to_numpy(dtype=np.float64), metric),
                 metric_score(rows[self.test_metric].to_numpy(dtype=np.float64), self.test_metric),
                 rows["seconds"].to_numpy(dtype=np.float64),
                 bool(rows["diverged"].iloc[-1]),
             )
+        self._seeds = sorted({int(s) for s in part["seed"]})
         if space is not None:
             self._check_coverage(space, seeds or (0,))
         scores = metric_score(part[metric].to_numpy(dtype=np.float64), metric)
@@ -293,19 +334,23 @@ class ReplayBackend:
         self._open: dict[int, list] = {}
         self._next = 0
 
+    def _seed(self, seed: int) -> int:
+        # A table without a seed column (a deterministic benchmark) serves one curve per config.
+        return int(seed) if self._seeds != [0] or seed == 0 else 0
+
     def _check_coverage(self, space: SearchSpace, seeds: tuple[int, ...]) -> None:
         missing = [
-            (lr, bs, s)
-            for lr in space.lrs
-            for bs in space.batch_sizes
+            (c, s)
+            for c in space.candidates
             for s in seeds
-            if (_lr_key(lr), bs, s) not in self._curves
+            if (*space.key(c), self._seed(s)) not in self._curves
         ]
         if missing:
             raise ValueError(
                 f"The curves of {self.dataset!r} do not cover the search space: {len(missing)} of "
-                f"{space.n_configs * len(seeds)} (lr, batch size, seed) missing, e.g. {missing[:3]}. "
-                "Record them with tunegym.envs.record_curves (replay never interpolates)."
+                f"{space.n_configs * len(seeds)} (configuration, seed) missing, e.g. "
+                f"{missing[:3]}. Record them with tunegym.envs.record_curves (replay never "
+                "interpolates)."
             )
         short = [
             key for key, c in self._curves.items() if len(c[0]) < space.max_epochs and not c[3]
@@ -324,11 +369,11 @@ class ReplayBackend:
     def score_bounds(self) -> tuple[float, float] | None:
         return self._bounds
 
-    def start(self, lr: float, batch_size: int, seed: int) -> int:
-        curve = self._curves.get((_lr_key(lr), int(batch_size), int(seed)))
+    def start(self, config: Mapping[str, Any], seed: int) -> int:
+        curve = self._curves.get((*self._search.key(config), self._seed(seed)))
         if curve is None:
             raise KeyError(
-                f"No recorded curve for lr={lr}, batch_size={batch_size}, seed={seed} on {self.dataset!r}."
+                f"No recorded curve for {dict(config)}, seed={seed} on {self.dataset!r}."
             )
         handle, self._next = self._next, self._next + 1
         self._open[handle] = [curve, 0]

@@ -52,10 +52,11 @@ from tunegym.envs._task import TaskSpec
 __all__ = ["TuningEnv", "observation_layout"]
 
 _GLOBAL = ("budget_used", "budget_left", "trials_started", "incumbent", "seconds_used")
+# Per-slot entries; "config" stands for the candidate's coordinates in the unit cube, one entry
+# per hyperparameter (on the grid: log_lr and log_batch_size).
 _SLOT = (
     "occupied",
-    "log_lr",
-    "log_batch_size",
+    "config",
     "epochs_done",
     "last_score",
     "best_score",
@@ -65,23 +66,31 @@ _SLOT = (
 )
 
 
+def _config_names(task: TaskSpec) -> list[str]:
+    if task.space.is_grid:
+        return ["log_lr", "log_batch_size"]
+    return [f"u.{name}" for name in task.space.names]
+
+
+def _slot_fields(task: TaskSpec) -> list[str]:
+    names = _config_names(task)
+    return [f for field in _SLOT for f in (names if field == "config" else [field])]
+
+
 def observation_layout(task: TaskSpec) -> list[str]:
     """Names of the observation's entries, in order."""
     names = list(_GLOBAL)
-    names += [f"slot{j}.{f}" for j in range(task.n_slots) for f in _SLOT]
+    names += [f"slot{j}.{f}" for j in range(task.n_slots) for f in _slot_fields(task)]
     names += [f"meta.{n}" for n in META_FEATURE_NAMES]
-    names += [
-        f"prior.lr{i}.bs{b}"
-        for i in range(len(task.space.lrs))
-        for b in range(len(task.space.batch_sizes))
-    ]
+    if task.space.is_grid:
+        names += [
+            f"prior.lr{i}.bs{b}"
+            for i in range(len(task.space.lrs))
+            for b in range(len(task.space.batch_sizes))
+        ]
+    else:
+        names += [f"prior.c{i}" for i in range(task.space.n_configs)]
     return names
-
-
-def _unit(values: tuple[float, ...] | tuple[int, ...]) -> np.ndarray:
-    logs = np.log(np.asarray(values, dtype=np.float64))
-    span = logs[-1] - logs[0]
-    return (logs - logs[0]) / span if span > 0 else np.full(len(values), 0.5)
 
 
 class TuningEnv(gym.Env[np.ndarray, np.int64]):
@@ -108,9 +117,12 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
     ) -> None:
         space = task.space
         self.task, self.backend = task, backend
-        self.codec = ActionCodec(
-            len(space.lrs), len(space.batch_sizes), task.n_slots, space.k_choices
-        )
+        if space.is_grid:
+            self.codec = ActionCodec(
+                len(space.lrs), len(space.batch_sizes), task.n_slots, space.k_choices
+            )
+        else:
+            self.codec = ActionCodec.for_configs(space.n_configs, task.n_slots, space.k_choices)
         self.action_space = spaces.Discrete(self.codec.n)
         self.invalid_action_penalty = float(invalid_action_penalty)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -140,13 +152,15 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
                 f"backend.meta_features must have shape ({len(META_FEATURE_NAMES)},), got {meta.shape}."
             )
 
-        n_slot = len(_SLOT)
+        fields = _slot_fields(task)
+        n_slot = self._slot_size = len(fields)
+        self._dim = len(space.names)
         self._slot0 = len(_GLOBAL)
         self._meta0 = self._slot0 + task.n_slots * n_slot
         self._prior0 = self._meta0 + len(META_FEATURE_NAMES)
         size = self._prior0 + n_prior
         low = np.zeros(size, dtype=np.float32)
-        low[self._slot0 + _SLOT.index("slope") : self._meta0 : n_slot] = -1.0
+        low[self._slot0 + fields.index("slope") : self._meta0 : n_slot] = -1.0
         self.observation_space = spaces.Box(
             low=low, high=np.ones(size, dtype=np.float32), dtype=np.float32
         )
@@ -154,7 +168,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         self._obs[self._meta0 : self._prior0] = np.clip(meta, 0.0, 1.0)
         self._obs[self._prior0 :] = self._prior
 
-        self._lr_unit, self._bs_unit = _unit(space.lrs), _unit(space.batch_sizes)
+        self._unit = space.unit
         self._k = np.asarray(space.k_choices)
         bounds = backend.score_bounds
         self._worst = bounds[1] if bounds is not None else 0.0
@@ -174,8 +188,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         s = self.task.n_slots
         self._handle = np.full(s, -1, dtype=np.int64)
         self._trial_of = np.full(s, -1, dtype=np.int64)
-        self._lr_i = np.zeros(s, dtype=np.int64)
-        self._bs_i = np.zeros(s, dtype=np.int64)
+        self._config = np.zeros(s, dtype=np.int64)  # the candidate in each slot
         self._epochs = np.zeros(s, dtype=np.int64)
         self._last = np.zeros(s)
         self._best = np.zeros(s)
@@ -208,23 +221,26 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             o[4] = min(self._seconds_used / self.task.budget_seconds, 1.0)
 
     def _update_slot(self, j: int) -> None:
-        n = len(_SLOT)
+        n = self._slot_size
         base = self._slot0 + j * n
         e_max = self.task.space.max_epochs
         if self._handle[j] < 0:
             self._obs[base : base + n] = 0.0
             return
         # Entry by entry: assigning a tuple of numpy scalars to a slice costs several times more.
-        o, epochs = self._obs, int(self._epochs[j])
+        o, epochs, d = self._obs, int(self._epochs[j]), self._dim
         o[base] = 1.0
-        o[base + 1] = self._lr_unit[self._lr_i[j]]
-        o[base + 2] = self._bs_unit[self._bs_i[j]]
-        o[base + 3] = epochs / e_max
-        o[base + 4] = min(max(float(self._last[j]), 0.0), 1.0)
-        o[base + 5] = min(max(float(self._best[j]), 0.0), 1.0)
-        o[base + 6] = max(-1.0, min(1.0, float(self._slope[j])))
-        o[base + 7] = float(self._diverged[j])
-        o[base + 8] = float(epochs >= e_max)
+        if d == 2:
+            unit = self._unit[self._config[j]]
+            o[base + 1], o[base + 2] = unit[0], unit[1]
+        else:
+            o[base + 1 : base + 1 + d] = self._unit[self._config[j]]
+        o[base + d + 1] = epochs / e_max
+        o[base + d + 2] = min(max(float(self._last[j]), 0.0), 1.0)
+        o[base + d + 3] = min(max(float(self._best[j]), 0.0), 1.0)
+        o[base + d + 4] = max(-1.0, min(1.0, float(self._slope[j])))
+        o[base + d + 5] = float(self._diverged[j])
+        o[base + d + 6] = float(epochs >= e_max)
 
     def _continuable(self) -> np.ndarray:
         return (self._handle >= 0) & ~self._diverged & (self._epochs < self.task.space.max_epochs)
@@ -274,18 +290,17 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
 
         if act.kind is ActionKind.NEW:
             j = self._free_slot()
-            lr = self.task.space.lrs[act.lr_index]
-            batch_size = self.task.space.batch_sizes[act.batch_size_index]
+            config = self.task.space.candidates[act.config]
             seed = self.task.trial_seeds[int(self.np_random.integers(len(self.task.trial_seeds)))]
             if self._handle[j] >= 0:
                 self.backend.release(int(self._handle[j]))
-            self._handle[j] = self.backend.start(lr, batch_size, seed)
+            self._handle[j] = self.backend.start(config, seed)
             self._trial_of[j] = self._n_trials
             self._trials.append(
-                {"trial": self._n_trials, "lr": lr, "batch_size": batch_size, "seed": seed}
+                {"trial": self._n_trials, **config, "seed": seed, "config": act.config}
             )
             self._n_trials += 1
-            self._lr_i[j], self._bs_i[j] = act.lr_index, act.batch_size_index
+            self._config[j] = act.config
             self._epochs[j], self._last[j], self._best[j], self._slope[j] = 0, 0.0, 0.0, 0.0
             self._diverged[j] = False
         else:
@@ -444,8 +459,12 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         for j in range(self.task.n_slots):
             if self._handle[j] >= 0:
                 lines.append(
-                    f"  slot {j}: trial {self._trial_of[j]} lr={self.task.space.lrs[self._lr_i[j]]:g} "
-                    f"bs={self.task.space.batch_sizes[self._bs_i[j]]} epochs={self._epochs[j]} "
+                    f"  slot {j}: trial {self._trial_of[j]} "
+                    + " ".join(
+                        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in self.task.space.candidates[self._config[j]].items()
+                    )
+                    + f" epochs={self._epochs[j]} "
                     f"last={self._last[j]:.4f} best={self._best[j]:.4f}"
                     + (" diverged" if self._diverged[j] else "")
                 )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from functools import cached_property
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from tunegym.errors import did_you_mean
+from tunegym.space import Space
 from tunegym.training import METRICS, EpochRecord, MLPSpec
 
 __all__ = [
@@ -134,19 +137,32 @@ def _check_positive_sorted(name: str, values: tuple[float, ...] | tuple[int, ...
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The grid the tuner searches and how many epochs it may buy at once.
+    """The candidates the tuner searches and how many epochs it may buy at once.
+
+    Two kinds, one interface (`candidates`, `unit`, `index_of`):
+
+    * **a grid** of learning rates × batch sizes (the default: 13 × 6; `lrs`, `batch_sizes`),
+      candidates enumerated learning rate first;
+    * **candidates of any space** (`space` a `tunegym.space.Space` of float, int and categorical
+      hyperparameters, `configs` its configurations): e.g. `SearchSpace.sampled(LCBENCH_SPACE,
+      64, seed=0)`, Sobol points of LCBench's 7 hyperparameters.
 
     Attributes:
-        lrs: learning rates (increasing), log-spaced by default from 1e-5 to 10.
-        batch_sizes: batch sizes (increasing).
+        lrs: learning rates (increasing), log-spaced by default from 1e-5 to 10 (grid only).
+        batch_sizes: batch sizes (increasing; grid only).
         max_epochs: ``E_max``, the most epochs one trial may train (its cosine schedule's length).
         k_choices: epoch increments an action may buy (capped by ``E_max`` and the budget left).
+        space: the hyperparameters of the candidates, ``None`` for the grid.
+        configs: the candidates as `Space.key` tuples (values in ``space.names`` order); set
+            them with `sampled` or `of_configs`.
     """
 
     lrs: tuple[float, ...] = DEFAULT_LRS
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     max_epochs: int = 16
     k_choices: tuple[int, ...] = DEFAULT_K_CHOICES
+    space: Space | None = None
+    configs: tuple[tuple[Any, ...], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lrs", tuple(float(v) for v in self.lrs))
@@ -168,11 +184,132 @@ class SearchSpace:
                 f"SearchSpace.k_choices {self.k_choices!r} has no increment <= max_epochs "
                 f"({self.max_epochs}); add 1 to k_choices."
             )
+        if self.space is None and self.configs:
+            raise ValueError("SearchSpace.configs need their space= (a tunegym.space.Space).")
+        if self.space is not None:
+            if not self.configs:
+                raise ValueError(
+                    "SearchSpace(space=...) needs candidate configs; build it with "
+                    "SearchSpace.sampled(space, n) or SearchSpace.of_configs(space, configs)."
+                )
+            keys = tuple(tuple(c) for c in self.configs)
+            if len(set(keys)) != len(keys):
+                raise ValueError("SearchSpace.configs holds a configuration twice.")
+            object.__setattr__(self, "configs", keys)
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def of_configs(
+        cls,
+        space: Space,
+        configs: Sequence[Mapping[str, Any]],
+        *,
+        max_epochs: int = 16,
+        k_choices: tuple[int, ...] = DEFAULT_K_CHOICES,
+    ) -> SearchSpace:
+        """Candidates given as configurations of ``space`` (validated; duplicates dropped).
+
+        Raises:
+            ValueError: for an invalid configuration (the message names the hyperparameter).
+        """
+        keys: dict[tuple[Any, ...], None] = {}
+        for config in configs:
+            keys[space.key(space.validate(config))] = None
+        return cls(max_epochs=max_epochs, k_choices=k_choices, space=space, configs=tuple(keys))
+
+    @classmethod
+    def sampled(
+        cls,
+        space: Space,
+        n: int,
+        seed: int = 0,
+        *,
+        include: Sequence[Mapping[str, Any]] = (),
+        max_epochs: int = 16,
+        k_choices: tuple[int, ...] = DEFAULT_K_CHOICES,
+    ) -> SearchSpace:
+        """``n`` candidates: ``include`` first (e.g. a warm-start portfolio), then Sobol points.
+
+        Example:
+            >>> from tunegym.space import LCBENCH_SPACE
+            >>> SearchSpace.sampled(LCBENCH_SPACE, 8, seed=0, max_epochs=50).n_configs
+            8
+        """
+        if n < max(1, len(include)):
+            raise ValueError(f"sampled: n must be >= 1 and >= len(include), got n={n}.")
+        keys: dict[tuple[Any, ...], None] = {space.key(space.validate(c)): None for c in include}
+        extra = 0
+        while len(keys) < n:  # Sobol points are distinct; a portfolio entry may repeat one
+            for config in space.sample(n - len(include) + extra, seed=seed):
+                keys.setdefault(space.key(config), None)
+                if len(keys) == n:
+                    break
+            extra += n
+        return cls(max_epochs=max_epochs, k_choices=k_choices, space=space, configs=tuple(keys))
+
+    # -- the candidates ---------------------------------------------------------------------
+
+    @property
+    def is_grid(self) -> bool:
+        """Whether the candidates are the lr × batch-size grid."""
+        return self.space is None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The hyperparameters of a candidate."""
+        return ("lr", "batch_size") if self.space is None else self.space.names
+
+    @cached_property
+    def candidates(self) -> tuple[dict[str, Any], ...]:
+        """Every candidate configuration, in action order."""
+        if self.space is None:
+            return tuple(
+                {"lr": lr, "batch_size": batch_size}
+                for lr in self.lrs
+                for batch_size in self.batch_sizes
+            )
+        names = self.space.names
+        return tuple(dict(zip(names, key, strict=True)) for key in self.configs)
+
+    @cached_property
+    def unit(self) -> np.ndarray:
+        """The candidates in the unit cube, ``(n_configs, len(names))`` float32.
+
+        On the grid: log learning rate and log batch size scaled from the grid's first to its
+        last value (0.5 for a one-value axis); else `Space.to_unit`.
+        """
+        if self.space is None:
+            lr, bs = _unit(self.lrs), _unit(self.batch_sizes)
+            grid = np.stack(np.meshgrid(lr, bs, indexing="ij"), axis=-1).reshape(-1, 2)
+            return grid.astype(np.float32)
+        return self.space.to_unit_many(self.candidates).astype(np.float32)
+
+    @cached_property
+    def _index(self) -> dict[tuple[Any, ...], int]:
+        return {self.key(c): i for i, c in enumerate(self.candidates)}
+
+    def key(self, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A hashable identity of a configuration (numbers to 9 significant digits)."""
+        if self.space is not None:
+            return self.space.key(config)
+        return (float(f"{float(config['lr']):.9g}"), int(config["batch_size"]))
+
+    def index_of(self, config: Mapping[str, Any]) -> int:
+        """The action index of a candidate; ``ValueError`` when it is not one."""
+        try:
+            return self._index[self.key(config)]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(
+                f"{dict(config)!r} is not one of the {self.n_configs} candidates of this search."
+            ) from None
 
     @property
     def n_configs(self) -> int:
-        """Grid size: learning rates × batch sizes."""
-        return len(self.lrs) * len(self.batch_sizes)
+        """How many candidates (grid: learning rates × batch sizes)."""
+        if self.space is None:
+            return len(self.lrs) * len(self.batch_sizes)
+        return len(self.configs)
 
     def lr_index(self, lr: float) -> int:
         """Index of ``lr`` in the grid (relative tolerance 1e-9); ``ValueError`` if absent."""
@@ -189,6 +326,34 @@ class SearchSpace:
             raise ValueError(
                 f"Batch size {batch_size!r} is not on the grid {self.batch_sizes!r}."
             ) from None
+
+    # -- JSON ---------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict that `from_json` reads back."""
+        out: dict[str, Any] = {"max_epochs": self.max_epochs, "k_choices": list(self.k_choices)}
+        if self.space is None:
+            return {"lrs": list(self.lrs), "batch_sizes": list(self.batch_sizes), **out}
+        return {**out, "space": self.space.to_json(), "configs": list(self.candidates)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SearchSpace:
+        """Read `to_json`'s dict (a grid's dict is also what ``asdict`` gave before)."""
+        if "space" in data:
+            return cls.of_configs(
+                Space.from_json(data["space"]), data["configs"],
+                max_epochs=int(data["max_epochs"]), k_choices=tuple(data["k_choices"]),
+            )  # fmt: skip
+        fields = {
+            k: data[k] for k in ("lrs", "batch_sizes", "max_epochs", "k_choices") if k in data
+        }
+        return cls(**fields)
+
+
+def _unit(values: tuple[float, ...] | tuple[int, ...]) -> np.ndarray:
+    logs = np.log(np.asarray(values, dtype=np.float64))
+    span = logs[-1] - logs[0]
+    return (logs - logs[0]) / span if span > 0 else np.full(len(values), 0.5)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from tunegym.metastore._values import (
 
 if TYPE_CHECKING:
     from tunegym.data import TabularDataset
-    from tunegym.training import MLPSpec, TrainConfig
+    from tunegym.training import ModelSpec, TrainConfig
 
 __all__ = [
     "MLP_FLOW_VERSION",
@@ -138,7 +138,7 @@ def log_trial(
     session: Session,
     dataset: TabularDataset,
     config: TrainConfig,
-    spec: MLPSpec,
+    spec: ModelSpec,
     history: Sequence[EpochLike],
     *,
     split: SplitSpec,

@@ -38,7 +38,7 @@ from tunegym.metastore._values import (
 
 if TYPE_CHECKING:
     from tunegym.data import TabularDataset
-    from tunegym.training import MLPSpec, TrainConfig
+    from tunegym.training import ModelSpec, TrainConfig
 
 __all__ = ["MetaStore"]
 
@@ -291,7 +291,7 @@ class MetaStore:
         self,
         dataset: TabularDataset,
         config: TrainConfig,
-        spec: MLPSpec,
+        spec: ModelSpec,
         history: Sequence[EpochLike],
         *,
         val_size: float = 0.2,
