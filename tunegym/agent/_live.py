@@ -39,7 +39,7 @@ from tunegym.envs import (
     task_meta_features,
     trial_setup,
 )
-from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial
+from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial, spec_to_dict
 
 if TYPE_CHECKING:
     from tunegym.metastore import MetaStore
@@ -89,7 +89,7 @@ class TrialCache:
     @staticmethod
     def key(fingerprint: str, config: TrainConfig, spec: ModelSpec) -> str:
         """The name of a trial: its dataset's fingerprint, configuration and network."""
-        identity = json.dumps([fingerprint, asdict(config), asdict(spec)], sort_keys=True)
+        identity = json.dumps([fingerprint, asdict(config), spec_to_dict(spec)], sort_keys=True)
         return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
     def _trial_path(self, key: str) -> Path:

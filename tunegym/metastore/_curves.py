@@ -157,7 +157,9 @@ def log_trial(
         n_classes=info.n_classes,
     )
     task = get_or_create_task(session, stored, split)
-    model = asdict(spec)
+    from tunegym.training import spec_to_dict  # tags a funnel spec so that it can be rebuilt
+
+    model = spec_to_dict(spec)
     flow = get_or_create_flow(
         session, mlp_flow_name(model), MLP_FLOW_VERSION, family="mlp", model_spec=model
     )
