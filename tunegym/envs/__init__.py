@@ -29,7 +29,8 @@ from tunegym.envs._curves import (
 )
 from tunegym.envs._env import TuningEnv, observation_layout
 from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
-from tunegym.envs._make import ENV_ID, make_tuning_env
+from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend, lcbench_curves
+from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, make_tuning_env
 from tunegym.envs._task import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_K_CHOICES,
@@ -50,6 +51,8 @@ __all__ = [
     "DEFAULT_LRS",
     "DEFAULT_MAX_ROWS",
     "ENV_ID",
+    "LCBENCH_CANDIDATES",
+    "LCBENCH_PREFIX",
     "META_FEATURE_NAMES",
     "MINIMISED_METRICS",
     "OPTIONAL_CURVE_COLUMNS",
@@ -69,6 +72,8 @@ __all__ = [
     "TuningEnv",
     "collect",
     "completed_units",
+    "lcbench_backend",
+    "lcbench_curves",
     "make_tuning_env",
     "metric_score",
     "metric_value",

@@ -312,7 +312,11 @@ class ReplayBackend:
             )
         frame = _with_optional_columns(frame)
         part = frame[frame["dataset"] == dataset].sort_values([*columns, "seed", "epoch"])
-        _check_metric_columns(part, dataset, (metric, self.test_metric))
+        _check_metric_columns(part, dataset, (metric,))
+        if self.test_metric not in part or part[self.test_metric].isna().all():
+            # A benchmark that predicts no test score of the metric (LCBench has no test
+            # accuracy): test scores are unknown, tuning is unaffected.
+            part = part.assign(**{self.test_metric: np.nan})
         self._curves: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
         for key, rows in part.groupby([*columns, "seed"], sort=False):
             config = dict(zip(columns, key[:-1], strict=True))

@@ -93,6 +93,11 @@ def observation_layout(task: TaskSpec) -> list[str]:
     return names
 
 
+def _known(value: float) -> float | None:
+    # A benchmark without test scores (LCBench predicts no test accuracy) gives None, not nan.
+    return None if math.isnan(value) else value
+
+
 class TuningEnv(gym.Env[np.ndarray, np.int64]):
     """Gymnasium env over one tuning task (see the module docstring for the semantics).
 
@@ -326,7 +331,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
                 self._incumbent = top
                 self._incumbent_info = {
                     "val_score": top,
-                    "test_score": float(segment.test_scores[i]),
+                    "test_score": _known(float(segment.test_scores[i])),
                     "trial": int(self._trial_of[j]),
                     "epoch": start_epoch + i + 1,
                     **{k: v for k, v in self._trials[self._trial_of[j]].items() if k != "trial"},

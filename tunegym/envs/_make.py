@@ -11,6 +11,7 @@ import pandas as pd
 from tunegym.data import TabularDataset, load_dataset
 from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend, TrialLogger
 from tunegym.envs._env import TuningEnv
+from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend
 from tunegym.envs._task import SearchSpace, TaskSpec
 from tunegym.errors import did_you_mean
 from tunegym.training import MLPSpec
@@ -18,7 +19,10 @@ from tunegym.training import MLPSpec
 __all__ = ["ENV_ID", "make_tuning_env"]
 
 ENV_ID = "tunegym/NNTuning-v0"
-_BACKENDS = ("live", "replay")
+_BACKENDS = ("live", "replay", "lcbench")
+
+# The candidates of an LCBench env when none are given: Sobol points of its 7 hyperparameters.
+LCBENCH_CANDIDATES = 256
 
 
 def make_tuning_env(
@@ -47,11 +51,15 @@ def make_tuning_env(
     Args:
         dataset: a dataset spec (``"keel:german"``) or a loaded `TabularDataset`. For replay, the
             name under which its curves were recorded.
-        backend: ``"live"`` (really train), ``"replay"`` (serve ``curves``), or a `Backend`.
+        backend: ``"live"`` (really train), ``"replay"`` (serve ``curves``), ``"lcbench"``
+            (LCBench's surrogate, for ``dataset="lcbench:<task>"``, e.g. ``"lcbench:adult"``:
+            `lcbench_backend`; ``"replay"`` of an ``lcbench:`` name does the same), or a
+            `Backend`.
         curves: recorded curves (DataFrame or Parquet path) for the replay backend; ``None``
             with a dataset spec replays the meta-dataset snapshot shipped with the package
             (`tunegym.metastore.load_snapshot`: every bundled dataset, the default grid).
-        space: the grid (default `SearchSpace()`).
+        space: the candidates (default `SearchSpace()`, the 13 × 6 grid; for LCBench 256 Sobol
+            points of `tunegym.space.LCBENCH_SPACE` with ``E_max`` 52).
         budget_epochs: epochs the tuner may spend.
         budget_seconds: optional seconds budget.
         n_slots: trials kept open for continuation.
@@ -73,9 +81,14 @@ def make_tuning_env(
         ...                       space=SearchSpace(max_epochs=4))
         >>> obs, info = env.reset(seed=0)
     """
+    name = dataset if isinstance(dataset, str) else dataset.name
+    surrogate = backend == "lcbench" or (backend == "replay" and name.startswith(LCBENCH_PREFIX))
+    if surrogate and space is None:
+        from tunegym.space import LCBENCH_SPACE
+
+        space = SearchSpace.sampled(LCBENCH_SPACE, LCBENCH_CANDIDATES, seed=0, max_epochs=52)
     space = space or SearchSpace()
     model = model or MLPSpec()
-    name = dataset if isinstance(dataset, str) else dataset.name
     task = TaskSpec(
         dataset=name,
         space=space,
@@ -89,7 +102,9 @@ def make_tuning_env(
     )
     chosen: Backend
     if isinstance(backend, str):
-        if backend == "live":
+        if surrogate:
+            chosen = lcbench_backend(name, space, metric=metric)
+        elif backend == "live":
             data = (
                 dataset
                 if isinstance(dataset, TabularDataset)
