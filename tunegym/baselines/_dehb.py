@@ -6,11 +6,14 @@ written after the paper and the reference implementation's synchronous, single-w
 * **Brackets.** Hyperband's brackets over epochs (`hyperband_brackets`), ``s_max`` down to 0,
   cycled until the budget is spent. One *DEHB iteration* is one pass over all brackets.
 * **Subpopulations.** One DE subpopulation per fidelity (the epochs of a rung), as large as the
-  most configurations any rung at that fidelity runs. Individuals are points of the unit square
-  (learning-rate index, batch-size index); a coordinate ``x`` decodes to the grid index
+  most configurations any rung at that fidelity runs. Individuals are points of the unit cube,
+  one coordinate per hyperparameter of the search. On the lr × batch-size grid (the unit
+  square: learning-rate index, batch-size index) a coordinate ``x`` decodes to the grid index
   ``floor(x * n)`` (the reference's ordinal decoding: ``n`` equal bins; both grids are
-  log-spaced, so the index scale is the log scale). Individuals start uniformly random and
-  unevaluated (fitness ``+inf``). Fitness is the negated validation score (DEHB minimises).
+  log-spaced, so the index scale is the log scale). Off the grid a point decodes to the
+  nearest candidate in the unit cube (`tunegym.envs.SearchSpace.unit`, L2). Individuals start
+  uniformly random and unevaluated (fitness ``+inf``). Fitness is the negated validation score
+  (DEHB minimises).
 * **Targets.** Each configuration of a rung at fidelity ``f`` has a target: the next individual
   of ``f``'s subpopulation, cycling through it.
 * **Where a configuration comes from.**
@@ -30,7 +33,7 @@ written after the paper and the reference implementation's synchronous, single-w
 * **Selection.** A configuration's score at the rung's epochs replaces its target in the
   subpopulation when at least as good (ties replace, as in the reference). A diverged trial
   reports its (worst) score: divergence is data.
-* **Trials.** A configuration whose grid point was trained in the lower rung of the same
+* **Trials.** A configuration whose candidate was trained in the lower rung of the same
   bracket continues that trial (``continue``) to the new rung's epochs, once per rung; any other
   configuration starts a new trial trained to the rung's epochs. A trial that lost its env slot
   restarts from scratch (`JobPolicy`).
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tunegym.baselines._candidates import nearest_candidate
 from tunegym.baselines._hyperband import Bracket, _check_int, hyperband_brackets
 from tunegym.baselines._jobs import Job, JobPolicy
 from tunegym.envs import TuningEnv
@@ -124,7 +128,8 @@ class DEHBRecord:
         s: the bracket's index (as in `Bracket`).
         rung: the rung within the bracket.
         epochs: the rung's epochs (the fidelity).
-        vector: the configuration in the unit square.
+        vector: the configuration in the unit cube (the individual, before decoding).
+        config: the candidate it decoded to (its index in the search's candidates).
         origin: random, promoted or a DE offspring.
         target: its target's index in the fidelity's subpopulation.
         continued: it continued a trial of the lower rung (else it started a new trial).
@@ -137,6 +142,7 @@ class DEHBRecord:
     rung: int
     epochs: int
     vector: np.ndarray
+    config: int
     origin: Origin
     target: int
     continued: bool
@@ -159,7 +165,7 @@ class _Rung:
 
 
 class DEHB(JobPolicy):
-    """DEHB over the grid's (learning rate, batch size), seeded with the episode's seed.
+    """DEHB over the search's candidates, seeded with the episode's seed.
 
     Args:
         eta: Hyperband's reduction factor.
@@ -199,14 +205,14 @@ class DEHB(JobPolicy):
         self.brackets: tuple[Bracket, ...] = hyperband_brackets(
             space.max_epochs, self.eta, self.min_epochs
         )
-        self._sizes = (len(space.lrs), len(space.batch_sizes))
+        dim = len(space.names)
         pop_sizes: dict[int, int] = {}
         for bracket in self.brackets:
             for n, epochs in bracket.rungs:
                 pop_sizes[epochs] = max(n, pop_sizes.get(epochs, 0))
         self.populations: dict[int, Subpopulation] = {
             epochs: Subpopulation(
-                self.rng.uniform(0.0, 1.0, size=(size, len(self._sizes))), np.full(size, np.inf)
+                self.rng.uniform(0.0, 1.0, size=(size, dim)), np.full(size, np.inf)
             )
             for epochs, size in sorted(pop_sizes.items())
         }
@@ -249,20 +255,30 @@ class DEHB(JobPolicy):
             vector, origin = self._promotion(rung), Origin.PROMOTION
         else:
             vector, origin = self._offspring(rung, pop.vectors[target]), Origin.MUTATION
-        lr_index, bs_index = decode(vector, self._sizes)
-        job = self._continuation(rung, lr_index, bs_index)
+        config = self._decode(vector)
+        job = self._continuation(rung, config)
         self._record = DEHBRecord(
             self._iteration,
             self._bracket.s,
             rung.index,
             rung.epochs,
             vector,
+            config,
             origin,
             target,
             continued=job is not None,
         )
         self.history.append(self._record)
-        return job if job is not None else Job(lr_index, bs_index, rung.epochs)
+        return job if job is not None else Job(config, rung.epochs)
+
+    def _decode(self, vector: np.ndarray) -> int:
+        """The candidate a unit-cube point stands for (grid: ordinal bins; else the nearest)."""
+        space = self.task.space
+        if not space.is_grid:
+            return nearest_candidate(space, vector)
+        n_bs = len(space.batch_sizes)
+        lr_index, bs_index = decode(vector, (len(space.lrs), n_bs))
+        return lr_index * n_bs + bs_index
 
     def _lower_epochs(self, rung: _Rung) -> int:
         return self._bracket.rungs[max(rung.index - 1, 0)][1]
@@ -300,11 +316,11 @@ class DEHB(JobPolicy):
         a, b, c = pool[self.rng.choice(len(pool), size=_MIN_POOL, replace=False)]
         return rand1_mutation(a, b, c, self.mutation_factor)
 
-    def _continuation(self, rung: _Rung, lr_index: int, bs_index: int) -> Job | None:
-        """The lower rung's trial of this grid point, extended to the rung's epochs, if any."""
+    def _continuation(self, rung: _Rung, config: int) -> Job | None:
+        """The lower rung's trial of this candidate, extended to the rung's epochs, if any."""
         for job in rung.lower_jobs:
             if (
-                (job.lr_index, job.batch_size_index) == (lr_index, bs_index)
+                job.config == config
                 and job.trial is not None
                 and not job.diverged
                 and job.epochs < rung.epochs

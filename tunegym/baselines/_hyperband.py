@@ -84,8 +84,8 @@ def hyperband_brackets(max_epochs: int, eta: int = 3, min_epochs: int = 1) -> tu
 class Hyperband(JobPolicy):
     """Hyperband: its brackets in turn (``s_max`` down to 0), restarted until the budget is spent.
 
-    Configurations are drawn uniformly from the grid, distinct within a rung when the grid is
-    large enough. Survivors are ranked by their validation score at the end of the rung (ties:
+    Configurations are drawn uniformly from the candidates (the grid's points, lr-major, or the
+    candidates of any space), distinct within a rung when there are enough. Survivors are ranked by their validation score at the end of the rung (ties:
     the earlier trial first).
 
     Args:
@@ -135,11 +135,9 @@ class Hyperband(JobPolicy):
             self._bracket = (self._bracket + 1) % len(self.brackets)
             self._rung = 0
             n, epochs = self.brackets[self._bracket].rungs[0]
-            space = self.task.space
-            n_configs = space.n_configs
+            n_configs = self.task.space.n_configs
             picks = self.rng.choice(n_configs, size=n, replace=n > n_configs)
-            n_bs = len(space.batch_sizes)
-            self._pending.extend(Job(int(p) // n_bs, int(p) % n_bs, epochs) for p in picks)
+            self._pending.extend(Job(int(p), epochs) for p in picks)
         self._results = []
 
 

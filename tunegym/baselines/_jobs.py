@@ -37,8 +37,9 @@ class Job:
     """Train one trial (new or existing) until it has ``target`` epochs.
 
     Attributes:
-        lr_index: learning-rate grid index of the trial.
-        batch_size_index: batch-size grid index of the trial.
+        config: the trial's candidate configuration, as its index in the task's
+            `tunegym.envs.SearchSpace` (``candidates[config]``; on the lr × batch-size grid
+            ``lr_index * n_batch_sizes + batch_size_index``).
         target: epochs the trial should have when the job ends.
         trial: the env's number of the trial to continue; ``None`` starts a new trial (set once
             the env has started it).
@@ -49,8 +50,7 @@ class Job:
         cut: the job ended before its target (cut by the policy, or no action could continue it).
     """
 
-    lr_index: int
-    batch_size_index: int
+    config: int
     target: int
     trial: int | None = None
     max_k: int | None = None
@@ -67,8 +67,7 @@ class Job:
     def extend(self, target: int) -> Job:
         """A job continuing this one's trial up to ``target`` epochs."""
         return Job(
-            self.lr_index,
-            self.batch_size_index,
+            self.config,
             target,
             trial=self.trial,
             max_k=self.max_k,
@@ -167,7 +166,7 @@ class JobPolicy(abc.ABC):
         need = job.target - job.epochs
         cap = need if job.max_k is None else min(need, job.max_k)
         if job.trial is None:
-            indices = [codec.new(job.lr_index, job.batch_size_index, k) for k in codec.k_choices]
+            indices = [codec.new_config(job.config, k) for k in codec.k_choices]
         else:
             slot = self._slot_of[job.trial]
             indices = [codec.cont(slot, k) for k in codec.k_choices]

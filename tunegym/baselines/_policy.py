@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -46,11 +46,13 @@ class Incumbent:
     """The best epoch found in an episode (``lr`` etc. are ``None`` when nothing was trained).
 
     Attributes:
-        lr: its learning rate.
-        batch_size: its batch size.
+        lr: its learning rate (``None`` also for a search without an ``lr``).
+        batch_size: its batch size (``None`` also for a search without a ``batch_size``).
         epoch: the epoch of its trial that scored best.
         val_score: that epoch's validation score (the task's metric).
         test_score: that epoch's test score.
+        config: its configuration, by the search's names (`tunegym.envs.SearchSpace.names`;
+            on the grid ``{"lr", "batch_size"}``).
     """
 
     lr: float | None
@@ -58,6 +60,7 @@ class Incumbent:
     epoch: int | None
     val_score: float
     test_score: float | None
+    config: dict[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,14 +103,16 @@ class EpisodeResult:
         return float(self.regret[-1]) if len(self.regret) else math.nan
 
 
-def _incumbent(info: dict[str, Any]) -> Incumbent:
+def _incumbent(info: dict[str, Any], names: tuple[str, ...]) -> Incumbent:
     best = info["incumbent"]
+    trained = best.get("trial") is not None
     return Incumbent(
         lr=best.get("lr"),
         batch_size=best.get("batch_size"),
         epoch=best.get("epoch"),
         val_score=float(best["val_score"]),
         test_score=best.get("test_score"),
+        config={name: best[name] for name in names} if trained else None,
     )
 
 
@@ -153,7 +158,7 @@ def run_episode(env: TuningEnv, policy: Policy, seed: int) -> EpisodeResult:
         seconds_used=np.asarray(seconds, dtype=np.float64),
         incumbent_val=np.asarray(incumbent, dtype=np.float64),
         regret=np.asarray(regret, dtype=np.float64),
-        incumbent=_incumbent(info),
+        incumbent=_incumbent(info, env.task.space.names),
         decision_seconds=decision,
         n_trials=int(info["n_trials"]),
         stopped=info["step"]["kind"] == "stop",
