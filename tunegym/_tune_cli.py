@@ -59,6 +59,12 @@ def _recorded_metric(report: Path, default: str) -> str:
         return default  # tune() itself says what is wrong with the report
 
 
+def _config_text(config: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()
+    )
+
+
 def _value(score: float, metric: str) -> str:
     """A score as the metric's own value (the log loss of a score is -log(score))."""
     from tunegym.envs import metric_value
@@ -77,6 +83,11 @@ def _summary(result: TuningResult) -> Table:
         ("best lr", "—" if best is None else f"{best.lr:g}"),
         ("best batch size", "—" if best is None else str(best.batch_size)),
         ("best epochs", "—" if best is None else f"{best.epochs} (of E_max {best.max_epochs})"),
+        *(
+            [("best configuration", _config_text(best.config))]
+            if best is not None and set(best.config) - {"lr", "batch_size"}
+            else []
+        ),
         (f"{result.metric}", "—" if best is None else _value(best.val_score, result.metric)),
         *_metric_rows(result),
         ("cross-validation", "none" if result.cv is None else f"{result.cv} folds"),
@@ -135,6 +146,14 @@ def tune_command(
             "val_precision_macro, val_recall_macro or val_loss (log loss, minimised)."
         ),
     ] = "val_accuracy",
+    space: Annotated[
+        str,
+        typer.Option(
+            help="lr-bs: the 13 x 6 grid of learning rate and batch size (an MLP with Adam; "
+            "the agent's); lcbench: 64 Sobol points of LCBench's 7 hyperparameters (a funnel "
+            "MLP with SGD, up to 50 epochs; baselines only)."
+        ),
+    ] = "lr-bs",
     cv: Annotated[
         int | None,
         typer.Option(
@@ -201,6 +220,7 @@ def tune_command(
             store=store,
             agent=agent,
             metric=metric,
+            space=space,
             cv=cv,
             report=report,
             resume=resume,

@@ -245,3 +245,17 @@ def test_cross_validated_trials_reach_the_store_as_validation_folds(tmp_path: Pa
     with MetaStore(url) as store:
         assert store.stats().tasks == 3
         assert store.stats().epochs == result.epochs_used
+
+
+def test_tune_lcbench_space_live_and_resume(tmp_path: Path) -> None:
+    report = tmp_path / "lc.json"
+    args = {"budget_epochs": 12, "method": "hyperband", "space": "lcbench", "seed": 0}
+    result = tune("sklearn:iris", **args, report=report)
+    assert result.best is not None and set(result.best.config) >= {"num_layers", "momentum"}
+    assert result.best.lr == result.best.config["learning_rate"]
+    assert json.loads(report.read_text())["arguments"]["space"] == "lcbench"
+    assert tune(resume=report).best == result.best  # a finished report replays to the same
+    with pytest.raises(ValueError, match="acts on the lr-bs grid only"):
+        tune("sklearn:iris", space="lcbench")
+    with pytest.raises(ValueError, match="Did you mean 'lcbench'"):
+        tune("sklearn:iris", space="lcbnch", method="random")

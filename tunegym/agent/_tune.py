@@ -44,12 +44,33 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINTS_ENV",
+    "SEARCH_SPACES",
     "TUNE_METHODS",
     "TuneArgs",
     "TuningInterrupted",
     "default_checkpoints",
+    "named_search",
     "tune",
 ]
+
+# Named searches of `tune(space=...)` / `tunegym tune --space`.
+SEARCH_SPACES: tuple[str, ...] = ("lr-bs", "lcbench")
+LCBENCH_TUNE_CANDIDATES = 64
+
+
+def named_search(name: str, seed: int = 0) -> SearchSpace:
+    """The search a name stands for (`SEARCH_SPACES`); ``ValueError`` with near misses."""
+    if name == "lr-bs":
+        return SearchSpace()
+    if name == "lcbench":
+        from tunegym.space import LCBENCH_SPACE
+
+        return SearchSpace.sampled(LCBENCH_SPACE, LCBENCH_TUNE_CANDIDATES, seed=seed, max_epochs=50)
+    raise ValueError(
+        f"Unknown search space {name!r}; choose one of {list(SEARCH_SPACES)} or pass a "
+        "tunegym.envs.SearchSpace." + did_you_mean(name, SEARCH_SPACES)
+    )
+
 
 # Where trial checkpoints go when a run logs to a store but writes no report.
 CHECKPOINTS_ENV = "TUNEGYM_CHECKPOINTS"
@@ -74,6 +95,9 @@ def _warm_start(
 ) -> tuple[WarmStart | None, str]:
     """Warm start from the shipped snapshot; ``(None, reason)`` when there is none."""
     from tunegym.metastore import compute_meta_features, warm_start_snapshot
+
+    if not space.is_grid:
+        return None, "none (the snapshot's warm start covers the lr x batch-size grid only)"
 
     if dataset.info.source in ("sklearn", "keel", "openml") and dataset.info.spec:
         what: str | dict[str, float] = dataset.info.spec
@@ -126,7 +150,7 @@ class TuneArgs:
     max_rows: int | None
     n_slots: int | None
     device: str
-    space: dict[str, Any] | None
+    space: dict[str, Any] | str | None
     model: dict[str, Any] | None
     agent: str | None
 
@@ -146,8 +170,12 @@ class TuneArgs:
 
     @property
     def search_space(self) -> SearchSpace | None:
-        """The space, or ``None`` for the method's default."""
-        return None if self.space is None else SearchSpace(**self.space)
+        """The candidates, or ``None`` for the method's default."""
+        if self.space is None:
+            return None
+        if isinstance(self.space, str):
+            return named_search(self.space, self.seed)
+        return SearchSpace.from_json(self.space)
 
     @property
     def network(self) -> MLPSpec | None:
@@ -200,7 +228,7 @@ def tune(
     budget_seconds: float | None = None,
     seed: int = 0,
     method: str = "agent",
-    space: SearchSpace | None = None,
+    space: SearchSpace | str | None = None,
     n_slots: int | None = None,
     device: str = "cpu",
     store: MetaStore | str | None = None,
@@ -231,7 +259,11 @@ def tune(
         seed: seeds the split, the trials and the tuner.
         method: ``"agent"`` (the pretrained agent) or a baseline of `TUNE_METHODS`
             (``"random"``, ``"hyperband"``, ``"tpe"``, ...).
-        space: the grid (default: the agent's; `SearchSpace()` for baselines).
+        space: the candidates: a `SearchSpace`, or a name of `SEARCH_SPACES`: ``"lr-bs"`` (the
+            13 × 6 grid of learning rate and batch size, an MLP trained with Adam; the default,
+            and the only space the shipped agent acts on) or ``"lcbench"`` (64 Sobol points of
+            LCBench's 7 hyperparameters, seeded by ``seed``: a funnel MLP trained with SGD for
+            up to 50 epochs; baselines only).
         n_slots: trials kept open (default: the agent's, 8 for baselines).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         store: a `tunegym.metastore.MetaStore` (or its URL) where every trial is logged after
@@ -308,7 +340,7 @@ def tune(
             max_rows=max_rows,
             n_slots=n_slots,
             device=device,
-            space=None if space is None else asdict(space),
+            space=space if space is None or isinstance(space, str) else space.to_json(),
             model=None if model is None else asdict(model),
             agent=None if agent is None or isinstance(agent, Agent) else str(agent),
         )
@@ -324,6 +356,13 @@ def tune(
 
 def _check_args(args: TuneArgs) -> None:
     _check_method(args.method)
+    if isinstance(args.space, str):
+        named_search(args.space, args.seed)  # an unknown name fails before any data is read
+        if args.method == "agent" and args.space != "lr-bs":
+            raise ValueError(
+                f"The shipped agent acts on the lr-bs grid only, not on space={args.space!r}; "
+                "tune that space with a baseline (method='random', 'hyperband', 'tpe', ...)."
+            )
     if args.metric not in SCORE_METRICS:
         raise ValueError(
             f"Unknown metric {args.metric!r}; choose one of {list(SCORE_METRICS)}."

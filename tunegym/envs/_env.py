@@ -386,8 +386,9 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             "valid": True,
             "slot": slot,
             "trial": trial,
-            "lr": info.get("lr"),
+            "lr": info.get("lr", info.get("learning_rate")),  # the grid's name, or LCBench's
             "batch_size": info.get("batch_size"),
+            "config": info.get("config"),
             "seed": info.get("seed"),
             "k": act.k,
             "epochs": epochs,
