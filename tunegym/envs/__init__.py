@@ -31,6 +31,7 @@ from tunegym.envs._env import TuningEnv, observation_layout
 from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
 from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend, lcbench_curves
 from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, make_tuning_env
+from tunegym.envs._tables import TABLE_COLUMNS, curve_search, read_curve_table
 from tunegym.envs._task import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_K_CHOICES,
@@ -57,6 +58,7 @@ __all__ = [
     "MINIMISED_METRICS",
     "OPTIONAL_CURVE_COLUMNS",
     "SCORE_METRICS",
+    "TABLE_COLUMNS",
     "Action",
     "ActionCodec",
     "ActionKind",
@@ -72,12 +74,14 @@ __all__ = [
     "TuningEnv",
     "collect",
     "completed_units",
+    "curve_search",
     "lcbench_backend",
     "lcbench_curves",
     "make_tuning_env",
     "metric_score",
     "metric_value",
     "observation_layout",
+    "read_curve_table",
     "read_curves",
     "record_curves",
     "resolve_datasets",
