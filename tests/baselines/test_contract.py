@@ -1,4 +1,6 @@
-"""One contract, every baseline, both backends: budget, valid actions, seeds, termination."""
+"""One contract, every baseline, every setting: budget, valid actions, candidates, seeds,
+termination — on the lr x batch-size grid (live and replayed) and on candidates of LCBench's
+space (replayed)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.baselines.conftest import BaselineFactory
-from tests.envs.conftest import BACKENDS, EnvFactory
+from tests.baselines.conftest import SETTINGS, BaselineFactory, SettingEnvFactory
 from tunegym.baselines import BASELINE_NAMES, EpisodeResult, Policy, run_episode
 from tunegym.envs import TuningEnv
 
@@ -48,15 +49,15 @@ def curve(result: EpisodeResult) -> tuple:
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("setting", SETTINGS)
 @pytest.mark.parametrize("name", BASELINE_NAMES)
 class TestBaselineContract:
     def test_budget_is_respected_and_spent_unless_the_policy_stops(
-        self, make_env: EnvFactory, baseline: BaselineFactory, name: str, backend: str
+        self, setting_env: SettingEnvFactory, baseline: BaselineFactory, name: str, setting: str
     ) -> None:
         for budget in BUDGETS:
-            env = make_env(backend, budget_epochs=budget)
-            result = run_episode(env, baseline(name), seed=1)
+            env = setting_env(setting, budget_epochs=budget)
+            result = run_episode(env, baseline(name, setting), seed=1)
             assert np.all(np.diff(result.epochs_used) >= 0)
             assert result.epochs_used[-1] <= budget
             assert result.stopped or result.epochs_used[-1] == budget
@@ -64,34 +65,48 @@ class TestBaselineContract:
             assert charged == result.epochs_used[-1]
 
     def test_only_valid_actions_are_taken(
-        self, make_env: EnvFactory, baseline: BaselineFactory, name: str, backend: str
+        self, setting_env: SettingEnvFactory, baseline: BaselineFactory, name: str, setting: str
     ) -> None:
         for budget in BUDGETS:
-            env = make_env(backend, budget_epochs=budget)
+            env = setting_env(setting, budget_epochs=budget)
             for seed in range(2):
-                checked = MaskChecked(baseline(name))
+                checked = MaskChecked(baseline(name, setting))
                 run_episode(env, checked, seed=seed)
                 assert checked.invalid == []
                 assert all(step["valid"] for step in env.step_log)
 
-    def test_same_seed_same_episode(
-        self, make_env: EnvFactory, baseline: BaselineFactory, name: str, backend: str
+    def test_every_trial_trains_a_candidate(
+        self, setting_env: SettingEnvFactory, baseline: BaselineFactory, name: str, setting: str
     ) -> None:
-        env = make_env(backend, budget_epochs=20)
-        policy = baseline(name)  # one instance: reset must clear everything
+        env = setting_env(setting, budget_epochs=20)
+        search = env.task.space
+        for seed in range(2):
+            run_episode(env, baseline(name, setting), seed=seed)
+            assert env.trials
+            for trial in env.trials:
+                config = {key: trial[key] for key in search.names}
+                assert search.index_of(config) == trial["config"]
+                assert search.candidates[trial["config"]] == config
+                assert trial["seed"] in env.task.trial_seeds
+
+    def test_same_seed_same_episode(
+        self, setting_env: SettingEnvFactory, baseline: BaselineFactory, name: str, setting: str
+    ) -> None:
+        env = setting_env(setting, budget_epochs=20)
+        policy = baseline(name, setting)  # one instance: reset must clear everything
         first = run_episode(env, policy, seed=3)
         run_episode(env, policy, seed=4)
         again = run_episode(env, policy, seed=3)
-        if backend == "replay":
+        if setting != "live":
             assert curve(again) == curve(first)
         else:  # live seconds differ; the decisions must not
             assert again.actions.tolist() == first.actions.tolist()
 
     def test_episode_terminates_and_its_curve_matches_the_env(
-        self, make_env: EnvFactory, baseline: BaselineFactory, name: str, backend: str
+        self, setting_env: SettingEnvFactory, baseline: BaselineFactory, name: str, setting: str
     ) -> None:
-        env = make_env(backend, budget_epochs=20)
-        result = run_episode(env, baseline(name), seed=0)
+        env = setting_env(setting, budget_epochs=20)
+        result = run_episode(env, baseline(name, setting), seed=0)
         assert not result.truncated
         log = env.step_log
         assert result.n_decisions == len(log) < env.task.step_cap

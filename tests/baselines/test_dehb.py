@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from tests.baselines.conftest import CANDIDATES, candidate_env
 from tests.envs.conftest import EnvFactory
 from tunegym.baselines import DEHB, RandomSearch, hyperband_brackets, run_episode
+from tunegym.baselines._candidates import nearest_candidate
 from tunegym.baselines._dehb import (
     Origin,
     binomial_crossover,
@@ -157,3 +160,19 @@ def test_bad_arguments_are_rejected() -> None:
         DEHB(mutation_factor=0)
     with pytest.raises(ValueError, match="crossover_prob"):
         DEHB(crossover_prob=1.5)
+
+
+def test_dehb_off_the_grid_trains_the_candidate_nearest_its_vectors(
+    lcbench_curves: pd.DataFrame,
+) -> None:
+    env = candidate_env(lcbench_curves, budget_epochs=60, n_slots=60)
+    policy = DEHB(eta=2)
+    run_episode(env, policy, seed=0)
+    assert {p.vectors.shape[1] for p in policy.populations.values()} == {len(CANDIDATES.names)}
+    assert {r.origin for r in policy.history} == set(Origin)
+    for record in policy.history:
+        assert record.config == nearest_candidate(CANDIDATES, record.vector)
+    new = [t["config"] for t in env.trials]
+    started = [r.config for r in policy.history if not r.continued]
+    assert new == started[: len(new)]  # every new trial is a record's candidate, in order
+    assert any(r.continued for r in policy.history)  # promotions continue their trials

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from tests.baselines.conftest import CANDIDATES, candidate_env
 from tests.envs.conftest import EnvFactory
 from tunegym.baselines import Hyperband, SuccessiveHalving, hyperband_brackets, run_episode
 
@@ -114,3 +117,20 @@ def test_survivor_that_lost_its_slot_restarts_from_scratch(make_env: EnvFactory)
             assert policy.n_restarts >= 1
             restarted += 1
     assert restarted > 0  # the case under test happened
+
+
+def test_hyperband_draws_distinct_candidates_per_rung_off_the_grid(
+    lcbench_curves: pd.DataFrame,
+) -> None:
+    env = candidate_env(lcbench_curves, budget_epochs=40, n_slots=40)
+    policy = Hyperband(eta=2)
+    for seed in range(3):
+        run_episode(env, policy, seed=seed)
+        rng = np.random.default_rng(seed)
+        n = policy.brackets[0].rungs[0][0]
+        first = [t["config"] for t in env.trials[:n]]
+        assert first == rng.choice(CANDIDATES.n_configs, size=n, replace=False).tolist()
+        # the rung's survivors are continued, not started again
+        continued = {s["trial"] for s in env.step_log if s["kind"] == "continue"}
+        assert continued and continued <= {t["trial"] for t in env.trials}
+        assert policy.n_restarts == 0

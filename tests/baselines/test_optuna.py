@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import optuna
+import pandas as pd
 import pytest
 
+from tests.baselines.conftest import CANDIDATES, candidate_env
 from tests.envs.conftest import EnvFactory
 from tunegym.baselines import Pruner, TPESearch, run_episode
+from tunegym.baselines._candidates import nearest_candidate
+from tunegym.metastore import WarmStart
+from tunegym.space import LCBENCH_SPACE
 
 
 def env_trials(log: list[dict]) -> dict[int, list[dict]]:
@@ -84,3 +89,45 @@ def test_tpe_ws_starts_with_the_warm_start_portfolio(make_env: EnvFactory, warm)
     assert [t.params for t in cold.study.trials][: len(portfolio)] != [
         t.params for t in policy.study.trials
     ][: len(portfolio)]
+
+
+# -- candidates of a space ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pruner", [Pruner.NONE, Pruner.HYPERBAND])
+def test_tpe_off_the_grid_tells_the_candidate_it_trained(
+    lcbench_curves: pd.DataFrame, pruner: Pruner
+) -> None:
+    env = candidate_env(lcbench_curves, budget_epochs=60, n_slots=20)
+    policy = TPESearch(pruner, n_startup_trials=3)
+    run_episode(env, policy, seed=0)
+    study = policy.study.trials
+    ran = [t for t in study if t.state is not optuna.trial.TrialState.FAIL]
+    assert len(ran) == len(env.trials)
+    for frozen, trial in zip(ran, env.trials, strict=True):
+        assert frozen.params == CANDIDATES.candidates[trial["config"]]
+    proposals = [t for t in study if t.state is optuna.trial.TrialState.FAIL]
+    assert proposals  # TPE samples the real space: most proposals are no candidate
+    for proposal in proposals:  # each is followed by the nearest candidate's trial
+        unit = LCBENCH_SPACE.to_unit(proposal.params)
+        following = study[proposal.number + 1]
+        assert following.state is not optuna.trial.TrialState.FAIL
+        assert following.params == CANDIDATES.candidates[nearest_candidate(CANDIDATES, unit)]
+    steps = env_trials(env.step_log)
+    for frozen in ran:
+        if frozen.state is optuna.trial.TrialState.COMPLETE:
+            trial = env.trials[ran.index(frozen)]["trial"]
+            assert frozen.value == steps[trial][-1]["val_score"]
+
+
+def test_tpe_ws_off_the_grid_enqueues_the_portfolios_candidates(
+    lcbench_curves: pd.DataFrame, candidate_warm: WarmStart, warm: WarmStart
+) -> None:
+    env = candidate_env(lcbench_curves, budget_epochs=40)
+    policy = TPESearch(warm_start=candidate_warm)
+    run_episode(env, policy, seed=0)
+    assert [t["config"] for t in env.trials[:2]] == [7, 2]
+    first = policy.study.trials[:2]
+    assert [t.params for t in first] == [CANDIDATES.candidates[i] for i in (7, 2)]
+    with pytest.raises(ValueError, match="cannot apply to this search"):
+        run_episode(env, TPESearch(warm_start=warm), seed=0)

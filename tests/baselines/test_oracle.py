@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from tests.baselines.conftest import CANDIDATES, candidate_env
 from tests.envs.conftest import TINY_SPACE, EnvFactory
 from tunegym.baselines import Oracle, OracleCriterion, run_episode
 from tunegym.data import TabularDataset
-from tunegym.envs import ReplayBackend, TuningEnv, make_tuning_env
+from tunegym.envs import ReplayBackend, SearchSpace, TuningEnv, make_tuning_env, metric_score
+from tunegym.space import LCBENCH_SPACE
 
 
 def one_seed_env(iris: TabularDataset, iris_curves: pd.DataFrame) -> TuningEnv:
@@ -65,3 +67,29 @@ def test_oracle_without_curves_is_refused(make_env: EnvFactory, iris_curves: pd.
         run_episode(make_env("replay"), Oracle(other), seed=0)
     with pytest.raises(TypeError, match="OracleCriterion"):
         Oracle(criterion="final")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("metric", ["val_accuracy", "val_loss"])
+def test_oracle_off_the_grid_trains_the_best_candidate(
+    lcbench_curves: pd.DataFrame, metric: str
+) -> None:
+    env = candidate_env(lcbench_curves, metric=metric)
+    curves = lcbench_curves.assign(score=metric_score(lcbench_curves[metric], metric))
+    best = curves.groupby([*CANDIDATES.names, "seed"])["score"].max().groupby(
+        list(CANDIDATES.names)
+    ).mean()  # fmt: skip
+    expected = CANDIDATES.index_of(dict(zip(CANDIDATES.names, best.idxmax(), strict=True)))
+    for source in (None, lcbench_curves):  # the env's replay backend, or the table
+        oracle = Oracle(source)
+        result = run_episode(env, oracle, seed=0)
+        assert oracle.choice == expected
+        assert [t["config"] for t in env.trials] == [expected]
+        assert result.stopped and result.epochs_used[-1] == CANDIDATES.max_epochs
+    means = [float(best[tuple(c.values())]) for c in CANDIDATES.candidates]
+    worse = sorted(range(CANDIDATES.n_configs), key=lambda i: means[i])[:3]  # not the best
+    fewer = SearchSpace.of_configs(
+        LCBENCH_SPACE, [CANDIDATES.candidates[i] for i in worse], max_epochs=4
+    )  # three of the recorded candidates: the oracle picks among them only
+    oracle = Oracle(lcbench_curves)
+    run_episode(candidate_env(lcbench_curves, space=fewer, metric=metric), oracle, seed=0)
+    assert fewer.candidates[oracle.choice] == CANDIDATES.candidates[worse[-1]]

@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from tests.baselines.conftest import CANDIDATES, candidate_env
 from tests.envs.conftest import EnvFactory
 from tunegym.baselines import Policy, RandomSearch, run_episode
 from tunegym.envs import TuningEnv
@@ -60,3 +62,17 @@ def test_decision_time_counts_the_policy_not_the_training(make_env: EnvFactory) 
     assert slow.actions.tolist() == fast.actions.tolist()
     assert slow.decision_seconds >= 0.005 * slow.n_decisions
     assert fast.decision_seconds < 0.005 * fast.n_decisions
+
+
+def test_the_incumbent_names_its_configuration(
+    make_env: EnvFactory, lcbench_curves: pd.DataFrame
+) -> None:
+    grid = run_episode(make_env("replay", budget_epochs=20), RandomSearch(), seed=0).incumbent
+    assert grid.config == {"lr": grid.lr, "batch_size": grid.batch_size}
+    env = candidate_env(lcbench_curves)
+    incumbent = run_episode(env, RandomSearch(), seed=0).incumbent
+    assert incumbent.config in env.task.space.candidates
+    assert incumbent.config in [{k: t[k] for k in CANDIDATES.names} for t in env.trials]
+    assert (incumbent.lr, incumbent.batch_size) == (None, incumbent.config["batch_size"])
+    stopped = run_episode(env, StopAtOnce(), seed=0).incumbent
+    assert stopped.config is None

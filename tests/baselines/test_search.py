@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from tests.baselines.conftest import CANDIDATES, candidate_env
 from tests.envs.conftest import TINY_SPACE, EnvFactory
 from tunegym.baselines import (
     BoxRandomSearch,
@@ -14,7 +17,7 @@ from tunegym.baselines import (
     WarmStartRandomSearch,
     run_episode,
 )
-from tunegym.envs import SearchSpace
+from tunegym.envs import SearchSpace, TuningEnv
 from tunegym.metastore import WarmStart
 
 # No diverging learning rate: every trial trains the epochs it asks for.
@@ -122,3 +125,81 @@ def test_box_random_needs_a_box_that_meets_the_grid(make_env: EnvFactory, warm: 
         run_episode(
             make_env("replay"), BoxRandomSearch(dataclasses.replace(warm, box=outside)), seed=0
         )
+
+
+# -- candidates of a space ---------------------------------------------------------------------
+
+
+def trained(env: TuningEnv) -> list[int]:
+    return [t["config"] for t in env.trials]
+
+
+def test_random_search_draws_candidate_indices_off_the_grid(
+    lcbench_curves: pd.DataFrame,
+) -> None:
+    env = candidate_env(lcbench_curves, budget_epochs=40)
+    seen: set[int] = set()
+    for seed in range(4):
+        run_episode(env, RandomSearch(), seed=seed)
+        rng = np.random.default_rng(seed)
+        expected = [int(rng.choice(np.arange(CANDIDATES.n_configs))) for _ in env.trials]
+        assert trained(env) == expected
+        seen |= set(trained(env))
+    assert len(seen) > CANDIDATES.n_configs // 2
+
+
+def test_grid_search_visits_every_candidate_once_then_stops(lcbench_curves: pd.DataFrame) -> None:
+    env = candidate_env(lcbench_curves, budget_epochs=100)
+    result = run_episode(env, GridSearch(), seed=0)
+    assert trained(env) == list(range(CANDIDATES.n_configs))
+    assert result.stopped
+    shuffled = run_episode(env, GridSearch(shuffle=True), seed=1)
+    assert sorted(trained(env)) == list(range(CANDIDATES.n_configs)) != trained(env)
+    assert shuffled.stopped
+
+
+def test_warm_started_random_tries_the_portfolios_candidates_first(
+    lcbench_curves: pd.DataFrame, candidate_warm: WarmStart
+) -> None:
+    env = candidate_env(lcbench_curves, budget_epochs=40)
+    for seed in range(3):
+        run_episode(env, WarmStartRandomSearch(candidate_warm), seed=seed)
+        assert trained(env)[:2] == [7, 2]  # the entry that is no candidate is skipped
+        assert env.step_log[0]["k"] == CANDIDATES.max_epochs
+
+
+def test_a_grid_portfolio_cannot_warm_start_lcbenchs_candidates(
+    lcbench_curves: pd.DataFrame, warm: WarmStart
+) -> None:
+    env = candidate_env(lcbench_curves)
+    with pytest.raises(ValueError, match=r"cannot apply to this search.*give no configuration"):
+        run_episode(env, WarmStartRandomSearch(warm), seed=0)
+
+
+def test_box_random_stays_in_the_box_off_the_grid(
+    lcbench_curves: pd.DataFrame, candidate_warm: WarmStart
+) -> None:
+    box = candidate_warm.box
+    assert box is not None
+    inside = {
+        i
+        for i, c in enumerate(CANDIDATES.candidates)
+        if box.contains(c["learning_rate"], c["batch_size"])
+    }
+    assert {2, 7, 9} <= inside and len(inside) < CANDIDATES.n_configs
+    env = candidate_env(lcbench_curves, budget_epochs=60)
+    seen: set[int] = set()
+    for seed in range(4):
+        run_episode(env, BoxRandomSearch(candidate_warm), seed=seed)
+        seen |= set(trained(env))
+    assert seen == inside
+
+
+def test_box_random_refuses_a_box_without_candidates(
+    lcbench_curves: pd.DataFrame, candidate_warm: WarmStart
+) -> None:
+    assert candidate_warm.box is not None
+    outside = dataclasses.replace(candidate_warm.box, lr_min=2.0, lr_max=3.0)
+    policy = BoxRandomSearch(dataclasses.replace(candidate_warm, box=outside))
+    with pytest.raises(ValueError, match="holds no configuration of the env's 12 candidates"):
+        run_episode(candidate_env(lcbench_curves), policy, seed=0)
