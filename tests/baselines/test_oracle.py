@@ -78,7 +78,9 @@ def test_oracle_off_the_grid_trains_the_best_candidate(
     best = curves.groupby([*CANDIDATES.names, "seed"])["score"].max().groupby(
         list(CANDIDATES.names)
     ).mean()  # fmt: skip
-    expected = CANDIDATES.index_of(dict(zip(CANDIDATES.names, best.idxmax(), strict=True)))
+    top = best.idxmax()
+    assert isinstance(top, tuple)
+    expected = CANDIDATES.index_of(dict(zip(CANDIDATES.names, top, strict=True)))
     for source in (None, lcbench_curves):  # the env's replay backend, or the table
         oracle = Oracle(source)
         result = run_episode(env, oracle, seed=0)
