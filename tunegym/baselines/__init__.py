@@ -3,9 +3,10 @@
 Every baseline implements `Policy` (``reset(env, seed)``, ``act(obs, mask)``,
 ``observe(info)``), so random search, grid search, successive halving, Hyperband, Optuna's TPE
 (with or without a pruner), DEHB, the warm-started variants and the oracle spend the same epochs
-through the same new/continue/stop actions as the agent. `run_episode` runs one episode and
-returns its anytime curve with the policy's own decision time; ``docs/BASELINES.md`` describes
-each baseline::
+through the same new/continue/stop actions as the agent, on any `tunegym.envs.SearchSpace` (the
+lr × batch-size grid, or candidates of a `tunegym.space.Space`). `run_episode` runs one episode
+and returns its anytime curve with the policy's own decision time; ``docs/BASELINES.md``
+describes each baseline::
 
     from tunegym.baselines import make_baseline, run_episode
     from tunegym.data import load_dataset

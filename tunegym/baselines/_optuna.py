@@ -35,7 +35,7 @@ whose entries is a candidate is refused (``ValueError``: the warm start cannot a
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tunegym.baselines._candidates import nearest_candidate, space_of
 from tunegym.baselines._hyperband import _check_int
@@ -78,6 +78,8 @@ class TPESearch(JobPolicy):
 
     study: optuna.Study
     _trial: optuna.trial.Trial  # the Optuna trial of the current job
+    # The space's distributions off the grid; None on the grid (suggest_int of the indices).
+    _distributions: dict[str, optuna.distributions.BaseDistribution] | None
 
     def __init__(
         self,
@@ -127,7 +129,7 @@ class TPESearch(JobPolicy):
         self._failed = optuna.trial.TrialState.FAIL
         space = self.task.space
         if space.is_grid:
-            self._distributions: dict[str, Any] | None = None
+            self._distributions = None
             for lr_index, bs_index in self._grid_portfolio():
                 self.study.enqueue_trial(
                     {"lr_index": lr_index, "batch_size_index": bs_index}, skip_if_exists=True
