@@ -389,6 +389,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             "lr": info.get("lr", info.get("learning_rate")),  # the grid's name, or LCBench's
             "batch_size": info.get("batch_size"),
             "config": info.get("config"),
+            **{k: info.get(k) for k in self.task.space.names if k not in ("lr", "batch_size")},
             "seed": info.get("seed"),
             "k": act.k,
             "epochs": epochs,

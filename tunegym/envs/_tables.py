@@ -102,7 +102,7 @@ def curve_search(
     space = space or Space.from_grid({c: [_plain(v) for v in vs] for c, vs in values.items()})
     max_epochs = int(frame["epoch"].max())
     ks = tuple(k for k in k_choices if k <= max_epochs) or (1,)
-    plain = [{k: _plain(v) for k, v in row.items()} for row in configs]
+    plain = [{str(k): _plain(v) for k, v in row.items()} for row in configs]
     return SearchSpace.of_configs(space, plain, max_epochs=max_epochs, k_choices=ks)
 
 
