@@ -380,6 +380,8 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
     ) -> dict[str, Any]:
         info = self._trials[trial] if trial is not None else {}
         return {
+            # the configuration's values first: the entry's own keys win over a namesake
+            **{k: info.get(k) for k in self.task.space.names},
             "step": self._steps,
             "action": index,
             "kind": act.kind.name.lower(),
@@ -389,7 +391,6 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             "lr": info.get("lr", info.get("learning_rate")),  # the grid's name, or LCBench's
             "batch_size": info.get("batch_size"),
             "config": info.get("config"),
-            **{k: info.get(k) for k in self.task.space.names if k not in ("lr", "batch_size")},
             "seed": info.get("seed"),
             "k": act.k,
             "epochs": epochs,
