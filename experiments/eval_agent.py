@@ -348,12 +348,15 @@ def run(args: Args, data: MetaDataset | None = None) -> dict[str, Any]:
     table, extra = replay_part(args, agent, data)
     summary = summarise(table)
     live = live_part(args, agent, pick_live(args, data))
-    live_ms = np.concatenate(live.loc[live["method"] == "agent", "decision_ms"].to_numpy())
-    extra["decision_ms_live"] = {
-        "p50": float(np.median(live_ms)),
-        "p95": float(np.quantile(live_ms, 0.95)),
-        "n": len(live_ms),
-    }
+    if len(live):  # --live-seeds 0: the replay part alone
+        live_ms = np.concatenate(live.loc[live["method"] == "agent", "decision_ms"].to_numpy())
+        extra["decision_ms_live"] = {
+            "p50": float(np.median(live_ms)),
+            "p95": float(np.quantile(live_ms, 0.95)),
+            "n": len(live_ms),
+        }
+    else:
+        live = pd.DataFrame(columns=["method", "dataset", "seed", "decision_ms"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "agent_eval_replay.csv", index=False)
