@@ -1,8 +1,9 @@
-"""``tunegym collect``: record the learning curves of the tuning grid into a meta-store."""
+"""``tunegym collect``: record the learning curves of a search space into a meta-store."""
 
 from __future__ import annotations
 
 import datetime
+import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,6 +31,17 @@ def _numbers(values: list[str], kind: type[int] | type[float], name: str) -> tup
 
 def _duration(seconds: float | None) -> str:
     return "?" if seconds is None else str(datetime.timedelta(seconds=round(seconds)))
+
+
+class SpaceName(enum.StrEnum):
+    """The search spaces ``tunegym collect`` records."""
+
+    LR_BS = "lr-bs"
+    LCBENCH = "lcbench"
+
+
+# E_max of each space when --max-epochs is not given (LCBench trained 50 epochs).
+_DEFAULT_EPOCHS = {SpaceName.LR_BS: 16, SpaceName.LCBENCH: 50}
 
 
 def collect_command(
@@ -66,7 +78,24 @@ def collect_command(
     batch_sizes: Annotated[
         list[str] | None, typer.Option(help="Batch sizes of the grid (default 16 .. 512).")
     ] = None,
-    max_epochs: Annotated[int, typer.Option(help="E_max: epochs of every configuration.")] = 16,
+    space_name: Annotated[
+        SpaceName,
+        typer.Option(
+            "--space",
+            help="lr-bs: the (learning rate, batch size) grid of Adam MLPs; lcbench: Sobol "
+            "candidates of LCBench's 7 hyperparameters (funnel MLPs with SGD).",
+        ),
+    ] = SpaceName.LR_BS,
+    n_configs: Annotated[
+        int, typer.Option(help="Candidates sampled from the lcbench space.", min=1)
+    ] = 100,
+    space_seed: Annotated[
+        int, typer.Option(help="Sobol seed of the lcbench candidates.", min=0)
+    ] = 0,
+    max_epochs: Annotated[
+        int | None,
+        typer.Option(help="E_max: epochs of every configuration (default 16 lr-bs, 50 lcbench)."),
+    ] = None,
     target: Annotated[
         str | None, typer.Option(help="Class column of CSV/Parquet datasets.")
     ] = None,
@@ -74,10 +103,11 @@ def collect_command(
         bool, typer.Option(help="Also compute and store each dataset's meta-features.")
     ] = True,
 ) -> None:
-    """Train every (learning rate, batch size) of the grid on each dataset and store the curves.
+    """Train every candidate of the search space on each dataset and store the curves.
 
-    Resumable: stop it at any time (Ctrl-C) and run the same command again; finished
-    (dataset, seed) units are skipped, nothing is stored twice.
+    The space is the (learning rate, batch size) grid, or --n-configs candidates of LCBench's
+    space. Resumable: stop it at any time (Ctrl-C) and run the same command again; finished
+    (dataset, seed) units are skipped (off the grid: every stored trial), nothing is stored twice.
     """
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -87,14 +117,28 @@ def collect_command(
 
     try:
         defaults = SearchSpace()
-        space = SearchSpace(
-            lrs=_numbers(lrs, float, "--lrs") if lrs else defaults.lrs,
-            batch_sizes=_numbers(batch_sizes, int, "--batch-sizes")
-            if batch_sizes
-            else defaults.batch_sizes,
-            max_epochs=max_epochs,
-            k_choices=tuple(k for k in defaults.k_choices if k <= max_epochs) or (1,),
-        )
+        epochs = _DEFAULT_EPOCHS[space_name] if max_epochs is None else max_epochs
+        k_choices = tuple(k for k in defaults.k_choices if k <= epochs) or (1,)
+        if space_name is SpaceName.LCBENCH:
+            from tunegym.space import LCBENCH_SPACE
+
+            if lrs or batch_sizes:
+                raise ValueError(
+                    "--lrs and --batch-sizes set the lr-bs grid; the lcbench space takes "
+                    "--n-configs and --space-seed."
+                )
+            space = SearchSpace.sampled(
+                LCBENCH_SPACE, n_configs, seed=space_seed, max_epochs=epochs, k_choices=k_choices
+            )
+        else:
+            space = SearchSpace(
+                lrs=_numbers(lrs, float, "--lrs") if lrs else defaults.lrs,
+                batch_sizes=_numbers(batch_sizes, int, "--batch-sizes")
+                if batch_sizes
+                else defaults.batch_sizes,
+                max_epochs=epochs,
+                k_choices=k_choices,
+            )
         specs = resolve_datasets(_items(datasets or ["all"]))
         trial_seeds = _numbers(seeds, int, "--seeds") if seeds else (0, 1, 2)
         ms = MetaStore(store)
@@ -104,7 +148,8 @@ def collect_command(
     torch.set_num_threads(threads)
     console.print(
         f"collecting {len(specs)} datasets x {len(trial_seeds)} seeds x {space.n_configs} "
-        f"configurations x {space.max_epochs} epochs into {ms.url} ({workers} workers)"
+        f"{space_name.value} configurations x {space.max_epochs} epochs into {ms.url} "
+        f"({workers} workers)"
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),

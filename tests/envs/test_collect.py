@@ -14,6 +14,7 @@ from types import ModuleType
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tunegym.cli import app
@@ -28,7 +29,8 @@ from tunegym.envs import (
     resolve_datasets,
 )
 from tunegym.envs import _collect as collect_module
-from tunegym.metastore import MetaStore, load_snapshot, snapshot_stats
+from tunegym.metastore import MetaStore, Run, load_snapshot, snapshot_stats
+from tunegym.space import LCBENCH_SPACE
 
 # 1e20 diverges in its first epoch: every unit holds a diverged run, kept and marked.
 SPACE = SearchSpace(lrs=(1e-2, 1e20), batch_sizes=(16, 64), max_epochs=2)
@@ -222,6 +224,88 @@ def test_collect_command(tmp_path: Path) -> None:
     assert "trained 0 units (0 runs), skipped 2" in result.output
     result = runner.invoke(app, ["collect", "--datasets", "keel:nope", "--store", str(store)])
     assert result.exit_code == 2
+
+
+# LCBench's space: 3 Sobol candidates (funnel MLPs with SGD), one Trial each.
+LCBENCH = SearchSpace.sampled(LCBENCH_SPACE, 3, seed=0, max_epochs=2, k_choices=(1, 2))
+
+
+def _count_trials(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    calls: list[tuple[str, int, int]] = []
+    real = collect_module._train_trial
+
+    def counting(job, *args):  # type: ignore[no-untyped-def]
+        unit, index = job
+        calls.append((unit.dataset, unit.seed, index))
+        return real(job, *args)
+
+    monkeypatch.setattr(collect_module, "_train_trial", counting)
+    return calls
+
+
+def test_lcbench_space_collection_stores_every_candidate_once_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_trials(monkeypatch)
+    iris = CollectUnit("sklearn:iris", 0)
+    with MetaStore(tmp_path / "ms.sqlite") as store:
+        summary = collect(["sklearn:iris"], LCBENCH, (0,), store=store)
+        assert (summary.units_trained, summary.runs_logged, summary.failures) == (1, 3, ())
+        assert sorted(calls) == [("sklearn:iris", 0, i) for i in range(3)]
+        stats = store.stats()
+        assert stats.runs == 3 and stats.epochs <= 3 * 2
+        assert completed_units(store, LCBENCH) == {iris}
+        other = SearchSpace.sampled(LCBENCH_SPACE, 3, seed=1, max_epochs=2, k_choices=(1, 2))
+        assert completed_units(store, other) == set()  # other candidates: not stored
+        longer = SearchSpace.sampled(LCBENCH_SPACE, 3, seed=0, max_epochs=3, k_choices=(1, 2))
+        assert completed_units(store, longer) == set()
+        with store.engine.connect() as connection:  # each candidate is its own flow
+            seconds = connection.execute(select(Run.total_seconds)).scalars().all()
+        assert len(seconds) == 3 and all(s is not None and s > 0 for s in seconds)
+
+        again = collect(["sklearn:iris"], LCBENCH, (0,), store=store)
+        assert (again.units_trained, again.units_skipped, again.runs_logged) == (0, 1, 0)
+        assert len(calls) == 3  # nothing trained again
+        assert store.stats() == stats
+
+
+def test_interrupted_lcbench_collection_finishes_without_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_trials(monkeypatch)
+    reports: list[CollectProgress] = []
+
+    def stop_after_one_trial(p: CollectProgress) -> None:
+        reports.append(p)
+        if p.configs_trained == 1:
+            raise Interrupted
+
+    with MetaStore(tmp_path / "ms.sqlite") as store:
+        with pytest.raises(Interrupted):
+            collect(["sklearn:iris"], LCBENCH, (0,), store=store, progress=stop_after_one_trial)
+        assert store.stats().runs == 1 and calls == [("sklearn:iris", 0, 0)]
+        assert completed_units(store, LCBENCH) == set()  # a unit needs every candidate
+        assert reports[0].configs_total == 3 and reports[-1].eta_seconds is not None
+
+        summary = collect(["sklearn:iris"], LCBENCH, (0,), store=store)
+        assert (summary.units_trained, summary.units_skipped, summary.runs_logged) == (1, 0, 2)
+        assert sorted(calls[1:]) == [("sklearn:iris", 0, 1), ("sklearn:iris", 0, 2)]
+        assert store.stats().runs == 3
+        assert completed_units(store, LCBENCH) == {CollectUnit("sklearn:iris", 0)}
+
+
+def test_collect_command_lcbench_space(tmp_path: Path) -> None:
+    runner = CliRunner()
+    store = tmp_path / "ms.sqlite"
+    args = ["collect", "--datasets", "sklearn:iris", "--seeds", "0", "--space", "lcbench",
+            "--n-configs", "2", "--max-epochs", "1", "--store", str(store),
+            "--no-meta-features"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "trained 1 units (2 runs)" in result.output
+    assert "trained 0 units (0 runs), skipped 1" in runner.invoke(app, args).output
+    result = runner.invoke(app, [*args, "--lrs", "1e-2"])
+    assert result.exit_code == 2 and "--n-configs" in result.output
 
 
 def _script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:

@@ -1,10 +1,12 @@
-"""Collect the meta-dataset: learning curves of the whole tuning grid, into a meta-store.
+"""Collect the meta-dataset: learning curves of every candidate of a search space, into a store.
 
-The unit of work is one (dataset, seed): every (lr, batch size) of the grid trained ``E_max``
-epochs with the batched trainer (`record_curves`: all learning rates of a batch size at once).
-A finished unit is logged to the store in one transaction (``MetaStore.log_curves``, idempotent),
-so a collection killed at any point resumes by skipping the units whose runs the store already
-holds complete: no finished work is redone and no row is duplicated.
+The unit of work is one (dataset, seed): every candidate configuration trained ``E_max`` epochs.
+On the lr × batch-size grid, a unit is trained with the batched trainer (`record_curves`: all
+learning rates of a batch size at once) and logged in one transaction (``MetaStore.log_curves``,
+idempotent). Off the grid (e.g. LCBench's space), each candidate is one `Trial`, logged as soon as
+it finishes (``MetaStore.log_trial``), and a unit is complete once every candidate is stored for
+its seed. Either way a collection killed at any point resumes by skipping what the store already
+holds complete: only the work in flight is redone and no row is duplicated.
 
 Units run in ``workers`` processes (spawned); the parent alone writes to the store, as SQLite has
 one writer. Datasets larger than ``max_rows`` are subsampled (stratified, seed 0), so the curves
@@ -15,17 +17,19 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from typing import Final
+from functools import lru_cache
+from typing import Any, Final, TypeVar
 
 import pandas as pd
 from sqlalchemy import exists, or_, select
 
-from tunegym.data import list_datasets, load_dataset, read_table
+from tunegym.data import TabularDataset, list_datasets, load_dataset, read_table
+from tunegym.envs._backends import trial_setup
 from tunegym.envs._curves import record_curves
 from tunegym.envs._task import SearchSpace
 from tunegym.errors import did_you_mean
@@ -44,7 +48,7 @@ from tunegym.metastore import (
     mlp_flow_name,
     openml_twins,
 )
-from tunegym.training import MLPSpec
+from tunegym.training import EpochRecord, MLPSpec, Trial, spec_to_dict
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
@@ -66,7 +70,7 @@ _GROUPS: Final = ("all", "keel", "sklearn")
 
 @dataclass(frozen=True, order=True)
 class CollectUnit:
-    """One unit of work: the whole grid on one dataset with one trial seed.
+    """One unit of work: every candidate of the search space on one dataset with one trial seed.
 
     Attributes:
         dataset: the dataset's spec (``"keel:german"``) or file path: the curves' label.
@@ -79,18 +83,23 @@ class CollectUnit:
 
 @dataclass(frozen=True)
 class CollectProgress:
-    """Where a collection stands, passed to the ``progress`` callback after each unit.
+    """Where a collection stands, passed to the ``progress`` callback.
+
+    On the grid it comes after each unit; off the grid, after each trial (one candidate).
 
     Attributes:
-        unit: the unit just finished (``None`` for the first report, after the resume check).
+        unit: the unit just finished, or off the grid the unit of the trial just finished
+            (``None`` for the first report, after the resume check).
         units_done: units finished, skipped ones included.
         units_total: units of the whole collection.
         units_skipped: units found complete in the store and not trained again.
-        configs_trained: grid configurations trained in this session.
+        configs_trained: configurations (trials) trained in this session.
         datasets_done: datasets whose every unit is finished.
         datasets_total: datasets of the collection.
         seconds: wall time since the collection started.
         failures: units that failed so far (dataset, seed, message).
+        configs_total: off the grid, the trials this session has to train (``None`` on the
+            grid); the ETA then counts trials, not units.
     """
 
     unit: CollectUnit | None
@@ -102,15 +111,20 @@ class CollectProgress:
     datasets_total: int
     seconds: float
     failures: tuple[tuple[str, int, str], ...] = ()
+    configs_total: int | None = None
 
     @property
     def configs_per_second(self) -> float:
-        """Configurations (one lr × batch size × seed, ``E_max`` epochs) trained per second."""
+        """Configurations (one candidate × seed, ``E_max`` epochs) trained per second."""
         return self.configs_trained / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def eta_seconds(self) -> float | None:
-        """Seconds left at the pace of the units trained so far (``None`` before the first)."""
+        """Seconds left at the pace of the work so far (``None`` before the first unit/trial)."""
+        if self.configs_total is not None:
+            if self.configs_trained <= 0:
+                return None
+            return self.seconds / self.configs_trained * (self.configs_total - self.configs_trained)
         trained = self.units_done - self.units_skipped
         if trained <= 0:
             return None
@@ -124,8 +138,9 @@ class CollectSummary:
     Attributes:
         units_trained: units trained and logged in this session.
         units_skipped: units already complete in the store.
-        runs_logged: runs (one per lr × batch size × seed) written in this session.
-        failures: (dataset, seed, message) of units that raised; their datasets are incomplete.
+        runs_logged: runs (one per candidate × seed) written in this session.
+        failures: (dataset, seed, message) of units that raised (off the grid: the first trial
+            of the unit that raised); their datasets are incomplete.
         twins: (dataset, twin) of datasets not collected because the store keeps their OpenML
             dataset under another spec (see `openml_twins`).
         wall_seconds: wall time of the session.
@@ -173,12 +188,17 @@ def resolve_datasets(selection: Sequence[str]) -> list[str]:
 def completed_units(
     store: MetaStore, space: SearchSpace, model: MLPSpec | None = None
 ) -> set[CollectUnit]:
-    """Units whose runs the store holds complete: every grid configuration for that seed.
+    """Units whose runs the store holds complete: every candidate configuration for that seed.
 
-    A run counts when it is a local run from scratch of ``model``'s flow, on the default split
-    (``load_dataset``'s hold-out 60/20/20, seed 0), with setup ``max_epochs == E_max``, and it
-    reached epoch ``E_max`` or diverged.
+    A run counts when it is a local run from scratch on the default split (``load_dataset``'s
+    hold-out 60/20/20, seed 0) that reached epoch ``E_max`` or diverged. On the grid, it is a run
+    of ``model``'s flow with setup ``max_epochs == E_max``, identified by (lr, batch size); off
+    the grid, a candidate is stored when a run's setup (the `TrainConfig` without its seed) and
+    flow (the network's spec) are those `trial_setup` gives the candidate.
     """
+    if not space.is_grid:
+        stored = _stored_candidates(store, space, model)
+        return {unit for unit, found in stored.items() if len(found) == space.n_configs}
     flow = mlp_flow_name(asdict(model or MLPSpec()))
     reached = exists().where(Evaluation.run_id == Run.id, Evaluation.epoch == space.max_epochs)
     query = (
@@ -207,6 +227,59 @@ def completed_units(
     return {unit for unit, configs in found.items() if grid <= configs}
 
 
+def _frozen(value: Any) -> Hashable:
+    """A hashable, rounding-proof form of stored JSON: numbers to 9 significant digits."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(f"{float(value):.9g}")
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return repr(value)
+
+
+def _candidate_identities(space: SearchSpace, model: MLPSpec | None) -> dict[Hashable, int]:
+    """Each candidate's stored identity (flow's model spec, setup params) → its index."""
+    identities: dict[Hashable, int] = {}
+    for index, config in enumerate(space.candidates):
+        train, spec = trial_setup(config, space.max_epochs, seed=0, model=model)
+        params = {k: v for k, v in asdict(train).items() if k != "seed"}
+        identities.setdefault((_frozen(spec_to_dict(spec)), _frozen(params)), index)
+    return identities
+
+
+def _stored_candidates(
+    store: MetaStore, space: SearchSpace, model: MLPSpec | None
+) -> dict[CollectUnit, set[int]]:
+    """Off the grid: per unit, the indices of the candidates the store holds complete."""
+    identities = _candidate_identities(space, model)
+    reached = exists().where(Evaluation.run_id == Run.id, Evaluation.epoch == space.max_epochs)
+    query = (
+        select(Dataset.spec, Dataset.name, Run.seed, Setup.params, Flow.model_spec)
+        .join(Task, Task.dataset_id == Dataset.id)
+        .join(Run, Run.task_id == Task.id)
+        .join(Setup, Setup.id == Run.setup_id)
+        .join(Flow, Flow.id == Setup.flow_id)
+        .where(
+            Flow.version == MLP_FLOW_VERSION,
+            Flow.family == "mlp",
+            Task.key == SplitSpec().key,
+            Run.source == "local",
+            Run.init == "scratch",
+            or_(Run.status == RunStatus.DIVERGED, reached),
+        )
+    )
+    found: dict[CollectUnit, set[int]] = {}
+    with store.engine.connect() as connection:
+        for spec, name, seed, params, model_spec in connection.execute(query):
+            index = identities.get((_frozen(model_spec or {}), _frozen(params)))
+            if index is not None:
+                found.setdefault(CollectUnit(spec or name, int(seed)), set()).add(index)
+    return found
+
+
 def _datasets_with_meta_features(store: MetaStore) -> set[str]:
     """Labels (spec, else name) of the datasets whose OpenML qualities are stored."""
     features = store.meta_features()
@@ -232,40 +305,66 @@ def _train_unit(
     return frame, time.process_time() - started
 
 
+# Trials of one dataset come one after another: a worker (and the parent) keeps the last two.
+@lru_cache(maxsize=2)
+def _load(spec: str, max_rows: int | None, target: str | None) -> TabularDataset:
+    return load_dataset(spec, target=target, max_rows=max_rows, seed=0)
+
+
+def _train_trial(
+    job: tuple[CollectUnit, int],
+    space: SearchSpace,
+    model: MLPSpec,
+    max_rows: int | None,
+    target: str | None,
+) -> tuple[list[EpochRecord], float]:
+    """Train one candidate ``E_max`` epochs; return its records and CPU seconds (in a worker)."""
+    started = time.process_time()
+    unit, index = job
+    train, spec = trial_setup(space.candidates[index], space.max_epochs, unit.seed, model)
+    history = Trial(_load(unit.dataset, max_rows, target), train, spec, eval_test=True).train(
+        space.max_epochs
+    )
+    return history, time.process_time() - started
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
 
 
-def _run_units(
-    units: Sequence[CollectUnit],
+_Job = TypeVar("_Job", CollectUnit, tuple[CollectUnit, int])
+_Result = TypeVar("_Result")
+
+
+def _run_jobs(
+    jobs: Sequence[_Job],
     workers: int,
     threads: int,
+    function: Callable[..., _Result],
     args: tuple[SearchSpace, MLPSpec, int | None, str | None],
-) -> Generator[tuple[CollectUnit, tuple[pd.DataFrame, float] | BaseException], None, None]:
-    """Yield each unit with its result, or the exception it raised, as units finish."""
+) -> Generator[tuple[_Job, _Result | BaseException], None, None]:
+    """Yield each job (a unit, or a unit's candidate) with its result or exception as it ends."""
     if workers == 1:
-        for unit in units:
+        for job in jobs:
             try:
-                yield unit, _train_unit(unit, *args)
+                yield job, function(job, *args)
             except Exception as exc:
-                yield unit, exc
+                yield job, exc
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, context, _init_worker, (threads,)) as pool:
         try:
-            pending: dict[Future, CollectUnit] = {
-                pool.submit(_train_unit, u, *args): u for u in units
-            }
+            pending: dict[Future, _Job] = {pool.submit(function, j, *args): j for j in jobs}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(finished, key=lambda f: pending[f]):
-                    unit = pending.pop(future)
+                    job = pending.pop(future)
                     error = future.exception()
                     if isinstance(error, BrokenProcessPool):
                         raise error  # a worker died (killed, out of memory): nothing can go on
-                    yield unit, error if error is not None else future.result()
+                    yield job, error if error is not None else future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -284,28 +383,33 @@ def collect(
     meta_features: bool = True,
     progress: Callable[[CollectProgress], None] | None = None,
 ) -> CollectSummary:
-    """Record the curves of every grid configuration on every dataset into ``store``; resumable.
+    """Record the curves of every candidate on every dataset into ``store``; resumable.
 
     Units (dataset, seed) already complete in the store are skipped, and so are datasets whose
-    OpenML dataset the store keeps under another spec (`openml_twins`). Each trained unit is logged
-    as soon as it finishes (one transaction); with ``meta_features``, a dataset's OpenML
-    qualities are computed and stored once, after its first logged unit. A unit that raises is
-    reported in the summary and the others go on; an exception of ``progress`` (or Ctrl-C) stops
-    the collection, and calling `collect` again resumes it.
+    OpenML dataset the store keeps under another spec (`openml_twins`). On the grid, each trained
+    unit is logged as soon as it finishes (one transaction); off the grid, each trial is logged as
+    soon as it finishes and the candidates already stored for a unit are not trained again. With
+    ``meta_features``, a dataset's OpenML qualities are computed and stored once, after its first
+    logged unit (trial). A unit (trial) that raises is reported in the summary and the others go
+    on; an exception of ``progress`` (or Ctrl-C) stops the collection, and calling `collect` again
+    resumes it.
 
     Args:
         specs: dataset specs or file paths (`resolve_datasets` expands ``all``/``keel``/``sklearn``).
-        space: the grid (default `SearchSpace()`: 13 lrs × 6 batch sizes, ``E_max`` 16).
+        space: the candidates (default `SearchSpace()`: the grid of 13 lrs × 6 batch sizes,
+            ``E_max`` 16; or e.g. ``SearchSpace.sampled(LCBENCH_SPACE, 100, max_epochs=50)``).
         seeds: trial seeds.
         store: where runs and meta-features go.
-        model: the network (default `MLPSpec()`).
+        model: the network of grid configurations (default `MLPSpec()`; see `trial_setup`).
         max_rows: datasets with more rows are subsampled to this many (stratified, seed 0);
             ``None`` keeps every row.
         target: the class column of file datasets.
-        workers: processes training units in parallel (1: in this process).
+        workers: processes training units (off the grid: trials) in parallel (1: in this
+            process).
         threads: torch threads per worker process (``workers > 1`` only).
         meta_features: also compute and store each dataset's meta-features.
-        progress: called with a `CollectProgress` after the resume check and after each unit.
+        progress: called with a `CollectProgress` after the resume check and after each unit
+            (off the grid: each trial).
 
     Returns:
         A `CollectSummary` of this session.
@@ -337,12 +441,23 @@ def collect(
     twins = openml_twins(store, specs)
     specs = [s for s in specs if s not in twins]
     units = [CollectUnit(spec, seed) for spec in specs for seed in seeds]
-    done = completed_units(store, space, model) & set(units)
+    stored = {} if space.is_grid else _stored_candidates(store, space, model)
+    if space.is_grid:
+        done = completed_units(store, space, model) & set(units)
+    else:
+        done = {u for u in units if len(stored.get(u, ())) == space.n_configs}
     todo = [u for u in units if u not in done]
+    jobs = (
+        []
+        if space.is_grid
+        else [(u, i) for u in todo for i in range(space.n_configs) if i not in stored.get(u, ())]
+    )
+    trials_left = {u: space.n_configs - len(stored.get(u, ())) for u in todo}
+    unit_error: dict[CollectUnit, str] = {}
     left = {spec: sum(1 for u in todo if u.dataset == spec) for spec in specs}
     described = _datasets_with_meta_features(store) if meta_features else set(specs)
     failures: list[tuple[str, int, str]] = []
-    trained = runs = 0
+    trained = runs = configs = 0
     worker_cpu = 0.0
 
     def report(unit: CollectUnit | None) -> None:
@@ -353,30 +468,59 @@ def collect(
                     units_done=len(done) + trained + len(failures),
                     units_total=len(units),
                     units_skipped=len(done),
-                    configs_trained=trained * space.n_configs,
+                    configs_trained=trained * space.n_configs if space.is_grid else configs,
                     datasets_done=sum(1 for n in left.values() if n == 0),
                     datasets_total=len(specs),
                     seconds=time.perf_counter() - started,
                     failures=tuple(failures),
+                    configs_total=None if space.is_grid else len(jobs),
                 )
             )
 
+    def describe(dataset: str) -> None:
+        if dataset not in described:
+            values = compute_meta_features(read_table(dataset, target))
+            store.set_meta_features(dataset, values, source="computed")
+            described.add(dataset)
+
     report(None)
+    args = (space, model, max_rows, target)
     # closing(): an exception of ``progress`` shuts the pool down at once, cancelling the rest.
-    with closing(_run_units(todo, workers, threads, (space, model, max_rows, target))) as results:
-        for unit, result in results:
-            left[unit.dataset] -= 1
-            if isinstance(result, BaseException):
-                failures.append((unit.dataset, unit.seed, f"{type(result).__name__}: {result}"))
-            else:
-                frame, cpu = result
-                runs += len(store.log_curves(frame))
-                trained, worker_cpu = trained + 1, worker_cpu + (cpu if workers > 1 else 0.0)
-                if unit.dataset not in described:
-                    values = compute_meta_features(read_table(unit.dataset, target))
-                    store.set_meta_features(unit.dataset, values, source="computed")
-                    described.add(unit.dataset)
-            report(unit)
+    if space.is_grid:
+        with closing(_run_jobs(todo, workers, threads, _train_unit, args)) as results:
+            for unit, result in results:
+                left[unit.dataset] -= 1
+                if isinstance(result, BaseException):
+                    failures.append((unit.dataset, unit.seed, f"{type(result).__name__}: {result}"))
+                else:
+                    frame, cpu = result
+                    runs += len(store.log_curves(frame))
+                    trained, worker_cpu = trained + 1, worker_cpu + (cpu if workers > 1 else 0.0)
+                    describe(unit.dataset)
+                report(unit)
+    else:
+        with closing(_run_jobs(jobs, workers, threads, _train_trial, args)) as trial_results:
+            for (unit, index), outcome in trial_results:
+                trials_left[unit] -= 1
+                if isinstance(outcome, BaseException):
+                    unit_error.setdefault(unit, f"{type(outcome).__name__}: {outcome}")
+                else:
+                    history, cpu = outcome
+                    train, spec = trial_setup(
+                        space.candidates[index], space.max_epochs, unit.seed, model
+                    )
+                    dataset = _load(unit.dataset, max_rows, target)
+                    store.log_trial(dataset, train, spec, history)
+                    runs, configs = runs + 1, configs + 1
+                    worker_cpu += cpu if workers > 1 else 0.0
+                    describe(unit.dataset)
+                if trials_left[unit] == 0:
+                    left[unit.dataset] -= 1
+                    if unit in unit_error:
+                        failures.append((unit.dataset, unit.seed, unit_error[unit]))
+                    else:
+                        trained += 1
+                report(unit)
     return CollectSummary(
         units_trained=trained,
         units_skipped=len(done),
