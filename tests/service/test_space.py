@@ -240,3 +240,19 @@ class TestParameterValidation:
         assert param("x", "categorical", choices=[1, True]).numeric_choices is None
         assert param("x", "categorical", choices=[1, "2"]).numeric_choices is None
         assert param("x", low=0, high=1).numeric_choices is None
+
+
+def test_the_wire_space_and_tunegym_space_convert_both_ways() -> None:
+    from tunegym.service._schemas import SearchSpaceSpec
+    from tunegym.space import LCBENCH_SPACE, LR_BS_SPACE, Categorical, Float, Space
+
+    toy = Space((Float("lr", 1e-4, 1e-1, log=True), Categorical("act", ("relu", "tanh"))))
+    for space in (LCBENCH_SPACE, LR_BS_SPACE, toy):
+        wire = SearchSpaceSpec.from_space(space)
+        assert wire.to_space().params == space.params
+    from tunegym.service._space import infer_role
+
+    # LCBench's names play the service's roles: its runs map into LCBench's space
+    assert [infer_role(n) for n in ("learning_rate", "batch_size", "momentum")] == [
+        "learning_rate", "batch_size", None,
+    ]  # fmt: skip

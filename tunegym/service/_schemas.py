@@ -7,6 +7,11 @@ string is bounded; semantic checks (``low <= high``, one parameter per role) rai
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tunegym.space import Space
+
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -184,6 +189,38 @@ class SearchSpaceSpec(_Model):
 
         roles_of(self)  # raises for two parameters with one role
         return self
+
+    @classmethod
+    def from_space(cls, space: Space) -> SearchSpaceSpec:
+        """The wire form of a `tunegym.space.Space` (roles inferred from the names).
+
+        Example:
+            >>> from tunegym.space import LCBENCH_SPACE
+            >>> SearchSpaceSpec.from_space(LCBENCH_SPACE).to_space() == LCBENCH_SPACE
+            False
+            >>> SearchSpaceSpec.from_space(LCBENCH_SPACE).to_space().params == LCBENCH_SPACE.params
+            True
+        """
+        return cls(parameters=[Parameter(**p.to_json()) for p in space])
+
+    def to_space(self) -> Space:
+        """The `tunegym.space.Space` of these parameters (steps are dropped: a `Space` has none).
+
+        Raises:
+            ValueError: for a parameter a `Space` cannot hold (a one-value range, a name that
+                is not an identifier).
+        """
+        from tunegym.space import Categorical, Float, Hyperparameter, Int, Space
+
+        params: list[Hyperparameter] = []
+        for p in self.parameters:
+            if p.type == "categorical":
+                params.append(Categorical(p.name, tuple(p.choices or ())))
+            elif p.type == "int":
+                params.append(Int(p.name, int(p.low or 0), int(p.high or 0), log=p.log))
+            else:
+                params.append(Float(p.name, float(p.low or 0), float(p.high or 0), log=p.log))
+        return Space(tuple(params))
 
 
 class WarmStartRequest(_Model):
