@@ -47,8 +47,9 @@ from tunegym.metastore import (
     compute_meta_features,
     mlp_flow_name,
     openml_twins,
+    trial_identity,
 )
-from tunegym.training import EpochRecord, MLPSpec, Trial, spec_to_dict
+from tunegym.training import EpochRecord, MLPSpec, Trial
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
@@ -244,9 +245,8 @@ def _candidate_identities(space: SearchSpace, model: MLPSpec | None) -> dict[Has
     """Each candidate's stored identity (flow's model spec, setup params) → its index."""
     identities: dict[Hashable, int] = {}
     for index, config in enumerate(space.candidates):
-        train, spec = trial_setup(config, space.max_epochs, seed=0, model=model)
-        params = {k: v for k, v in asdict(train).items() if k != "seed"}
-        identities.setdefault((_frozen(spec_to_dict(spec)), _frozen(params)), index)
+        model_spec, params = trial_identity(*trial_setup(config, space.max_epochs, 0, model))
+        identities.setdefault((_frozen(model_spec), _frozen(params)), index)
     return identities
 
 
@@ -264,7 +264,7 @@ def _stored_candidates(
         .join(Flow, Flow.id == Setup.flow_id)
         .where(
             Flow.version == MLP_FLOW_VERSION,
-            Flow.family == "mlp",
+            Flow.family.in_(("mlp", "mlp-funnel")),
             Task.key == SplitSpec().key,
             Run.source == "local",
             Run.init == "scratch",

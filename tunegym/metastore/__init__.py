@@ -15,7 +15,12 @@ the meta-dataset shipped with tunegym as a read-only base layer under the store
 (`candidate_pool`), so a fresh, empty store already answers them.
 """
 
-from tunegym.metastore._curves import MLP_FLOW_VERSION, detect_hardware, mlp_flow_name
+from tunegym.metastore._curves import (
+    MLP_FLOW_VERSION,
+    detect_hardware,
+    mlp_flow_name,
+    trial_identity,
+)
 from tunegym.metastore._engine import METASTORE_ENV, default_url
 from tunegym.metastore._families import (
     SPLIT_PARTS,
@@ -167,6 +172,7 @@ __all__ = [
     "snapshot_split",
     "snapshot_stats",
     "store_meta_features",
+    "trial_identity",
     "warm_start",
     "warm_start_from",
     "warm_start_snapshot",

@@ -62,6 +62,7 @@ __all__ = [
     "read_curves",
     "status_of",
     "store_runs",
+    "trial_identity",
 ]
 
 # Version of tunegym's MLP training code in the flows it logs: bump it when the same
@@ -157,13 +158,11 @@ def log_trial(
         n_classes=info.n_classes,
     )
     task = get_or_create_task(session, stored, split)
-    from tunegym.training import spec_to_dict  # tags a funnel spec so that it can be rebuilt
-
-    model = spec_to_dict(spec)
+    model, params = trial_identity(config, spec)
+    family = "mlp-funnel" if model.get("kind") == "funnel" else "mlp"
     flow = get_or_create_flow(
-        session, mlp_flow_name(model), MLP_FLOW_VERSION, family="mlp", model_spec=model
+        session, mlp_flow_name(model), MLP_FLOW_VERSION, family=family, model_spec=model
     )
-    params = {k: v for k, v in asdict(config).items() if k != "seed"}
     record = RunRecord(
         task=task,
         setup=get_or_create_setup(session, flow, params),
@@ -176,6 +175,33 @@ def log_trial(
         total_seconds=float(sum(r.seconds for r in history)),
     )
     return store_runs(session, [record])[0]
+
+
+# A funnel's shape is tuned like its learning rate: these join its setup, not its flow.
+FUNNEL_PARAMS: Final = ("num_layers", "max_units", "max_dropout")
+# The curve-table names of a funnel flow's configurations (LCBench's hyperparameters).
+FUNNEL_COLUMNS: Final = (
+    "batch_size", "learning_rate", "max_dropout", "max_units", "momentum", "num_layers",
+    "weight_decay",
+)  # fmt: skip
+
+
+def trial_identity(config: TrainConfig, spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (flow model spec, setup params) a trial is stored under.
+
+    An `MLPSpec` (depth, width and dropout fixed) is the flow, and the setup is the training
+    configuration without its seed, as tunegym has always stored them. A funnel's shape
+    (``num_layers``, ``max_units``, ``max_dropout``) is a hyperparameter of LCBench's space like
+    the learning rate: its flow is the family (``{"kind": "funnel", "activation": ...}``) and
+    the shape joins the setup, so every configuration of the space shares one flow.
+    """
+    from tunegym.training import spec_to_dict
+
+    model = spec_to_dict(spec)
+    params = {k: v for k, v in asdict(config).items() if k != "seed"}
+    if model.get("kind") == "funnel":
+        params |= {k: model.pop(k) for k in FUNNEL_PARAMS}
+    return model, params
 
 
 def _dataset_identity(label: str) -> tuple[str, str | None, int | None]:
@@ -358,9 +384,12 @@ def read_curves(
         ).all(),
         columns=["run_id", "seed", "status", "params"],
     ).set_index("run_id")
+    funnel = (flow_row.model_spec or {}).get("kind") == "funnel"
     try:
         runs["lr"] = [float(p["lr"]) for p in runs["params"]]
         runs["batch_size"] = [int(p["batch_size"]) for p in runs["params"]]
+        for name in ("momentum", "weight_decay", *FUNNEL_PARAMS) if funnel else ():
+            runs[name] = [p[name] for p in runs["params"]]
     except KeyError:
         raise ValueError(
             f"Setups of flow {flow_row.name!r} have no lr/batch_size: not a curve-table flow."
@@ -383,7 +412,12 @@ def read_curves(
         pd.DataFrame(rows, columns=["run_id", "measure", "split", "epoch", "value", "seconds"])
     )
     meta = runs.loc[frame["run_id"]]
-    if runs.loc[frame["run_id"].unique()].duplicated(["lr", "batch_size", "seed"]).any():
+    config_columns = (
+        ["lr", "batch_size", "momentum", "weight_decay", *FUNNEL_PARAMS]
+        if funnel
+        else ["lr", "batch_size"]
+    )
+    if runs.loc[frame["run_id"].unique()].duplicated([*config_columns, "seed"]).any():
         raise ValueError(
             f"Dataset {label!r} has several runs of one (lr, batch_size, seed) in task {task_id}; "
             "their curves cannot form one table."
@@ -393,11 +427,19 @@ def read_curves(
     frame["lr"] = meta["lr"].to_numpy(dtype=np.float64)
     frame["batch_size"] = meta["batch_size"].to_numpy(dtype=np.int64)
     frame["seed"] = meta["seed"].to_numpy(dtype=np.int64)
+    for name in config_columns[2:]:  # a funnel flow: the rest of LCBench's configuration
+        frame[name] = meta[name].to_numpy()
     frame["diverged"] = (meta["status"].to_numpy() == RunStatus.DIVERGED) & (
         frame["epoch"] == last
     ).to_numpy()
     columns = [*CURVE_COLUMNS, "run_id"] if run_ids else list(CURVE_COLUMNS)
-    frame = frame[columns].sort_values(["lr", "batch_size", "seed", "epoch"])
+    if funnel:  # the table of a configuration of LCBench's space, under its names
+        frame = frame.rename(columns={"lr": "learning_rate"})
+        columns = [c for c in columns if c not in ("lr", "batch_size")]
+        columns = ["dataset", *FUNNEL_COLUMNS, *columns[1:]]
+    frame = frame[columns].sort_values(
+        [c for c in columns if c in (*config_columns, "learning_rate", "seed", "epoch")]
+    )
     frame = frame.reset_index(drop=True)
     frame.columns.name = None
     frame.attrs["tunegym"] = _header(session, row.id, label, flow_row)
