@@ -13,6 +13,7 @@ tuner that keeps its best epoch gets from training it once). It reports, in accu
 Writes ``out`` (CSV) and prints a Markdown table. Run (what docs/METADATASET.md quotes):
 
     .venv/bin/python experiments/pilot_headroom.py --store runs/v2pilot/store.sqlite
+    .venv/bin/python experiments/pilot_headroom.py --lcbench 256 --out runs/lcbench_headroom.csv
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Args:
     """The meta-store the collection wrote."""
     out: str = "runs/v2pilot/headroom.csv"
     """Where the per-dataset table goes."""
+    lcbench: int = 0
+    """Instead of the store: the surrogate's 34 LCBench tasks with this many Sobol candidates."""
 
 
 def config_scores(store: MetaStore) -> pd.DataFrame:
@@ -66,6 +69,24 @@ def config_scores(store: MetaStore) -> pd.DataFrame:
     return best.groupby(["dataset", "n_rows", "config"])["val"].mean().reset_index()
 
 
+def lcbench_scores(n_configs: int) -> pd.DataFrame:
+    """The same scores for LCBench's surrogate: best val accuracy of ``n_configs`` Sobol points."""
+    from tunegym.space import LCBENCH_SPACE
+    from tunegym.surrogates import LCBench
+
+    surrogate = LCBench.open()
+    configs = LCBENCH_SPACE.sample(n_configs, seed=0)
+    parts = []
+    for task in surrogate.tasks:
+        curves = surrogate.curves(task, configs)
+        best = curves.groupby("config")["val_accuracy"].max()
+        parts.append(pd.DataFrame({
+            "dataset": f"lcbench:{surrogate.task_names[task]}", "n_rows": 0,
+            "config": best.index.astype(str), "val": best.to_numpy(),
+        }))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
 def headroom(scores: pd.DataFrame) -> pd.DataFrame:
     """Per dataset: best, median, learned default (leave-one-dataset-out), in points."""
     scores = scores.assign(rank=scores.groupby("dataset")["val"].rank(ascending=False))
@@ -94,8 +115,11 @@ def headroom(scores: pd.DataFrame) -> pd.DataFrame:
 
 def run(args: Args) -> pd.DataFrame:
     """The headroom table of ``args.store`` (also written to ``args.out``)."""
-    with MetaStore(args.store) as store:
-        table = headroom(config_scores(store))
+    if args.lcbench:
+        table = headroom(lcbench_scores(args.lcbench))
+    else:
+        with MetaStore(args.store) as store:
+            table = headroom(config_scores(store))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     return table
@@ -109,7 +133,7 @@ def markdown(table: pd.DataFrame) -> str:
     ]
     for r in table.itertuples():
         lines.append(
-            f"| {r.dataset} | {r.rows} | {r.val_rows} | {r.configs} | {r.best:.4f} | "
+            f"| {r.dataset} | {r.rows or '—'} | {r.val_rows or '—'} | {r.configs} | {r.best:.4f} | "
             f"{r.best_minus_median:.1f} | {r.best_minus_default:.1f} |"
         )
     return "\n".join(lines)
