@@ -69,3 +69,23 @@ def test_eval_agent_script(
     evaluate.run(evaluate.parse_args(argv), held_out)  # a rerun replaces its section
     assert doc.read_text().count("eval_agent:start") == 1
     assert AGENT_FILE not in {p.name for p in tmp_path.iterdir()}
+
+
+def test_pilot_headroom_against_median_and_learned_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    headroom = script("pilot_headroom", monkeypatch).headroom
+    scores = pd.DataFrame(
+        {
+            "dataset": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+            "n_rows": [1000] * 3 + [2000] * 3 + [500] * 3,
+            "config": ["x", "y", "z"] * 3,
+            "val": [0.90, 0.80, 0.70, 0.85, 0.95, 0.60, 0.50, 0.90, 0.70],
+        }
+    )
+    table = headroom(scores).set_index("dataset")
+    assert table.loc["a", "best_minus_median"] == pytest.approx(10.0)
+    # the learned default of "a" is y (best mean rank on b and c): 0.90 - 0.80
+    assert table.loc["a", "best_minus_default"] == pytest.approx(10.0)
+    assert table.loc["b", "best_minus_default"] == pytest.approx(0.0)  # y again, b's best
+    assert table.loc["c", "val_rows"] == 100
