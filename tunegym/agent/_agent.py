@@ -159,9 +159,7 @@ class AgentSpec:
             "n_actions": self.n_actions,
             "net_arch": list(self.net_arch),
             "activation": self.activation,
-            "space": {
-                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.space).items()
-            },
+            "space": self.space.to_json(),
             "n_slots": self.n_slots,
             "metric": self.metric,
             "budgets": list(self.budgets),
@@ -184,7 +182,7 @@ class AgentSpec:
             )
         try:
             spec = cls(
-                space=SearchSpace(**payload["space"]),
+                space=SearchSpace.from_json(payload["space"]),
                 n_slots=int(payload["n_slots"]),
                 net_arch=tuple(int(n) for n in payload["net_arch"]),
                 activation=str(payload["activation"]),
