@@ -192,8 +192,8 @@ def _read_report(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a tunegym report (not JSON: {error}).") from error
     if not isinstance(payload, dict) or "arguments" not in payload:
         raise ValueError(
-            f"{path} is not a resumable tunegym report (it has no 'arguments'); reports are "
-            "resumable from tunegym 0.2 on."
+            f"{path} is not a resumable tunegym report (it has no 'arguments': reports written "
+            "before tunegym could resume runs lack them); run the tuning again."
         )
     return payload
 
