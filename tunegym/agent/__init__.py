@@ -43,6 +43,14 @@ from tunegym.agent._result import (
     TuningResult,
     ValidationPeak,
 )
+from tunegym.agent._session import (
+    CHECKPOINTS_ENV,
+    SEARCH_SPACES,
+    TuneArgs,
+    TuningInterrupted,
+    default_checkpoints,
+    named_search,
+)
 from tunegym.agent._sklearn import TunedMLPClassifier
 from tunegym.agent._train import (
     AgentTrainConfig,
@@ -51,19 +59,13 @@ from tunegym.agent._train import (
     TrainProgress,
     train_agent,
 )
-from tunegym.agent._tune import (
-    CHECKPOINTS_ENV,
-    TUNE_METHODS,
-    TuneArgs,
-    TuningInterrupted,
-    default_checkpoints,
-    tune,
-)
+from tunegym.agent._tune import TUNE_METHODS, tune
 
 __all__ = [
     "AGENT_FILE",
     "CHECKPOINTS_ENV",
     "PRETRAINED_DIR",
+    "SEARCH_SPACES",
     "TEST_METRICS",
     "TUNE_METHODS",
     "WEIGHTS_FILE",
@@ -91,6 +93,7 @@ __all__ = [
     "default_checkpoints",
     "evaluate_policy",
     "load_agent",
+    "named_search",
     "plot_tuning",
     "regret_at",
     "step_at",
