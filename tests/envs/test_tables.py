@@ -64,3 +64,31 @@ def test_table_errors_name_the_file(tmp_path: Path) -> None:
         read_curve_table(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="no hyperparameter column"):
         curve_search(pd.DataFrame({"epoch": [1], "val_accuracy": [0.5]}))
+
+
+@pytest.mark.parametrize(("metric", "direction"), [("val_auc", "max"), ("val_error", "min")])
+def test_a_tables_own_metric_with_its_direction(metric: str, direction: str) -> None:
+    table = benchmark_table()
+    table["val_auc"] = table["val_accuracy"] + 0.05
+    table["test_auc"] = table["test_accuracy"] + 0.05
+    table["val_error"] = 1 - table["val_accuracy"]
+    search = curve_search(table)  # val_* and test_* columns are metrics, not hyperparameters
+    assert search.names == ("width", "optimizer", "lr")
+    backend = ReplayBackend(table, "bench", metric=metric, direction=direction, space=search,
+                            seeds=(0, 1))  # fmt: skip
+    assert backend.score_bounds == (1.0, 0.0)  # scaled over the table: best 1, worst 0
+    best = table.loc[table[metric].idxmax() if direction == "max" else table[metric].idxmin()]
+    config = {k: best[k].item() if hasattr(best[k], "item") else best[k] for k in search.names}
+    scores = backend.advance(backend.start(config, int(best["seed"])), 6).scores
+    assert scores.max() == pytest.approx(1.0)
+    task = TaskSpec("bench", space=search, budget_epochs=30, trial_seeds=(0, 1), metric=metric,
+                    metric_direction=direction)  # fmt: skip
+    env = TuningEnv(task, backend)
+    random_episode(env, seed=2)
+    assert 0 <= env.regret <= 1
+    with pytest.raises(ValueError, match="direction='max' or 'min'"):
+        ReplayBackend(table, "bench", metric=metric, space=search, seeds=(0, 1))
+    with pytest.raises(ValueError, match="must be 'max' or 'min'"):
+        TaskSpec("bench", space=search, metric=metric, metric_direction="up")
+    with pytest.raises(ValueError, match="direction is known"):
+        TaskSpec("bench", space=search, metric="val_accuracy", metric_direction="max")

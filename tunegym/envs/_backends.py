@@ -10,7 +10,7 @@ makes a recorded curve exactly what live training would produce.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +21,14 @@ import pandas as pd
 from tunegym.data import TabularDataset
 from tunegym.envs._curves import meta_features_of, read_curves
 from tunegym.envs._features import task_meta_features
-from tunegym.envs._task import SCORE_METRICS, SearchSpace, metric_score, score_of
+from tunegym.envs._task import (
+    SCORE_METRICS,
+    SearchSpace,
+    check_direction,
+    metric_score,
+    score_of,
+    test_metric_of,
+)
 from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial
 
 __all__ = ["Backend", "LiveBackend", "ReplayBackend", "Segment"]
@@ -244,6 +251,34 @@ def _check_metric_columns(part: pd.DataFrame, dataset: str, columns: Sequence[st
         )
 
 
+def _scorer(
+    part: pd.DataFrame, metric: str, test_metric: str, direction: str | None
+) -> Callable[[pd.Series, str], np.ndarray]:
+    """Values of a column → the env's scores in [0, 1].
+
+    The env's metrics use `metric_score`. A table's own metric (``direction`` given) is scaled
+    between its worst and best value over the validation column (``max``: larger is better;
+    ``min``: smaller is), the test column on the same scale, clipped into [0, 1]; a diverged or
+    missing value scores 0.
+    """
+    if direction is None:
+        return lambda values, name: metric_score(values.to_numpy(dtype=np.float64), name)
+    finite = part[metric].to_numpy(dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    span = (high - low) or 1.0
+
+    def scaled(values: pd.Series, name: str) -> np.ndarray:
+        array = values.to_numpy(dtype=np.float64)
+        unit = (array - low) / span if direction == "max" else (high - array) / span
+        unit = np.clip(unit, 0.0, 1.0)
+        if name == metric:
+            return np.where(np.isfinite(array), unit, 0.0)
+        return unit  # the test column: nan stays unknown
+
+    return scaled
+
+
 def _with_optional_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """A curve table with its optional columns filled: one seed (0), no seconds, no divergence."""
     filled = {"seed": 0, "seconds": 0.0, "diverged": False}
@@ -275,6 +310,7 @@ class ReplayBackend:
         metric: str = "val_accuracy",
         space: SearchSpace | None = None,
         seeds: tuple[int, ...] | None = None,
+        direction: str | None = None,
     ) -> None:
         frame = curves if isinstance(curves, pd.DataFrame) else read_curves(curves)
         if "dataset" not in frame:  # a table of one dataset may leave its name out
@@ -294,14 +330,17 @@ class ReplayBackend:
                 + did_you_mean(dataset, names)
             )
         self.dataset = dataset
-        if metric not in SCORE_METRICS:
+        if direction is not None:
+            check_direction(metric, direction)
+        elif metric not in SCORE_METRICS:
             from tunegym.errors import did_you_mean
 
             raise ValueError(
-                f"Unknown metric {metric!r}; choose one of {sorted(SCORE_METRICS)}."
+                f"Unknown metric {metric!r}; choose one of {sorted(SCORE_METRICS)}, or give a "
+                "curve table's own metric with direction='max' or 'min'."
                 + did_you_mean(metric, SCORE_METRICS)
             )
-        self.metric, self.test_metric = metric, SCORE_METRICS[metric]
+        self.metric, self.test_metric = metric, test_metric_of(metric)
         self._search = space or SearchSpace()
         columns = list(self._search.names)
         missing = [c for c in [*columns, "epoch"] if c not in frame]
@@ -317,6 +356,7 @@ class ReplayBackend:
             # A benchmark that predicts no test score of the metric (LCBench has no test
             # accuracy): test scores are unknown, tuning is unaffected.
             part = part.assign(**{self.test_metric: np.nan})
+        score = _scorer(part, metric, self.test_metric, direction)
         self._curves: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
         for key, rows in part.groupby([*columns, "seed"], sort=False):
             config = dict(zip(columns, key[:-1], strict=True))
@@ -324,16 +364,16 @@ class ReplayBackend:
             if not np.array_equal(epochs, np.arange(1, len(epochs) + 1)):
                 raise ValueError(f"Curve {config} (seed {key[-1]}) has gaps in its epochs.")
             self._curves[(*self._search.key(config), int(key[-1]))] = (  # type: ignore[call-overload]
-                metric_score(rows[metric].to_numpy(dtype=np.float64), metric),
-                metric_score(rows[self.test_metric].to_numpy(dtype=np.float64), self.test_metric),
+                score(rows[metric], metric),
+                score(rows[self.test_metric], self.test_metric),
                 rows["seconds"].to_numpy(dtype=np.float64),
                 bool(rows["diverged"].iloc[-1]),
             )
         self._seeds = sorted({int(s) for s in part["seed"]})
         if space is not None:
             self._check_coverage(space, seeds or (0,))
-        scores = metric_score(part[metric].to_numpy(dtype=np.float64), metric)
-        self._bounds = (float(scores.max()), float(scores.min()))
+        scores = score(part[metric], metric)
+        self._bounds = (float(np.nanmax(scores)), float(np.nanmin(scores)))
         self._meta = meta_features_of(frame, dataset)
         self._open: dict[int, list] = {}
         self._next = 0

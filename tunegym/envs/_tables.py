@@ -11,7 +11,9 @@ The format (``docs/CURVES.md``): one row per (configuration, seed, epoch). Colum
   ``diverged`` (true on a diverged run's last epoch), ``dataset`` (several tables in one),
   ``train_loss``.
 
-Every other column is a hyperparameter, unless `config_columns` names them.
+Columns named ``val_*`` or ``test_*`` are metrics (a table's own metric is tuned with a direction:
+``ReplayBackend(..., metric="val_auc", direction="max")``); every other column is a
+hyperparameter, unless `config_columns` names them.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def curve_search(
         space: the hyperparameters (default: the span of the table's values,
             `Space.from_grid`: log scale for positive numbers spanning a factor of 10).
         config_columns: the hyperparameter columns (default: every column that is not one of
-            `TABLE_COLUMNS`).
+            `TABLE_COLUMNS` and not a metric: ``val_*`` and ``test_*`` columns are metrics).
         k_choices: epoch increments of the env.
 
     Raises:
@@ -91,7 +93,7 @@ def curve_search(
         >>> search.n_configs, search.max_epochs, search.names
         (2, 2, ('lr',))
     """
-    columns = list(config_columns or [c for c in frame.columns if c not in TABLE_COLUMNS])
+    columns = list(config_columns or [c for c in frame.columns if not _is_table_column(c)])
     if not columns:
         raise ValueError(
             "The curve table has no hyperparameter column besides "
@@ -104,6 +106,11 @@ def curve_search(
     ks = tuple(k for k in k_choices if k <= max_epochs) or (1,)
     plain = [{str(k): _plain(v) for k, v in row.items()} for row in configs]
     return SearchSpace.of_configs(space, plain, max_epochs=max_epochs, k_choices=ks)
+
+
+def _is_table_column(name: object) -> bool:
+    text = str(name)
+    return text in TABLE_COLUMNS or text.startswith(("val_", "test_"))
 
 
 def _plain(value: object) -> object:

@@ -54,6 +54,29 @@ MINIMISED_METRICS: Final[frozenset[str]] = frozenset(
 )
 
 
+METRIC_DIRECTIONS: Final = ("max", "min")
+
+
+def check_direction(metric: str, direction: str) -> None:
+    """Check a curve table's own metric and its direction (``"max"`` or ``"min"``)."""
+    if direction not in METRIC_DIRECTIONS:
+        raise ValueError(
+            f"metric_direction must be 'max' or 'min' (for {metric!r}), got {direction!r}."
+        )
+    if metric in SCORE_METRICS:
+        raise ValueError(
+            f"{metric!r} is one of the env's metrics, whose direction is known; leave "
+            "metric_direction out."
+        )
+
+
+def test_metric_of(metric: str) -> str:
+    """The test counterpart of a validation metric: `SCORE_METRICS`, else ``val_x`` → ``test_x``."""
+    if metric in SCORE_METRICS:
+        return SCORE_METRICS[metric]
+    return "test_" + metric.removeprefix("val_")
+
+
 def _check_metric(metric: str) -> None:
     known = [*SCORE_METRICS, *SCORE_METRICS.values()]
     if metric not in known:
@@ -370,7 +393,10 @@ class TaskSpec:
         trial_seeds: seeds a new trial draws from (its initial weights and batch order); replay
             needs curves recorded for each of them.
         metric: the validation metric tuned (a key of :data:`SCORE_METRICS`); the env maximises
-            its score (`metric_score`: ``exp(-loss)`` for ``val_loss``).
+            its score (`metric_score`: ``exp(-loss)`` for ``val_loss``). With
+            ``metric_direction``, any column of a replayed curve table (a benchmark's own metric).
+        metric_direction: ``None`` for the env's metrics; ``"max"`` or ``"min"`` for a curve
+            table's own metric, which the replay backend scales to [0, 1] over the table.
         max_steps: safety cap on steps per episode (invalid actions included): the episode is
             truncated there. ``None`` means ``4 * budget_epochs + 16``.
     """
@@ -384,6 +410,7 @@ class TaskSpec:
     trial_seeds: tuple[int, ...] = (0, 1, 2)
     metric: str = "val_accuracy"
     max_steps: int | None = None
+    metric_direction: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trial_seeds", tuple(int(s) for s in self.trial_seeds))
@@ -407,7 +434,9 @@ class TaskSpec:
             raise ValueError(
                 f"TaskSpec.trial_seeds must be non-negative ints, got {self.trial_seeds!r}."
             )
-        if self.metric not in SCORE_METRICS:
+        if self.metric_direction is not None:
+            check_direction(self.metric, self.metric_direction)
+        elif self.metric not in SCORE_METRICS:
             raise ValueError(
                 f"Unknown metric {self.metric!r}; choose one of {sorted(SCORE_METRICS)}."
                 + did_you_mean(self.metric, SCORE_METRICS)
@@ -423,4 +452,4 @@ class TaskSpec:
     @property
     def test_metric(self) -> str:
         """The test-split counterpart of ``metric``, reported for the incumbent."""
-        return SCORE_METRICS[self.metric]
+        return test_metric_of(self.metric)
