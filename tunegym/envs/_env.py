@@ -174,6 +174,8 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         self._obs[self._prior0 :] = self._prior
 
         self._unit = space.unit
+        # A step entry has "lr" and "batch_size"; the other hyperparameters join it by name.
+        self._extra_names = tuple(n for n in space.names if n not in ("lr", "batch_size"))
         self._k = np.asarray(space.k_choices)
         bounds = backend.score_bounds
         self._worst = bounds[1] if bounds is not None else 0.0
@@ -381,7 +383,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         info = self._trials[trial] if trial is not None else {}
         return {
             # the configuration's values first: the entry's own keys win over a namesake
-            **{k: info.get(k) for k in self.task.space.names},
+            **{k: info.get(k) for k in self._extra_names},
             "step": self._steps,
             "action": index,
             "kind": act.kind.name.lower(),
