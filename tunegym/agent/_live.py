@@ -39,6 +39,7 @@ from tunegym.envs import (
     task_meta_features,
     trial_setup,
 )
+from tunegym.space import learning_rate_of
 from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial, spec_to_dict
 
 if TYPE_CHECKING:
@@ -61,6 +62,11 @@ def dataset_fingerprint(dataset: TabularDataset) -> str:
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _cpu_copy(model: torch.nn.Module) -> _STATE:
+    """A copy of ``model``'s weights on the CPU, untouched by later training."""
+    return {n: w.detach().cpu().clone() for n, w in model.state_dict().items()}
 
 
 def _atomic_save(obj: object, path: Path) -> None:
@@ -178,8 +184,7 @@ class TrialLog:
     @property
     def lr(self) -> float | None:
         """The learning rate (``lr`` on the grid, ``learning_rate`` in LCBench's space)."""
-        value = self.config.get("lr", self.config.get("learning_rate"))
-        return None if value is None else float(value)
+        return learning_rate_of(self.config)
 
     @property
     def batch_size(self) -> int | None:
@@ -329,8 +334,7 @@ class TuneBackend:
         for part in parts:
             state = None
             if part.trial is not None and part.trial.epochs_done == epoch:
-                weights = part.trial.model.state_dict()
-                state = {n: w.detach().cpu().clone() for n, w in weights.items()}
+                state = _cpu_copy(part.trial.model)
                 if self.cache is not None:
                     self.cache.save_best(part.key, epoch, state)
             elif self.cache is not None:
@@ -372,7 +376,6 @@ class TuneBackend:
             config, spec = trial_setup(log.config, self.space.max_epochs, log.seed, self.model)
             trial = Trial(dataset, config, spec, device=self.device)
             trial.train(self.best_epoch)
-            weights = trial.model.state_dict()
-            states.append({n: w.detach().cpu().clone() for n, w in weights.items()})
+            states.append(_cpu_copy(trial.model))
         self.best_states = states
         return states

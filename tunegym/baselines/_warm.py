@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunegym.envs import SearchSpace
+from tunegym.space import LEARNING_RATE_NAMES
 
 if TYPE_CHECKING:
     from tunegym.metastore import SearchBox, WarmStart
 
 __all__ = ["box_candidates", "entry_config", "portfolio_candidates"]
 
-LR_NAMES: tuple[str, ...] = ("lr", "learning_rate")
-"""Names a space may give its learning rate (the box's and the portfolio's ``lr``)."""
+LR_NAMES = LEARNING_RATE_NAMES  # names a space may give the box's and the portfolio's ``lr``
 
 BATCH_SIZE_NAMES: tuple[str, ...] = ("batch_size",)
 """Names a space may give its batch size."""

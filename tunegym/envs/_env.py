@@ -48,6 +48,7 @@ from tunegym.envs._actions import Action, ActionCodec, ActionKind
 from tunegym.envs._backends import Backend
 from tunegym.envs._features import META_FEATURE_NAMES
 from tunegym.envs._task import TaskSpec
+from tunegym.space import learning_rate_of
 
 __all__ = ["TuningEnv", "observation_layout"]
 
@@ -390,7 +391,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             "valid": True,
             "slot": slot,
             "trial": trial,
-            "lr": info.get("lr", info.get("learning_rate")),  # the grid's name, or LCBench's
+            "lr": learning_rate_of(info) if info else None,
             "batch_size": info.get("batch_size"),
             "config": info.get("config"),
             "seed": info.get("seed"),

@@ -48,6 +48,7 @@ from tunegym.metastore._values import (
     SplitSpec,
     TaskRef,
 )
+from tunegym.space import LCBENCH_SPACE
 
 if TYPE_CHECKING:
     from tunegym.data import TabularDataset
@@ -179,11 +180,8 @@ def log_trial(
 
 # A funnel's shape is tuned like its learning rate: these join its setup, not its flow.
 FUNNEL_PARAMS: Final = ("num_layers", "max_units", "max_dropout")
-# The curve-table names of a funnel flow's configurations (LCBench's hyperparameters).
-FUNNEL_COLUMNS: Final = (
-    "batch_size", "learning_rate", "max_dropout", "max_units", "momentum", "num_layers",
-    "weight_decay",
-)  # fmt: skip
+# The curve-table names of a funnel flow's configurations: LCBench's hyperparameters.
+FUNNEL_COLUMNS: Final = LCBENCH_SPACE.names
 
 
 def trial_identity(config: TrainConfig, spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -14,7 +14,14 @@ Example:
     True
 """
 
-from tunegym.space._builtin import LCBENCH_SPACE, LR_BS_SPACE, SPACES, get_space
+from tunegym.space._builtin import (
+    LCBENCH_SPACE,
+    LEARNING_RATE_NAMES,
+    LR_BS_SPACE,
+    SPACES,
+    get_space,
+    learning_rate_of,
+)
 from tunegym.space._convert import CONFIGSPACE_TYPES
 from tunegym.space._params import (
     Categorical,
@@ -29,6 +36,7 @@ from tunegym.space._space import SAMPLE_METHODS, Space
 __all__ = [
     "CONFIGSPACE_TYPES",
     "LCBENCH_SPACE",
+    "LEARNING_RATE_NAMES",
     "LR_BS_SPACE",
     "SAMPLE_METHODS",
     "SPACES",
@@ -40,4 +48,5 @@ __all__ = [
     "Space",
     "get_space",
     "hyperparameter_from_json",
+    "learning_rate_of",
 ]

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from tunegym.errors import did_you_mean
 from tunegym.space._params import Float, Int
 from tunegym.space._space import Space
 
-__all__ = ["LCBENCH_SPACE", "LR_BS_SPACE", "SPACES", "get_space"]
+__all__ = [
+    "LCBENCH_SPACE",
+    "LEARNING_RATE_NAMES",
+    "LR_BS_SPACE",
+    "SPACES",
+    "get_space",
+    "learning_rate_of",
+]
+
+LEARNING_RATE_NAMES: Final = ("lr", "learning_rate")
+"""The names the built-in spaces give the learning rate (the grid's, then LCBench's)."""
+
+
+def learning_rate_of(config: Mapping[str, Any]) -> float | None:
+    """A configuration's learning rate under either name, ``None`` where it has none."""
+    value = next((config[n] for n in LEARNING_RATE_NAMES if n in config), None)
+    return None if value is None else float(value)
+
 
 LR_BS_SPACE: Final = Space(
     (Float("lr", 1e-5, 10.0, log=True), Int("batch_size", 16, 512, log=True)),

@@ -8,21 +8,21 @@ from collections.abc import Mapping
 from typing import Final
 
 from tunegym.errors import did_you_mean
+from tunegym.space import LCBENCH_SPACE, Int
 from tunegym.training._config import TrainConfig
 from tunegym.training._model import FunnelSpec
 
 __all__ = ["LCBENCH_RANGES", "lcbench_trial_config"]
 
-# LCBench's search space: name -> (lower, upper, integer), bounds inclusive.
+# LCBench's search space (`tunegym.space.LCBENCH_SPACE`): name -> (lower, upper, integer), bounds
+# inclusive, in the order the trainer's messages list them.
 LCBENCH_RANGES: Final[Mapping[str, tuple[float, float, bool]]] = {
-    "batch_size": (16, 512, True),
-    "learning_rate": (1e-4, 1e-1, False),
-    "momentum": (0.1, 0.99, False),
-    "weight_decay": (1e-5, 1e-1, False),
-    "num_layers": (1, 5, True),
-    "max_units": (64, 1024, True),
-    "max_dropout": (0.0, 1.0, False),
-}
+    name: (LCBENCH_SPACE[name].low, LCBENCH_SPACE[name].high, isinstance(LCBENCH_SPACE[name], Int))  # type: ignore[union-attr]
+    for name in (
+        "batch_size", "learning_rate", "momentum", "weight_decay", "num_layers", "max_units",
+        "max_dropout",
+    )
+}  # fmt: skip
 
 # ConfigSpace's bounds carry float noise (learning_rate's lower one is 0.00010000000000000009):
 # values within this relative distance of a bound count as on it.
