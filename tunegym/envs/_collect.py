@@ -31,9 +31,12 @@ from sqlalchemy import exists, or_, select
 from tunegym.data import TabularDataset, list_datasets, load_dataset, read_table
 from tunegym.envs._backends import trial_setup
 from tunegym.envs._curves import record_curves
+from tunegym.envs._features import task_meta_features
 from tunegym.envs._task import SearchSpace
 from tunegym.errors import did_you_mean
 from tunegym.metastore import (
+    ENV_FEATURE_NAMES,
+    ENV_FEATURE_PREFIX,
     MLP_FLOW_VERSION,
     Dataset,
     Evaluation,
@@ -480,6 +483,10 @@ def collect(
     def describe(dataset: str) -> None:
         if dataset not in described:
             values = compute_meta_features(read_table(dataset, target))
+            if not space.is_grid:  # on the grid, log_curves stores them from the table's header
+                features = task_meta_features(_load(dataset, max_rows, target))
+                names = (ENV_FEATURE_PREFIX + name for name in ENV_FEATURE_NAMES)
+                values |= dict(zip(names, features.tolist(), strict=True))
             store.set_meta_features(dataset, values, source="computed")
             described.add(dataset)
 

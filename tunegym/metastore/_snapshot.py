@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from tunegym.errors import did_you_mean
 from tunegym.metastore._families import SPLIT_PARTS, read_split, write_split
 from tunegym.metastore._store import MetaStore
-from tunegym.metastore._values import CURVE_COLUMNS
+from tunegym.metastore._values import CURVE_COLUMNS, OPTIONAL_CURVE_COLUMNS, config_columns
 
 __all__ = [
     "SNAPSHOT_DIR",
@@ -59,7 +59,7 @@ _CURVES, _FEATURES, _SPLIT, _MANIFEST = (
 _FORMAT: Final = "tunegym.snapshot"
 _CURVE_FORMAT: Final = "tunegym.curves"  # read by tunegym.envs.read_curves
 _META_KEY: Final = b"tunegym"
-_FLOAT_COLUMNS: Final = CURVE_COLUMNS[5:13]  # train_loss .. seconds
+_FLOAT_COLUMNS: Final = CURVE_COLUMNS[5:13]  # train_loss .. seconds (the grid's measures)
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,9 @@ class SnapshotStats:
         size_bytes: the snapshot's files, in bytes.
         parts: datasets (with curves) per split part.
         twins: datasets not recorded because their OpenML dataset is, under another spec.
+        hyperparameters: the configuration's columns (``lr``, ``batch_size`` on the grid).
+        configs: distinct configurations over all datasets (``lrs`` × ``batch_sizes`` on the
+            grid; off it ``lrs`` and ``batch_sizes`` are empty).
     """
 
     datasets: int
@@ -91,6 +94,8 @@ class SnapshotStats:
     size_bytes: int
     parts: dict[str, int]
     twins: dict[str, str]
+    hyperparameters: tuple[str, ...] = ("lr", "batch_size")
+    configs: int = 0
 
 
 def openml_twins(store: MetaStore, specs: Sequence[str]) -> dict[str, str]:
@@ -132,17 +137,31 @@ def _labels(store: MetaStore) -> pd.DataFrame:
 
 
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:
-    """The curve table in its smallest faithful dtypes (lr stays float64: it is a grid key)."""
-    out = frame[list(CURVE_COLUMNS)].copy()
+    """The curve table in its smallest faithful dtypes (lr stays float64: it is a grid key).
+
+    Off the grid the configuration columns keep their values (float64 for real-valued ones,
+    int32 for integers) so that a replayed candidate is the stored configuration exactly.
+    """
+    configs = config_columns(frame)
+    measures = [c for c in CURVE_COLUMNS if c in frame.columns and c not in ("lr", "batch_size")]
+    out = frame[["dataset", *configs, *measures[1:]]].copy()
     out["dataset"] = out["dataset"].astype("category")
-    out["lr"] = out["lr"].astype(np.float64)
-    out["batch_size"] = out["batch_size"].astype(np.int32)
+    for column in configs:
+        if pd.api.types.is_integer_dtype(out[column]):
+            out[column] = out[column].astype(np.int32)
+        elif pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column].astype(np.float64)
     out["seed"] = out["seed"].astype(np.int32)
     out["epoch"] = out["epoch"].astype(np.int16)
-    for column in _FLOAT_COLUMNS:
+    for column in _float_columns(out):
         out[column] = out[column].astype(np.float32)
     out["diverged"] = out["diverged"].astype(bool)
     return out
+
+
+def _float_columns(frame: pd.DataFrame) -> list[str]:
+    """The measures stored as float32: losses, scores and seconds."""
+    return [c for c in _FLOAT_COLUMNS + OPTIONAL_CURVE_COLUMNS if c in frame.columns]
 
 
 def _write_curves(curves: pd.DataFrame, header: dict[str, Any], path: Path) -> None:
@@ -157,8 +176,8 @@ def _write_curves(curves: pd.DataFrame, header: dict[str, Any], path: Path) -> N
         path,
         compression="zstd",
         compression_level=19,
-        use_dictionary=["dataset", "lr", "batch_size", "seed", "epoch"],
-        use_byte_stream_split=list(_FLOAT_COLUMNS),
+        use_dictionary=["dataset", *config_columns(curves), "seed", "epoch"],
+        use_byte_stream_split=_float_columns(curves),
         row_group_size=1 << 20,
     )
 
@@ -221,15 +240,19 @@ def write_snapshot(
     _meta_feature_table(store, table, chosen, split).to_parquet(
         directory / _FEATURES, compression="zstd"
     )
-    runs = curves.groupby(["dataset", "lr", "batch_size", "seed"], observed=True)
+    configs = config_columns(curves)
+    runs = curves.groupby(["dataset", *configs, "seed"], observed=True)
+    grid = configs == ["lr", "batch_size"]
     manifest = {
         "format": _FORMAT,
         "version": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "max_rows": max_rows,
         "split_seed": split_seed,
-        "lrs": sorted(float(v) for v in curves["lr"].unique()),
-        "batch_sizes": sorted(int(v) for v in curves["batch_size"].unique()),
+        "hyperparameters": configs,
+        "configs": len(curves[configs].drop_duplicates()),
+        "lrs": sorted(float(v) for v in curves["lr"].unique()) if grid else [],
+        "batch_sizes": sorted(int(v) for v in curves["batch_size"].unique()) if grid else [],
         "max_epochs": int(curves["epoch"].max()),
         "seeds": sorted(int(v) for v in curves["seed"].unique()),
         "model": header.get("model"),
@@ -348,4 +371,6 @@ def snapshot_stats(path: str | Path | None = None) -> SnapshotStats:
         size_bytes=sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
         parts={p: int(parts.get(p, 0)) for p in SPLIT_PARTS},
         twins=dict(manifest.get("twins", {})),
+        hyperparameters=tuple(manifest.get("hyperparameters", ("lr", "batch_size"))),
+        configs=manifest.get("configs", len(manifest["lrs"]) * len(manifest["batch_sizes"])),
     )

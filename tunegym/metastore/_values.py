@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from tunegym.errors import did_you_mean
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tunegym.data import TabularDataset
 
 __all__ = [
     "CURVE_COLUMNS",
+    "config_columns",
     "ENV_FEATURE_NAMES",
     "ENV_FEATURE_PREFIX",
     "EPOCH_MEASURES",
@@ -529,3 +532,13 @@ class StoreStats:
     evaluations: int = 0
     epochs: int = 0
     """Distinct (run, epoch) pairs: the epochs trained."""
+
+
+def config_columns(frame: pd.DataFrame) -> list[str]:
+    """The hyperparameter columns of a curve table: those that are neither keys nor measures.
+
+    On the grid these are ``lr`` and ``batch_size``; a store's funnel trials (LCBench's space)
+    give its seven hyperparameters.
+    """
+    fixed = {*CURVE_COLUMNS, "run_id"} - {"lr", "batch_size"}
+    return [str(c) for c in frame.columns if c not in fixed]

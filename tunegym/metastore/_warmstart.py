@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from tunegym.errors import did_you_mean
 from tunegym.metastore._store import MetaStore
+from tunegym.metastore._values import config_columns
+from tunegym.space import learning_rate_of
 
 __all__ = [
     "Layer",
@@ -75,6 +77,9 @@ class PortfolioEntry:
         dataset: the neighbour it comes from.
         distance: that neighbour's distance to the target.
         run_ids: the meta-store runs behind it (one per seed), empty when unknown.
+        config: off the lr × batch-size grid, the whole configuration (e.g. LCBench's 7
+            hyperparameters; ``lr`` and ``batch_size`` then repeat its learning rate and batch
+            size, ``nan`` and 0 where it has none); ``None`` on the grid.
     """
 
     lr: float
@@ -85,6 +90,14 @@ class PortfolioEntry:
     dataset: str
     distance: float
     run_ids: tuple[int, ...] = ()
+    config: Mapping[str, Any] | None = None
+
+    @property
+    def identity(self) -> Hashable:
+        """What makes two entries one configuration: (lr, batch size), or the whole config."""
+        if self.config is None:
+            return (self.lr, self.batch_size)
+        return tuple(sorted(self.config.items()))
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,9 @@ class WarmStart:
     prior: np.ndarray  # (n_lrs, n_batch_sizes), values in [0, 1]
     lrs: tuple[float, ...]
     batch_sizes: tuple[int, ...]
+
+
+_GRID_KEYS: Final = ("lr", "batch_size")
 
 
 def _scaled(table: pd.DataFrame) -> pd.DataFrame:
@@ -188,27 +204,29 @@ def nearest_datasets(
     ]
 
 
-def _config_scores(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per (lr, batch size): final score, best epoch and its score (means over seeds), run ids."""
-    last = curves.sort_values("epoch").groupby(["lr", "batch_size", "seed"]).tail(1)
-    final = last.groupby(["lr", "batch_size"])[metric].mean().rename("final")
-    by_epoch = curves.groupby(["lr", "batch_size", "epoch"])[metric].mean().reset_index()
-    best_rows = by_epoch.loc[by_epoch.groupby(["lr", "batch_size"])[metric].idxmax()]
-    best = best_rows.set_index(["lr", "batch_size"])[["epoch", metric]].rename(
-        columns={metric: "best"}
-    )
+def _config_scores(curves: pd.DataFrame, metric: str, keys: list[str]) -> pd.DataFrame:
+    """Per configuration (``keys``): final score, best epoch and its score (seed means), run ids."""
+    last = curves.sort_values("epoch").groupby([*keys, "seed"]).tail(1)
+    final = last.groupby(keys)[metric].mean().rename("final")
+    by_epoch = curves.groupby([*keys, "epoch"])[metric].mean().reset_index()
+    best_rows = by_epoch.loc[by_epoch.groupby(keys)[metric].idxmax()]
+    best = best_rows.set_index(keys)[["epoch", metric]].rename(columns={metric: "best"})
     table = pd.concat([final, best], axis=1)
     if "run_id" in curves.columns:
-        ids: dict[tuple[float, int], set[int]] = {}
-        columns = (curves["lr"], curves["batch_size"], curves["run_id"])
-        for lr, bs, run_id in zip(*columns, strict=True):
-            ids.setdefault((float(lr), int(bs)), set()).add(int(run_id))
-        table["run_ids"] = [
-            tuple(sorted(ids.get((float(lr), int(bs)), ()))) for lr, bs in table.index
-        ]
+        ids = curves.groupby(keys)["run_id"].agg(lambda v: tuple(sorted({int(i) for i in v})))
+        table["run_ids"] = ids.reindex(table.index)
     else:
         table["run_ids"] = [() for _ in range(len(table))]
     return table
+
+
+def _as_tuple(index: Any) -> tuple[Any, ...]:
+    return index if isinstance(index, tuple) else (index,)
+
+
+def _plain_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """numpy scalars as Python numbers (a configuration goes to JSON and to Optuna)."""
+    return {str(k): v.item() if hasattr(v, "item") else v for k, v in config.items()}
 
 
 def _normalised(values: pd.Series) -> pd.Series:
@@ -256,41 +274,47 @@ def compute_warm_start(
             raise ValueError(
                 f"Curves lack the metric {metric!r}." + did_you_mean(metric, curves.columns)
             )
-        table = _config_scores(curves, metric)
+        keys = config_columns(curves)
+        table = _config_scores(curves, metric, keys)
         table["expected"] = _normalised(table["final"])
+        configs = [dict(zip(keys, _as_tuple(index), strict=True)) for index in table.index]
         weight = 1.0 / (neighbor.distance + 1e-3)
-        for index, row in table.iterrows():
-            lr, bs = cast(tuple[float, int], index)
-            key = float(f"{float(lr):.9g}")
-            if key in lr_keys and int(bs) in batch_sizes:
+        for config, expected in zip(configs, table["expected"], strict=True):
+            lr, bs = learning_rate_of(config), config.get("batch_size")
+            key = None if lr is None else float(f"{lr:.9g}")
+            if key in lr_keys and bs is not None and int(bs) in batch_sizes:
                 i, j = lr_keys.index(key), list(batch_sizes).index(int(bs))
-                prior_sum[i, j] += weight * row["expected"]
+                prior_sum[i, j] += weight * expected
                 weight_sum[i, j] += weight
+        table["config"] = configs
         best = table.sort_values(["final", "best"], ascending=False).head(top)
         per_neighbor.append([])
-        for index, row in best.iterrows():
-            lr, bs = cast(tuple[float, int], index)
-            box_lrs.append(float(lr))
-            box_bs.append(int(bs))
+        for config, row in zip(best["config"], best.to_dict("records"), strict=True):
+            lr, bs = learning_rate_of(config), config.get("batch_size")
+            if lr is not None and bs is not None:
+                box_lrs.append(lr)
+                box_bs.append(int(bs))
             per_neighbor[-1].append(
                 PortfolioEntry(
-                    lr=float(lr),
-                    batch_size=int(bs),
+                    lr=math.nan if lr is None else lr,
+                    batch_size=0 if bs is None else int(bs),
                     epochs=int(row["epoch"]),
                     expected_score=float(row["expected"]),
                     score=float(row["best"]),
                     dataset=neighbor.dataset,
                     distance=neighbor.distance,
                     run_ids=tuple(row["run_ids"]),
+                    config=None if keys == list(_GRID_KEYS) else _plain_config(config),
                 )
             )
     # Round robin: each neighbour's best (nearest first), then each one's second best, ...
     ranked = [entries[r] for r in range(top) for entries in per_neighbor if r < len(entries)]
     portfolio: list[PortfolioEntry] = []
-    seen: set[tuple[float, int]] = set()
+    seen: set[Hashable] = set()
     for entry in ranked:
-        if (entry.lr, entry.batch_size) not in seen and len(portfolio) < n_portfolio:
-            seen.add((entry.lr, entry.batch_size))
+        identity = entry.identity
+        if identity not in seen and len(portfolio) < n_portfolio:
+            seen.add(identity)
             portfolio.append(entry)
     prior = np.divide(prior_sum, weight_sum, out=np.zeros_like(prior_sum), where=weight_sum > 0)
     box = SearchBox(min(box_lrs), max(box_lrs), min(box_bs), max(box_bs)) if box_lrs else None
