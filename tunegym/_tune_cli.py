@@ -119,10 +119,15 @@ def tune_command(
     method: Annotated[
         str,
         typer.Option(
-            help="agent (the pretrained agent) or a baseline: random, hyperband, tpe, ..."
+            help="auto (the pretrained agent on lr-bs, Hyperband on lcbench), agent (the "
+            "pretrained agent, on lr-bs) or a baseline: random, hyperband, tpe, tpe-hyperband, "
+            "dehb, ws-random, tpe-ws, tpe-hyperband-ws, ..."
         ),
-    ] = "agent",
-    budget_epochs: Annotated[int, typer.Option(help="Epochs the tuner may spend.")] = 64,
+    ] = "auto",
+    budget_epochs: Annotated[
+        int | None,
+        typer.Option(help="Epochs the tuner may spend (default 200 on lcbench, 64 on lr-bs)."),
+    ] = None,
     budget_seconds: Annotated[
         float | None, typer.Option(help="Also stop after this many training seconds.")
     ] = None,
@@ -147,13 +152,14 @@ def tune_command(
         ),
     ] = "val_accuracy",
     space: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="lr-bs: the 13 x 6 grid of learning rate and batch size (an MLP with Adam; "
-            "the agent's); lcbench: 64 Sobol points of LCBench's 7 hyperparameters (a funnel "
-            "MLP with SGD, up to 50 epochs; baselines only)."
+            help="lcbench (the default; lr-bs with --method agent): 64 Sobol points of "
+            "LCBench's 7 hyperparameters (a funnel MLP with SGD, up to 50 epochs; baselines "
+            "only); lr-bs: the 13 x 6 grid of learning rate and batch size (an MLP with Adam; "
+            "the agent's)."
         ),
-    ] = "lr-bs",
+    ] = None,
     cv: Annotated[
         int | None,
         typer.Option(
@@ -180,10 +186,13 @@ def tune_command(
         bool, typer.Option("--keep-checkpoints", help="Keep the checkpoints after the run.")
     ] = False,
 ) -> None:
-    """Tune learning rate, batch size and epochs of an MLP on a dataset, with the pretrained agent.
+    """Tune an MLP's hyperparameters and epochs on a dataset.
 
-    With no arguments it tunes sklearn:breast_cancer with a budget of 64 epochs. Ctrl-C writes
-    a partial report (with --report); --resume continues the run.
+    With no arguments it tunes LCBench's 7 hyperparameters (layers, width, dropout, learning
+    rate, momentum, weight decay, batch size) of a funnel MLP on sklearn:breast_cancer with
+    Hyperband and a budget of 200 epochs. --space lr-bs (or --method agent) tunes learning
+    rate and batch size with the pretrained agent. Ctrl-C writes a partial report (with
+    --report); --resume continues the run.
     """
     import torch
 
@@ -204,9 +213,16 @@ def tune_command(
         console.print(f"resuming the run in {resume} (with the arguments it recorded)")
         metric = _recorded_metric(Path(str(resume)), metric)
     else:
+        from tunegym.agent import resolve_search
+
         verb = "resuming" if resume else "tuning"
+        shown, searched, epochs = resolve_search(
+            method, space, budget_epochs, agent_given=agent is not None
+        )
+        where = f"the {searched}" if isinstance(searched, str) else "its own"
         console.print(
-            f"{verb} [bold]{source}[/] with [bold]{method}[/], budget {budget_epochs} epochs"
+            f"{verb} [bold]{source}[/] with [bold]{shown}[/] on {where} space, budget "
+            f"{epochs} epochs"
         )
     try:
         result = tune(

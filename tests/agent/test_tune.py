@@ -121,7 +121,7 @@ def test_every_trial_is_logged_to_a_store(tmp_path: Path) -> None:
 
 
 def test_warm_started_baseline_gets_the_snapshot_warm_start() -> None:
-    result = tune("sklearn:wine", budget_epochs=16, method="ws-random")
+    result = tune("sklearn:wine", budget_epochs=16, method="ws-random", space="lr-bs")
     assert result.prior.startswith("snapshot: 5 nearest datasets")
     assert result.epochs_used == 16
 

@@ -256,6 +256,6 @@ def test_tune_lcbench_space_live_and_resume(tmp_path: Path) -> None:
     assert json.loads(report.read_text())["arguments"]["space"] == "lcbench"
     assert tune(resume=report).best == result.best  # a finished report replays to the same
     with pytest.raises(ValueError, match="acts on the lr-bs grid only"):
-        tune("sklearn:iris", space="lcbench")
+        tune("sklearn:iris", space="lcbench", method="agent")
     with pytest.raises(ValueError, match="Did you mean 'lcbench'"):
         tune("sklearn:iris", space="lcbnch", method="random")

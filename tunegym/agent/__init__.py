@@ -44,12 +44,16 @@ from tunegym.agent._result import (
     ValidationPeak,
 )
 from tunegym.agent._session import (
+    AUTO_METHODS,
     CHECKPOINTS_ENV,
+    DEFAULT_BUDGETS,
+    DEFAULT_SPACE,
     SEARCH_SPACES,
     TuneArgs,
     TuningInterrupted,
     default_checkpoints,
     named_search,
+    resolve_search,
 )
 from tunegym.agent._sklearn import TunedMLPClassifier
 from tunegym.agent._train import (
@@ -63,7 +67,10 @@ from tunegym.agent._tune import TUNE_METHODS, tune
 
 __all__ = [
     "AGENT_FILE",
+    "AUTO_METHODS",
     "CHECKPOINTS_ENV",
+    "DEFAULT_BUDGETS",
+    "DEFAULT_SPACE",
     "PRETRAINED_DIR",
     "SEARCH_SPACES",
     "TEST_METRICS",
@@ -96,6 +103,7 @@ __all__ = [
     "named_search",
     "plot_tuning",
     "regret_at",
+    "resolve_search",
     "step_at",
     "train_agent",
     "tune",

@@ -21,7 +21,11 @@ from tunegym.errors import did_you_mean
 from tunegym.training import MLPSpec
 
 __all__ = [
+    "AUTO",
+    "AUTO_METHODS",
     "CHECKPOINTS_ENV",
+    "DEFAULT_BUDGETS",
+    "DEFAULT_SPACE",
     "LCBENCH_TUNE_CANDIDATES",
     "SEARCH_SPACES",
     "TuneArgs",
@@ -30,12 +34,54 @@ __all__ = [
     "is_report",
     "named_search",
     "read_report",
+    "resolve_search",
     "write_report",
 ]
 
 # Named searches of `tune(space=...)` / `tunegym tune --space`.
 SEARCH_SPACES: tuple[str, ...] = ("lr-bs", "lcbench")
 LCBENCH_TUNE_CANDIDATES = 64
+DEFAULT_SPACE = "lcbench"
+"""What `tune` searches unless told: LCBench's 7 hyperparameters (the agent's grid with
+``method="agent"``)."""
+
+AUTO = "auto"
+AUTO_METHODS: dict[str, str] = {"lr-bs": "agent", "lcbench": "hyperband"}
+"""What ``method="auto"`` runs on each named space. The shipped agent acts on the lr-bs grid
+only; on LCBench's space Hyperband had the lowest regret area and final regret of the cold
+tuners, on LCBench's surrogate (34 tasks) and on meta-dataset v2's held-out curves, at the
+default budget (``experiments/choose_space_tuner.py``, docs/METADATASET.md)."""
+
+DEFAULT_BUDGETS: dict[str, int] = {"lr-bs": 64, "lcbench": 200}
+"""Epoch budgets of `tune` unless told: 4 x E_max on the grid, 4 full trials on LCBench's
+space (E_max 50)."""
+
+
+def resolve_search(
+    method: str,
+    space: SearchSpace | str | None,
+    budget_epochs: int | None,
+    *,
+    agent_given: bool = False,
+) -> tuple[str, SearchSpace | str | None, int]:
+    """The method, space and budget a `tune` call runs with, its defaults filled in.
+
+    ``method="auto"`` is the agent when one is given (``agent_given``) or the space is a grid,
+    else `AUTO_METHODS`' entry of the space (Hyperband on LCBench's space). ``space=None`` is
+    `DEFAULT_SPACE`, except for the agent, whose own space it stays (``None``).
+    ``budget_epochs=None`` is `DEFAULT_BUDGETS`' (4 × E_max for a space given as candidates).
+    """
+    grid = space == "lr-bs" or (isinstance(space, SearchSpace) and space.is_grid)
+    if method == AUTO:
+        method = "agent" if agent_given or grid else AUTO_METHODS[DEFAULT_SPACE]
+    if space is None and method != "agent":
+        space = DEFAULT_SPACE
+    if budget_epochs is None:
+        if isinstance(space, SearchSpace):
+            budget_epochs = 4 * space.max_epochs
+        else:
+            budget_epochs = DEFAULT_BUDGETS.get(space or "lr-bs", DEFAULT_BUDGETS[DEFAULT_SPACE])
+    return method, space, budget_epochs
 
 
 def named_search(name: str, seed: int = 0) -> SearchSpace:

@@ -37,7 +37,9 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         n_slots: trials the tuner keeps open (default: the agent's, 8 for baselines).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         agent: folder of the agent to use (default: the shipped one).
-        space: the grid (default: the agent's, or `SearchSpace()` for baselines).
+        space: the candidates (default ``"lr-bs"``: the learning rate × batch size grid, the
+            agent's, for baselines too); ``"lcbench"`` tunes LCBench's 7 hyperparameters of
+            a funnel MLP (baselines only; `tunegym.tune`'s default).
         warm_start: give the agent its warm-start prior from the meta-dataset snapshot.
         val_size: share of the rows used for validation (model selection).
         test_size: share held out for an unbiased score of the tuned model
@@ -69,7 +71,7 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         n_slots: int | None = None,
         device: str = "cpu",
         agent: str | Path | None = None,
-        space: SearchSpace | None = None,
+        space: SearchSpace | str | None = None,
         warm_start: bool = True,
         val_size: float = 0.2,
         test_size: float = 0.1,
@@ -130,7 +132,7 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
             budget_epochs=self.budget_epochs,
             seed=self.seed,
             method=self.method,
-            space=self.space,
+            space="lr-bs" if self.space is None else self.space,
             n_slots=self.n_slots,
             device=self.device,
             agent=self.agent,

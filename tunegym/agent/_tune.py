@@ -30,12 +30,14 @@ from tunegym.agent._result import (
     score_on_test,
 )
 from tunegym.agent._session import (
+    AUTO,
     TuneArgs,
     TuningInterrupted,
     default_checkpoints,
     is_report,
     named_search,
     read_report,
+    resolve_search,
     write_report,
 )
 from tunegym.baselines import BASELINE_NAMES, WARM_STARTED, Policy, make_baseline
@@ -52,7 +54,11 @@ if TYPE_CHECKING:
 __all__ = ["TUNE_METHODS", "tune"]
 
 # Baselines that read the answer from recorded curves cannot tune live data.
-TUNE_METHODS: tuple[str, ...] = ("agent", *(n for n in BASELINE_NAMES if n != "oracle"))
+TUNE_METHODS: tuple[str, ...] = (
+    AUTO,
+    "agent",
+    *(n for n in BASELINE_NAMES if n != "oracle"),
+)
 
 
 def _check_method(method: str) -> None:
@@ -72,9 +78,17 @@ def _warm_start(
     """Warm start from the shipped snapshot; ``(None, reason)`` when there is none."""
     from tunegym.metastore import compute_meta_features, warm_start_snapshot
 
+    path = None
     if not space.is_grid:
-        return None, "none (the snapshot's warm start covers the lr x batch-size grid only)"
+        from tunegym.metastore import LCBENCH_SNAPSHOT_DIR
+        from tunegym.space import LCBENCH_SPACE
 
+        if space.names != LCBENCH_SPACE.names:
+            return None, (
+                "none (the shipped meta-datasets cover the lr x batch-size grid and LCBench's "
+                f"space, not {list(space.names)})"
+            )
+        path = LCBENCH_SNAPSHOT_DIR
     if dataset.info.source in ("sklearn", "keel", "openml") and dataset.info.spec:
         what: str | dict[str, float] = dataset.info.spec
     elif isinstance(data, TabularDataset):
@@ -82,23 +96,41 @@ def _warm_start(
     else:
         what = compute_meta_features(data, target)
     try:
-        ws = warm_start_snapshot(what, space.lrs, space.batch_sizes, k=k)
+        if path is None:
+            ws = warm_start_snapshot(what, space.lrs, space.batch_sizes, k=k)
+        else:
+            ws = warm_start_snapshot(what, (), (), k=k, path=path)
     except FileNotFoundError:
         return None, "none (no meta-dataset snapshot installed)"
     except ValueError as error:
         return None, f"none ({error})"
     names = ", ".join(n.dataset for n in ws.neighbors)
-    return ws, f"snapshot: {len(ws.neighbors)} nearest datasets ({names})"
+    which = "snapshot" if path is None else "snapshot v2 (LCBench's space)"
+    return ws, f"{which}: {len(ws.neighbors)} nearest datasets ({names})"
+
+
+def _with_portfolio(space: SearchSpace, ws: WarmStart | None) -> SearchSpace:
+    """Off the grid, the portfolio's configurations join the candidates (first), so that a
+    warm-started tuner can try them; the sampled candidates stay."""
+    if ws is None or space.space is None:
+        return space
+    configs = [dict(e.config) for e in ws.portfolio if e.config is not None]
+    if not configs:
+        return space
+    return SearchSpace.of_configs(
+        space.space, [*configs, *space.candidates], max_epochs=space.max_epochs,
+        k_choices=space.k_choices,
+    )  # fmt: skip
 
 
 def tune(
     data: DataLike | TabularDataset | None = None,
     target: TargetLike = None,
     *,
-    budget_epochs: int = 64,
+    budget_epochs: int | None = None,
     budget_seconds: float | None = None,
     seed: int = 0,
-    method: str = "agent",
+    method: str = "auto",
     space: SearchSpace | str | None = None,
     n_slots: int | None = None,
     device: str = "cpu",
@@ -117,7 +149,12 @@ def tune(
     checkpoints: str | Path | None = None,
     keep_checkpoints: bool = False,
 ) -> TuningResult:
-    """Tune the learning rate, batch size and epochs of an MLP on a dataset, live.
+    """Tune an MLP's hyperparameters and epochs on a dataset, live.
+
+    By default it searches LCBench's 7 hyperparameters (a funnel MLP trained with SGD: number
+    of layers, width, dropout, learning rate, momentum, weight decay, batch size; up to 50
+    epochs) with a budget of 200 epochs. ``space="lr-bs"`` searches the learning rate × batch
+    size grid of an MLP trained with Adam, which the pretrained agent acts on.
 
     Args:
         data: a dataset spec (``"keel:german"``), a CSV/Parquet path, a DataFrame, an array or
@@ -125,16 +162,21 @@ def tune(
             May be omitted when resuming from a report.
         target: the class column (files, DataFrames) or the labels (arrays).
         budget_epochs: epochs the tuner may spend (an epoch of any batch size costs 1; with
-            ``cv`` an epoch of a trial costs one per fold).
+            ``cv`` an epoch of a trial costs one per fold). ``None``: 200 on LCBench's space,
+            64 on the lr-bs grid (`DEFAULT_BUDGETS`), 4 × ``max_epochs`` on a given space.
         budget_seconds: optional training-seconds budget.
         seed: seeds the split, the trials and the tuner.
-        method: ``"agent"`` (the pretrained agent) or a baseline of `TUNE_METHODS`
-            (``"random"``, ``"hyperband"``, ``"tpe"``, ...).
-        space: the candidates: a `SearchSpace`, or a name of `SEARCH_SPACES`: ``"lr-bs"`` (the
-            13 × 6 grid of learning rate and batch size, an MLP trained with Adam; the default,
-            and the only space the shipped agent acts on) or ``"lcbench"`` (64 Sobol points of
-            LCBench's 7 hyperparameters, seeded by ``seed``: a funnel MLP trained with SGD for
-            up to 50 epochs; baselines only).
+        method: ``"auto"`` (the pretrained agent on the lr-bs grid, Hyperband on any other
+            space: `AUTO_METHODS`), ``"agent"`` (the pretrained agent; its grid unless
+            ``space`` says otherwise) or a baseline of `TUNE_METHODS` (``"random"``,
+            ``"hyperband"``, ``"tpe"``, ``"tpe-hyperband-ws"``, ...). The result's ``method``
+            says which one ran.
+        space: the candidates: a `SearchSpace`, or a name of `SEARCH_SPACES`: ``"lcbench"``
+            (the default: 64 Sobol points of LCBench's 7 hyperparameters, seeded by ``seed``,
+            plus the warm-start portfolio of meta-dataset v2 for warm-started methods; a
+            funnel MLP trained with SGD for up to 50 epochs; baselines only) or ``"lr-bs"``
+            (the 13 × 6 grid of learning rate and batch size, an MLP trained with Adam; the
+            only space the shipped agent acts on, and its default).
         n_slots: trials kept open (default: the agent's, 8 for baselines).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         store: a `tunegym.metastore.MetaStore` (or its URL) where every trial is logged after
@@ -149,7 +191,9 @@ def tune(
             is its mean over ``cv`` folds, and the model returned averages the ``cv`` fold
             models' probabilities. ``None``: one validation split.
         warm_start: give the agent its warm-start prior from the meta-dataset snapshot (zeros
-            otherwise, or when no snapshot is installed).
+            otherwise, or when no snapshot is installed). Warm-started baselines
+            (``"tpe-ws"``, ``"ws-random"``, ...) always draw their portfolio from it: on
+            LCBench's space from meta-dataset v2 (`LCBENCH_SNAPSHOT_DIR`).
         val_size: share of rows for validation (without ``cv``).
         test_size: share of rows for test.
         max_rows: subsample larger datasets to this many rows.
@@ -196,6 +240,9 @@ def tune(
             store = str(resume)
         if data is None:
             raise ValueError("tune() needs data (or resume= a report that names it).")
+        method, space, budget_epochs = resolve_search(
+            method, space, budget_epochs, agent_given=agent is not None
+        )
         args = TuneArgs(
             data=str(data) if isinstance(data, str | Path) else None,
             target=target if isinstance(target, str) else None,
@@ -296,6 +343,8 @@ def _run(
     if args.method in WARM_STARTED or (tuner is not None and args.warm_start):
         k = tuner.spec.prior_k if tuner is not None else 5
         ws, prior_source = _warm_start(data, target, folds[0], space, k)
+        if args.method in WARM_STARTED:
+            space = _with_portfolio(space, ws)
     policy: Policy
     if tuner is not None:
         policy = tuner

@@ -57,6 +57,7 @@ from tunegym.metastore._schema import (
     Task,
 )
 from tunegym.metastore._snapshot import (
+    LCBENCH_SNAPSHOT_DIR,
     SNAPSHOT_DIR,
     SnapshotStats,
     load_snapshot,
@@ -108,6 +109,7 @@ __all__ = [
     "ENV_FEATURE_NAMES",
     "ENV_FEATURE_PREFIX",
     "EPOCH_MEASURES",
+    "LCBENCH_SNAPSHOT_DIR",
     "METASTORE_ENV",
     "MLP_FLOW_VERSION",
     "OPENML_QUALITY_NAMES",

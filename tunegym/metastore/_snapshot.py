@@ -39,6 +39,7 @@ from tunegym.metastore._store import MetaStore
 from tunegym.metastore._values import CURVE_COLUMNS, OPTIONAL_CURVE_COLUMNS, config_columns
 
 __all__ = [
+    "LCBENCH_SNAPSHOT_DIR",
     "SNAPSHOT_DIR",
     "SnapshotStats",
     "load_snapshot",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 SNAPSHOT_DIR: Final = Path(__file__).parent / "snapshot"
+LCBENCH_SNAPSHOT_DIR: Final = Path(__file__).parent / "snapshot_lcbench"
+"""Meta-dataset v2: LCBench's space recorded with the live trainer (`docs/METADATASET.md`)."""
 _CURVES, _FEATURES, _SPLIT, _MANIFEST = (
     "curves.parquet",
     "meta_features.parquet",

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CURVE_COLUMNS",
-    "config_columns",
     "ENV_FEATURE_NAMES",
     "ENV_FEATURE_PREFIX",
     "EPOCH_MEASURES",
@@ -43,6 +42,7 @@ __all__ = [
     "TableCounts",
     "TaskRef",
     "canonical_params",
+    "config_columns",
     "params_hash",
     "parse_enum",
 ]

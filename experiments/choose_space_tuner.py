@@ -1,0 +1,148 @@
+"""Which tuner should `tune()` run on LCBench's space until an agent acts on it?
+
+`tune()` searches LCBench's 7 hyperparameters by default (64 Sobol candidates seeded by the
+run's seed, E_max 50). The shipped agent acts on the lr × batch-size grid only, so on that space
+``method="auto"`` runs a baseline: this script measures which one, on two suites of held-out
+curves, and prints the table that `tunegym.agent.AUTO_METHODS` cites.
+
+* ``lcbench``: LCBench's surrogate (34 OpenML tasks), the candidates of `named_search`;
+* ``v2``: meta-dataset v2 (`tunegym.metastore.LCBENCH_SNAPSHOT_DIR`, recorded with the live
+  trainer), replayed; the warm-started variants draw their portfolio from the snapshot's other
+  families (the target's family left out), and the portfolio joins the candidates as in
+  `tune()`.
+
+Scores per method: the final normalised regret and the area under the regret curve over the
+epoch budget (mean regret over epochs 1..budget, the regret of an epoch being the incumbent's
+after the last step that ended by it), each a mean over tasks and seeds.
+
+Run (what docs/METADATASET.md and tunegym.agent's AUTO_METHODS cite):
+    .venv/bin/python experiments/choose_space_tuner.py --suite lcbench --seeds 5
+    .venv/bin/python experiments/choose_space_tuner.py --suite v2 --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+COLD = ("random", "sh", "hyperband", "tpe", "tpe-hyperband", "dehb")
+WARM = ("ws-random", "tpe-ws", "tpe-hyperband-ws")
+
+
+@dataclass(frozen=True)
+class Job:
+    suite: str
+    task: str
+    method: str
+    seed: int
+    budget: int
+
+
+def area(result: object, budget: int) -> float:
+    """Mean regret over epochs 1..budget (the incumbent's regret after each epoch spent)."""
+    epochs = np.asarray(result.epochs_used)  # type: ignore[attr-defined]
+    regret = np.asarray(result.regret, dtype=float)  # type: ignore[attr-defined]
+    per_epoch = np.ones(budget)
+    for used, value in zip(epochs, regret, strict=True):
+        per_epoch[min(int(used), budget) - 1 :] = value
+    return float(per_epoch.mean())
+
+
+def _env(job: Job):
+    from tunegym.agent._session import named_search
+    from tunegym.envs import SearchSpace, make_tuning_env
+    from tunegym.space import LCBENCH_SPACE
+
+    search = named_search("lcbench", job.seed)
+    if job.suite == "lcbench":
+        return make_tuning_env(
+            f"lcbench:{job.task}", "lcbench", space=search, budget_epochs=job.budget,
+            trial_seeds=(0,),
+        ), None  # fmt: skip
+    from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot, warm_start_snapshot
+
+    curves = load_snapshot([job.task], path=LCBENCH_SNAPSHOT_DIR)
+    ws = warm_start_snapshot(job.task, (), (), k=5, path=LCBENCH_SNAPSHOT_DIR)
+    recorded = curves[list(LCBENCH_SPACE.names)].drop_duplicates().to_dict("records")
+    # Replay serves recorded configurations only: the run's Sobol draw is replaced by the
+    # snapshot's 100 recorded candidates, the portfolio (also recorded ones) among them.
+    search = SearchSpace.of_configs(LCBENCH_SPACE, recorded, max_epochs=search.max_epochs)
+    env = make_tuning_env(
+        job.task, "replay", curves=curves, space=search, budget_epochs=job.budget,
+        trial_seeds=(0, 1),
+    )  # fmt: skip
+    return env, ws
+
+
+def run_job(job: Job) -> dict[str, object]:
+    import torch
+
+    torch.set_num_threads(1)
+    from tunegym.baselines import WARM_STARTED, make_baseline, run_episode
+
+    env, ws = _env(job)
+    kwargs = {"warm_start": ws} if job.method in WARM_STARTED else {}
+    policy = make_baseline(job.method, **kwargs)
+    started = time.perf_counter()
+    result = run_episode(env, policy, seed=job.seed)
+    return {
+        "suite": job.suite,
+        "task": job.task,
+        "method": job.method,
+        "seed": job.seed,
+        "final_regret": result.final_regret,
+        "area": area(result, job.budget),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def jobs(suite: str, seeds: int, budget: int) -> Iterator[Job]:
+    if suite == "lcbench":
+        from tunegym.surrogates import LCBench
+
+        tasks = sorted(LCBench.open().task_names.values())
+        methods = COLD
+    else:
+        from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, snapshot_split, snapshot_stats
+
+        snapshot_stats(LCBENCH_SNAPSHOT_DIR)  # a clear error when it is not installed
+        tasks = sorted(snapshot_split(LCBENCH_SNAPSHOT_DIR)["dataset"])
+        methods = COLD + WARM
+    for task in tasks:
+        for method in methods:
+            for seed in range(seeds):
+                yield Job(suite, task, method, seed, budget)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", choices=("lcbench", "v2"), default="lcbench")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=200, help="epochs (tune's default)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default=None, help="CSV of every episode")
+    args = parser.parse_args()
+    todo = list(jobs(args.suite, args.seeds, args.budget))
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        rows = list(pool.map(run_job, todo, chunksize=8))
+    frame = pd.DataFrame(rows)
+    if args.out:
+        frame.to_csv(args.out, index=False)
+    per_task = frame.groupby(["method", "task"])[["final_regret", "area"]].mean()
+    table = per_task.groupby("method").mean()
+    table["rank_area"] = per_task["area"].groupby("task").rank().groupby("method").mean()
+    table["episodes"] = frame.groupby("method").size()
+    print(f"{args.suite}: {frame['task'].nunique()} tasks x {args.seeds} seeds, budget "
+          f"{args.budget} epochs, {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(table.sort_values("area").round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
