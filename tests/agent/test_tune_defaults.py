@@ -58,7 +58,7 @@ def test_the_portfolio_joins_the_candidates_first_off_the_grid() -> None:
             dataset="keel:x",
             distance=0.1,
             config=config,
-        )  # fmt: skip
+        )
         for config in (extra, search.candidates[2])  # one new, one already a candidate
     ]
     ws = WarmStart("t", (), tuple(entries), None, np.zeros((0, 0)), (), ())
