@@ -83,3 +83,32 @@ def test_the_grid_warm_start_is_unchanged_by_the_generalisation() -> None:
     assert all(entry.config is None for entry in ws.portfolio)
     assert ws.prior.shape == (3, 2)
     assert len({(e.lr, e.batch_size) for e in ws.portfolio}) == len(ws.portfolio)
+
+
+def test_a_split_can_keep_another_splits_families() -> None:
+    from tunegym.metastore import family_split, snapshot_split
+
+    v1 = snapshot_split()
+    fixed = dict(zip(v1["family"], v1["part"], strict=True))
+    specs = ["keel:letter", "keel:german", "keel:mushroom", "keel:yeast1", "keel:yeast3"]
+    parts = family_split(specs, fixed=fixed)
+    assert parts == {
+        s: fixed[f] for s, f in zip(specs, v1.set_index("dataset").loc[specs, "family"])
+    }
+    assert parts["keel:letter"] == "meta-test" and parts["keel:mushroom"] == "meta-val"
+    unfixed = family_split(["keel:german", "x:new1"], fixed={"german": "meta-val"})
+    assert unfixed["keel:german"] == "meta-val" and unfixed["x:new1"] in (
+        "meta-train", "meta-val", "meta-test",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="fixed parts must be"):
+        family_split(specs, fixed={"german": "test"})
+
+
+def test_a_live_env_of_the_named_space_searches_v2s_candidates() -> None:
+    from tunegym.envs import lcbench_search
+
+    env = make_tuning_env("sklearn:iris", "live", space="lcbench", budget_epochs=2)
+    assert env.task.space.n_configs == 100 and env.task.space.max_epochs == 50
+    assert env.task.space.candidates == lcbench_search().candidates
+    with pytest.raises(ValueError, match="Did you mean 'lcbench'"):
+        make_tuning_env("sklearn:iris", "live", space="lcbnch")

@@ -30,7 +30,7 @@ from tunegym.envs._curves import (
 from tunegym.envs._env import TuningEnv, observation_layout
 from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
 from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend, lcbench_curves
-from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, make_tuning_env
+from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, lcbench_search, make_tuning_env
 from tunegym.envs._tables import TABLE_COLUMNS, curve_search, read_curve_table
 from tunegym.envs._task import (
     DEFAULT_BATCH_SIZES,
@@ -77,6 +77,7 @@ __all__ = [
     "curve_search",
     "lcbench_backend",
     "lcbench_curves",
+    "lcbench_search",
     "make_tuning_env",
     "metric_score",
     "metric_value",

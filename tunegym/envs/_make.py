@@ -16,7 +16,7 @@ from tunegym.envs._task import SearchSpace, TaskSpec
 from tunegym.errors import did_you_mean
 from tunegym.training import MLPSpec
 
-__all__ = ["ENV_ID", "make_tuning_env"]
+__all__ = ["ENV_ID", "lcbench_search", "make_tuning_env"]
 
 ENV_ID = "tunegym/NNTuning-v0"
 _BACKENDS = ("live", "replay", "lcbench")
@@ -24,13 +24,25 @@ _BACKENDS = ("live", "replay", "lcbench")
 # The candidates of an LCBench env when none are given: Sobol points of its 7 hyperparameters.
 LCBENCH_CANDIDATES = 256
 
+# Meta-dataset v2's candidates (`tunegym.metastore.LCBENCH_SNAPSHOT_DIR`): what ``space="lcbench"``
+# searches, live or replayed, so that a live env and the replayed snapshot are one task.
+V2_CANDIDATES, V2_SEED, V2_EPOCHS = 100, 0, 50
+
+
+def lcbench_search() -> SearchSpace:
+    """The 100 Sobol candidates (seed 0, ``E_max`` 50) of LCBench's space that meta-dataset v2
+    recorded on every dataset."""
+    from tunegym.space import LCBENCH_SPACE
+
+    return SearchSpace.sampled(LCBENCH_SPACE, V2_CANDIDATES, seed=V2_SEED, max_epochs=V2_EPOCHS)
+
 
 def make_tuning_env(
     dataset: str | TabularDataset,
     backend: str | Backend = "live",
     *,
     curves: pd.DataFrame | str | Path | None = None,
-    space: SearchSpace | None = None,
+    space: SearchSpace | str | None = None,
     budget_epochs: int = 64,
     budget_seconds: float | None = None,
     n_slots: int = 8,
@@ -59,7 +71,10 @@ def make_tuning_env(
             with a dataset spec replays the meta-dataset snapshot shipped with the package
             (`tunegym.metastore.load_snapshot`: every bundled dataset, the default grid).
         space: the candidates (default `SearchSpace()`, the 13 × 6 grid; for LCBench 256 Sobol
-            points of `tunegym.space.LCBENCH_SPACE` with ``E_max`` 52).
+            points of `tunegym.space.LCBENCH_SPACE` with ``E_max`` 52), or ``"lcbench"``:
+            meta-dataset v2's 100 candidates of LCBench's space (`lcbench_search`), which
+            ``"replay"`` serves from the v2 snapshot (`tunegym.metastore.LCBENCH_SNAPSHOT_DIR`)
+            and ``"live"`` trains.
         budget_epochs: epochs the tuner may spend.
         budget_seconds: optional seconds budget.
         n_slots: trials kept open for continuation.
@@ -83,6 +98,14 @@ def make_tuning_env(
     """
     name = dataset if isinstance(dataset, str) else dataset.name
     surrogate = backend == "lcbench" or (backend == "replay" and name.startswith(LCBENCH_PREFIX))
+    v2 = space == "lcbench"
+    if isinstance(space, str):
+        if not v2:
+            raise ValueError(
+                f"Unknown space {space!r}: give a SearchSpace, or 'lcbench' for meta-dataset "
+                "v2's candidates of LCBench's space." + did_you_mean(space, ["lcbench"])
+            )
+        space = lcbench_search()
     if surrogate and space is None:
         from tunegym.space import LCBENCH_SPACE
 
@@ -126,9 +149,15 @@ def make_tuning_env(
                     "loaded dataset; give a spec ('keel:german') to replay the shipped snapshot."
                 )
             if curves is None:  # the meta-dataset shipped with the package
-                from tunegym.metastore import load_snapshot
+                from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot
 
-                curves = load_snapshot([name])
+                if not (space.is_grid or v2):
+                    raise ValueError(
+                        "The shipped meta-datasets replay the lr x batch-size grid and "
+                        "space='lcbench' (meta-dataset v2's candidates); give curves= for "
+                        "other candidates."
+                    )
+                curves = load_snapshot([name], path=None if space.is_grid else LCBENCH_SNAPSHOT_DIR)
             chosen = ReplayBackend(curves, name, metric=metric, space=space, seeds=task.trial_seeds)
         else:
             raise ValueError(

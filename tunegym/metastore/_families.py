@@ -21,7 +21,7 @@ Judgement calls, made once here (see ``docs/METADATASET.md``):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -102,6 +102,7 @@ def family_split(
     *,
     seed: int = 0,
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    fixed: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Assign each dataset to a `SPLIT_PARTS` part, whole families at a time.
 
@@ -113,6 +114,9 @@ def family_split(
         specs: the datasets.
         seed: the shuffle's seed.
         fractions: shares of families for meta-train, meta-val and meta-test (summing to 1).
+        fixed: family -> part for families assigned elsewhere (e.g. another meta-dataset's
+            split, so that a family held out there is held out here too); only the other
+            families are shuffled and split.
 
     Returns:
         Dataset spec -> part.
@@ -124,14 +128,19 @@ def family_split(
         raise ValueError(
             f"fractions must be 3 non-negative shares (train, val, test) summing to 1, got {fractions!r}."
         )
+    fixed = dict(fixed or {})
+    unknown = sorted(set(fixed.values()) - set(SPLIT_PARTS))
+    if unknown:
+        raise ValueError(f"fixed parts must be {SPLIT_PARTS}, got {unknown}.")
     family_of = {spec: dataset_family(spec) for spec in specs}
-    families = sorted(set(family_of.values()))
+    families = sorted(set(family_of.values()) - set(fixed))
     order = [families[i] for i in np.random.default_rng(seed).permutation(len(families))]
     n_val = round(fractions[1] * len(families))
     n_test = round(fractions[2] * len(families))
     part_of = {f: SPLIT_PARTS[1] for f in order[:n_val]}
     part_of |= {f: SPLIT_PARTS[2] for f in order[n_val : n_val + n_test]}
     part_of |= {f: SPLIT_PARTS[0] for f in order[n_val + n_test :]}
+    part_of |= fixed
     return {spec: part_of[family] for spec, family in family_of.items()}
 
 
@@ -141,10 +150,11 @@ def write_split(
     *,
     seed: int = 0,
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    fixed: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Write the family split of ``specs`` as JSON (see `family_split`); return it as a table."""
     specs = sorted(set(specs))
-    parts = family_split(specs, seed=seed, fractions=fractions)
+    parts = family_split(specs, seed=seed, fractions=fractions, fixed=fixed)
     table = pd.DataFrame(
         {
             "dataset": specs,

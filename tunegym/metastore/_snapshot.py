@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -208,6 +208,7 @@ def write_snapshot(
     max_rows: int | None = None,
     split_seed: int = 0,
     split_file: str | Path | None = None,
+    fixed_parts: Mapping[str, str] | None = None,
 ) -> SnapshotStats:
     """Write the store's curves and meta-features (or those of ``datasets``) as a snapshot.
 
@@ -218,6 +219,8 @@ def write_snapshot(
         max_rows: the row cap the curves were collected with (recorded in the manifest).
         split_seed: seed of the family split (`family_split`).
         split_file: also write the split there (the repository keeps one under ``experiments/``).
+        fixed_parts: family -> part of families assigned by another split (meta-dataset v2
+            keeps v1's: a family held out there is held out here); see `family_split`.
 
     Raises:
         ValueError: if a dataset has no curves in the store.
@@ -236,9 +239,9 @@ def write_snapshot(
     curves = _compact(pd.concat(frames, ignore_index=True))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    split = write_split(directory / _SPLIT, [*chosen, *twins], seed=split_seed)
+    split = write_split(directory / _SPLIT, [*chosen, *twins], seed=split_seed, fixed=fixed_parts)
     if split_file is not None:
-        write_split(split_file, [*chosen, *twins], seed=split_seed)
+        write_split(split_file, [*chosen, *twins], seed=split_seed, fixed=fixed_parts)
     _write_curves(curves, header, directory / _CURVES)
     _meta_feature_table(store, table, chosen, split).to_parquet(
         directory / _FEATURES, compression="zstd"

@@ -1,0 +1,228 @@
+"""Meta-dataset v2: ship the snapshot of a ``tunegym collect --space lcbench`` store and measure it.
+
+Steps (each reruns from the store; nothing is trained):
+
+1. the datasets whose every (configuration, seed) trial is stored are the complete ones; a
+   dataset still in collection is left out and named;
+2. their env features (`tunegym.envs.task_meta_features`, of the capped data) are stored where
+   a collection made before the collector recorded them lacks them;
+3. `write_snapshot` writes them to ``--snapshot`` (the package's
+   ``tunegym/metastore/snapshot_lcbench``), split by family with v1's assignment kept
+   (``fixed_parts``: a family held out in v1 is held out here);
+4. per dataset, every configuration is scored by the mean over seeds of its best validation
+   accuracy over the epochs; the headroom is the best minus the median configuration and the
+   best minus the **learned default**, the configuration with the best mean rank on the datasets
+   of the *other families* (leave-one-family-out); the test accuracy gap at the configurations
+   chosen on validation is reported beside it; then the same per family;
+5. counts, training seconds per trial and the tables go to ``docs/figures/metadataset_v2_*``
+   (CSV, JSON, PNG); the Markdown tables are printed for docs/METADATASET.md.
+
+Run (what docs/METADATASET.md quotes):
+    .venv/bin/python experiments/metadataset_v2.py --store /root/tunegym-v2/metadataset_v2.sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tunegym.data import load_dataset
+from tunegym.envs import task_meta_features
+from tunegym.metastore import (
+    ENV_FEATURE_NAMES,
+    ENV_FEATURE_PREFIX,
+    LCBENCH_SNAPSHOT_DIR,
+    MetaStore,
+    load_snapshot,
+    snapshot_split,
+    snapshot_stats,
+    write_snapshot,
+)
+from tunegym.space import LCBENCH_SPACE
+
+FIGURES = Path("docs/figures")
+CONFIG = sorted(LCBENCH_SPACE.names)
+
+
+def complete_datasets(store: MetaStore, trials: int) -> tuple[list[str], dict[str, int]]:
+    """Datasets with ``trials`` runs (configurations × seeds), and the run count of the rest."""
+    table = store.datasets()
+    labels = table["spec"].where(table["spec"].notna(), table["name"]).astype(str)
+    runs = dict(zip(labels, table["runs"].astype(int), strict=True))
+    done = sorted(label for label, n in runs.items() if n >= trials)
+    return done, {label: n for label, n in runs.items() if 0 < n < trials}
+
+
+def fill_env_features(store: MetaStore, specs: list[str], max_rows: int) -> int:
+    """Store the env features of the datasets that lack them; returns how many were filled."""
+    names = [ENV_FEATURE_PREFIX + n for n in ENV_FEATURE_NAMES]
+    features = store.meta_features()
+    table = store.datasets()
+    labels = table["spec"].where(table["spec"].notna(), table["name"]).astype(str)
+    filled = 0
+    for dataset_id, label in labels.items():
+        if label not in specs:
+            continue
+        have = dataset_id in features.index and all(
+            n in features.columns and pd.notna(features.loc[dataset_id, n]) for n in names
+        )
+        if not have:
+            values = task_meta_features(load_dataset(label, max_rows=max_rows, seed=0))
+            store.set_meta_features(
+                label, dict(zip(names, values.tolist(), strict=True)), source="computed"
+            )
+            filled += 1
+    return filled
+
+
+def config_scores(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, configuration): seed means of the best val accuracy and balanced accuracy,
+    and of the test accuracy at the best val epoch."""
+    keyed = curves.assign(config=curves[CONFIG].astype(str).agg("|".join, axis=1))
+    at_best = keyed.loc[keyed.groupby(["dataset", "config", "seed"])["val_accuracy"].idxmax()]
+    per_seed = at_best[["dataset", "config", "seed", "val_accuracy", "test_accuracy"]].merge(
+        keyed.groupby(["dataset", "config", "seed"])["val_balanced_accuracy"].max().reset_index()
+    )
+    return per_seed.groupby(["dataset", "config"])[
+        ["val_accuracy", "val_balanced_accuracy", "test_accuracy"]
+    ].mean().reset_index()  # fmt: skip
+
+
+def headroom(scores: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, in points: best - median and best - learned default (leave-one-family-out)."""
+    family = split.set_index("dataset")["family"]
+    part = split.set_index("dataset")["part"]
+    scores = scores.assign(
+        rank=scores.groupby("dataset")["val_accuracy"].rank(ascending=False),
+        family=scores["dataset"].map(family),
+    )
+    rows = []
+    for dataset, own in scores.groupby("dataset"):
+        others = scores[scores["family"] != family[dataset]]
+        default = others.groupby("config")["rank"].mean().idxmin()
+        values = own.set_index("config")
+        best = values["val_accuracy"].idxmax()
+        rows.append({
+            "dataset": dataset,
+            "family": family[dataset],
+            "part": part[dataset],
+            "configs": len(values),
+            "best_val": values.loc[best, "val_accuracy"],
+            "median_val": values["val_accuracy"].median(),
+            "default_val": values.loc[default, "val_accuracy"],
+            "best_minus_median": 100 * (values.loc[best, "val_accuracy"] - values["val_accuracy"].median()),
+            "best_minus_default": 100 * (values.loc[best, "val_accuracy"] - values.loc[default, "val_accuracy"]),
+            "test_best_minus_default": 100 * (values.loc[best, "test_accuracy"] - values.loc[default, "test_accuracy"]),
+            "bal_best_minus_median": 100 * (values["val_balanced_accuracy"].max() - values["val_balanced_accuracy"].median()),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def per_family(table: pd.DataFrame) -> pd.DataFrame:
+    columns = ["best_minus_median", "best_minus_default", "test_best_minus_default"]
+    grouped = table.groupby(["family", "part"])
+    out = grouped[columns].mean()
+    out.insert(0, "datasets", grouped.size())
+    return out.reset_index().sort_values("best_minus_default", ascending=False)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---:" if frame[c].dtype.kind in "fi" else "---" for c in frame) + "|"
+    body = [
+        "| " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([head, rule, *body])
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = table.sort_values("best_minus_median")
+    fig, ax = plt.subplots(figsize=(8, 0.22 * len(table) + 1.2))
+    y = np.arange(len(table))
+    ax.barh(y, table["best_minus_median"], color="#9ecae1", label="best - median config")
+    ax.barh(y, table["best_minus_default"], color="#08519c", label="best - learned default")
+    ax.set_yticks(y, [f"{d} ({p.removeprefix('meta-')})" for d, p in zip(table["dataset"], table["part"], strict=True)], fontsize=7)  # fmt: skip
+    ax.set_xlabel("validation accuracy points (mean of 2 seeds, best epoch)")
+    ax.set_title("Meta-dataset v2: what tuning LCBench's space gains, per dataset")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", required=True, help="the collection's meta-store")
+    parser.add_argument("--snapshot", default=str(LCBENCH_SNAPSHOT_DIR))
+    parser.add_argument("--configs", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--max-rows", type=int, default=1500)
+    parser.add_argument("--figures", default=str(FIGURES))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with MetaStore(args.store) as store:
+        done, partial = complete_datasets(store, args.configs * args.seeds)
+        filled = fill_env_features(store, done, args.max_rows)
+        v1 = snapshot_split()
+        fixed = dict(zip(v1["family"], v1["part"], strict=True))
+        stats = write_snapshot(
+            store, args.snapshot, datasets=done, max_rows=args.max_rows, fixed_parts=fixed
+        )
+    curves = load_snapshot(path=args.snapshot)
+    split = snapshot_split(args.snapshot)
+    table = headroom(config_scores(curves), split)
+    families = per_family(table)
+    runs = curves.groupby(["dataset", *CONFIG, "seed"], observed=True)
+    trial_seconds = runs["seconds"].sum()
+    figures = Path(args.figures)
+    figures.mkdir(parents=True, exist_ok=True)
+    table.to_csv(figures / "metadataset_v2_headroom.csv", index=False, float_format="%.4f")
+    plot(table, figures / "metadataset_v2_headroom.png")
+    summary = {
+        "datasets": stats.datasets,
+        "families": int(split["family"].nunique()),
+        "parts": stats.parts,
+        "runs": stats.runs,
+        "epochs": stats.epochs,
+        "diverged_runs": stats.diverged_runs,
+        "configs": stats.configs,
+        "snapshot_mib": round(stats.size_bytes / 2**20, 2),
+        "left_out_in_collection": partial,
+        "env_features_filled": filled,
+        "training_seconds": {
+            "total": round(float(trial_seconds.sum()), 1),
+            "per_trial_mean": round(float(trial_seconds.mean()), 3),
+            "per_trial_median": round(float(trial_seconds.median()), 3),
+            "per_trial_max": round(float(trial_seconds.max()), 3),
+        },
+        "headroom_points": {
+            "best_minus_median_median": round(float(table["best_minus_median"].median()), 2),
+            "best_minus_default_median": round(float(table["best_minus_default"].median()), 2),
+            "best_minus_default_mean": round(float(table["best_minus_default"].mean()), 2),
+            "default_within_1pt": int((table["best_minus_default"] <= 1.0).sum()),
+            "family_mean_best_minus_default": round(float(families["best_minus_default"].mean()), 2),
+        },
+        "seconds_to_build": round(time.perf_counter() - started, 1),
+    }  # fmt: skip
+    (figures / "metadataset_v2_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+    print(markdown(table.drop(columns=["median_val", "default_val"])))
+    print()
+    print(markdown(families))
+    print(snapshot_stats(args.snapshot))
+
+
+if __name__ == "__main__":
+    main()
