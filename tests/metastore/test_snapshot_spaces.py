@@ -93,7 +93,8 @@ def test_a_split_can_keep_another_splits_families() -> None:
     specs = ["keel:letter", "keel:german", "keel:mushroom", "keel:yeast1", "keel:yeast3"]
     parts = family_split(specs, fixed=fixed)
     assert parts == {
-        s: fixed[f] for s, f in zip(specs, v1.set_index("dataset").loc[specs, "family"])
+        s: fixed[f]
+        for s, f in zip(specs, v1.set_index("dataset").loc[specs, "family"], strict=True)
     }
     assert parts["keel:letter"] == "meta-test" and parts["keel:mushroom"] == "meta-val"
     unfixed = family_split(["keel:german", "x:new1"], fixed={"german": "meta-val"})
