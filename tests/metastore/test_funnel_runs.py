@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tunegym.data import load_dataset
 from tunegym.envs import ReplayBackend, SearchSpace, TaskSpec, TuningEnv, trial_setup
-from tunegym.metastore import MetaStore, trial_identity
-from tunegym.space import LCBENCH_SPACE
+from tunegym.metastore import FlowSpace, MetaStore, SearchGrid, trial_identity
+from tunegym.space import LCBENCH_SPACE, LR_BS_SPACE
 from tunegym.training import MLPSpec, TrainConfig, Trial
 
 
@@ -45,3 +47,22 @@ def test_lcbench_trials_read_back_as_a_table_of_its_space_and_replay() -> None:
     )
     with pytest.raises(ValueError, match="lacks the column"):  # no grid columns in it
         ReplayBackend(table, space=SearchSpace())
+
+
+def test_a_funnel_flow_records_its_space_and_it_survives_export(tmp_path: Path) -> None:
+    dataset = load_dataset("sklearn:iris")
+    config = LCBENCH_SPACE.sample(1, seed=0)[0]
+    name = "tunegym.mlp(activation=relu,kind=funnel)"
+    with MetaStore(tmp_path / "a.sqlite") as store:
+        for epochs in (2, 3):
+            train, spec = trial_setup(config, epochs, seed=0)
+            store.log_trial(dataset, train, spec, Trial(dataset, train, spec).train(1))
+        assert store.get_or_create_flow(name).search_space == FlowSpace(LCBENCH_SPACE, 3)
+        store.export_parquet(tmp_path / "export")
+        with pytest.raises(ValueError, match="a grid and a space do not mix"):
+            store.get_or_create_flow(name, search_space=SearchGrid((1e-3,), (16,), 4))
+    with MetaStore(tmp_path / "b.sqlite") as other:
+        other.import_parquet(tmp_path / "export")
+        assert other.get_or_create_flow(name).search_space == FlowSpace(LCBENCH_SPACE, 3)
+    with pytest.raises(ValueError, match="A flow searches one space"):
+        FlowSpace(LCBENCH_SPACE, 3).union(FlowSpace(LR_BS_SPACE, 3))

@@ -40,6 +40,7 @@ from tunegym.metastore._values import (
     DatasetRef,
     EpochLike,
     FlowRef,
+    FlowSpace,
     Init,
     MetaFeatureSource,
     RunRecord,
@@ -160,10 +161,11 @@ def log_trial(
     )
     task = get_or_create_task(session, stored, split)
     model, params = trial_identity(config, spec)
-    family = "mlp-funnel" if model.get("kind") == "funnel" else "mlp"
+    funnel = model.get("kind") == "funnel"
     flow = get_or_create_flow(
-        session, mlp_flow_name(model), MLP_FLOW_VERSION, family=family, model_spec=model
-    )
+        session, mlp_flow_name(model), MLP_FLOW_VERSION, family="mlp-funnel" if funnel else "mlp",
+        model_spec=model, search_space=FlowSpace(LCBENCH_SPACE, config.max_epochs) if funnel else None,
+    )  # fmt: skip
     record = RunRecord(
         task=task,
         setup=get_or_create_setup(session, flow, params),

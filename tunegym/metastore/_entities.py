@@ -29,6 +29,7 @@ from tunegym.metastore._values import (
     DatasetRef,
     EvaluationRow,
     FlowRef,
+    FlowSpace,
     MetaFeatureSource,
     RunRecord,
     SearchGrid,
@@ -37,6 +38,7 @@ from tunegym.metastore._values import (
     SplitSpec,
     TaskRef,
     canonical_params,
+    flow_space_from_json,
     params_hash,
     parse_enum,
 )
@@ -254,10 +256,9 @@ def task_ref(row: Task) -> TaskRef:
 
 def flow_ref(row: Flow) -> FlowRef:
     """The value object of a flow row."""
-    space = row.search_space
-    grid = SearchGrid(space["lrs"], space["batch_sizes"], space["max_epochs"]) if space else None
+    space = flow_space_from_json(row.search_space)
     return FlowRef(
-        row.id, row.name, row.version, row.family, row.model_spec, grid, row.openml_flow_id
+        row.id, row.name, row.version, row.family, row.model_spec, space, row.openml_flow_id
     )
 
 
@@ -268,7 +269,7 @@ def get_or_create_flow(
     *,
     family: str = "mlp",
     model_spec: Mapping[str, Any] | None = None,
-    search_space: SearchGrid | None = None,
+    search_space: SearchGrid | FlowSpace | None = None,
     openml_flow_id: int | None = None,
 ) -> FlowRef:
     """Find the flow ``name`` ``version``, or add it; a stored search space is widened to hold
@@ -302,7 +303,13 @@ def get_or_create_flow(
         )
     if search_space is not None:
         stored = flow_ref(row).search_space
-        row.search_space = (stored.union(search_space) if stored else search_space).to_json()
+        if stored is not None and type(stored) is not type(search_space):
+            raise ValueError(
+                f"Flow {name!r} version {version!r} searches {stored}, not {search_space}: a "
+                "grid and a space do not mix; store the other under another flow version."
+            )
+        merged = stored.union(search_space) if stored else search_space  # type: ignore[arg-type]
+        row.search_space = merged.to_json()
     row.model_spec = row.model_spec if row.model_spec is not None else spec
     row.openml_flow_id = row.openml_flow_id if row.openml_flow_id is not None else openml_flow_id
     session.flush()

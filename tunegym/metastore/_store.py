@@ -22,6 +22,7 @@ from tunegym.metastore._values import (
     EpochLike,
     EvaluationRow,
     FlowRef,
+    FlowSpace,
     Init,
     MetaFeatureSource,
     RunRecord,
@@ -162,7 +163,7 @@ class MetaStore:
         *,
         family: str = "mlp",
         model_spec: Mapping[str, Any] | None = None,
-        search_space: SearchGrid | None = None,
+        search_space: SearchGrid | FlowSpace | None = None,
         openml_flow_id: int | None = None,
     ) -> FlowRef:
         """Find the flow ``name`` ``version``, or add it.
@@ -172,7 +173,8 @@ class MetaStore:
             version: flow version; a new model spec needs a new version.
             family: model family (``"mlp"``).
             model_spec: the fixed model architecture (JSON-able).
-            search_space: the grid its setups come from; a stored grid is widened to hold it.
+            search_space: the grid its setups come from (a stored grid is widened to hold it),
+                or the `FlowSpace` of a flow off the grid (its ``E_max`` raised to the larger).
             openml_flow_id: the OpenML flow id, if any.
 
         Raises:

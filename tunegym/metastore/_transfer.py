@@ -33,7 +33,7 @@ from tunegym.metastore._schema import (
     Setup,
     Task,
 )
-from tunegym.metastore._values import SearchGrid, SplitSpec, TableCounts
+from tunegym.metastore._values import SplitSpec, TableCounts, flow_space_from_json
 
 __all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "export_parquet", "import_parquet", "table_counts"]
 
@@ -191,7 +191,7 @@ def import_parquet(session: Session, directory: Path, revision: str) -> TableCou
         row["id"]: get_or_create_flow(
             session, row["name"], row["version"], family=row["family"],
             model_spec=row["model_spec"], openml_flow_id=row["openml_flow_id"],
-            search_space=SearchGrid(**row["search_space"]) if row["search_space"] else None,
+            search_space=flow_space_from_json(row["search_space"]),
         ).id
         for row in _rows(frames["flows"])
     }  # fmt: skip

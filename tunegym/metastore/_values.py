@@ -12,6 +12,7 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from tunegym.errors import did_you_mean
+from tunegym.space import Space
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -375,6 +376,48 @@ class SearchGrid:
 
 
 @dataclass(frozen=True)
+class FlowSpace:
+    """A flow's search space off the grid: a `tunegym.space.Space` and ``E_max``.
+
+    Stored in ``flow.search_space`` as ``{"space": Space.to_json(), "max_epochs": E_max}``
+    (a grid flow stores `SearchGrid`'s ``lrs``/``batch_sizes``/``max_epochs``); the setups of
+    the flow are configurations of the space (LCBench's 7 hyperparameters for a funnel flow).
+    """
+
+    space: Space
+    max_epochs: int
+
+    def __post_init__(self) -> None:
+        _check_int("FlowSpace.max_epochs", self.max_epochs, 1)
+
+    def union(self, other: FlowSpace) -> FlowSpace:
+        """The same space with the larger ``E_max``.
+
+        Raises:
+            ValueError: for another space (a flow's setups come from one space).
+        """
+        if other.space.to_json() != self.space.to_json():
+            raise ValueError(
+                f"A flow searches one space: stored {list(self.space.names)}, got "
+                f"{list(other.space.names)}; store the other space under another flow version."
+            )
+        return FlowSpace(self.space, max(self.max_epochs, other.max_epochs))
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored in ``flow.search_space``."""
+        return {"space": self.space.to_json(), "max_epochs": self.max_epochs}
+
+
+def flow_space_from_json(data: Mapping[str, Any] | None) -> SearchGrid | FlowSpace | None:
+    """A flow's stored ``search_space`` JSON as a `SearchGrid` or a `FlowSpace`."""
+    if not data:
+        return None
+    if "space" in data:
+        return FlowSpace(Space.from_json(data["space"]), int(data["max_epochs"]))
+    return SearchGrid(data["lrs"], data["batch_sizes"], data["max_epochs"])
+
+
+@dataclass(frozen=True)
 class DatasetRef:
     """A stored dataset: its internal id and what identifies it outside the store."""
 
@@ -409,7 +452,7 @@ class FlowRef:
     version: str
     family: str
     model_spec: dict[str, Any] | None = None
-    search_space: SearchGrid | None = None
+    search_space: SearchGrid | FlowSpace | None = None
     openml_flow_id: int | None = None
 
 
