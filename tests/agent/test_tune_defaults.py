@@ -78,3 +78,19 @@ def test_cli_says_which_tuner_and_space_it_runs() -> None:
     )
     assert out.exit_code == 0, out.output
     assert "with agent on the lr-bs space" in out.output
+
+
+def test_auto_falls_back_to_a_cold_tuner_without_a_warm_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sklearn.datasets import load_iris
+
+    from tunegym.data import load_dataset
+
+    monkeypatch.setitem(AUTO_METHODS, "lcbench", "ws-random")
+    loaded = load_dataset(load_iris(return_X_y=True), seed=0)  # no raw table, no meta-features
+    result = tune(loaded, budget_epochs=6)
+    assert result.method == "hyperband"
+    assert "method auto ran hyperband instead of ws-random" in result.prior
+    with pytest.raises(ValueError, match="needs a warm start"):
+        tune(loaded, budget_epochs=6, method="ws-random")

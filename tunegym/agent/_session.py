@@ -22,6 +22,7 @@ from tunegym.training import MLPSpec
 
 __all__ = [
     "AUTO",
+    "AUTO_FALLBACK",
     "AUTO_METHODS",
     "CHECKPOINTS_ENV",
     "DEFAULT_BUDGETS",
@@ -51,6 +52,10 @@ AUTO_METHODS: dict[str, str] = {"lr-bs": "agent", "lcbench": "hyperband"}
 only; on LCBench's space Hyperband had the lowest regret area and final regret of the cold
 tuners, on LCBench's surrogate (34 tasks) and on meta-dataset v2's held-out curves, at the
 default budget (``experiments/choose_space_tuner.py``, docs/METADATASET.md)."""
+
+AUTO_FALLBACK = "hyperband"
+"""What ``method="auto"`` runs off the grid where its warm-started choice gets no warm start
+(no meta-dataset v2 installed, or a space other than LCBench's): the best cold tuner."""
 
 DEFAULT_BUDGETS: dict[str, int] = {"lr-bs": 64, "lcbench": 200}
 """Epoch budgets of `tune` unless told: 4 x E_max on the grid, 4 full trials on LCBench's
@@ -140,6 +145,7 @@ class TuneArgs:
     space: dict[str, Any] | str | None
     model: dict[str, Any] | None
     agent: str | None
+    fallback: str | None = None  # method="auto": what runs where no warm start is to be had
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples as lists)."""

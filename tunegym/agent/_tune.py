@@ -31,6 +31,7 @@ from tunegym.agent._result import (
 )
 from tunegym.agent._session import (
     AUTO,
+    AUTO_FALLBACK,
     TuneArgs,
     TuningInterrupted,
     default_checkpoints,
@@ -240,9 +241,11 @@ def tune(
             store = str(resume)
         if data is None:
             raise ValueError("tune() needs data (or resume= a report that names it).")
+        asked = method
         method, space, budget_epochs = resolve_search(
             method, space, budget_epochs, agent_given=agent is not None
         )
+        fallback = AUTO_FALLBACK if asked == AUTO and method in WARM_STARTED else None
         args = TuneArgs(
             data=str(data) if isinstance(data, str | Path) else None,
             target=target if isinstance(target, str) else None,
@@ -261,6 +264,7 @@ def tune(
             space=space if space is None or isinstance(space, str) else space.to_json(),
             model=None if model is None else asdict(model),
             agent=None if agent is None or isinstance(agent, Agent) else str(agent),
+            fallback=fallback,
         )
         loaded_agent = agent
     if checkpoints is None and (report is not None or store is not None):
@@ -348,6 +352,10 @@ def _run(
     policy: Policy
     if tuner is not None:
         policy = tuner
+    elif args.method in WARM_STARTED and ws is None and args.fallback is not None:
+        prior_source += f"; method auto ran {args.fallback} instead of {args.method}"
+        args = replace(args, method=args.fallback, fallback=None)
+        policy = make_baseline(args.method)
     elif args.method in WARM_STARTED:
         if ws is None:
             raise ValueError(
