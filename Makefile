@@ -22,8 +22,9 @@ $(STAMP): $(PY) pyproject.toml
 
 setup: $(STAMP)  ## create/reuse .venv and install torch (CPU) + tunegym
 
-run: setup  ## the main job: tune the embedded default dataset with the pretrained agent
+run: setup  ## the main job: tune the default dataset (LCBench's space), then with the pretrained agent (lr-bs)
 	$(VENV)/bin/tunegym tune --report runs/make_run/report.json --plot runs/make_run/tuning.png
+	$(VENV)/bin/tunegym tune --space lr-bs --report runs/make_run/agent_report.json --plot runs/make_run/agent_tuning.png
 
 test: setup  ## fast test suite (slow tests excluded)
 	$(PY) -m pytest -q
