@@ -61,7 +61,12 @@ def _snapshot_stats(path: Path | None) -> None:
         ("epochs", f"{s.epochs:,}"),
         ("  runs diverged", f"{s.diverged_runs:,}"),
         ("seeds", ", ".join(map(str, s.seeds))),
-        ("grid", f"{len(s.lrs)} lrs x {len(s.batch_sizes)} batch sizes, E_max {s.max_epochs}"),
+        (
+            ("grid", f"{len(s.lrs)} lrs x {len(s.batch_sizes)} batch sizes, E_max {s.max_epochs}")
+            if s.lrs
+            else ("space", f"{s.configs} configurations, E_max {s.max_epochs}")
+        ),
+        *([] if s.lrs else [("  hyperparameters", ", ".join(s.hyperparameters))]),
         ("size", f"{s.size_bytes / 2**20:.1f} MiB"),
         *((f"  {part}", f"{n} datasets") for part, n in s.parts.items()),
         *((f"  {twin}", f"= {kept} (OpenML twin)") for twin, kept in s.twins.items()),
@@ -117,8 +122,17 @@ def stats(
     ] = False,
     no_snapshot: NoSnapshotOption = False,
     snapshot_dir: Annotated[
-        Path | None, typer.Option(help="A snapshot folder (default: the shipped one).")
+        Path | None,
+        typer.Option(
+            help="A snapshot folder (default: the shipped one; meta-dataset v2 with --v2)."
+        ),
     ] = None,
+    v2: Annotated[
+        bool,
+        typer.Option(
+            "--v2", help="With --snapshot: meta-dataset v2 (LCBench's space) instead of v1."
+        ),
+    ] = False,
 ) -> None:
     """Count datasets, runs and epochs of the shipped snapshot and of the store, and the total.
 
@@ -129,6 +143,10 @@ def stats(
     if snapshot and no_snapshot:
         raise _fail(ValueError("--snapshot and --no-snapshot exclude each other; pick one."))
     if snapshot:
+        if v2 and snapshot_dir is None:
+            from tunegym.metastore import LCBENCH_SNAPSHOT_DIR
+
+            snapshot_dir = LCBENCH_SNAPSHOT_DIR
         _snapshot_stats(snapshot_dir)
         return
     with _open(store) as ms:
