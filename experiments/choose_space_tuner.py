@@ -22,14 +22,15 @@ Run (what docs/METADATASET.md and tunegym.agent's AUTO_METHODS cite):
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from tunegym._args import parse_dataclass_args
 
 COLD = ("random", "sh", "hyperband", "tpe", "tpe-hyperband", "dehb")
 WARM = ("ws-random", "tpe-ws", "tpe-hyperband-ws")
@@ -37,6 +38,8 @@ WARM = ("ws-random", "tpe-ws", "tpe-hyperband-ws")
 
 @dataclass(frozen=True)
 class Job:
+    """One episode."""
+
     suite: str
     task: str
     method: str
@@ -81,6 +84,7 @@ def _env(job: Job):
 
 
 def run_job(job: Job) -> dict[str, object]:
+    """One episode's final regret, regret area and seconds."""
     import torch
 
     torch.set_num_threads(1)
@@ -102,8 +106,9 @@ def run_job(job: Job) -> dict[str, object]:
     }
 
 
-def jobs(suite: str, seeds: int, budget: int) -> Iterator[Job]:
-    if suite == "lcbench":
+def jobs(args: Args) -> Iterator[Job]:
+    """Every (task, method, seed) episode of the suite."""
+    if args.suite == "lcbench":
         from tunegym.surrogates import LCBench
 
         tasks = sorted(LCBench.open().task_names.values())
@@ -114,24 +119,43 @@ def jobs(suite: str, seeds: int, budget: int) -> Iterator[Job]:
         snapshot_stats(LCBENCH_SNAPSHOT_DIR)  # a clear error when it is not installed
         tasks = sorted(snapshot_split(LCBENCH_SNAPSHOT_DIR)["dataset"])
         methods = COLD + WARM
+    tasks = tasks[: args.tasks] if args.tasks else tasks
     for task in tasks:
-        for method in methods:
-            for seed in range(seeds):
-                yield Job(suite, task, method, seed, budget)
+        for method in args.methods or methods:
+            for seed in range(args.seeds):
+                yield Job(args.suite, task, method, seed, args.budget)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", choices=("lcbench", "v2"), default="lcbench")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--budget", type=int, default=200, help="epochs (tune's default)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", default=None, help="CSV of every episode")
-    args = parser.parse_args()
-    todo = list(jobs(args.suite, args.seeds, args.budget))
-    started = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(run_job, todo, chunksize=8))
+@dataclass
+class Args:
+    """Settings (each is a ``--flag`` of the same name with dashes)."""
+
+    suite: str = "lcbench"
+    """lcbench (LCBench's surrogate, 34 tasks) or v2 (meta-dataset v2, replayed)."""
+    seeds: int = 5
+    """Episodes per (task, method), seeds 0..n-1 (each its own candidate draw and tuner seed)."""
+    budget: int = 200
+    """Epochs per episode (tune's default on LCBench's space)."""
+    workers: int = 2
+    """Processes."""
+    tasks: int = 0
+    """Only the first n tasks (0: all)."""
+    methods: list[str] = field(default_factory=list)
+    """Only these methods (default: the cold ones, and on v2 the warm-started ones too)."""
+    out: str = ""
+    """CSV of every episode (optional)."""
+
+
+def run(args: Args) -> pd.DataFrame:
+    """Every episode of the suite; returns the per-method table (also printed by ``main``)."""
+    if args.suite not in ("lcbench", "v2"):
+        raise ValueError(f"--suite is lcbench or v2, got {args.suite!r}.")
+    todo = list(jobs(args))
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            rows = list(pool.map(run_job, todo, chunksize=8))
+    else:
+        rows = [run_job(job) for job in todo]
     frame = pd.DataFrame(rows)
     if args.out:
         frame.to_csv(args.out, index=False)
@@ -139,9 +163,16 @@ def main() -> None:
     table = per_task.groupby("method").mean()
     table["rank_area"] = per_task["area"].groupby("task").rank().groupby("method").mean()
     table["episodes"] = frame.groupby("method").size()
-    print(f"{args.suite}: {frame['task'].nunique()} tasks x {args.seeds} seeds, budget "
-          f"{args.budget} epochs, {time.perf_counter() - started:.0f} s")  # fmt: skip
-    print(table.sort_values("area").round(4).to_string())
+    return table.sort_values("area")
+
+
+def main() -> None:
+    args = parse_dataclass_args(Args, description=__doc__)
+    started = time.perf_counter()
+    table = run(args)
+    print(f"{args.suite}: {table['episodes'].iloc[0] // args.seeds} tasks x {args.seeds} seeds, "
+          f"budget {args.budget} epochs, {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(table.round(4).to_string())
 
 
 if __name__ == "__main__":

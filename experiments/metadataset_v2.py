@@ -17,20 +17,22 @@ Steps (each reruns from the store; nothing is trained):
 5. counts, training seconds per trial and the tables go to ``docs/figures/metadataset_v2_*``
    (CSV, JSON, PNG); the Markdown tables are printed for docs/METADATASET.md.
 
-Run (what docs/METADATASET.md quotes):
-    .venv/bin/python experiments/metadataset_v2.py --store /root/tunegym-v2/metadataset_v2.sqlite
+Run (what docs/METADATASET.md quotes; the store is the collection's, see there):
+    .venv/bin/python experiments/metadataset_v2.py --store experiments/results/metadataset_v2.sqlite
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tunegym._args import parse_dataclass_args
 from tunegym.data import load_dataset
 from tunegym.envs import task_meta_features
 from tunegym.metastore import (
@@ -38,15 +40,13 @@ from tunegym.metastore import (
     ENV_FEATURE_PREFIX,
     LCBENCH_SNAPSHOT_DIR,
     MetaStore,
+    config_columns,
     load_snapshot,
     snapshot_split,
-    snapshot_stats,
     write_snapshot,
 )
-from tunegym.space import LCBENCH_SPACE
 
 FIGURES = Path("docs/figures")
-CONFIG = sorted(LCBENCH_SPACE.names)
 
 
 def complete_datasets(store: MetaStore, trials: int) -> tuple[list[str], dict[str, int]]:
@@ -80,10 +80,10 @@ def fill_env_features(store: MetaStore, specs: list[str], max_rows: int) -> int:
     return filled
 
 
-def config_scores(curves: pd.DataFrame) -> pd.DataFrame:
+def config_scores(curves: pd.DataFrame, config: list[str]) -> pd.DataFrame:
     """Per (dataset, configuration): seed means of the best val accuracy and balanced accuracy,
     and of the test accuracy at the best val epoch."""
-    keyed = curves.assign(config=curves[CONFIG].astype(str).agg("|".join, axis=1))
+    keyed = curves.assign(config=curves[config].astype(str).agg("|".join, axis=1))
     at_best = keyed.loc[keyed.groupby(["dataset", "config", "seed"])["val_accuracy"].idxmax()]
     per_seed = at_best[["dataset", "config", "seed", "val_accuracy", "test_accuracy"]].merge(
         keyed.groupby(["dataset", "config", "seed"])["val_balanced_accuracy"].max().reset_index()
@@ -162,18 +162,34 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store", required=True, help="the collection's meta-store")
-    parser.add_argument("--snapshot", default=str(LCBENCH_SNAPSHOT_DIR))
-    parser.add_argument("--configs", type=int, default=100)
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--max-rows", type=int, default=1500)
-    parser.add_argument("--figures", default=str(FIGURES))
-    args = parser.parse_args()
+@dataclass
+class Args:
+    """Settings (each is a ``--flag`` of the same name with dashes)."""
+
+    store: str = "experiments/results/metadataset_v2.sqlite"
+    """The meta-store ``tunegym collect --space lcbench`` wrote."""
+    snapshot: str = str(LCBENCH_SNAPSHOT_DIR)
+    """Where the snapshot goes (the package's own by default)."""
+    configs: int = 100
+    """Candidates per dataset: a dataset is complete with configs x seeds runs."""
+    seeds: int = 2
+    """Trial seeds per candidate."""
+    max_rows: int = 1500
+    """The row cap of the collection (recorded in the manifest; the env features' data)."""
+    figures: str = str(FIGURES)
+    """Where the CSV, JSON and PNG go."""
+
+
+def run(args: Args) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Ship and measure the snapshot; returns the summary, the per-dataset and per-family tables."""
     started = time.perf_counter()
     with MetaStore(args.store) as store:
         done, partial = complete_datasets(store, args.configs * args.seeds)
+        if not done:
+            raise ValueError(
+                f"No dataset of {args.store} has all {args.configs * args.seeds} trials yet; "
+                "finish the collection (rerun the same 'tunegym collect' command)."
+            )
         filled = fill_env_features(store, done, args.max_rows)
         v1 = snapshot_split()
         fixed = dict(zip(v1["family"], v1["part"], strict=True))
@@ -182,9 +198,10 @@ def main() -> None:
         )
     curves = load_snapshot(path=args.snapshot)
     split = snapshot_split(args.snapshot)
-    table = headroom(config_scores(curves), split)
+    config = sorted(config_columns(curves))
+    table = headroom(config_scores(curves, config), split)
     families = per_family(table)
-    runs = curves.groupby(["dataset", *CONFIG, "seed"], observed=True)
+    runs = curves.groupby(["dataset", *config, "seed"], observed=True)
     trial_seconds = runs["seconds"].sum()
     figures = Path(args.figures)
     figures.mkdir(parents=True, exist_ok=True)
@@ -217,11 +234,15 @@ def main() -> None:
         "seconds_to_build": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     (figures / "metadataset_v2_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary, table, families
+
+
+def main() -> None:
+    summary, table, families = run(parse_dataclass_args(Args, description=__doc__))
     print(json.dumps(summary, indent=1))
     print(markdown(table.drop(columns=["median_val", "default_val"])))
     print()
     print(markdown(families))
-    print(snapshot_stats(args.snapshot))
 
 
 if __name__ == "__main__":

@@ -89,3 +89,50 @@ def test_pilot_headroom_against_median_and_learned_default(
     assert table.loc["a", "best_minus_default"] == pytest.approx(10.0)
     assert table.loc["b", "best_minus_default"] == pytest.approx(0.0)  # y again, b's best
     assert table.loc["c", "val_rows"] == 100
+
+
+def test_metadataset_v2_script_ships_complete_datasets_and_measures_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunegym.envs import SearchSpace, collect
+    from tunegym.metastore import MetaStore, snapshot_split, snapshot_stats
+    from tunegym.space import LCBENCH_SPACE
+
+    v2 = script("metadataset_v2", monkeypatch)
+    search = SearchSpace.sampled(LCBENCH_SPACE, 3, seed=0, max_epochs=2, k_choices=(1, 2))
+    store = tmp_path / "v2.sqlite"
+    with MetaStore(store) as ms:
+        collect(["sklearn:iris", "keel:letter", "sklearn:wine"], search, (0, 1), store=ms,
+                max_rows=300)  # fmt: skip
+        collect(["sklearn:breast_cancer"], search, (0,), store=ms)  # half done: left out
+    args = v2.Args(
+        store=str(store), snapshot=str(tmp_path / "snap"), configs=3, seeds=2, max_rows=300,
+        figures=str(tmp_path / "figures"),
+    )  # fmt: skip
+    summary, table, families = v2.run(args)
+    assert summary["datasets"] == 3 and summary["runs"] == 18
+    assert summary["left_out_in_collection"] == {"sklearn:breast_cancer": 3}
+    assert snapshot_stats(tmp_path / "snap").configs == 3
+    # v1's family assignment is kept: letter is held out there, so it is here.
+    assert snapshot_split(tmp_path / "snap").set_index("dataset").loc["keel:letter", "part"] == (
+        "meta-test"
+    )
+    assert set(table["dataset"]) == {"sklearn:iris", "keel:letter", "sklearn:wine"}
+    assert (table["best_minus_median"] >= 0).all() and (table["best_minus_default"] >= 0).all()
+    assert set(families["family"]) == set(table["family"])
+    for name in ("headroom.csv", "headroom.png", "summary.json"):
+        assert (tmp_path / "figures" / f"metadataset_v2_{name}").stat().st_size > 0
+
+
+def test_choose_space_tuner_script_ranks_tuners_on_lcbench(monkeypatch: pytest.MonkeyPatch) -> None:
+    choose = script("choose_space_tuner", monkeypatch)
+    args = choose.Args(suite="lcbench", seeds=2, budget=60, workers=1, tasks=2,
+                       methods=["random", "hyperband"])  # fmt: skip
+    table = choose.run(args)
+    assert set(table.index) == {"random", "hyperband"}
+    assert (table["episodes"] == 4).all()
+    assert (
+        table["area"].between(0, 1).all() and (table["final_regret"] <= table["area"] + 1e-9).all()
+    )
+    with pytest.raises(ValueError, match="lcbench or v2"):
+        choose.run(choose.Args(suite="own"))

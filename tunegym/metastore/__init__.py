@@ -91,6 +91,7 @@ from tunegym.metastore._values import (
     StoreStats,
     TableCounts,
     TaskRef,
+    config_columns,
 )
 from tunegym.metastore._warmstart import (
     Layer,
@@ -157,6 +158,7 @@ __all__ = [
     "candidate_pool",
     "compute_meta_features",
     "compute_warm_start",
+    "config_columns",
     "dataset_family",
     "default_url",
     "detect_hardware",
