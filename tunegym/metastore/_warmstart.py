@@ -213,11 +213,15 @@ def _config_scores(curves: pd.DataFrame, metric: str, keys: list[str]) -> pd.Dat
     best = best_rows.set_index(keys)[["epoch", metric]].rename(columns={metric: "best"})
     table = pd.concat([final, best], axis=1)
     if "run_id" in curves.columns:
-        ids = curves.groupby(keys)["run_id"].agg(lambda v: tuple(sorted({int(i) for i in v})))
+        ids = curves.groupby(keys)["run_id"].agg(_sorted_ids)
         table["run_ids"] = ids.reindex(table.index)
     else:
         table["run_ids"] = [() for _ in range(len(table))]
     return table
+
+
+def _sorted_ids(run_ids: pd.Series) -> tuple[int, ...]:
+    return tuple(sorted({int(i) for i in run_ids}))
 
 
 def _as_tuple(index: Any) -> tuple[Any, ...]:
@@ -286,10 +290,13 @@ def compute_warm_start(
                 i, j = lr_keys.index(key), list(batch_sizes).index(int(bs))
                 prior_sum[i, j] += weight * expected
                 weight_sum[i, j] += weight
-        table["config"] = configs
-        best = table.sort_values(["final", "best"], ascending=False).head(top)
+        order = table.assign(position=range(len(table))).sort_values(
+            ["final", "best"], ascending=False
+        )
+        best = order.head(top)
         per_neighbor.append([])
-        for config, row in zip(best["config"], best.to_dict("records"), strict=True):
+        for position, row in zip(best["position"], best.to_dict("records"), strict=True):
+            config = configs[int(position)]
             lr, bs = learning_rate_of(config), config.get("batch_size")
             if lr is not None and bs is not None:
                 box_lrs.append(lr)
