@@ -28,10 +28,13 @@ def serve_command(
     ] = False,
     snapshot: Annotated[
         bool,
-        typer.Option(help="Also serve the shipped snapshot (144 datasets, 33,696 runs)."),
+        typer.Option(
+            help="Also serve the shipped snapshots: meta-dataset v1 (lr x batch size, 144 "
+            "datasets) and v2 (LCBench's 7 hyperparameters)."
+        ),
     ] = True,
     snapshot_dir: Annotated[
-        Path | None, typer.Option(help="A snapshot folder instead of the shipped one.")
+        Path | None, typer.Option(help="A snapshot folder instead of the shipped ones.")
     ] = None,
     api_key: Annotated[
         str | None,

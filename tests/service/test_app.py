@@ -194,13 +194,14 @@ class TestWarmStart:
             "high": 1.0,
             "role": "learning_rate",
         }
+        # beta1: no stored space has a hyperparameter of that name (momentum is LCBench's)
         extra: list[dict[str, Any]] = [
-            {"name": "momentum", "type": "float", "low": 0.0, "high": 1.0},
+            {"name": "beta1", "type": "float", "low": 0.0, "high": 1.0},
             {"name": "optimizer", "type": "categorical", "choices": ["adam", "sgd"]},
             {"name": "epochs", "type": "categorical", "choices": ["few", "many"]},
         ]
         answer = warm(snapshot_app, k=2, search_space=space(alpha, *extra))
-        assert answer["unmapped"] == ["momentum", "optimizer", "epochs"]
+        assert answer["unmapped"] == ["beta1", "optimizer", "epochs"]
         assert all(set(c["params"]) == {"alpha"} for c in answer["configurations"])
 
 
@@ -208,9 +209,9 @@ class TestSearchSpace:
     def test_narrowed_inside_the_original_and_around_the_served_configs(
         self, snapshot_app: TestClient, snapshot_service: WarmStartService
     ) -> None:
-        momentum = {"name": "momentum", "type": "float", "low": 0.0, "high": 1.0}
+        beta1 = {"name": "beta1", "type": "float", "low": 0.0, "high": 1.0}  # no stored name
         batch = {**BATCH, "low": 4, "high": 2048}  # wider than the stored grid
-        original = space(LR, batch, EPOCHS, momentum)
+        original = space(LR, batch, EPOCHS, beta1)
         body = {"dataset": IRIS, "search_space": original, "neighbors": 5, "top": 3}
         answer = post(snapshot_app, "/v1/search-space", body)
         assert answer["narrowed"] == ["lr", "batch_size"]  # epochs are never narrowed
@@ -218,7 +219,7 @@ class TestSearchSpace:
         assert box["learning_rate_min"] <= box["learning_rate_max"]
         assert box["batch_size_min"] <= box["batch_size_max"]
         narrowed = {p["name"]: p for p in answer["search_space"]["parameters"]}
-        assert [narrowed["epochs"], narrowed["momentum"]] == normalised(space(EPOCHS, momentum))[
+        assert [narrowed["epochs"], narrowed["beta1"]] == normalised(space(EPOCHS, beta1))[
             "parameters"
         ]
         for name, before in [("lr", LR), ("batch_size", batch)]:
@@ -411,10 +412,10 @@ BAD: list[tuple[str, str, Any, int, str]] = [
         "/v1/warmstart",
         {
             "dataset": IRIS,
-            "search_space": space({"name": "momentum", "type": "float", "low": 0, "high": 1}),
+            "search_space": space({"name": "beta1", "type": "float", "low": 0, "high": 1}),
         },
         400,
-        "None of the parameters ['momentum']",
+        "None of the parameters ['beta1']",
     ),
     (
         "too_many_parameters",

@@ -17,6 +17,15 @@ imports the neighbours' runs as completed trials with their per-epoch intermedia
     narrowed = warm_start(study, space, dataset=(X, y), k=8)  # or source="http://host:8000"
     study.optimize(lambda trial: train_and_score(**suggest(trial, narrowed)), n_trials=30)
 
+Any search space: learning rate, batch size and epochs map by role (``lr``, ``batch_size``,
+``epochs``, ... or ``roles``), other parameters by their exact name when the service holds a
+space with a hyperparameter of that name. A study over LCBench's seven hyperparameters
+(``to_optuna(SearchSpaceSpec.from_space(tunegym.space.LCBENCH_SPACE))``: ``batch_size``,
+``learning_rate``, ``max_dropout``, ``max_units``, ``momentum``, ``num_layers``,
+``weight_decay``) is served meta-dataset v2's configurations, all seven values each; a study
+over learning rate and batch size, meta-dataset v1's grid. The space used is recorded in the
+study's ``tunegym:warm_start`` attribute (``source_space``).
+
 How imported trials interact with samplers and pruners:
 
 * **Samplers.** Imported trials are ``COMPLETE`` trials like any other: TPE (and GP, CMA-ES)
@@ -290,7 +299,10 @@ def warm_start(
         study: the study to warm-start (single-objective).
         search_space: parameter name -> Optuna distribution. Learning rate, batch size and
             epochs are recognised by name (``lr``, ``learning_rate``, ``batch_size``,
-            ``epochs``, ...) or by ``roles``; other parameters are left to the sampler.
+            ``epochs``, ...) or by ``roles``; another parameter is mapped by its exact name
+            when the source holds a space with a hyperparameter of that name (``momentum``,
+            ``weight_decay``, ``num_layers``, ``max_units``, ``max_dropout`` of LCBench's,
+            served from meta-dataset v2); the rest are left to the sampler.
         dataset: the dataset to tune on: an OpenML id, a dataset name the source knows,
             ``(X, y)`` (meta-features are computed here, the data never leaves the process),
             a mapping of meta-features (OpenML names) or a `DatasetDescription`.
@@ -353,6 +365,7 @@ def warm_start(
             "neighbors": [n.model_dump() for n in answer.neighbors],
             "narrowed": narrowed.narrowed,
             "enqueued": len(answer.configurations),
+            "source_space": None if answer.source_space is None else answer.source_space.name,
         },
     )
     return distributions

@@ -195,7 +195,11 @@ def create_app(
         responses=_LOOKUP_ERRORS,
     )
     def warmstart(request: WarmStartRequest) -> WarmStartOut:
-        """Up to ``k`` configurations of similar datasets, mapped into your search space."""
+        """Up to ``k`` configurations of similar datasets, mapped into your search space.
+
+        They come from one stored space (``source_space``): meta-dataset v1's learning rate ×
+        batch size, or v2's LCBench space when your parameters name more of its hyperparameters.
+        """
         return served.warm_start(request)
 
     @app.post(
@@ -206,7 +210,7 @@ def create_app(
         responses=_LOOKUP_ERRORS,
     )
     def search_space(request: SearchSpaceRequest) -> SearchSpaceOut:
-        """Your search space with learning rate and batch size narrowed to the neighbours' box."""
+        """Your search space with its mapped parameters narrowed to the neighbours' box."""
         return served.search_space(request)
 
     @app.post(

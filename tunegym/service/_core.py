@@ -1,9 +1,11 @@
 """The warm-start service without its transport: what the HTTP app and local clients call.
 
 `WarmStartService` answers the three requests of the API (warm start, search space, runs) on
-an in-memory `WarmStartIndex` built from the shipped snapshot and/or a meta-store, and writes
-reported runs to that store. The FastAPI app (`create_app`) and the Optuna helper's local mode
-call it with the same pydantic models, so both behave alike.
+an in-memory `WarmStartIndex` built from the shipped snapshots (meta-datasets v1 and v2) and/or
+a meta-store, and writes reported runs to that store. Each answer comes from one space
+(`StoredSpace`), the one whose hyperparameters cover most of the client's parameters. The
+FastAPI app (`create_app`) and the Optuna helper's local mode call it with the same pydantic
+models, so both behave alike.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +31,13 @@ from tunegym.metastore._values import (
     Source,
     SplitSpec,
 )
-from tunegym.service._index import DatasetEntry, WarmStartIndex
+from tunegym.service._index import (
+    ConfigStats,
+    DatasetEntry,
+    StoredSpace,
+    WarmStartIndex,
+    stored_values,
+)
 from tunegym.service._schemas import (
     API_VERSION,
     STORED_AS,
@@ -39,16 +48,18 @@ from tunegym.service._schemas import (
     NeighborOut,
     Parameter,
     ProvenanceOut,
+    RangeOut,
     Role,
     RunsOut,
     RunsRequest,
     SearchSpaceOut,
     SearchSpaceRequest,
     SearchSpaceSpec,
+    SourceSpaceOut,
     WarmStartOut,
     WarmStartRequest,
 )
-from tunegym.service._space import config_params, narrow, roles_of
+from tunegym.service._space import config_params, named_of, narrow, roles_of, widened
 
 __all__ = [
     "NotFoundError",
@@ -97,6 +108,53 @@ def _neighbor_out(neighbor: Neighbor) -> NeighborOut:
     )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How a client's space is answered: from which stored space, each parameter from what.
+
+    Attributes:
+        space: the stored space the configurations come from (``None``: the index has none).
+        roles: each role's client parameter.
+        named: stored hyperparameter name -> the client parameter of that name.
+    """
+
+    space: StoredSpace | None
+    roles: dict[Role, Parameter]
+    named: dict[str, Parameter]
+
+    @property
+    def key(self) -> tuple[str, ...] | None:
+        """The stored space's hyperparameters (its key in the index)."""
+        return None if self.space is None else self.space.hyperparameters
+
+    @property
+    def mapped(self) -> dict[str, str]:
+        """Client parameter -> the role or stored hyperparameter it takes its value from."""
+        return {p.name: r for r, p in self.roles.items()} | {
+            p.name: n for n, p in self.named.items()
+        }
+
+    def params(self, config: ConfigStats) -> tuple[dict[str, object], list[str]]:
+        """``config`` in the client's names, and the parameters clipped into their range."""
+        return config_params(
+            self.roles, config.lr, config.batch_size, config.epochs,
+            named=self.named, values=config.config,
+        )  # fmt: skip
+
+    def source(self, order: Sequence[str]) -> SourceSpaceOut | None:
+        """The answer's ``source_space`` (``mapped`` in the client's order of ``order``)."""
+        if self.space is None:
+            return None
+        mapped = self.mapped
+        return SourceSpaceOut(
+            name=self.space.name,
+            meta_datasets=list(self.space.meta_datasets),
+            hyperparameters=list(self.space.hyperparameters),
+            flows=list(self.space.flows),
+            mapped={n: mapped[n] for n in order if n in mapped},
+        )
+
+
 class WarmStartService:
     """Warm starts for other tuners from the runs of similar datasets.
 
@@ -132,7 +190,7 @@ class WarmStartService:
         cls,
         store: MetaStore | str | os.PathLike[str] | None = None,
         *,
-        snapshot: bool | str | Path = True,
+        snapshot: bool | str | Path | Sequence[str | Path] = True,
         metric: str = "val_accuracy",
         openml_lookup: bool = False,
         openml_cache: str | os.PathLike[str] | None = None,
@@ -142,8 +200,9 @@ class WarmStartService:
         Args:
             store: a `MetaStore`, SQLAlchemy URL or SQLite path, whose scored runs are served
                 and where reported runs are written; ``None``: none (read-only).
-            snapshot: serve the shipped snapshot's 144 datasets too (``True``), a snapshot
-                folder, or not (``False``).
+            snapshot: serve the shipped snapshots too (``True``: meta-dataset v1's 144
+                datasets and, when it is installed, v2's LCBench space), a snapshot folder, a
+                sequence of folders, or none (``False``).
             metric: the validation measure scores are read from.
             openml_lookup: fetch OpenML's qualities of unknown OpenML ids (see the class).
             openml_cache: root of the OpenML cache.
@@ -155,9 +214,12 @@ class WarmStartService:
             raise ValueError("Serve at least one of the snapshot (snapshot=True) or a store.")
         if snapshot is False:
             index = WarmStartIndex(metric)
+        elif snapshot is True:
+            index = WarmStartIndex.from_snapshot(None, metric)
+        elif isinstance(snapshot, str | os.PathLike):
+            index = WarmStartIndex.from_snapshot(snapshot, metric)
         else:
-            folder = None if snapshot is True else str(snapshot)
-            index = WarmStartIndex.from_snapshot(folder, metric)
+            index = WarmStartIndex.from_snapshots(list(snapshot), metric)
         opened = store if isinstance(store, MetaStore) or store is None else MetaStore(store)
         if opened is not None:
             index.add_store(opened)
@@ -188,6 +250,7 @@ class WarmStartService:
             configurations=configurations,
             runs=runs,
             writes_enabled=self.store is not None,
+            spaces=[s.name for s in self.index.spaces() if s.candidates],
         )
 
     def _target(
@@ -251,44 +314,79 @@ class WarmStartService:
         return self.index.update(rows[0].dataset_name, did, features, None)
 
     def _neighbors(
-        self, dataset: DatasetDescription, n: int, include_self: bool
+        self, dataset: DatasetDescription, n: int, include_self: bool, plan: _Plan
     ) -> list[tuple[Neighbor, DatasetEntry]]:
+        """The nearest datasets with configurations in the plan's space."""
         values, names, did = self._target(dataset)
         try:
             if include_self:
-                return self.index.neighbors(values, n)
-            return self.index.neighbors(values, n, exclude=names, exclude_did=did)
+                return self.index.neighbors(values, n, space=plan.key)
+            return self.index.neighbors(values, n, exclude=names, exclude_did=did, space=plan.key)
         except ValueError as exc:
             raise ServiceError(str(exc)) from exc
 
-    @staticmethod
-    def _roles(space: SearchSpaceSpec) -> dict[Role, Parameter]:
+    def _plan(self, space: SearchSpaceSpec) -> _Plan:
+        """The stored space to answer ``space`` from, and how each parameter maps.
+
+        Every stored space has a learning rate and a batch size, and every configuration a best
+        epoch, so the role-playing parameters map in all of them; a parameter without a role maps
+        where a hyperparameter has its name. The space that maps the most parameters answers;
+        ties go to the one with the fewest hyperparameters left unmapped (a client of learning
+        rate and batch size gets meta-dataset v1's grid, not v2's configurations with five
+        values it would drop), then to the most candidate datasets. A space without candidates
+        answers only when no space has any.
+
+        Raises:
+            ServiceError: when no parameter plays a role or has a stored hyperparameter's name.
+        """
         roles = roles_of(space)
-        if not roles:
+        served = {r for r in roles if r != "epochs"}
+        options = [(s, named_of(space, s.hyperparameters, roles)) for s in self.index.spaces()]
+        if not roles and not any(named for _, named in options):
             names = [p.name for p in space.parameters]
-            raise ServiceError(
-                f"None of the parameters {names} is a learning rate, batch size or epoch count; "
-                "name them (lr, batch_size, epochs) or set their 'role'."
+            stored = sorted(
+                {n for s, _ in options for n in s.hyperparameters} - {"learning_rate", "batch_size"}
             )
-        return roles
+            known = f" ({', '.join(stored)})" if stored else ""
+            raise ServiceError(
+                f"None of the parameters {names} is a learning rate, batch size or epoch count, "
+                f"nor a hyperparameter of the stored runs{known}; name them (lr, batch_size, "
+                "epochs, or a stored name) or set their 'role'."
+            )
+
+        def rank(option: tuple[StoredSpace, dict[str, Parameter]]) -> tuple[object, ...]:
+            stored, named = option
+            unmapped = set(stored.hyperparameters) - served - set(named)
+            return (stored.candidates == 0, -len(named), len(unmapped), -stored.candidates)
+
+        if not options:
+            return _Plan(None, roles, {})
+        if not roles:  # then only a space that maps a parameter by name can answer
+            options = [(s, named) for s, named in options if named]
+        chosen, named = min(options, key=rank)  # min is stable: v1's space first on a tie
+        return _Plan(chosen, roles, named)
 
     def warm_start(self, request: WarmStartRequest) -> WarmStartOut:
         """Up to ``k`` configurations of the nearest datasets, mapped into the client's space.
 
         Round robin over the neighbours (nearest first): each one's best configuration, then
         each one's second best, ...; configurations that map to the same point are served once.
+        All come from one space (`_plan`), named in ``source_space``.
         """
-        roles = self._roles(request.search_space)
-        found = self._neighbors(request.dataset, request.neighbors, request.include_self)
+        plan = self._plan(request.search_space)
+        found = self._neighbors(request.dataset, request.neighbors, request.include_self, plan)
+        tables = [entry.table(plan.key) if plan.key else () for _, entry in found]
+        order = [p.name for p in request.search_space.parameters]
         served: list[ConfigurationOut] = []
         seen: set[str] = set()
-        depth = max((len(entry.configs) for _, entry in found), default=0)
+        depth = max((len(table) for table in tables), default=0)
         for rank in range(depth):
-            for neighbor, entry in found:
-                if len(served) == request.k or rank >= len(entry.configs):
+            for (neighbor, entry), table in zip(found, tables, strict=True):
+                if len(served) == request.k or rank >= len(table):
                     continue
-                config = entry.configs[rank]
-                params, clipped = config_params(roles, config.lr, config.batch_size, config.epochs)
+                config = table[rank]
+                mapped, clipped = plan.params(config)
+                params = {n: mapped[n] for n in order if n in mapped}
                 key = repr(sorted(params.items()))
                 if key in seen:
                     continue
@@ -308,6 +406,7 @@ class WarmStartService:
                             learning_rate=config.lr,
                             batch_size=config.batch_size,
                             epochs=config.epochs,
+                            config=config.config,
                         ),
                         clipped=clipped,
                         curve=list(config.curve) if request.include_curves else None,
@@ -315,28 +414,34 @@ class WarmStartService:
                 )
             if len(served) == request.k:
                 break
-        mapped = {p.name for p in roles.values()}
         return WarmStartOut(
             configurations=served,
             neighbors=[_neighbor_out(n) for n, _ in found],
-            unmapped=[p.name for p in request.search_space.parameters if p.name not in mapped],
+            unmapped=[n for n in order if n not in plan.mapped],
             metric=self.index.metric,
+            source_space=plan.source(order),
         )
 
     def search_space(self, request: SearchSpaceRequest) -> SearchSpaceOut:
-        """The client's space with learning rate and batch size narrowed to the neighbours' box.
+        """The client's space with its mapped parameters narrowed to the neighbours' box.
 
         The box spans the ``top`` best configurations of each neighbour (Syne Tune's bounding
-        box); a box of one learning rate is widened to half a decade each side, of one batch
-        size to a factor 2, so the search keeps room. Epochs are not narrowed: the stored runs
-        stop at their own maximum, which says nothing about the client's.
+        box) in the space `_plan` chooses; a box of one learning rate is widened to half a
+        decade each side, of one batch size to a factor 2, of one value of a parameter mapped by
+        name as `widened` says, so the search keeps room. Epochs are not narrowed: the stored
+        runs stop at their own maximum, which says nothing about the client's.
         """
-        roles = self._roles(request.search_space)
-        found = self._neighbors(request.dataset, request.neighbors, request.include_self)
-        tops = [c for _, entry in found for c in entry.configs[: request.top]]
+        plan = self._plan(request.search_space)
+        found = self._neighbors(request.dataset, request.neighbors, request.include_self, plan)
+        order = [p.name for p in request.search_space.parameters]
+        tops = [c for _, entry in found if plan.key for c in entry.table(plan.key)[: request.top]]
         if not tops:
             return SearchSpaceOut(
-                search_space=request.search_space, narrowed=[], box=None, neighbors=[]
+                search_space=request.search_space,
+                narrowed=[],
+                box=None,
+                neighbors=[],
+                source_space=plan.source(order),
             )
         lr_min, lr_max = min(c.lr for c in tops), max(c.lr for c in tops)
         bs_min, bs_max = min(c.batch_size for c in tops), max(c.batch_size for c in tops)
@@ -344,12 +449,24 @@ class WarmStartService:
             lr_min, lr_max = lr_min / math.sqrt(10), lr_max * math.sqrt(10)
         if bs_min == bs_max:
             bs_min, bs_max = max(1, bs_min // 2), bs_max * 2
-        limits = {"learning_rate": (lr_min, lr_max), "batch_size": (float(bs_min), float(bs_max))}
+        limits: dict[str, tuple[float, float]] = {}
+        if "learning_rate" in plan.roles:
+            limits[plan.roles["learning_rate"].name] = (lr_min, lr_max)
+        if "batch_size" in plan.roles:
+            limits[plan.roles["batch_size"].name] = (float(bs_min), float(bs_max))
+        ranges: dict[str, RangeOut] = {}
+        for name, parameter in plan.named.items():
+            values = [float(c.config[name]) for c in tops]
+            low, high = min(values), max(values)
+            if low == high:
+                low, high = widened(parameter, low)
+            ranges[name] = RangeOut(min=low, max=high)
+            limits[parameter.name] = (low, high)
         parameters = []
         narrowed: list[str] = []
         for parameter in request.search_space.parameters:
-            role = next((r for r, p in roles.items() if p.name == parameter.name), None)
-            smaller = narrow(parameter, *limits[role]) if role in limits else None
+            limit = limits.get(parameter.name)
+            smaller = narrow(parameter, *limit) if limit is not None else None
             if smaller is not None:
                 narrowed.append(parameter.name)
             parameters.append(smaller or parameter)
@@ -361,8 +478,10 @@ class WarmStartService:
                 learning_rate_max=lr_max,
                 batch_size_min=bs_min,
                 batch_size_max=bs_max,
+                hyperparameters=ranges,
             ),
             neighbors=[_neighbor_out(n) for n, _ in found],
+            source_space=plan.source(order),
         )
 
     def report_runs(self, request: RunsRequest) -> RunsOut:
@@ -370,8 +489,11 @@ class WarmStartService:
 
         Parameters are stored under tunegym's names (``lr``, ``batch_size``, ``max_epochs``)
         where they play those roles, the others under their own; each run keeps its per-epoch
-        scores and its final one. Runs without both a learning rate and a batch size are stored
-        but cannot be served as configurations.
+        scores and its final one. A run is served in the largest known space whose
+        hyperparameters it has all of (`WarmStartIndex.space_of`: runs with LCBench's seven
+        join meta-dataset v2's configurations, runs with a learning rate and a batch size
+        v1's). Runs without both a learning rate and a batch size are stored but cannot be
+        served as configurations.
 
         Raises:
             WritesDisabledError: when the service has no store.
@@ -426,10 +548,12 @@ class WarmStartService:
                 )
             )
         run_ids = store.add_runs(records)
-        curves = None
+        tables: dict[tuple[str, ...], pd.DataFrame] = {}
         if request.metric == self.index.metric:  # the index serves one measure
-            curves = _reported_curves(request, renames, run_ids)
-        entry = self.index.update(ref.label, ref.openml_did, dataset.meta_features, curves)
+            tables = _reported_curves(request, renames, run_ids, self.index)
+        entry = self.index.update(ref.label, ref.openml_did, dataset.meta_features, None)
+        for curves in tables.values():
+            entry = self.index.update(ref.label, ref.openml_did, None, curves, flow=flow.name)
         return RunsOut(run_ids=run_ids, dataset=entry.name, candidate=entry.candidate)
 
 
@@ -446,22 +570,29 @@ def _renames(request: RunsRequest) -> dict[str, str]:
 
 
 def _reported_curves(
-    request: RunsRequest, renames: dict[str, str], run_ids: Sequence[int]
-) -> pd.DataFrame:
-    """The reported runs with a learning rate and batch size, as a long curve table."""
-    rows = []
+    request: RunsRequest, renames: dict[str, str], run_ids: Sequence[int], index: WarmStartIndex
+) -> dict[tuple[str, ...], pd.DataFrame]:
+    """The reported runs with a learning rate and batch size, as long curve tables by space.
+
+    Each run goes to ``index.space_of`` its numeric hyperparameters (read as the index reads
+    the store, so a restarted service serves it in the same space).
+    """
+    rows: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
     for run, run_id in zip(request.runs, run_ids, strict=True):
-        params = {renames.get(k, k): v for k, v in run.params.items()}
-        lr, bs = params.get("lr"), params.get("batch_size")
-        if not isinstance(lr, int | float) or not isinstance(bs, int | float) or lr <= 0:
+        values = stored_values({renames.get(k, k): v for k, v in run.params.items()})
+        if values is None:
             continue
+        key = index.space_of(values)
         scores = list(run.scores or []) or (
             [run.final_score] if run.final_score is not None else []
         )
-        rows += [
-            (float(lr), int(bs), run.seed, epoch, score, run_id)
+        rows.setdefault(key, []).extend(
+            (*(values[n] for n in key), run.seed, epoch, score, run_id)
             for epoch, score in enumerate(scores, start=1)
-        ]
-    return pd.DataFrame(
-        rows, columns=["lr", "batch_size", "seed", "epoch", request.metric, "run_id"]
-    ).assign(dataset="")
+        )
+    return {
+        key: pd.DataFrame(part, columns=[*key, "seed", "epoch", request.metric, "run_id"]).assign(
+            dataset=""
+        )
+        for key, part in rows.items()
+    }

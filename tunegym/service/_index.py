@@ -1,8 +1,12 @@
-"""The service's in-memory index of past runs: per dataset, its qualities and config table.
+"""The service's in-memory index of past runs: per dataset, its qualities and config tables.
 
-Built once at start-up from the shipped snapshot and/or a meta-store, then kept current as
-tuners report runs. A request only touches numpy arrays and short lists: finding neighbours
-is one vectorised L1 distance over the candidates (the same definition as
+Built once at start-up from the shipped snapshots and/or a meta-store, then kept current as
+tuners report runs. Each configuration belongs to a *space* (`StoredSpace`): the set of
+hyperparameter names its runs were recorded with — meta-dataset v1's learning rate × batch
+size (``lr-bs``), meta-dataset v2's seven of LCBench (``lcbench``), or another — and a dataset
+keeps one config table per space, so configurations of different spaces (Adam's learning rates
+and SGD's) never mix. A request only touches numpy arrays and short lists: finding neighbours
+is one vectorised L1 distance over the candidates of one space (the same definition as
 `tunegym.metastore.nearest_datasets`, which a test checks), so ``/v1/warmstart`` answers in
 about a millisecond.
 """
@@ -12,30 +16,139 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from tunegym.metastore import MetaStore, Neighbor, snapshot_meta_features
-from tunegym.metastore._schema import Dataset, Evaluation, Run, Setup, Task
-from tunegym.metastore._values import ENV_FEATURE_PREFIX, EPOCH_MEASURES, DataSplit
+from tunegym.metastore import (
+    LCBENCH_SNAPSHOT_DIR,
+    SNAPSHOT_DIR,
+    MetaStore,
+    Neighbor,
+    snapshot_meta_features,
+)
+from tunegym.metastore._schema import Dataset, Evaluation, Flow, Run, Setup, Task
+from tunegym.metastore._values import (
+    ENV_FEATURE_PREFIX,
+    EPOCH_MEASURES,
+    DataSplit,
+    config_columns,
+)
 from tunegym.service._schemas import BATCH_KEYS, LR_KEYS
+from tunegym.space import SPACES
 
-__all__ = ["ConfigStats", "DatasetEntry", "WarmStartIndex"]
+__all__ = [
+    "GRID_SPACE",
+    "LCBENCH_KEY",
+    "ConfigStats",
+    "DatasetEntry",
+    "StoredSpace",
+    "WarmStartIndex",
+    "canonical_name",
+    "shipped_snapshots",
+    "space_key",
+    "stored_values",
+]
 
 _IDENTITY: Final = ("openml_did", "family", "part")
 MIN_SHARED: Final = 1 / 3  # share of the target's qualities a neighbour must have too
+LEARNING_RATE: Final = "learning_rate"
+BATCH_SIZE: Final = "batch_size"
 
 Origin = Literal["snapshot", "store"]
+SpaceKey = tuple[str, ...]
+Value = float | int
+
+
+def canonical_name(name: str) -> str:
+    """A stored hyperparameter's name in the index: ``learning_rate`` for a learning rate
+    (``lr``, ``learning_rate_init``), ``batch_size`` for a batch size, else the name itself."""
+    if name in LR_KEYS:
+        return LEARNING_RATE
+    if name in BATCH_KEYS:
+        return BATCH_SIZE
+    return name
+
+
+def space_key(names: Iterable[str]) -> SpaceKey:
+    """The key of the space of these hyperparameter names: their canonical names, sorted.
+
+    Example:
+        >>> space_key(["lr", "batch_size"])
+        ('batch_size', 'learning_rate')
+    """
+    return tuple(sorted({canonical_name(n) for n in names}))
+
+
+GRID_SPACE: Final = space_key(SPACES["lr-bs"].names)
+"""Meta-dataset v1's space (learning rate x batch size), and that of runs known by those two."""
+LCBENCH_KEY: Final = space_key(SPACES["lcbench"].names)
+"""Meta-dataset v2's space: LCBench's seven hyperparameters."""
+_BUILT_IN: Final = {space_key(s.names): name for name, s in SPACES.items()}
+
+
+def _space_name(key: SpaceKey) -> str:
+    """A built-in space's name (``lr-bs``, ``lcbench``) for its names, else the names."""
+    return _BUILT_IN.get(key, "+".join(key))
+
+
+def shipped_snapshots() -> list[Path]:
+    """The meta-dataset snapshots installed with tunegym: v1, then v2 when it is installed."""
+    folders = [SNAPSHOT_DIR]
+    if (LCBENCH_SNAPSHOT_DIR / "manifest.json").exists():
+        folders.append(LCBENCH_SNAPSHOT_DIR)
+    return folders
+
+
+def _snapshot_label(folder: Path) -> str:
+    """``v1``/``v2`` for the shipped meta-datasets, ``snapshot`` for another folder."""
+    resolved = folder.resolve()
+    if resolved == SNAPSHOT_DIR.resolve():
+        return "v1"
+    if resolved == LCBENCH_SNAPSHOT_DIR.resolve():
+        return "v2"
+    return "snapshot"
+
+
+@dataclass(frozen=True)
+class StoredSpace:
+    """A search space the index holds configurations of.
+
+    Attributes:
+        hyperparameters: its hyperparameters' names, sorted (a learning rate is always called
+            ``learning_rate`` and a batch size ``batch_size`` here, whatever the runs called
+            them); every space has both.
+        name: a built-in space's name (``lr-bs``, ``lcbench``; `tunegym.space.SPACES`) when the
+            names are its, else the names joined by ``+``.
+        meta_datasets: where its configurations come from: ``v1``/``v2`` (the shipped
+            meta-datasets), ``snapshot`` (another snapshot folder), ``store`` (meta-store runs).
+        flows: the flows (models) that trained its runs.
+        candidates: datasets with qualities and configurations in it (possible neighbours).
+    """
+
+    hyperparameters: SpaceKey
+    name: str
+    meta_datasets: tuple[str, ...] = ()
+    flows: tuple[str, ...] = ()
+    candidates: int = 0
+
+    def joined(self, meta_dataset: str, flows: Iterable[str]) -> StoredSpace:
+        """This space with one more source and its flows."""
+        return replace(
+            self,
+            meta_datasets=tuple(dict.fromkeys([*self.meta_datasets, meta_dataset])),
+            flows=tuple(sorted({*self.flows, *flows})),
+        )
 
 
 @dataclass(frozen=True)
 class ConfigStats:
-    """One (learning rate, batch size) of a dataset: its scores, mean over seeds.
+    """One configuration of a dataset in one space: its scores, mean over seeds.
 
     Attributes:
         lr: learning rate.
@@ -48,6 +161,8 @@ class ConfigStats:
         run_ids: the meta-store runs behind it (empty for the snapshot).
         curve: mean score per epoch (1, 2, ...).
         origin: where it was read from.
+        hyperparameters: the whole configuration, (name, value) by name: its space's names
+            (``learning_rate`` and ``batch_size`` repeat ``lr`` and ``batch_size``).
     """
 
     lr: float
@@ -60,45 +175,93 @@ class ConfigStats:
     run_ids: tuple[int, ...]
     curve: tuple[float, ...]
     origin: Origin
+    hyperparameters: tuple[tuple[str, Value], ...] = ()
+
+    @property
+    def config(self) -> dict[str, Value]:
+        """The configuration as a mapping (name -> value)."""
+        if not self.hyperparameters:
+            return {LEARNING_RATE: self.lr, BATCH_SIZE: self.batch_size}
+        return dict(self.hyperparameters)
+
+    @property
+    def identity(self) -> tuple[tuple[str, Value], ...]:
+        """What makes two stats one configuration: every hyperparameter's value."""
+        return tuple(sorted(self.config.items()))
 
 
 @dataclass
 class DatasetEntry:
-    """A dataset of the index: qualities and configurations (best first)."""
+    """A dataset of the index: qualities and, per space, configurations (best first)."""
 
     name: str
     openml_did: int | None
     features: dict[str, float] = field(default_factory=dict)
-    configs: tuple[ConfigStats, ...] = ()
+    tables: dict[SpaceKey, tuple[ConfigStats, ...]] = field(default_factory=dict)
+
+    @property
+    def configs(self) -> tuple[ConfigStats, ...]:
+        """Its configurations in the learning-rate × batch-size space (meta-dataset v1's and
+        the runs known by those two only); `table` gives any space's."""
+        return self.tables.get(GRID_SPACE, ())
+
+    def table(self, space: Sequence[str]) -> tuple[ConfigStats, ...]:
+        """Its configurations in ``space`` (a `StoredSpace.hyperparameters`), best first."""
+        return self.tables.get(tuple(space), ())
 
     @property
     def candidate(self) -> bool:
         """Whether it can be a neighbour: it has both qualities and scored configurations."""
-        return bool(self.features) and bool(self.configs)
+        return bool(self.features) and any(self.tables.values())
 
 
-def config_table(curves: pd.DataFrame, metric: str, origin: Origin) -> dict[str, list[ConfigStats]]:
-    """Per dataset, its `ConfigStats` (best first) from a long curve table.
+def config_table(
+    curves: pd.DataFrame,
+    metric: str,
+    origin: Origin,
+    columns: Sequence[str] | None = None,
+) -> dict[str, list[ConfigStats]]:
+    """Per dataset, its `ConfigStats` (best first) from a long curve table of one space.
 
-    ``curves`` has columns dataset, lr, batch_size, seed, epoch, ``metric`` and optionally
-    run_id. Epochs with a non-finite score are dropped; a config left without scores is too.
-    Vectorised: the 540,000 rows of the shipped snapshot take well under a second.
+    ``curves`` has columns dataset, the configuration's (``columns``; default
+    `tunegym.metastore._values.config_columns`: ``lr`` and ``batch_size`` on the grid,
+    LCBench's seven off it), seed, epoch, ``metric`` and optionally run_id. The configuration
+    needs a learning rate (``lr``, ``learning_rate`` or ``learning_rate_init``) and a batch
+    size. Epochs with a non-finite score are dropped; a config left without scores is too, and
+    so is one missing a hyperparameter's value. Vectorised: the 540,000 rows of the shipped
+    snapshot take well under a second.
+
+    Raises:
+        ValueError: for configuration columns without a learning rate or a batch size.
     """
-    frame = pd.DataFrame(
-        {
-            "dataset": curves["dataset"].astype(str).to_numpy(),
-            "lr": curves["lr"].to_numpy(dtype=np.float64),
-            "batch_size": curves["batch_size"].to_numpy(dtype=np.int64),
-            "seed": curves["seed"].to_numpy(dtype=np.int64),
-            "epoch": curves["epoch"].to_numpy(dtype=np.int64),
-            "score": curves[metric].to_numpy(dtype=np.float64),
-            "run_id": curves["run_id"].to_numpy(dtype=np.int64) if "run_id" in curves else -1,
-        }
-    )
-    frame = frame[np.isfinite(frame["score"].to_numpy())]
+    given = list(columns) if columns is not None else config_columns(curves)
+    names = [canonical_name(c) for c in given]
+    if LEARNING_RATE not in names or BATCH_SIZE not in names or len(set(names)) != len(names):
+        raise ValueError(
+            f"The configurations' columns {given} need one learning rate (lr or learning_rate) "
+            "and one batch size (batch_size): the service serves runs by those two at least."
+        )
+    data: dict[str, Any] = {"dataset": curves["dataset"].astype(str).to_numpy()}
+    integer: dict[str, bool] = {}
+    for column, name in zip(given, names, strict=True):
+        values = curves[column]
+        integer[name] = name == BATCH_SIZE or pd.api.types.is_integer_dtype(values)
+        data[name] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    data |= {
+        "seed": curves["seed"].to_numpy(dtype=np.int64),
+        "epoch": curves["epoch"].to_numpy(dtype=np.int64),
+        "score": curves[metric].to_numpy(dtype=np.float64),
+        "run_id": curves["run_id"].to_numpy(dtype=np.int64) if "run_id" in curves else -1,
+    }
+    frame = pd.DataFrame(data)
+    keep = np.isfinite(frame["score"].to_numpy())
+    for name in names:
+        keep &= np.isfinite(frame[name].to_numpy())
+    frame = frame[keep]
     if frame.empty:
         return {}
-    keys = ["dataset", "lr", "batch_size"]
+    space = sorted(names)
+    keys = ["dataset", LEARNING_RATE, BATCH_SIZE, *(n for n in space if n not in _ROLE_COLUMNS)]
     # Every table below is sorted by the config keys, so they line up row for row.
     mean = frame.groupby([*keys, "epoch"], sort=True)["score"].mean().reset_index()
     starts = _starts(mean, keys)
@@ -109,16 +272,20 @@ def config_table(curves: pd.DataFrame, metric: str, origin: Origin) -> dict[str,
     seed_starts, run_starts = _starts(seeds, keys), _starts(runs, keys)
     values, epochs = mean["score"].to_numpy(), mean["epoch"].to_numpy()
     seed_values, run_values = seeds["seed"].to_numpy(), runs["run_id"].to_numpy()
-    names, lrs, sizes = (mean[k].to_numpy() for k in keys)
+    datasets = mean["dataset"].to_numpy()
+    settings = {n: mean[n].to_numpy() for n in space}
     out: dict[str, list[ConfigStats]] = {}
     for i in range(len(starts) - 1):
         a, b = starts[i], starts[i + 1]
         curve = values[a:b]
         best_at = int(np.argmax(curve))
-        out.setdefault(str(names[a]), []).append(
+        config = tuple(
+            (n, int(settings[n][a]) if integer[n] else float(settings[n][a])) for n in space
+        )
+        out.setdefault(str(datasets[a]), []).append(
             ConfigStats(
-                lr=float(lrs[a]),
-                batch_size=int(sizes[a]),
+                lr=float(settings[LEARNING_RATE][a]),
+                batch_size=int(settings[BATCH_SIZE][a]),
                 epochs=int(epochs[a + best_at]),
                 best=float(curve[best_at]),
                 final=float(final[i]),
@@ -129,9 +296,13 @@ def config_table(curves: pd.DataFrame, metric: str, origin: Origin) -> dict[str,
                 ),
                 curve=tuple(curve.tolist()),
                 origin=origin,
+                hyperparameters=config,
             )
         )
     return {name: _ranked(configs) for name, configs in out.items()}
+
+
+_ROLE_COLUMNS: Final = (LEARNING_RATE, BATCH_SIZE)
 
 
 def _starts(table: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
@@ -146,12 +317,14 @@ def _starts(table: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
 
 def _ranked(configs: Iterable[ConfigStats]) -> list[ConfigStats]:
     """Best first (final, then best score), each with its normalised ``expected`` score."""
-    configs = sorted(configs, key=lambda c: (-c.final, -c.best, c.lr, c.batch_size))
+    configs = sorted(
+        configs, key=lambda c: (-c.final, -c.best, c.lr, c.batch_size, c.hyperparameters)
+    )
     if not configs:
         return []
     low, high = min(c.final for c in configs), max(c.final for c in configs)
     scale = (lambda v: (v - low) / (high - low)) if high > low else (lambda v: 1.0)
-    return [ConfigStats(**{**c.__dict__, "expected": float(scale(c.final))}) for c in configs]
+    return [replace(c, expected=float(scale(c.final))) for c in configs]
 
 
 def _did(value: Any) -> int | None:
@@ -170,12 +343,14 @@ def _clean(values: Mapping[Any, Any]) -> dict[str, float]:
     return out
 
 
+def _number(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (a bool is not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _usable(lr: Any, batch_size: Any) -> bool:
     """Whether a stored run's values can be served: a positive learning rate, a batch size >= 1."""
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lr, batch_size))
-    return (
-        numbers and math.isfinite(lr) and lr > 0 and math.isfinite(batch_size) and batch_size >= 1
-    )
+    return _number(lr) and _number(batch_size) and lr > 0 and batch_size >= 1
 
 
 def _param(params: Mapping[str, Any], keys: Sequence[str]) -> Any:
@@ -183,6 +358,24 @@ def _param(params: Mapping[str, Any], keys: Sequence[str]) -> Any:
         if key in params:
             return params[key]
     return None
+
+
+def stored_values(params: Mapping[str, Any]) -> dict[str, Value] | None:
+    """A stored run's numeric hyperparameters under the index's names, or ``None`` when it has
+    no usable learning rate and batch size (then it cannot be served).
+
+    Strings and booleans are no hyperparameters the service maps; a second name for the
+    learning rate (``lr`` beside ``learning_rate``) is dropped: `LR_KEYS` order decides.
+    """
+    lr, batch_size = _param(params, LR_KEYS), _param(params, BATCH_KEYS)
+    if not _usable(lr, batch_size):
+        return None
+    out: dict[str, Value] = {LEARNING_RATE: float(lr), BATCH_SIZE: int(batch_size)}
+    for name, value in params.items():
+        canonical = canonical_name(name)
+        if canonical not in out and _number(value):
+            out[canonical] = value
+    return out
 
 
 class WarmStartIndex:
@@ -198,36 +391,74 @@ class WarmStartIndex:
         self.metric = metric
         self._lock = threading.Lock()
         self._entries: dict[str, DatasetEntry] = {}
-        self._arrays: tuple[list[str], list[str], np.ndarray] = ([], [], np.zeros((0, 0)))
+        self._spaces: dict[SpaceKey, StoredSpace] = {}
+        empty: tuple[list[str], list[str], np.ndarray] = ([], [], np.zeros((0, 0)))
+        self._arrays: dict[SpaceKey | None, tuple[list[str], list[str], np.ndarray]] = {None: empty}
 
     # --- building ---------------------------------------------------------------------------
 
     @classmethod
-    def from_snapshot(cls, path: str | None = None, metric: str = "val_accuracy") -> WarmStartIndex:
-        """The index of a snapshot folder (default: the one shipped with tunegym)."""
+    def from_snapshot(
+        cls, path: str | Path | None = None, metric: str = "val_accuracy"
+    ) -> WarmStartIndex:
+        """The index of a snapshot folder, or (``None``) of the snapshots shipped with tunegym:
+        meta-dataset v1 and, when it is installed, v2 (`shipped_snapshots`)."""
+        folders = shipped_snapshots() if path is None else [Path(path)]
+        return cls.from_snapshots(folders, metric)
+
+    @classmethod
+    def from_snapshots(
+        cls, paths: Sequence[str | Path], metric: str = "val_accuracy"
+    ) -> WarmStartIndex:
+        """The index of several snapshot folders (see `add_snapshot`), in this order."""
+        index = cls(metric)
+        for path in paths:
+            index.add_snapshot(path)
+        return index
+
+    def add_snapshot(self, path: str | Path) -> int:
+        """Add a snapshot folder's datasets and configurations; return how many datasets.
+
+        Its configurations form the table of its space (its curves' configuration columns). A
+        dataset already in the index (same name or OpenML id) keeps its qualities — those of
+        the snapshot read first, so a second meta-dataset never moves the neighbours of the
+        first — and gains the snapshot's qualities only when it has none.
+
+        Raises:
+            FileNotFoundError: for a folder without a snapshot.
+            ValueError: for configurations without a learning rate or a batch size.
+        """
         from tunegym.metastore import load_snapshot
 
-        index = cls(metric)
-        table = snapshot_meta_features(path)
-        configs = config_table(load_snapshot(path=path), metric, "snapshot")
-        for name, row in table.iterrows():
-            index._entries[str(name)] = DatasetEntry(
-                name=str(name),
-                openml_did=_did(row.get("openml_did")),
-                features=_clean(row.to_dict()),
-                configs=tuple(configs.get(str(name), ())),
-            )
-        index._rebuild()
-        return index
+        folder = Path(path)
+        table = snapshot_meta_features(folder)
+        curves = load_snapshot(path=folder)
+        columns = config_columns(curves)
+        key = space_key(columns)
+        configs = config_table(curves, self.metric, "snapshot", columns)
+        flow = (curves.attrs.get("tunegym", {}).get("flow") or {}).get("name")
+        with self._lock:
+            self._join_space(key, _snapshot_label(folder), [flow] if flow else [])
+            for name, row in table.iterrows():
+                entry = self._entry(str(name), _did(row.get("openml_did")))
+                if not entry.features:
+                    entry.features.update(_clean(row.to_dict()))
+                if str(name) in configs:
+                    self._merge(entry, key, configs[str(name)])
+            self._rebuild()
+        return len(table)
 
     def add_store(self, store: MetaStore) -> int:
         """Add (or replace) every dataset of ``store`` that has scored runs; return how many.
 
         A dataset also in the index (same name or OpenML id) keeps the union of both sides'
         configurations, the store's replacing the snapshot's where they coincide; one joined by
-        OpenML id keeps the index's name (``keel:iris`` runs join ``sklearn:iris``).
+        OpenML id keeps the index's name (``keel:iris`` runs join ``sklearn:iris``). A run
+        belongs to the largest known space whose hyperparameters it has all of (`space_of`).
         """
-        curves, labels, dids = _store_curves(store, self.metric)
+        with self._lock:
+            known = self._known_spaces()
+        tables, labels, dids, flows = _store_curves(store, self.metric, known)
         features = store.meta_features()
         with self._lock:
             joined: dict[str, DatasetEntry] = {}
@@ -235,8 +466,10 @@ class WarmStartIndex:
                 entry = joined[label] = self._entry(label, dids.get(dataset_id))
                 if dataset_id in features.index:
                     entry.features.update(_clean(features.loc[dataset_id].to_dict()))
-            for label, configs in config_table(curves, self.metric, "store").items():
-                self._merge(joined[label], configs)
+            for key, curves in tables.items():
+                self._join_space(key, "store", flows.get(key, ()))
+                for label, configs in config_table(curves, self.metric, "store", key).items():
+                    self._merge(joined[label], key, configs)
             self._rebuild()
         return len(labels)
 
@@ -246,17 +479,42 @@ class WarmStartIndex:
         openml_did: int | None,
         features: Mapping[str, float] | None,
         curves: pd.DataFrame | None,
+        *,
+        flow: str | None = None,
     ) -> DatasetEntry:
-        """Add reported runs (a long curve table of one dataset) and/or qualities."""
+        """Add reported runs (a long curve table of one dataset, in one space) and/or qualities.
+
+        The table's configuration columns (``lr`` and ``batch_size``, or LCBench's seven, ...)
+        name its space; ``flow`` is the flow that recorded the runs.
+        """
         with self._lock:
             entry = self._entry(name, openml_did)
             if features:
                 entry.features.update(_clean(features))
             if curves is not None and not curves.empty:
+                columns = config_columns(curves.drop(columns="dataset", errors="ignore"))
+                key = space_key(columns)
                 table = config_table(curves.assign(dataset=entry.name), self.metric, "store")
-                self._merge(entry, table.get(entry.name, []))
+                self._join_space(key, "store", [flow] if flow else [])
+                self._merge(entry, key, table.get(entry.name, []))
             self._rebuild()
             return entry
+
+    def space_of(self, names: Collection[str]) -> SpaceKey:
+        """The space a run with these hyperparameters (index names) belongs to.
+
+        The largest known space (meta-dataset v1's and v2's always, plus those the index holds)
+        whose hyperparameters it has all of: a run with LCBench's seven (and more) is LCBench's,
+        one with a learning rate and a batch size only (or a few more) is the grid's.
+        """
+        return _largest(self._known_spaces(), names)
+
+    def _known_spaces(self) -> list[SpaceKey]:
+        return sorted({GRID_SPACE, LCBENCH_KEY, *list(self._spaces)})
+
+    def _join_space(self, key: SpaceKey, meta_dataset: str, flows: Iterable[str]) -> None:
+        space = self._spaces.get(key) or StoredSpace(key, _space_name(key))
+        self._spaces[key] = space.joined(meta_dataset, flows)
 
     def _entry(self, name: str, openml_did: int | None) -> DatasetEntry:
         found = self._entries.get(name) or (
@@ -269,24 +527,43 @@ class WarmStartIndex:
         return found
 
     @staticmethod
-    def _merge(entry: DatasetEntry, configs: Iterable[ConfigStats]) -> None:
-        merged = {(c.lr, c.batch_size): c for c in entry.configs}
+    def _merge(entry: DatasetEntry, key: SpaceKey, configs: Iterable[ConfigStats]) -> None:
+        merged = {c.identity: c for c in entry.tables.get(key, ())}
         for config in configs:
-            old = merged.get((config.lr, config.batch_size))
+            old = merged.get(config.identity)
             if old is not None and old.origin == "store" and config.origin == "store":
                 config = _combined(old, config)
-            merged[(config.lr, config.batch_size)] = config
-        entry.configs = tuple(_ranked(merged.values()))
+            merged[config.identity] = config
+        entry.tables[key] = tuple(_ranked(merged.values()))
 
     def _rebuild(self) -> None:
-        candidates = sorted(n for n, e in self._entries.items() if e.candidate)
+        """The candidates' quality arrays: of all of them (key ``None``) and of each space.
+
+        A space's are the rows of its candidates and the qualities at least one of them has,
+        exactly the arrays of an index holding that space alone.
+        """
+        entries = list(self._entries.items())
+        candidates = sorted(n for n, e in entries if e.candidate)
         columns = sorted({q for n in candidates for q in self._entries[n].features})
         matrix = np.full((len(candidates), len(columns)), np.nan)
         position = {c: j for j, c in enumerate(columns)}
         for i, name in enumerate(candidates):
             for quality, value in self._entries[name].features.items():
                 matrix[i, position[quality]] = value
-        self._arrays = (candidates, columns, matrix)
+        arrays: dict[SpaceKey | None, tuple[list[str], list[str], np.ndarray]] = {
+            None: (candidates, columns, matrix)
+        }
+        for key, space in list(self._spaces.items()):
+            rows = [i for i, n in enumerate(candidates) if self._entries[n].tables.get(key)]
+            part = matrix[rows]
+            cols = np.flatnonzero(~np.isnan(part).all(axis=0)) if rows else np.zeros(0, int)
+            arrays[key] = (
+                [candidates[i] for i in rows],
+                [columns[j] for j in cols],
+                part[:, cols],
+            )
+            self._spaces[key] = replace(space, candidates=len(rows))
+        self._arrays = arrays
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -308,12 +585,21 @@ class WarmStartIndex:
         found.sort(key=lambda e: (not e.candidate, e.name))
         return found[0] if found else None
 
+    def spaces(self) -> list[StoredSpace]:
+        """The spaces the index holds configurations of (meta-dataset v1's first)."""
+        spaces = list(self._spaces.values())
+        return sorted(spaces, key=lambda s: (s.hyperparameters != GRID_SPACE, s.hyperparameters))
+
+    def space(self, key: Sequence[str]) -> StoredSpace | None:
+        """The space of these hyperparameters (a `StoredSpace.hyperparameters`), if held."""
+        return self._spaces.get(tuple(key))
+
     def counts(self) -> tuple[int, int, int]:
-        """(candidate datasets, configurations, runs or seeds behind them)."""
+        """(candidate datasets, configurations, runs or seeds behind them), over every space."""
         entries = [e for e in list(self._entries.values()) if e.candidate]
-        configs = sum(len(e.configs) for e in entries)
-        runs = sum(max(len(c.run_ids), len(c.seeds)) for e in entries for c in e.configs)
-        return len(entries), configs, runs
+        configs = [c for e in entries for t in list(e.tables.values()) for c in t]
+        runs = sum(max(len(c.run_ids), len(c.seeds)) for c in configs)
+        return len(entries), len(configs), runs
 
     def neighbors(
         self,
@@ -322,6 +608,7 @@ class WarmStartIndex:
         *,
         exclude: Sequence[str] = (),
         exclude_did: int | None = None,
+        space: Sequence[str] | None = None,
     ) -> list[tuple[Neighbor, DatasetEntry]]:
         """The ``k`` candidates nearest to ``values`` (see `tunegym.metastore.nearest_datasets`).
 
@@ -333,10 +620,20 @@ class WarmStartIndex:
         constant (a lone candidate, say) is at distance 0 — equal on everything compared —
         where `nearest_datasets` says ``inf``.
 
+        Args:
+            values: the target's qualities.
+            k: how many.
+            exclude: names to leave out.
+            exclude_did: an OpenML id to leave out.
+            space: only the candidates with configurations in this space (a
+                `StoredSpace.hyperparameters`), scaled among themselves; ``None``: all.
+
         Raises:
             ValueError: when ``values`` share no finite quality with the candidates.
         """
-        candidates, columns, matrix = self._arrays
+        empty: tuple[list[str], list[str], np.ndarray] = ([], [], np.zeros((0, 0)))
+        arrays = self._arrays
+        candidates, columns, matrix = arrays.get(None if space is None else tuple(space), empty)
         target = {q: float(v) for q, v in values.items() if math.isfinite(float(v))}
         cols = [j for j, q in enumerate(columns) if q in target]
         if not cols:
@@ -377,6 +674,13 @@ class WarmStartIndex:
         ]
 
 
+def _largest(known: Iterable[SpaceKey], names: Collection[str]) -> SpaceKey:
+    """The largest of ``known`` whose names are all in ``names`` (else the grid's)."""
+    have = set(names)
+    fits = [key for key in known if set(key) <= have]
+    return max(fits, key=lambda key: (len(key), key), default=GRID_SPACE)
+
+
 def _combined(a: ConfigStats, b: ConfigStats) -> ConfigStats:
     """Two store-side stats of one config (new runs reported): a seed-weighted mean."""
     na, nb = max(len(a.seeds), 1), max(len(b.seeds), 1)
@@ -400,50 +704,78 @@ def _combined(a: ConfigStats, b: ConfigStats) -> ConfigStats:
         run_ids=tuple(sorted({*a.run_ids, *b.run_ids})),
         curve=tuple(float(v) for v in curve),
         origin="store",
+        hyperparameters=a.hyperparameters,
     )
 
 
 def _store_curves(
-    store: MetaStore, metric: str
-) -> tuple[pd.DataFrame, dict[int, str], dict[int, int | None]]:
-    """Every run of the store with a learning rate and batch size, as a long curve table.
+    store: MetaStore, metric: str, known: Sequence[SpaceKey]
+) -> tuple[
+    dict[SpaceKey, pd.DataFrame],
+    dict[int, str],
+    dict[int, int | None],
+    dict[SpaceKey, set[str]],
+]:
+    """Every run of the store with a learning rate and batch size, as long curve tables.
 
-    Runs with only a final value (epoch NULL) count as a one-epoch curve.
+    One table per space (`WarmStartIndex.space_of`: the largest of ``known`` whose names the
+    run has), with that space's names as configuration columns. Runs with only a final value
+    (epoch NULL) count as a one-epoch curve.
+
+    Returns:
+        (space -> curve table, dataset id -> label, dataset id -> OpenML id,
+        space -> names of the flows of its runs).
     """
     measure, split = EPOCH_MEASURES[metric]
     query = (
-        select(Task.dataset_id, Run.id, Run.seed, Setup.params, Evaluation.epoch, Evaluation.value)
+        select(
+            Task.dataset_id, Run.id, Run.seed, Setup.params, Flow.name, Evaluation.epoch,
+            Evaluation.value,
+        )
         .join(Run, Run.id == Evaluation.run_id)
         .join(Setup, Setup.id == Run.setup_id)
+        .join(Flow, Flow.id == Setup.flow_id)
         .join(Task, Task.id == Run.task_id)
         .where(Evaluation.measure == measure, Evaluation.split == DataSplit(split))
-    )
-    rows: list[tuple[int, float, int, int, int, float, int]] = []
-    finals: dict[int, tuple[int, float, int, int, float]] = {}
+    )  # fmt: skip
+    # Per run: its space and its values there (a run's params are parsed once, not per epoch).
+    configs: dict[int, tuple[SpaceKey, tuple[Value, ...]] | None] = {}
+    rows: dict[SpaceKey, list[tuple[Any, ...]]] = {}
+    finals: dict[int, tuple[SpaceKey, tuple[Any, ...]]] = {}
     with_epochs: set[int] = set()
+    flows: dict[SpaceKey, set[str]] = {}
     with store.engine.connect() as connection:
-        for dataset_id, run_id, seed, params, epoch, value in connection.execute(query):
-            lr, bs = _param(params or {}, LR_KEYS), _param(params or {}, BATCH_KEYS)
-            if not _usable(lr, bs) or value is None:
+        for dataset_id, run_id, seed, params, flow, epoch, value in connection.execute(query):
+            if run_id not in configs:
+                values = stored_values(params or {})
+                configs[run_id] = None
+                if values is not None:
+                    key = _largest(known, values)
+                    configs[run_id] = (key, tuple(values[n] for n in key))
+                    flows.setdefault(key, set()).add(flow)
+            config = configs[run_id]
+            if config is None or value is None:
                 continue
+            key, settings = config
             if epoch is None:
-                finals[run_id] = (dataset_id, float(lr), int(bs), seed, float(value))
+                finals[run_id] = (key, (dataset_id, *settings, seed, 1, float(value), run_id))
             else:
                 with_epochs.add(run_id)
-                rows.append((dataset_id, float(lr), int(bs), seed, epoch, float(value), run_id))
-        rows += [
-            (d, lr, bs, s, 1, v, r)
-            for r, (d, lr, bs, s, v) in finals.items()
-            if r not in with_epochs
-        ]
+                row = (dataset_id, *settings, seed, epoch, float(value), run_id)
+                rows.setdefault(key, []).append(row)
+        for run_id, (key, row) in finals.items():
+            if run_id not in with_epochs:
+                rows.setdefault(key, []).append(row)
         datasets = connection.execute(
             select(Dataset.id, Dataset.spec, Dataset.name, Dataset.openml_did)
         ).all()
     labels = {i: spec or name for i, spec, name, _ in datasets}
     dids = {i: did for i, _, _, did in datasets}
-    frame = pd.DataFrame(
-        rows, columns=["dataset_id", "lr", "batch_size", "seed", "epoch", metric, "run_id"]
-    )
-    frame["dataset"] = frame["dataset_id"].map(labels)
-    used = set(frame["dataset_id"].unique())
-    return frame, {i: labels[i] for i in used}, dids
+    tables: dict[SpaceKey, pd.DataFrame] = {}
+    used: set[int] = set()
+    for key, part in rows.items():
+        frame = pd.DataFrame(part, columns=["dataset_id", *key, "seed", "epoch", metric, "run_id"])
+        frame["dataset"] = frame["dataset_id"].map(labels)
+        used |= set(frame["dataset_id"].unique())
+        tables[key] = frame.drop(columns="dataset_id")
+    return tables, {i: labels[i] for i in sorted(used)}, dids, flows

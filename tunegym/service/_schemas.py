@@ -35,6 +35,7 @@ __all__ = [
     "NeighborOut",
     "Parameter",
     "ProvenanceOut",
+    "RangeOut",
     "ReportedRun",
     "Role",
     "RunsOut",
@@ -42,6 +43,7 @@ __all__ = [
     "SearchSpaceOut",
     "SearchSpaceRequest",
     "SearchSpaceSpec",
+    "SourceSpaceOut",
     "WarmStartOut",
     "WarmStartRequest",
 ]
@@ -117,8 +119,10 @@ class Parameter(_Model):
 
     ``role`` says what the service's runs know it as; left out, it is inferred from the name
     (``lr``/``learning_rate``/``learning_rate_init`` → learning_rate, ``batch_size`` →
-    batch_size, ``epochs``/``n_epochs``/``max_epochs`` → epochs). Parameters with no role are
-    left to the client's tuner.
+    batch_size, ``epochs``/``n_epochs``/``max_epochs`` → epochs). A parameter with no role maps
+    by its exact name to a stored hyperparameter of that name (``momentum``, ``weight_decay``,
+    ``num_layers``, ... of LCBench's space, served from meta-dataset v2); the others are left to
+    the client's tuner.
     """
 
     name: ParamName
@@ -128,7 +132,11 @@ class Parameter(_Model):
     log: bool = False
     step: Annotated[float, Field(gt=0)] | None = None
     choices: Annotated[list[Choice], Field(min_length=1, max_length=MAX_CHOICES)] | None = None
-    role: Role | None = None
+    role: Role | None = Field(
+        default=None,
+        description="What the stored runs know it as (inferred from the name when left out); "
+        "a parameter without a role maps by its exact name to a stored hyperparameter.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Parameter:
@@ -388,6 +396,11 @@ class ProvenanceOut(BaseModel):
     learning_rate: float
     batch_size: int
     epochs: int
+    config: dict[str, float | int] | None = Field(
+        default=None,
+        description="The stored configuration, every hyperparameter of its space by name "
+        "(a learning rate is 'learning_rate', a batch size 'batch_size').",
+    )
 
 
 class ConfigurationOut(BaseModel):
@@ -401,22 +414,71 @@ class ConfigurationOut(BaseModel):
     curve: list[float] | None = Field(default=None, description="Mean validation score per epoch.")
 
 
+class SourceSpaceOut(BaseModel):
+    """The space (meta-dataset) the answer's configurations come from.
+
+    The service holds configurations of several spaces — meta-dataset v1's learning rate ×
+    batch size (``lr-bs``: Adam MLPs on a grid), meta-dataset v2's LCBench space (``lcbench``:
+    funnel MLPs trained with SGD, 7 hyperparameters), and those of reported runs — and answers
+    from one: the one whose hyperparameters cover most of the client's parameters (ties: the one
+    with fewest hyperparameters left unmapped, then the most datasets).
+    """
+
+    name: str = Field(
+        description="'lr-bs' (meta-dataset v1's space), 'lcbench' (meta-dataset v2's, "
+        "LCBench's 7 hyperparameters), or another space's hyperparameter names joined by '+'."
+    )
+    meta_datasets: list[str] = Field(
+        description="Where its configurations come from: 'v1', 'v2' (the shipped "
+        "meta-datasets), 'snapshot' (another snapshot folder), 'store' (the meta-store)."
+    )
+    hyperparameters: list[str] = Field(
+        description="Its hyperparameters ('learning_rate' and 'batch_size' whatever the runs "
+        "called them)."
+    )
+    flows: list[str] = Field(description="The flows (models) that trained its runs.")
+    mapped: dict[str, str] = Field(
+        description="Client parameter -> what it takes its value from: a role "
+        "('learning_rate', 'batch_size', 'epochs') or the stored hyperparameter of its name."
+    )
+
+
 class WarmStartOut(BaseModel):
     """``POST /v1/warmstart`` answer."""
 
     configurations: list[ConfigurationOut]
     neighbors: list[NeighborOut]
-    unmapped: list[str] = Field(description="Parameters left to the client's tuner (no role).")
+    unmapped: list[str] = Field(
+        description="Parameters left to the client's tuner (no role, no stored hyperparameter "
+        "of that name in the source space)."
+    )
     metric: str
+    source_space: SourceSpaceOut | None = Field(
+        default=None,
+        description="The space (meta-dataset) the configurations come from; absent when the "
+        "service holds no configurations.",
+    )
+
+
+class RangeOut(BaseModel):
+    """The range of one hyperparameter over the neighbours' best configurations."""
+
+    min: float
+    max: float
 
 
 class BoxOut(BaseModel):
-    """Learning-rate and batch-size ranges spanned by the neighbours' best configurations."""
+    """Ranges spanned by the neighbours' best configurations."""
 
     learning_rate_min: float
     learning_rate_max: float
     batch_size_min: int
     batch_size_max: int
+    hyperparameters: dict[str, RangeOut] = Field(
+        default_factory=dict,
+        description="The other hyperparameters the client's parameters map to by name "
+        "(stored name -> range; a range of one value is widened, see the route).",
+    )
 
 
 class SearchSpaceOut(BaseModel):
@@ -426,6 +488,11 @@ class SearchSpaceOut(BaseModel):
     narrowed: list[str]
     box: BoxOut | None = Field(None, description="Absent when no neighbour was found.")
     neighbors: list[NeighborOut]
+    source_space: SourceSpaceOut | None = Field(
+        default=None,
+        description="The space (meta-dataset) the box comes from; absent when the service "
+        "holds no configurations.",
+    )
 
 
 class RunsOut(BaseModel):
@@ -450,6 +517,11 @@ class HealthOut(BaseModel):
     configurations: int
     runs: int
     writes_enabled: bool
+    spaces: list[str] = Field(
+        default_factory=list,
+        description="The spaces it serves configurations of ('lr-bs': meta-dataset v1's, "
+        "'lcbench': v2's, ...).",
+    )
 
 
 class ErrorOut(BaseModel):

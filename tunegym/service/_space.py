@@ -1,22 +1,34 @@
 """Mapping the service's configurations into a client's search space, and narrowing it.
 
-The service knows runs by learning rate, batch size and epochs. A client's parameter plays one
-of these *roles* (given, or inferred from its name); a value is mapped into the parameter by
-clipping into its range, rounding (``int``), snapping to its ``step`` and, for categorical
-parameters with numeric choices, taking the nearest choice (on a log scale when all choices are
-positive). Parameters without a role are the client tuner's to sample.
+The service knows every run by learning rate, batch size and epochs. A client's parameter plays
+one of these *roles* (given, or inferred from its name); a parameter without a role maps by its
+exact name to a stored hyperparameter of that name (``momentum``, ``weight_decay``, ... of
+LCBench's space). A value is mapped into the parameter by clipping into its range, rounding
+(``int``), snapping to its ``step`` and, for categorical parameters with numeric choices, taking
+the nearest choice (on a log scale when all choices are positive). Parameters mapped neither way
+are the client tuner's to sample.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from tunegym.service._schemas import Parameter, Role, SearchSpaceSpec
 
-__all__ = ["ROLE_NAMES", "infer_role", "map_value", "narrow", "roles_of"]
+__all__ = [
+    "ROLE_NAMES",
+    "config_params",
+    "infer_role",
+    "map_value",
+    "named_of",
+    "narrow",
+    "roles_of",
+    "widened",
+]
 
 ROLE_NAMES: Final[dict[str, tuple[str, ...]]] = {
     "learning_rate": ("lr", "learning_rate", "learning_rate_init", "lr_init", "base_lr", "eta"),
@@ -66,6 +78,35 @@ def roles_of(space: SearchSpaceSpec) -> dict[Role, Parameter]:
             )
         found[role] = parameter
     return found
+
+
+def named_of(
+    space: SearchSpaceSpec, hyperparameters: Collection[str], roles: Mapping[Role, Parameter]
+) -> dict[str, Parameter]:
+    """The parameters of ``space`` that map by name: stored name -> parameter.
+
+    A parameter maps by its exact name when it plays no role (``roles``, from `roles_of`), one
+    of ``hyperparameters`` (a stored space's names) has that name, and its values are numbers
+    (a categorical with non-numeric choices is not mapped, as for roles).
+
+    Example:
+        >>> from tunegym.service import SearchSpaceSpec
+        >>> spec = SearchSpaceSpec.model_validate({"parameters": [
+        ...     {"name": "lr", "type": "float", "low": 1e-4, "high": 0.1, "log": True},
+        ...     {"name": "momentum", "type": "float", "low": 0.1, "high": 0.99},
+        ...     {"name": "dropout", "type": "float", "low": 0.0, "high": 0.5}]})
+        >>> sorted(named_of(spec, ["learning_rate", "momentum"], roles_of(spec)))
+        ['momentum']
+    """
+    taken = {p.name for p in roles.values()}
+    stored = set(hyperparameters)
+    return {
+        p.name: p
+        for p in space.parameters
+        if p.name not in taken
+        and p.name in stored
+        and (p.type != "categorical" or p.numeric_choices is not None)
+    }
 
 
 def _bounds(parameter: Parameter) -> tuple[float, float]:
@@ -148,19 +189,61 @@ def narrow(parameter: Parameter, low: float, high: float) -> Parameter | None:
     return parameter.model_copy(update={"low": new_low, "high": new_high})
 
 
+def widened(parameter: Parameter, value: float) -> tuple[float, float]:
+    """A box of one stored ``value`` widened so that the search keeps room in ``parameter``.
+
+    Half a decade each side on a log-scaled parameter (as a lone learning rate), else a tenth
+    of the parameter's range each side, at least one ``step`` (one for an integer).
+
+    Example:
+        >>> from tunegym.service import Parameter
+        >>> widened(Parameter(name="momentum", type="float", low=0.1, high=0.9), 0.5)
+        (0.42, 0.58)
+    """
+    if parameter.log and value > 0:  # capped: a stored 1e308 must not widen to infinity
+        return value / math.sqrt(10), min(value * math.sqrt(10), sys.float_info.max)
+    low, high = _bounds(parameter)
+    half = (high - low) / 10
+    if parameter.step is not None:
+        half = max(half, parameter.step)
+    if parameter.type == "int":
+        half = max(half, 1.0)
+    return value - half, value + half
+
+
 def config_params(
-    roles: Mapping[Role, Parameter], lr: float, batch_size: int, epochs: int
+    roles: Mapping[Role, Parameter],
+    lr: float,
+    batch_size: int,
+    epochs: int,
+    *,
+    named: Mapping[str, Parameter] | None = None,
+    values: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """A stored configuration in the client's names: (params, names of clipped parameters)."""
-    values: dict[Role, float] = {
+    """A stored configuration in the client's names: (params, names of clipped parameters).
+
+    Args:
+        roles: each role's parameter (`roles_of`).
+        lr: the configuration's learning rate.
+        batch_size: its batch size.
+        epochs: the epoch at which it scored best.
+        named: stored name -> the parameter of that name (`named_of`).
+        values: the configuration's hyperparameters by stored name (every one of ``named``).
+
+    Raises:
+        KeyError: for a name of ``named`` that ``values`` lacks.
+    """
+    by_role: dict[Role, float] = {
         "learning_rate": lr,
         "batch_size": float(batch_size),
         "epochs": float(epochs),
     }
     params: dict[str, Any] = {}
     clipped: list[str] = []
-    for role, parameter in roles.items():
-        params[parameter.name], outside = map_value(parameter, values[role])
+    pairs = [(p, by_role[r]) for r, p in roles.items()]
+    pairs += [(p, float((values or {})[n])) for n, p in (named or {}).items()]
+    for parameter, value in pairs:
+        params[parameter.name], outside = map_value(parameter, value)
         if outside:
             clipped.append(parameter.name)
     return params, clipped
