@@ -12,6 +12,7 @@ import pytest
     "module",
     [
         "tunegym.service._space",
+        "tunegym.service._tables",
         "tunegym.service._index",
         "tunegym.service._describe",
         "tunegym.service._core",

@@ -19,7 +19,8 @@ from tunegym.metastore import (
     snapshot_stats,
 )
 from tunegym.service import WarmStartIndex, WarmStartRequest, WarmStartService
-from tunegym.service._index import MIN_SHARED, ConfigStats, DatasetEntry, config_table
+from tunegym.service._index import MIN_SHARED
+from tunegym.service._tables import ConfigStats, DatasetEntry, config_table
 
 
 def curve_rows(
@@ -272,10 +273,10 @@ class TestUpdate:
 
 
 def test_the_runs_schema_checks_the_names_the_index_reads() -> None:
-    """`RunsRequest` validates the stored names that `_core` writes and `_index` reads back."""
+    """`RunsRequest` validates the stored names that `_core` writes and `_tables` reads back."""
     from tunegym.service._core import _CANONICAL
-    from tunegym.service._index import BATCH_KEYS, LR_KEYS
     from tunegym.service._schemas import _READ_BACK, _STORED_AS
+    from tunegym.service._tables import BATCH_KEYS, LR_KEYS
 
     assert _STORED_AS == _CANONICAL
     assert {k: _READ_BACK[k] for k in (*LR_KEYS, *BATCH_KEYS)} == {

@@ -27,8 +27,8 @@ from tunegym.service import (
     WarmStartService,
     create_app,
 )
-from tunegym.service._index import GRID_SPACE, LCBENCH_KEY, config_table
 from tunegym.service._space import widened
+from tunegym.service._tables import GRID_SPACE, LCBENCH_KEY, config_table
 from tunegym.space import LCBENCH_SPACE
 
 LCBENCH = SearchSpaceSpec.from_space(LCBENCH_SPACE).model_dump(exclude_none=True)

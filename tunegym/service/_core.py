@@ -31,13 +31,7 @@ from tunegym.metastore._values import (
     Source,
     SplitSpec,
 )
-from tunegym.service._index import (
-    ConfigStats,
-    DatasetEntry,
-    StoredSpace,
-    WarmStartIndex,
-    stored_values,
-)
+from tunegym.service._index import WarmStartIndex
 from tunegym.service._schemas import (
     API_VERSION,
     STORED_AS,
@@ -60,6 +54,7 @@ from tunegym.service._schemas import (
     WarmStartRequest,
 )
 from tunegym.service._space import config_params, named_of, narrow, roles_of, widened
+from tunegym.service._tables import ConfigStats, DatasetEntry, StoredSpace, stored_values
 
 __all__ = [
     "NotFoundError",

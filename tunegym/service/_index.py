@@ -1,12 +1,10 @@
 """The service's in-memory index of past runs: per dataset, its qualities and config tables.
 
 Built once at start-up from the shipped snapshots and/or a meta-store, then kept current as
-tuners report runs. Each configuration belongs to a *space* (`StoredSpace`): the set of
-hyperparameter names its runs were recorded with — meta-dataset v1's learning rate × batch
-size (``lr-bs``), meta-dataset v2's seven of LCBench (``lcbench``), or another — and a dataset
-keeps one config table per space, so configurations of different spaces (Adam's learning rates
-and SGD's) never mix. A request only touches numpy arrays and short lists: finding neighbours
-is one vectorised L1 distance over the candidates of one space (the same definition as
+tuners report runs. A dataset keeps one config table per space (`tunegym.service._tables`
+holds the tables, their spaces and how both are built), so configurations of different spaces
+never mix. A request only touches numpy arrays and short lists: finding neighbours is one
+vectorised L1 distance over the candidates of one space (the same definition as
 `tunegym.metastore.nearest_datasets`, which a test checks), so ``/v1/warmstart`` answers in
 about a millisecond.
 """
@@ -17,9 +15,9 @@ import math
 import threading
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -39,62 +37,26 @@ from tunegym.metastore._values import (
     DataSplit,
     config_columns,
 )
-from tunegym.service._schemas import BATCH_KEYS, LR_KEYS
-from tunegym.space import SPACES
+from tunegym.service._tables import (
+    GRID_SPACE,
+    LCBENCH_KEY,
+    ConfigStats,
+    DatasetEntry,
+    SpaceKey,
+    StoredSpace,
+    Value,
+    config_table,
+    largest_space,
+    merged_table,
+    space_key,
+    space_name,
+    stored_values,
+)
 
-__all__ = [
-    "GRID_SPACE",
-    "LCBENCH_KEY",
-    "ConfigStats",
-    "DatasetEntry",
-    "StoredSpace",
-    "WarmStartIndex",
-    "canonical_name",
-    "shipped_snapshots",
-    "space_key",
-    "stored_values",
-]
+__all__ = ["WarmStartIndex", "shipped_snapshots"]
 
 _IDENTITY: Final = ("openml_did", "family", "part")
 MIN_SHARED: Final = 1 / 3  # share of the target's qualities a neighbour must have too
-LEARNING_RATE: Final = "learning_rate"
-BATCH_SIZE: Final = "batch_size"
-
-Origin = Literal["snapshot", "store"]
-SpaceKey = tuple[str, ...]
-Value = float | int
-
-
-def canonical_name(name: str) -> str:
-    """A stored hyperparameter's name in the index: ``learning_rate`` for a learning rate
-    (``lr``, ``learning_rate_init``), ``batch_size`` for a batch size, else the name itself."""
-    if name in LR_KEYS:
-        return LEARNING_RATE
-    if name in BATCH_KEYS:
-        return BATCH_SIZE
-    return name
-
-
-def space_key(names: Iterable[str]) -> SpaceKey:
-    """The key of the space of these hyperparameter names: their canonical names, sorted.
-
-    Example:
-        >>> space_key(["lr", "batch_size"])
-        ('batch_size', 'learning_rate')
-    """
-    return tuple(sorted({canonical_name(n) for n in names}))
-
-
-GRID_SPACE: Final = space_key(SPACES["lr-bs"].names)
-"""Meta-dataset v1's space (learning rate x batch size), and that of runs known by those two."""
-LCBENCH_KEY: Final = space_key(SPACES["lcbench"].names)
-"""Meta-dataset v2's space: LCBench's seven hyperparameters."""
-_BUILT_IN: Final = {space_key(s.names): name for name, s in SPACES.items()}
-
-
-def _space_name(key: SpaceKey) -> str:
-    """A built-in space's name (``lr-bs``, ``lcbench``) for its names, else the names."""
-    return _BUILT_IN.get(key, "+".join(key))
 
 
 def shipped_snapshots() -> list[Path]:
@@ -115,218 +77,6 @@ def _snapshot_label(folder: Path) -> str:
     return "snapshot"
 
 
-@dataclass(frozen=True)
-class StoredSpace:
-    """A search space the index holds configurations of.
-
-    Attributes:
-        hyperparameters: its hyperparameters' names, sorted (a learning rate is always called
-            ``learning_rate`` and a batch size ``batch_size`` here, whatever the runs called
-            them); every space has both.
-        name: a built-in space's name (``lr-bs``, ``lcbench``; `tunegym.space.SPACES`) when the
-            names are its, else the names joined by ``+``.
-        meta_datasets: where its configurations come from: ``v1``/``v2`` (the shipped
-            meta-datasets), ``snapshot`` (another snapshot folder), ``store`` (meta-store runs).
-        flows: the flows (models) that trained its runs.
-        candidates: datasets with qualities and configurations in it (possible neighbours).
-    """
-
-    hyperparameters: SpaceKey
-    name: str
-    meta_datasets: tuple[str, ...] = ()
-    flows: tuple[str, ...] = ()
-    candidates: int = 0
-
-    def joined(self, meta_dataset: str, flows: Iterable[str]) -> StoredSpace:
-        """This space with one more source and its flows."""
-        return replace(
-            self,
-            meta_datasets=tuple(dict.fromkeys([*self.meta_datasets, meta_dataset])),
-            flows=tuple(sorted({*self.flows, *flows})),
-        )
-
-
-@dataclass(frozen=True)
-class ConfigStats:
-    """One configuration of a dataset in one space: its scores, mean over seeds.
-
-    Attributes:
-        lr: learning rate.
-        batch_size: batch size.
-        epochs: the epoch with the best mean score.
-        best: that best mean score.
-        final: the mean final score (each seed's last epoch).
-        expected: ``final`` scaled to [0, 1] between the dataset's worst and best config.
-        seeds: the seeds behind it.
-        run_ids: the meta-store runs behind it (empty for the snapshot).
-        curve: mean score per epoch (1, 2, ...).
-        origin: where it was read from.
-        hyperparameters: the whole configuration, (name, value) by name: its space's names
-            (``learning_rate`` and ``batch_size`` repeat ``lr`` and ``batch_size``).
-    """
-
-    lr: float
-    batch_size: int
-    epochs: int
-    best: float
-    final: float
-    expected: float
-    seeds: tuple[int, ...]
-    run_ids: tuple[int, ...]
-    curve: tuple[float, ...]
-    origin: Origin
-    hyperparameters: tuple[tuple[str, Value], ...] = ()
-
-    @property
-    def config(self) -> dict[str, Value]:
-        """The configuration as a mapping (name -> value)."""
-        if not self.hyperparameters:
-            return {LEARNING_RATE: self.lr, BATCH_SIZE: self.batch_size}
-        return dict(self.hyperparameters)
-
-    @property
-    def identity(self) -> tuple[tuple[str, Value], ...]:
-        """What makes two stats one configuration: every hyperparameter's value."""
-        return tuple(sorted(self.config.items()))
-
-
-@dataclass
-class DatasetEntry:
-    """A dataset of the index: qualities and, per space, configurations (best first)."""
-
-    name: str
-    openml_did: int | None
-    features: dict[str, float] = field(default_factory=dict)
-    tables: dict[SpaceKey, tuple[ConfigStats, ...]] = field(default_factory=dict)
-
-    @property
-    def configs(self) -> tuple[ConfigStats, ...]:
-        """Its configurations in the learning-rate × batch-size space (meta-dataset v1's and
-        the runs known by those two only); `table` gives any space's."""
-        return self.tables.get(GRID_SPACE, ())
-
-    def table(self, space: Sequence[str]) -> tuple[ConfigStats, ...]:
-        """Its configurations in ``space`` (a `StoredSpace.hyperparameters`), best first."""
-        return self.tables.get(tuple(space), ())
-
-    @property
-    def candidate(self) -> bool:
-        """Whether it can be a neighbour: it has both qualities and scored configurations."""
-        return bool(self.features) and any(self.tables.values())
-
-
-def config_table(
-    curves: pd.DataFrame,
-    metric: str,
-    origin: Origin,
-    columns: Sequence[str] | None = None,
-) -> dict[str, list[ConfigStats]]:
-    """Per dataset, its `ConfigStats` (best first) from a long curve table of one space.
-
-    ``curves`` has columns dataset, the configuration's (``columns``; default
-    `tunegym.metastore._values.config_columns`: ``lr`` and ``batch_size`` on the grid,
-    LCBench's seven off it), seed, epoch, ``metric`` and optionally run_id. The configuration
-    needs a learning rate (``lr``, ``learning_rate`` or ``learning_rate_init``) and a batch
-    size. Epochs with a non-finite score are dropped; a config left without scores is too, and
-    so is one missing a hyperparameter's value. Vectorised: the 540,000 rows of the shipped
-    snapshot take well under a second.
-
-    Raises:
-        ValueError: for configuration columns without a learning rate or a batch size.
-    """
-    given = list(columns) if columns is not None else config_columns(curves)
-    names = [canonical_name(c) for c in given]
-    if LEARNING_RATE not in names or BATCH_SIZE not in names or len(set(names)) != len(names):
-        raise ValueError(
-            f"The configurations' columns {given} need one learning rate (lr or learning_rate) "
-            "and one batch size (batch_size): the service serves runs by those two at least."
-        )
-    data: dict[str, Any] = {"dataset": curves["dataset"].astype(str).to_numpy()}
-    integer: dict[str, bool] = {}
-    for column, name in zip(given, names, strict=True):
-        values = curves[column]
-        integer[name] = name == BATCH_SIZE or pd.api.types.is_integer_dtype(values)
-        data[name] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    data |= {
-        "seed": curves["seed"].to_numpy(dtype=np.int64),
-        "epoch": curves["epoch"].to_numpy(dtype=np.int64),
-        "score": curves[metric].to_numpy(dtype=np.float64),
-        "run_id": curves["run_id"].to_numpy(dtype=np.int64) if "run_id" in curves else -1,
-    }
-    frame = pd.DataFrame(data)
-    keep = np.isfinite(frame["score"].to_numpy())
-    for name in names:
-        keep &= np.isfinite(frame[name].to_numpy())
-    frame = frame[keep]
-    if frame.empty:
-        return {}
-    space = sorted(names)
-    keys = ["dataset", LEARNING_RATE, BATCH_SIZE, *(n for n in space if n not in _ROLE_COLUMNS)]
-    # Every table below is sorted by the config keys, so they line up row for row.
-    mean = frame.groupby([*keys, "epoch"], sort=True)["score"].mean().reset_index()
-    starts = _starts(mean, keys)
-    last = frame.sort_values([*keys, "seed", "epoch"]).drop_duplicates([*keys, "seed"], keep="last")
-    final = last.groupby(keys, sort=True)["score"].mean().to_numpy()
-    seeds = frame[[*keys, "seed"]].drop_duplicates().sort_values([*keys, "seed"])
-    runs = frame[[*keys, "run_id"]].drop_duplicates().sort_values([*keys, "run_id"])
-    seed_starts, run_starts = _starts(seeds, keys), _starts(runs, keys)
-    values, epochs = mean["score"].to_numpy(), mean["epoch"].to_numpy()
-    seed_values, run_values = seeds["seed"].to_numpy(), runs["run_id"].to_numpy()
-    datasets = mean["dataset"].to_numpy()
-    settings = {n: mean[n].to_numpy() for n in space}
-    out: dict[str, list[ConfigStats]] = {}
-    for i in range(len(starts) - 1):
-        a, b = starts[i], starts[i + 1]
-        curve = values[a:b]
-        best_at = int(np.argmax(curve))
-        config = tuple(
-            (n, int(settings[n][a]) if integer[n] else float(settings[n][a])) for n in space
-        )
-        out.setdefault(str(datasets[a]), []).append(
-            ConfigStats(
-                lr=float(settings[LEARNING_RATE][a]),
-                batch_size=int(settings[BATCH_SIZE][a]),
-                epochs=int(epochs[a + best_at]),
-                best=float(curve[best_at]),
-                final=float(final[i]),
-                expected=0.0,
-                seeds=tuple(int(v) for v in seed_values[seed_starts[i] : seed_starts[i + 1]]),
-                run_ids=tuple(
-                    int(v) for v in run_values[run_starts[i] : run_starts[i + 1]] if v >= 0
-                ),
-                curve=tuple(curve.tolist()),
-                origin=origin,
-                hyperparameters=config,
-            )
-        )
-    return {name: _ranked(configs) for name, configs in out.items()}
-
-
-_ROLE_COLUMNS: Final = (LEARNING_RATE, BATCH_SIZE)
-
-
-def _starts(table: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
-    """Row positions where a new config starts in a table sorted by ``keys``, and its length."""
-    changed = np.zeros(len(table), dtype=bool)
-    changed[0] = True
-    for key in keys:
-        column = table[key].to_numpy()
-        changed[1:] |= column[1:] != column[:-1]
-    return np.append(np.flatnonzero(changed), len(table))
-
-
-def _ranked(configs: Iterable[ConfigStats]) -> list[ConfigStats]:
-    """Best first (final, then best score), each with its normalised ``expected`` score."""
-    configs = sorted(
-        configs, key=lambda c: (-c.final, -c.best, c.lr, c.batch_size, c.hyperparameters)
-    )
-    if not configs:
-        return []
-    low, high = min(c.final for c in configs), max(c.final for c in configs)
-    scale = (lambda v: (v - low) / (high - low)) if high > low else (lambda v: 1.0)
-    return [replace(c, expected=float(scale(c.final))) for c in configs]
-
-
 def _did(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
@@ -340,41 +90,6 @@ def _clean(values: Mapping[Any, Any]) -> dict[str, float]:
         number = float(value)
         if math.isfinite(number):
             out[str(name)] = number
-    return out
-
-
-def _number(value: Any) -> bool:
-    """Whether ``value`` is a finite int or float (a bool is not)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _usable(lr: Any, batch_size: Any) -> bool:
-    """Whether a stored run's values can be served: a positive learning rate, a batch size >= 1."""
-    return _number(lr) and _number(batch_size) and lr > 0 and batch_size >= 1
-
-
-def _param(params: Mapping[str, Any], keys: Sequence[str]) -> Any:
-    for key in keys:
-        if key in params:
-            return params[key]
-    return None
-
-
-def stored_values(params: Mapping[str, Any]) -> dict[str, Value] | None:
-    """A stored run's numeric hyperparameters under the index's names, or ``None`` when it has
-    no usable learning rate and batch size (then it cannot be served).
-
-    Strings and booleans are no hyperparameters the service maps; a second name for the
-    learning rate (``lr`` beside ``learning_rate``) is dropped: `LR_KEYS` order decides.
-    """
-    lr, batch_size = _param(params, LR_KEYS), _param(params, BATCH_KEYS)
-    if not _usable(lr, batch_size):
-        return None
-    out: dict[str, Value] = {LEARNING_RATE: float(lr), BATCH_SIZE: int(batch_size)}
-    for name, value in params.items():
-        canonical = canonical_name(name)
-        if canonical not in out and _number(value):
-            out[canonical] = value
     return out
 
 
@@ -506,14 +221,18 @@ class WarmStartIndex:
         The largest known space (meta-dataset v1's and v2's always, plus those the index holds)
         whose hyperparameters it has all of: a run with LCBench's seven (and more) is LCBench's,
         one with a learning rate and a batch size only (or a few more) is the grid's.
+
+        Example:
+            >>> WarmStartIndex().space_of(["batch_size", "learning_rate", "momentum"])
+            ('batch_size', 'learning_rate')
         """
-        return _largest(self._known_spaces(), names)
+        return largest_space(self._known_spaces(), names)
 
     def _known_spaces(self) -> list[SpaceKey]:
         return sorted({GRID_SPACE, LCBENCH_KEY, *list(self._spaces)})
 
     def _join_space(self, key: SpaceKey, meta_dataset: str, flows: Iterable[str]) -> None:
-        space = self._spaces.get(key) or StoredSpace(key, _space_name(key))
+        space = self._spaces.get(key) or StoredSpace(key, space_name(key))
         self._spaces[key] = space.joined(meta_dataset, flows)
 
     def _entry(self, name: str, openml_did: int | None) -> DatasetEntry:
@@ -528,13 +247,7 @@ class WarmStartIndex:
 
     @staticmethod
     def _merge(entry: DatasetEntry, key: SpaceKey, configs: Iterable[ConfigStats]) -> None:
-        merged = {c.identity: c for c in entry.tables.get(key, ())}
-        for config in configs:
-            old = merged.get(config.identity)
-            if old is not None and old.origin == "store" and config.origin == "store":
-                config = _combined(old, config)
-            merged[config.identity] = config
-        entry.tables[key] = tuple(_ranked(merged.values()))
+        entry.tables[key] = merged_table(entry.tables.get(key, ()), configs)
 
     def _rebuild(self) -> None:
         """The candidates' quality arrays: of all of them (key ``None``) and of each space.
@@ -674,40 +387,6 @@ class WarmStartIndex:
         ]
 
 
-def _largest(known: Iterable[SpaceKey], names: Collection[str]) -> SpaceKey:
-    """The largest of ``known`` whose names are all in ``names`` (else the grid's)."""
-    have = set(names)
-    fits = [key for key in known if set(key) <= have]
-    return max(fits, key=lambda key: (len(key), key), default=GRID_SPACE)
-
-
-def _combined(a: ConfigStats, b: ConfigStats) -> ConfigStats:
-    """Two store-side stats of one config (new runs reported): a seed-weighted mean."""
-    na, nb = max(len(a.seeds), 1), max(len(b.seeds), 1)
-    length = max(len(a.curve), len(b.curve))
-    curve = [
-        np.average(
-            [c[e] for c in (a.curve, b.curve) if e < len(c)],
-            weights=[n for c, n in ((a.curve, na), (b.curve, nb)) if e < len(c)],
-        )
-        for e in range(length)
-    ]
-    best_at = int(np.argmax(curve))
-    return ConfigStats(
-        lr=a.lr,
-        batch_size=a.batch_size,
-        epochs=best_at + 1,
-        best=float(curve[best_at]),
-        final=float((a.final * na + b.final * nb) / (na + nb)),
-        expected=0.0,
-        seeds=tuple(sorted({*a.seeds, *b.seeds})),
-        run_ids=tuple(sorted({*a.run_ids, *b.run_ids})),
-        curve=tuple(float(v) for v in curve),
-        origin="store",
-        hyperparameters=a.hyperparameters,
-    )
-
-
 def _store_curves(
     store: MetaStore, metric: str, known: Sequence[SpaceKey]
 ) -> tuple[
@@ -750,7 +429,7 @@ def _store_curves(
                 values = stored_values(params or {})
                 configs[run_id] = None
                 if values is not None:
-                    key = _largest(known, values)
+                    key = largest_space(known, values)
                     configs[run_id] = (key, tuple(values[n] for n in key))
                     flows.setdefault(key, set()).add(flow)
             config = configs[run_id]
