@@ -134,8 +134,14 @@ def per_family(table: pd.DataFrame) -> pd.DataFrame:
 def markdown(frame: pd.DataFrame) -> str:
     head = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---:" if frame[c].dtype.kind in "fi" else "---" for c in frame) + "|"
+    formats = ["{:.3f}" if c.endswith("_val") else "{:.1f}" for c in frame.columns]
     body = [
-        "| " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        "| "
+        + " | ".join(
+            f.format(v) if isinstance(v, float) else str(v)
+            for f, v in zip(formats, row, strict=True)
+        )
+        + " |"
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([head, rule, *body])
@@ -159,6 +165,41 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(curves: pd.DataFrame, table: pd.DataFrame, config: list[str], path: Path) -> None:
+    """Seed-mean validation curves of every configuration on four datasets (the two with the
+    most and the two with the least headroom over the learned default), coloured by the
+    configuration's learning rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    ranked = table.sort_values("best_minus_default")["dataset"].tolist()
+    shown = list(dict.fromkeys([*ranked[-2:][::-1], *ranked[:2]]))
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.4), sharey=True)
+    norm = LogNorm(1e-4, 1e-1)
+    for ax, dataset in zip(np.atleast_1d(axes), shown, strict=False):
+        own = curves[curves["dataset"] == dataset]
+        mean = own.groupby([*config, "epoch"], observed=True)["val_accuracy"].mean().reset_index()
+        for _, curve in mean.groupby(config, observed=True):
+            lr = float(curve["learning_rate"].iloc[0])
+            ax.plot(curve["epoch"], curve["val_accuracy"], color=plt.cm.viridis(norm(lr)), lw=0.6,
+                    alpha=0.7)  # fmt: skip
+        row = table.set_index("dataset").loc[dataset]
+        ax.set_title(f"{dataset}\nbest - default {row['best_minus_default']:.1f} pt", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("validation accuracy (mean of 2 seeds)")
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes, pad=0.01)
+    bar.set_label("learning rate")
+    fig.suptitle(
+        "Meta-dataset v2: 100 configurations of LCBench's space, trained live", fontsize=10
+    )
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -207,6 +248,7 @@ def run(args: Args) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     figures.mkdir(parents=True, exist_ok=True)
     table.to_csv(figures / "metadataset_v2_headroom.csv", index=False, float_format="%.4f")
     plot(table, figures / "metadataset_v2_headroom.png")
+    plot_curves(curves, table, config, figures / "metadataset_v2_curves.png")
     summary = {
         "datasets": stats.datasets,
         "families": int(split["family"].nunique()),

@@ -120,7 +120,7 @@ def test_metadataset_v2_script_ships_complete_datasets_and_measures_them(
     assert set(table["dataset"]) == {"sklearn:iris", "keel:letter", "sklearn:wine"}
     assert (table["best_minus_median"] >= 0).all() and (table["best_minus_default"] >= 0).all()
     assert set(families["family"]) == set(table["family"])
-    for name in ("headroom.csv", "headroom.png", "summary.json"):
+    for name in ("headroom.csv", "headroom.png", "curves.png", "summary.json"):
         assert (tmp_path / "figures" / f"metadataset_v2_{name}").stat().st_size > 0
 
 
