@@ -197,7 +197,7 @@ def plot_curves(curves: pd.DataFrame, table: pd.DataFrame, config: list[str], pa
     bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes, pad=0.01)
     bar.set_label("learning rate")
     fig.suptitle(
-        "Meta-dataset v2: 100 configurations of LCBench's space, trained live", fontsize=10
+        "Meta-dataset v2: 100 configurations of LCBench's space, trained live", fontsize=10, y=1.06
     )
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
