@@ -119,7 +119,8 @@ def tune_command(
     method: Annotated[
         str,
         typer.Option(
-            help="auto (the pretrained agent on lr-bs, Hyperband on lcbench), agent (the "
+            help="auto (the pretrained agent on lr-bs; on lcbench TPE with Hyperband pruning "
+            "warm-started from meta-dataset v2, else Hyperband), agent (the "
             "pretrained agent, on lr-bs) or a baseline: random, hyperband, tpe, tpe-hyperband, "
             "dehb, ws-random, tpe-ws, tpe-hyperband-ws, ..."
         ),
@@ -190,7 +191,8 @@ def tune_command(
 
     With no arguments it tunes LCBench's 7 hyperparameters (layers, width, dropout, learning
     rate, momentum, weight decay, batch size) of a funnel MLP on sklearn:breast_cancer with
-    Hyperband and a budget of 200 epochs. --space lr-bs (or --method agent) tunes learning
+    Optuna's TPE and Hyperband pruning, warm-started from meta-dataset v2, and a budget of 200
+    epochs. --space lr-bs (or --method agent) tunes learning
     rate and batch size with the pretrained agent. Ctrl-C writes a partial report (with
     --report); --resume continues the run.
     """

@@ -17,8 +17,8 @@ from tunegym.space import LCBENCH_SPACE
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (("auto", None, None), ("hyperband", "lcbench", 200)),
-        (("auto", "lcbench", 50), ("hyperband", "lcbench", 50)),
+        (("auto", None, None), ("tpe-hyperband-ws", "lcbench", 200)),
+        (("auto", "lcbench", 50), ("tpe-hyperband-ws", "lcbench", 50)),
         (("auto", "lr-bs", None), ("agent", "lr-bs", 64)),
         (("agent", None, None), ("agent", None, 64)),  # the agent's own space
         (("random", None, None), ("random", "lcbench", 200)),
@@ -32,17 +32,25 @@ def test_defaults_resolve_by_space(given: tuple, expected: tuple) -> None:
 def test_an_agent_given_makes_auto_the_agent_and_a_space_sets_the_budget() -> None:
     assert resolve_search("auto", None, None, agent_given=True) == ("agent", None, 64)
     sampled = SearchSpace.sampled(LCBENCH_SPACE, 4, seed=0, max_epochs=10)
-    assert resolve_search("auto", sampled, None) == ("hyperband", sampled, 40)
+    assert resolve_search("auto", sampled, None) == ("tpe-hyperband-ws", sampled, 40)
     grid = SearchSpace(max_epochs=8)
     assert resolve_search("auto", grid, None) == ("agent", grid, 32)
-    assert AUTO_METHODS["lcbench"] == "hyperband" and DEFAULT_BUDGETS["lcbench"] == 200
+    assert AUTO_METHODS["lcbench"] == "tpe-hyperband-ws" and DEFAULT_BUDGETS["lcbench"] == 200
 
 
-def test_tune_searches_lcbench_space_with_hyperband_by_default() -> None:
+def test_tune_searches_lcbench_space_warm_started_by_default() -> None:
     result = tune("sklearn:iris", budget_epochs=12)
-    assert result.method == "hyperband"
+    assert result.method == "tpe-hyperband-ws"
+    assert result.prior.startswith("snapshot v2 (LCBench's space): 5 nearest datasets")
     assert result.best is not None and set(result.best.config) == set(LCBENCH_SPACE.names)
     assert result.epochs_used == 12
+    # The portfolio joined the candidates, and TPE tries its first entry first.
+    from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, warm_start_snapshot
+
+    ws = warm_start_snapshot("sklearn:iris", (), (), k=5, path=LCBENCH_SNAPSHOT_DIR)
+    first = ws.portfolio[0].config
+    assert first is not None and result.trials[0].config is not None
+    assert LCBENCH_SPACE.key(result.trials[0].config) == LCBENCH_SPACE.key(first)
 
 
 def test_the_portfolio_joins_the_candidates_first_off_the_grid() -> None:
@@ -72,7 +80,7 @@ def test_the_portfolio_joins_the_candidates_first_off_the_grid() -> None:
 def test_cli_says_which_tuner_and_space_it_runs() -> None:
     out = CliRunner().invoke(app, ["tune", "--dataset", "sklearn:iris", "--budget-epochs", "6"])
     assert out.exit_code == 0, out.output
-    assert "with hyperband on the lcbench space, budget 6 epochs" in out.output
+    assert "with tpe-hyperband-ws on the lcbench space, budget 6 epochs" in out.output
     out = CliRunner().invoke(
         app, ["tune", "--dataset", "sklearn:iris", "--budget-epochs", "4", "--space", "lr-bs"]
     )

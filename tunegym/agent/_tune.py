@@ -167,8 +167,10 @@ def tune(
             64 on the lr-bs grid (`DEFAULT_BUDGETS`), 4 × ``max_epochs`` on a given space.
         budget_seconds: optional training-seconds budget.
         seed: seeds the split, the trials and the tuner.
-        method: ``"auto"`` (the pretrained agent on the lr-bs grid, Hyperband on any other
-            space: `AUTO_METHODS`), ``"agent"`` (the pretrained agent; its grid unless
+        method: ``"auto"`` (the pretrained agent on the lr-bs grid; on any other space
+            `AUTO_METHODS`' ``"tpe-hyperband-ws"``, Optuna's TPE with its Hyperband pruner
+            started from meta-dataset v2's portfolio, or Hyperband where no warm start is to be
+            had), ``"agent"`` (the pretrained agent; its grid unless
             ``space`` says otherwise) or a baseline of `TUNE_METHODS` (``"random"``,
             ``"hyperband"``, ``"tpe"``, ``"tpe-hyperband-ws"``, ...). The result's ``method``
             says which one ran.
