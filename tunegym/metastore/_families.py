@@ -77,10 +77,22 @@ _PREFIXES: Final[dict[str, str]] = {
 }
 
 
+# Whole names -> family, where a table of another collection is one of ours under another name
+# (LCBench's OpenML tasks: credit-g is KEEL's german, kr-vs-kp its chess, car its car-* source),
+# or only looks like one (KDD Cup 2009's CRM table is not KEEL's KDD Cup 1999 intrusion data).
+_ALIASES: Final[dict[str, str]] = {
+    "credit-g": "german",
+    "kr-vs-kp": "chess",
+    "car": "car",
+    "kddcup09_appetency": "kddcup09",
+}
+
+
 def _name(spec: str) -> str:
-    """The bare name of a spec or file: ``keel:imbalanced/pima`` -> ``pima``, ``a/b.csv`` -> ``b``."""
+    """The bare name of a spec or file: ``keel:imbalanced/pima`` -> ``pima``, ``a/b.csv`` -> ``b``,
+    ``lcbench:credit-g`` -> ``credit-g``."""
     source, sep, rest = spec.partition(":")
-    if sep and source in ("keel", "sklearn"):
+    if sep and source in ("keel", "sklearn", "lcbench"):
         return rest.rsplit("/", 1)[-1]
     return spec if sep and source == "openml" else Path(spec).stem
 
@@ -91,8 +103,12 @@ def dataset_family(spec: str) -> str:
     Example:
         >>> [dataset_family(s) for s in ("keel:yeast-2_vs_4", "keel:imbalanced/pima", "sklearn:iris")]
         ['yeast', 'pima', 'iris']
+        >>> [dataset_family(s) for s in ("lcbench:credit-g", "lcbench:Australian", "lcbench:adult")]
+        ['german', 'credit-approval', 'adult']
     """
     name = _name(spec).lower()
+    if name in _ALIASES:
+        return _ALIASES[name]
     matches = [prefix for prefix in _PREFIXES if name.startswith(prefix)]
     return _PREFIXES[max(matches, key=len)] if matches else name
 
