@@ -147,6 +147,23 @@ class TestEnvContract:
         assert obs[5 + 8] == 1.0  # at E_max
         assert not env.action_masks()[env.codec.cont(0, 1)]
 
+    def test_steps_carry_the_score_of_each_epoch_they_trained(
+        self, make_env: EnvFactory, backend: str
+    ) -> None:
+        # What a per-epoch reading of the anytime curve needs: every epoch's score, in order.
+        env = make_env(backend)
+        steps = random_masked_episode(env, seed=2)
+        log = steps[-1][4]["step_log"]
+        running = 0.0
+        for entry in log:
+            scores = entry.get("epoch_scores", [])
+            assert len(scores) == entry.get("epochs", 0)
+            if scores:
+                assert scores[-1] == pytest.approx(entry["val_score"])
+                running = max(running, *scores)
+            assert entry["incumbent_val"] == pytest.approx(running)
+        assert sum(len(e.get("epoch_scores", [])) for e in log) == steps[-1][4]["epochs_used"]
+
     def test_full_slots_evict_the_weakest_trial(self, make_env: EnvFactory, backend: str) -> None:
         env = make_env(backend, n_slots=2)
         env.reset(seed=0)

@@ -350,6 +350,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             index, act, slot=j, trial=int(self._trial_of[j]), epochs=trained, reward=reward
         )
         entry["val_score"] = float(self._last[j])
+        entry["epoch_scores"] = scores.tolist()  # per-epoch reading of the anytime curve
         entry["diverged"] = bool(self._diverged[j])
         return self._finish(entry, reward, terminated)
 
@@ -398,6 +399,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
             "k": act.k,
             "epochs": epochs,
             "val_score": None,
+            "epoch_scores": [],
             "diverged": False,
             "incumbent_val": self._incumbent,
             "epochs_used": self._epochs_used,
