@@ -144,33 +144,53 @@ class Args:
     """Only these methods (default: the cold ones, and on v2 the warm-started ones too)."""
     out: str = ""
     """CSV of every episode (optional)."""
+    episodes: str = ""
+    """Read the episodes from this CSV (an earlier run's --out) instead of running them."""
+    figure: str = ""
+    """Write the critical-difference diagram of the episodes' regret-area ranks here (PNG)."""
 
 
 def run(args: Args) -> pd.DataFrame:
     """Every episode of the suite; returns the per-method table (also printed by ``main``)."""
     if args.suite not in ("lcbench", "v2"):
         raise ValueError(f"--suite is lcbench or v2, got {args.suite!r}.")
-    todo = list(jobs(args))
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
-            rows = list(pool.map(run_job, todo, chunksize=8))
+    if args.episodes:
+        frame = pd.read_csv(args.episodes)
     else:
-        rows = [run_job(job) for job in todo]
-    frame = pd.DataFrame(rows)
+        todo = list(jobs(args))
+        if args.workers > 1:
+            with ProcessPoolExecutor(args.workers) as pool:
+                rows = list(pool.map(run_job, todo, chunksize=8))
+        else:
+            rows = [run_job(job) for job in todo]
+        frame = pd.DataFrame(rows)
     if args.out:
         frame.to_csv(args.out, index=False)
+    if args.figure:
+        from tunegym.bench import critical_difference, mean_ranks, plot_critical_difference
+
+        ranks = mean_ranks(frame, "area")
+        blocks = frame.groupby(["task", "seed"]).ngroups
+        title = (
+            f"{args.suite}: mean rank of the regret area over {blocks} (task, seed) episodes, "
+            f"budget {args.budget} epochs"
+        )
+        plot_critical_difference(ranks, critical_difference(len(ranks), blocks), args.figure,
+                                 title=title)  # fmt: skip
     per_task = frame.groupby(["method", "task"])[["final_regret", "area"]].mean()
     table = per_task.groupby("method").mean()
     table["rank_area"] = per_task["area"].groupby("task").rank().groupby("method").mean()
     table["episodes"] = frame.groupby("method").size()
-    return table.sort_values("area")
+    table = table.sort_values("area")
+    table.attrs = {"tasks": int(frame["task"].nunique()), "seeds": int(frame["seed"].nunique())}
+    return table
 
 
 def main() -> None:
     args = parse_dataclass_args(Args, description=__doc__)
     started = time.perf_counter()
     table = run(args)
-    print(f"{args.suite}: {table['episodes'].iloc[0] // args.seeds} tasks x {args.seeds} seeds, "
+    print(f"{args.suite}: {table.attrs['tasks']} tasks x {table.attrs['seeds']} seeds, "
           f"budget {args.budget} epochs, {time.perf_counter() - started:.0f} s")  # fmt: skip
     print(table.round(4).to_string())
 

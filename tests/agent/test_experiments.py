@@ -124,11 +124,18 @@ def test_metadataset_v2_script_ships_complete_datasets_and_measures_them(
         assert (tmp_path / "figures" / f"metadataset_v2_{name}").stat().st_size > 0
 
 
-def test_choose_space_tuner_script_ranks_tuners_on_lcbench(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_choose_space_tuner_script_ranks_tuners_on_lcbench(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     choose = script("choose_space_tuner", monkeypatch)
+    figure = tmp_path / "cd.png"
     args = choose.Args(suite="lcbench", seeds=2, budget=60, workers=1, tasks=2,
-                       methods=["random", "hyperband"])  # fmt: skip
+                       methods=["random", "hyperband"], out=str(tmp_path / "e.csv"),
+                       figure=str(figure))  # fmt: skip
     table = choose.run(args)
+    assert figure.stat().st_size > 0
+    again = choose.run(choose.Args(suite="lcbench", episodes=str(tmp_path / "e.csv")))
+    pd.testing.assert_frame_equal(again, table)  # the same table from the saved episodes
     assert set(table.index) == {"random", "hyperband"}
     assert (table["episodes"] == 4).all()
     assert (
