@@ -174,14 +174,14 @@ def plot_critical_difference(
         ax.plot([rank, rank], [y, k + 1], color="grey", lw=0.6)
         ax.text(rank, y - 0.1, f"{method} ({rank:.2f})", ha="center", va="top", fontsize=8)
     values = ranks.to_numpy()
-    cliques = []
+    cliques: list[tuple[int, int]] = []
     for i in range(k):
         j = int(np.searchsorted(values, values[i] + cd, side="right")) - 1
         if j > i and not any(a <= i and j <= b for a, b in cliques):
             cliques.append((i, j))
     for n_clique, (i, j) in enumerate(cliques):
-        y = k + 0.7 - 0.18 * n_clique
-        ax.plot([values[i] - 0.03, values[j] + 0.03], [y, y], color="black", lw=3)
+        bar = k + 0.7 - 0.18 * n_clique
+        ax.plot([values[i] - 0.03, values[j] + 0.03], [bar, bar], color="black", lw=3)
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)
