@@ -21,7 +21,7 @@ import pandas as pd
 
 from tunegym._args import parse_dataclass_args
 from tunegym.agent import MetaDataset
-from tunegym.agent._bench import BenchConfig, regenerate
+from tunegym.bench._harness import BenchConfig, regenerate
 
 
 @dataclass

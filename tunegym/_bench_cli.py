@@ -41,7 +41,7 @@ def bench_command(
     agent: Annotated[str, typer.Option(help="Agent folder (empty: shipped).")] = "",
 ) -> None:
     """Run the benchmark (BENCHMARK_PROTOCOL.md) and rewrite its CSVs, figures and report."""
-    from tunegym.agent._bench import BENCH_METHODS, BenchConfig, regenerate
+    from tunegym.bench._harness import BENCH_METHODS, BenchConfig, regenerate
 
     config = BenchConfig(
         methods=methods or list(BENCH_METHODS),

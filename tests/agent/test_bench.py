@@ -1,4 +1,4 @@
-"""The benchmark (tunegym.agent._bench, ``tunegym bench``) on the tiny meta-dataset."""
+"""The benchmark (tunegym.bench._harness, ``tunegym bench``) on the tiny meta-dataset."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tunegym.agent import MetaDataset
-from tunegym.agent._bench import BenchConfig, checkpoints, regenerate, run_benchmark, summarise
+from tunegym.bench._harness import BenchConfig, checkpoints, regenerate, run_benchmark, summarise
 from tunegym.cli import app
 
 from .conftest import BUDGET

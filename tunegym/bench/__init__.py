@@ -1,8 +1,8 @@
 """The research benchmark's statistics (``BENCHMARK_PROTOCOL.md`` v2).
 
-The benchmark harness itself still lives in `tunegym.agent` (``tunegym bench``); this package
-is where it moves (issue 14). What is here is the protocol's arithmetic, independent of how the
-episodes were run:
+The v1 harness behind ``tunegym bench`` is `tunegym.bench._harness` (moved from
+`tunegym.agent`); issue 14 brings it to the protocol v2. The protocol's arithmetic, independent
+of how the episodes were run:
 
 * `hierarchical_bootstrap`: a confidence interval that resamples tasks, then seeds within each
   task, optionally weighting tasks (`family_weights`: each family counts once);
