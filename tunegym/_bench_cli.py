@@ -1,4 +1,4 @@
-"""``tunegym bench``: the research benchmark of every tuner on the held-out tasks."""
+"""``tunegym bench``: the research benchmark, every peer on a suite's tasks (protocol v2)."""
 
 from __future__ import annotations
 
@@ -11,51 +11,142 @@ from rich.console import Console
 
 console = Console()
 
+_HELP = """Run the benchmark (BENCHMARK_PROTOCOL.md v2) on a suite and rewrite its section of
+docs/BENCHMARKS.md, its results CSV (docs/benchmarks/v2) and its figures.
+
+Suites: 'lcbench' (the LCBench surrogate's 34 tasks, a pool of 2,000 Sobol configurations each;
+budgets 1000 and 200 epochs), 'own' (the meta-dataset v2: 32 datasets x 100 configurations x 2
+seeds x 50 epochs, trained by tunegym), the path of a curve table (.csv/.parquet, docs/CURVES.md),
+or 'v1' (the v1 harness: the agent and the baselines on the 13 x 6 grid, docs/BENCHMARKS_V1.md).
+Cold peers run on every task, warm-started ones (from the meta-train portfolio) on meta-test.
+'--list' shows the peers, their libraries and which cannot run here.
+"""
+
 
 def bench_command(
+    suite: Annotated[
+        str, typer.Option(help="lcbench, own, a curve table's path, or v1.")
+    ] = "lcbench",
     methods: Annotated[
         list[str] | None,
-        typer.Option(
-            "--method", help="A method (repeatable); default: the agent and every baseline."
-        ),
+        typer.Option("--method", "--peer", help="A peer (repeatable); default: every peer."),
     ] = None,
     datasets: Annotated[
         list[str] | None,
-        typer.Option("--dataset", help="A dataset (repeatable); default: the meta-test part."),
+        typer.Option("--task", "--dataset", help="A task (repeatable); default: the suite's."),
     ] = None,
-    seeds: Annotated[int, typer.Option(help="Seeds per dataset (live: at most 3).")] = 10,
-    budget: Annotated[int, typer.Option(help="Epoch budget of every episode.")] = 64,
+    budgets: Annotated[
+        list[int] | None,
+        typer.Option("--budget", help="Epoch budget (repeatable); default: the suite's."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Episodes (seeds) per task.")] = 10,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    live: Annotated[
-        bool, typer.Option(help="The live subset: 4 methods, 3 small meta-test datasets, 3 seeds.")
-    ] = False,
+    split: Annotated[str, typer.Option(help="Split file (empty: the suite's).")] = "",
+    budget_seconds: Annotated[
+        float, typer.Option(help="Also end episodes after this many training seconds (0: no).")
+    ] = 0.0,
     quick: Annotated[
-        bool, typer.Option(help="Seconds-long: random and hyperband, 2 datasets, 2 seeds.")
+        bool, typer.Option(help="Seconds-long: 3 tasks, 2 seeds, 200 epochs, tunegym's peers.")
     ] = False,
+    list_peers: Annotated[bool, typer.Option("--list", help="List the peers and exit.")] = False,
     out: Annotated[
-        str, typer.Option(help="Folder of curves.csv and summary.csv.")
-    ] = "docs/benchmarks",
-    figures: Annotated[str, typer.Option(help="Folder of the figures.")] = "docs/figures",
-    doc: Annotated[str, typer.Option(help="Markdown report (empty: none).")] = "docs/BENCHMARKS.md",
-    snapshot: Annotated[str, typer.Option(help="Snapshot folder (empty: shipped).")] = "",
-    agent: Annotated[str, typer.Option(help="Agent folder (empty: shipped).")] = "",
+        str, typer.Option(help="Folder of the results (v1: docs/benchmarks).")
+    ] = "docs/benchmarks/v2",
+    doc: Annotated[
+        str, typer.Option(help="Markdown report (empty: none; v1: docs/BENCHMARKS_V1.md).")
+    ] = "docs/BENCHMARKS.md",
+    live: Annotated[bool, typer.Option(help="v1 only: the live subset.")] = False,
+    snapshot: Annotated[str, typer.Option(help="v1 only: snapshot folder.")] = "",
+    agent: Annotated[str, typer.Option(help="v1 only: agent folder.")] = "",
 ) -> None:
-    """Run the benchmark (BENCHMARK_PROTOCOL.md) and rewrite its CSVs, figures and report."""
+    command = shlex.join(["tunegym", *sys.argv[1:]])
+    if list_peers:
+        _list()
+        return
+    if suite == "v1":
+        _v1(methods, datasets, budgets, seeds, workers, live, quick, out, doc, snapshot, agent,
+            command)  # fmt: skip
+        return
+    from rich.progress import Progress
+
+    from tunegym.bench import BenchPlan, run_suite, write_report
+
+    plan = BenchPlan(
+        suite=suite,
+        peers=tuple(
+            methods or (("random", "hyperband", "top-k-1epoch", "fixed-script") if quick else ())
+        ),
+        budgets=tuple(budgets or ((200,) if quick else ())),
+        seeds=2 if quick else seeds,
+        tasks=tuple(datasets or ()),
+        split=split or None,
+        budget_seconds=budget_seconds or None,
+        workers=workers,
+        max_tasks=3 if quick else 0,
+    )
+    with Progress(console=console, transient=True) as bar:
+        job = bar.add_task(f"bench {suite}", total=None)
+        frame = run_suite(plan, progress=lambda d, n: bar.update(job, completed=d, total=n))
+    result = write_report(frame, out_dir=out, doc=doc or None, command=command)
+    import pandas as pd
+
+    for scope in ("meta-test", "all"):
+        if scope in result:
+            table = pd.DataFrame(result[scope])
+            console.print(f"[bold]{scope}[/bold]")
+            columns = ["budget", "peer", "regret@25", "regret@100", "rank", "auc", "decision_s"]
+            console.print(table[columns].to_string(index=False, float_format="%.4f"))
+    console.print(f"Wrote {out}, {doc or 'no report'} and {len(result['figures'])} figures.")
+
+
+bench_command.__doc__ = _HELP
+
+
+def _list() -> None:
+    from rich.table import Table
+
+    from tunegym.bench import PEERS, unavailable_peers
+
+    missing = unavailable_peers()
+    table = Table("peer", "library", "start", "what", "here")
+    for name, info in PEERS.items():
+        here = f"[red]no: {missing[name]}[/red]" if name in missing else "yes"
+        table.add_row(name, info.library, "warm" if info.warm else "cold", info.about, here)
+    for name, reason in missing.items():
+        if name not in PEERS:
+            table.add_row(name, "", "", "", f"[red]not run: {reason}[/red]")
+    console.print(table)
+
+
+def _v1(
+    methods: list[str] | None,
+    datasets: list[str] | None,
+    budgets: list[int] | None,
+    seeds: int,
+    workers: int,
+    live: bool,
+    quick: bool,
+    out: str,
+    doc: str,
+    snapshot: str,
+    agent: str,
+    command: str,
+) -> None:  # fmt: skip
     from tunegym.bench._harness import BENCH_METHODS, BenchConfig, regenerate
 
     config = BenchConfig(
         methods=methods or list(BENCH_METHODS),
         datasets=datasets or [],
         seeds=seeds,
-        budget=budget,
+        budget=budgets[0] if budgets else 64,
         workers=workers,
         live=live,
         quick=quick,
-        out=out,
-        figures=figures,
-        doc=doc,
+        out="docs/benchmarks" if out == "docs/benchmarks/v2" else out,
+        figures="docs/figures",
+        doc="docs/BENCHMARKS_V1.md" if doc == "docs/BENCHMARKS.md" else doc,
         snapshot=snapshot,
         agent=agent,
     )
-    summary = regenerate(config, shlex.join(["tunegym", *sys.argv[1:]]))
+    summary = regenerate(config, command)
     console.print(summary.to_string(index=False, float_format="%.4f"))

@@ -1,8 +1,18 @@
-"""The research benchmark's statistics (``BENCHMARK_PROTOCOL.md`` v2).
+"""The research benchmark (``BENCHMARK_PROTOCOL.md`` v2): peers from their own libraries on a
+suite's tasks, read per epoch, regret on seed-mean truth (``tunegym bench --suite ...``).
 
-The v1 harness behind ``tunegym bench`` is `tunegym.bench._harness` (moved from
-`tunegym.agent`); issue 14 brings it to the protocol v2. The protocol's arithmetic, independent
-of how the episodes were run:
+* a task is a `CurvePool` (`lcbench_pools`: the LCBench surrogate; `table_pools`: any curve
+  table, e.g. the meta-dataset v2); `load_suite` gives a suite's;
+* a `Ledger` charges the epochs a tuner trains (new ones only) and reads the incumbent per epoch;
+* a peer is a function of an `Episode` (`PEERS`: Syne Tune ASHA/BOHB, SMAC3, DEHB, Optuna TPE
+  with and without pruners, random search, Hyperband, top-K after one epoch, warm-started
+  variants, the fixed script, the oracle);
+* `run_suite` runs a `BenchPlan` over worker processes, `write_report` writes its tables,
+  figures and section of ``docs/BENCHMARKS.md``.
+
+The v1 harness (13 x 6 grid, step-end reading) is `tunegym.bench._harness`
+(``tunegym bench --suite v1``). The protocol's arithmetic, independent of how the episodes were
+run:
 
 * `hierarchical_bootstrap`: a confidence interval that resamples tasks, then seeds within each
   task, optionally weighting tasks (`family_weights`: each family counts once);
@@ -11,6 +21,20 @@ of how the episodes were run:
   ranks and Demšar's diagram.
 """
 
+from tunegym.bench._episode import Episode, Peer, portfolio
+from tunegym.bench._ledger import BudgetSpent, EpisodeTrace, Ledger
+from tunegym.bench._pool import CurvePool, lcbench_pools, table_pools
+from tunegym.bench._registry import PEERS, PeerInfo, get_peer, peer_names, unavailable_peers
+from tunegym.bench._report import rank_curves, summarise, write_report
+from tunegym.bench._run import (
+    SUITE_BUDGETS,
+    BenchPlan,
+    checkpoints,
+    episode_seed,
+    load_suite,
+    run_episode,
+    run_suite,
+)
 from tunegym.bench._stats import (
     critical_difference,
     family_weights,
@@ -20,9 +44,33 @@ from tunegym.bench._stats import (
 )
 
 __all__ = [
+    "PEERS",
+    "SUITE_BUDGETS",
+    "BenchPlan",
+    "BudgetSpent",
+    "CurvePool",
+    "Episode",
+    "EpisodeTrace",
+    "Ledger",
+    "Peer",
+    "PeerInfo",
+    "checkpoints",
     "critical_difference",
+    "episode_seed",
     "family_weights",
+    "get_peer",
     "hierarchical_bootstrap",
+    "lcbench_pools",
+    "load_suite",
     "mean_ranks",
+    "peer_names",
     "plot_critical_difference",
+    "portfolio",
+    "rank_curves",
+    "run_episode",
+    "run_suite",
+    "summarise",
+    "table_pools",
+    "unavailable_peers",
+    "write_report",
 ]

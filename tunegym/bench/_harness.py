@@ -390,7 +390,7 @@ class BenchConfig:
     """Folder of curves.csv and summary.csv."""
     figures: str = "docs/figures"
     """Folder of bench_regret.png and bench_rank.png."""
-    doc: str = "docs/BENCHMARKS.md"
+    doc: str = "docs/BENCHMARKS_V1.md"
     """Markdown report (rewritten; empty: none)."""
     snapshot: str = ""
     """Meta-dataset snapshot folder (empty: the shipped one)."""

@@ -1,0 +1,213 @@
+"""The protocol v2 harness: pools, the ledger's per-epoch reading, seeds, portfolio, every peer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tunegym.bench import (
+    PEERS,
+    BenchPlan,
+    BudgetSpent,
+    CurvePool,
+    Episode,
+    Ledger,
+    episode_seed,
+    get_peer,
+    portfolio,
+    run_episode,
+    run_suite,
+    table_pools,
+    unavailable_peers,
+    write_report,
+)
+from tunegym.space import Float, Int, Space
+
+SPACE = Space([Float("lr", 1e-3, 1.0, log=True), Int("width", 8, 64)])
+E = 9
+
+
+def toy_table(
+    n_configs: int = 30, seeds: int = 2, datasets: int = 1, seed: int = 0
+) -> pd.DataFrame:
+    """Curves rising to a level set by the distance of lr from 0.05, plus seed noise."""
+    rng = np.random.default_rng(seed)
+    configs = SPACE.sample(n_configs, seed=seed)
+    rows = []
+    for d in range(datasets):
+        for c in configs:
+            level = 0.9 - 0.15 * abs(np.log10(c["lr"]) - np.log10(0.05)) - 0.01 * d
+            speed = 0.2 + c["width"] / 64
+            for s in range(seeds):
+                noise = rng.normal(0, 0.01)
+                for e in range(1, E + 1):
+                    val = level * (1 - np.exp(-speed * e)) + noise
+                    rows.append({"dataset": f"toy{d}", **c, "seed": s, "epoch": e,
+                                 "val_accuracy": val, "test_accuracy": val - 0.01,
+                                 "seconds": 0.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def pool() -> CurvePool:
+    return table_pools(toy_table(), space=SPACE)[0]
+
+
+def test_table_pool_shapes_truth_and_bounds(pool: CurvePool) -> None:
+    assert (pool.n, pool.n_seeds, pool.max_epochs) == (30, 2, E)
+    np.testing.assert_allclose(pool.truth, pool.val.mean(axis=1))
+    best, worst = pool.bounds
+    assert best == pool.truth.max() and worst == pool.truth.min()
+    assert pool.regret(best) == 0.0 and pool.regret(worst) == pytest.approx(1.0)
+    assert pool.nearest(dict(pool.configs[7])) == 7
+
+
+def test_table_pool_carries_a_short_run_forward_and_rejects_missing_seeds() -> None:
+    table = toy_table(n_configs=3)
+    first = table[["lr", "width"]].drop_duplicates().iloc[0]
+    short = (table["lr"] == first["lr"]) & (table["epoch"] > 5)
+    pool = table_pools(table[~short], space=SPACE)[0]
+    assert pool.max_epochs == E
+    np.testing.assert_allclose(pool.val[0, :, 5:], pool.val[0, :, 4:5].repeat(E - 5, axis=1))
+    no_seed = table[~((table["lr"] == first["lr"]) & (table["seed"] == 1))]
+    with pytest.raises(ValueError, match="same seeds"):
+        table_pools(no_seed, space=SPACE)
+    with pytest.raises(ValueError, match="no 'val_auc' column"):
+        table_pools(table, metric="val_auc")
+
+
+def test_ledger_charges_new_epochs_only_and_reads_per_epoch(pool: CurvePool) -> None:
+    ledger = Ledger(pool, budget=20, seed=0)
+    ledger.train(3, 4)
+    assert ledger.spent == 4
+    ledger.train(3, 2)  # known already: free
+    assert ledger.spent == 4
+    ledger.train(3, 6)  # continuing: two new epochs
+    assert ledger.spent == 6 and ledger.trained[3] == 6
+    trace = ledger.trace(wall_seconds=0.0)
+    s = ledger._seed_of[3]
+    # Per-epoch reading: after epoch k of config 3, the incumbent is its best epoch so far.
+    for k in range(6):
+        best_epoch = int(np.argmax(pool.val[3, s, : k + 1]))
+        assert trace.regret[k] == pytest.approx(pool.regret(pool.truth[3, best_epoch]))
+        assert trace.seconds[k] == pytest.approx(0.5 * (k + 1))
+    assert (trace.regret[6:] == trace.regret[5]).all()  # unspent epochs keep the incumbent
+
+
+def test_ledger_stops_inside_a_request_and_keeps_what_fit(pool: CurvePool) -> None:
+    ledger = Ledger(pool, budget=5, seed=0)
+    ledger.train(0, 3)
+    with pytest.raises(BudgetSpent):
+        ledger.train(1, E)
+    assert ledger.spent == 5 and ledger.trained[1] == 2
+    timed = Ledger(pool, budget=100, seed=0, budget_seconds=2.0)
+    with pytest.raises(BudgetSpent):
+        timed.train(0, E)
+    assert timed.spent == 4  # 0.5 s per epoch
+
+
+def test_incumbent_is_worth_its_seed_mean_not_its_lucky_seed() -> None:
+    # Config 1 shows 0.95 on its seed but is worth 0.5 on average; config 0 is a steady 0.8.
+    val = np.array([[[0.8], [0.8]], [[0.95], [0.05]]])
+    pool = CurvePool("t", "t", "meta-test", Space([Float("x", 0.0, 1.0)]),
+                     ({"x": 0.1}, {"x": 0.9}), val, val, np.ones_like(val))  # fmt: skip
+    for seed in range(20):
+        ledger = Ledger(pool, budget=2, seed=seed)
+        ledger.train(0, 1)
+        ledger.train(1, 1)
+        if ledger._seed_of[1] == 0:  # the lucky draw: chosen by validation, scored by truth
+            assert ledger.incumbent == 1
+            assert ledger.trace(0.0).regret[-1] == pytest.approx(pool.regret(0.5))
+            return
+    pytest.fail("no episode drew the lucky seed")
+
+
+def test_episode_seeds_differ_across_tasks_and_seeds() -> None:
+    seeds = {episode_seed(0, task, s) for task in ("a", "b", "c") for s in range(10)}
+    assert len(seeds) == 30
+    assert episode_seed(0, "a", 3) == episode_seed(0, "a", 3)
+
+
+def test_portfolio_is_greedy_and_needs_one_configuration_set() -> None:
+    pools = table_pools(toy_table(datasets=3), space=SPACE)
+    picks = portfolio(pools, k=4)
+    assert len(set(picks)) == 4
+    means = np.mean([(p.truth[:, -1] - p.truth[:, -1].min())
+                     / np.ptp(p.truth[:, -1]) for p in pools], axis=0)  # fmt: skip
+    assert picks[0] == int(np.argmax(means))  # the best meta-train default
+    other = table_pools(toy_table(seed=1), space=SPACE)[0]
+    with pytest.raises(ValueError, match="different configurations"):
+        portfolio([pools[0], other])
+
+
+RUNNABLE = [n for n in PEERS if n not in unavailable_peers()]
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_peer_spends_the_budget_and_is_deterministic(pool: CurvePool, name: str) -> None:
+    info = get_peer(name)
+    peer = info.load()
+    folio = (4, 11) if info.warm else ()
+    first = run_episode(peer, pool, 60, seed=123, portfolio=folio)
+    again = run_episode(peer, pool, 60, seed=123, portfolio=folio)
+    np.testing.assert_array_equal(first.regret, again.regret)
+    assert ((first.regret >= 0) & (first.regret <= 1)).all()
+    assert (np.diff(first.val[~np.isnan(first.val)]) >= 0).all()  # the incumbent never worsens
+    if name != "oracle":
+        assert first.configs > 1
+    if info.warm:  # the portfolio's first configuration is the first one trained
+        ledger = Ledger(pool, 60, seed=1)
+        with contextlib.suppress(BudgetSpent):
+            peer(Episode(ledger, 1, folio))
+        assert ledger.order[0] == 4
+
+
+def test_peers_use_their_seed(pool: CurvePool) -> None:
+    peer = get_peer("random").load()
+    a = run_episode(peer, pool, 60, seed=1).regret
+    b = run_episode(peer, pool, 60, seed=2).regret
+    assert not np.array_equal(a, b)
+
+
+def test_unknown_peer_and_the_agent_say_why() -> None:
+    with pytest.raises(ValueError, match="hyperband"):
+        get_peer("hyperbnd")
+    with pytest.raises(ValueError, match="issue 15"):
+        get_peer("agent")
+    with pytest.raises(ValueError, match="Unknown peer"):
+        BenchPlan(peers=("nope",))
+
+
+def test_a_table_suite_runs_and_writes_its_report(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "curves.csv"
+    toy_table(n_configs=12, datasets=4).to_csv(path, index=False)
+    split = tmp_path / "split.json"
+    parts = ["meta-train", "meta-train", "meta-test", "meta-test"]
+    split.write_text(json.dumps({"format": "tunegym.split", "datasets": [
+        {"dataset": f"toy{d}", "family": f"fam{d}", "part": p} for d, p in enumerate(parts)
+    ]}))  # fmt: skip
+    plan = BenchPlan(suite=str(path), peers=("random", "hyperband", "fixed-script"),
+                     budgets=(30,), seeds=3, split=str(split), workers=1)  # fmt: skip
+    frame = run_suite(plan)
+    warm = frame[frame["peer"] == "fixed-script"]
+    assert set(warm["task"]) == {"toy2", "toy3"}  # warm-started: meta-test only
+    assert set(frame.loc[frame["peer"] == "random", "task"]) == {"toy0", "toy1", "toy2", "toy3"}
+    assert frame["tuner_seed"].nunique() == 4 * 3
+    kw = {"out_dir": tmp_path / "out", "doc": tmp_path / "B.md", "figures_dir": tmp_path / "f"}
+    result = write_report(frame, command="cmd", **kw)
+    doc = (tmp_path / "B.md").read_text()
+    assert "## Suite `curves`" in doc and "| fixed-script |" in doc
+    assert {r["peer"] for r in result["meta-test"]} == {"random", "hyperband", "fixed-script"}
+    assert {r["peer"] for r in result["all"]} == {"random", "hyperband"}
+    # A second run replaces its own section, not the others'.
+    write_report(frame, command="cmd2", **kw)
+    again = (tmp_path / "B.md").read_text()
+    assert again.count("## Suite `curves`") == 1 and "cmd2" in again
+    assert len(result["figures"]) == 4  # curves and CD, meta-test and all
+    for png in result["figures"]:
+        assert (tmp_path / "f").joinpath(png.split("/")[-1]).stat().st_size > 1000
+        assert f"](f/{png.split('/')[-1]})" in again

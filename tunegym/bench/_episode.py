@@ -1,0 +1,97 @@
+"""What a peer gets for one episode: the ledger, its own seed and the warm start's portfolio."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tunegym.bench._ledger import Ledger
+from tunegym.bench._pool import CurvePool
+
+__all__ = ["Episode", "Peer", "portfolio"]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One tuner run on one task.
+
+    A peer is a function ``peer(episode) -> None`` that trains configurations through
+    ``episode.ledger`` until the ledger raises `BudgetSpent` (the harness catches it) or the peer
+    has nothing left to try.
+
+    Attributes:
+        ledger: trains the pool's configurations, charging new epochs only.
+        seed: the tuner's own seed, drawn per (task, seed) episode.
+        portfolio: warm-start configurations (pool indices), the best meta-train default
+            first; empty for a cold start.
+        eta: the halving rate of the multi-fidelity peers.
+    """
+
+    ledger: Ledger
+    seed: int
+    portfolio: tuple[int, ...] = ()
+    eta: int = 3
+
+    @property
+    def pool(self) -> CurvePool:
+        """The task."""
+        return self.ledger.pool
+
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs one trial trains."""
+        return self.ledger.pool.max_epochs
+
+    def rng(self) -> np.random.Generator:
+        """A generator seeded with the tuner's seed."""
+        return np.random.default_rng(self.seed)
+
+    def index_of(self, config: dict[str, Any]) -> int:
+        """The pool configuration a point of the space stands for (the nearest one)."""
+        return self.ledger.pool.nearest(config)
+
+    def portfolio_configs(self) -> list[dict[str, Any]]:
+        """The portfolio as configurations (for libraries that take initial points)."""
+        return [dict(self.ledger.pool.configs[i]) for i in self.portfolio]
+
+
+Peer = Callable[[Episode], None]
+"""A tuner adapted to the benchmark: trains through ``episode.ledger`` until the budget ends."""
+
+
+def portfolio(pools: Sequence[CurvePool], k: int = 8) -> tuple[int, ...]:
+    """A greedy portfolio of ``k`` configurations over ``pools`` (Feurer et al., 2015).
+
+    Each task's seed-mean final scores are normalised to [0, 1]; the first pick is the
+    configuration with the best mean (the best meta-train default), each next one adds most to
+    the mean over tasks of the best normalised score among the picks.
+
+    Raises:
+        ValueError: no pools, or pools of different configurations.
+    """
+    if not pools:
+        raise ValueError("A portfolio needs at least one meta-train task.")
+    first = pools[0]
+    if any(p.n != first.n or p.configs != first.configs for p in pools[1:]):
+        raise ValueError(
+            "The meta-train tasks hold different configurations; a portfolio of pool indices "
+            "needs one set of configurations on every task."
+        )
+    scores = []
+    for p in pools:
+        final = p.truth[:, -1]
+        best, worst = final.max(), final.min()
+        scores.append((final - worst) / max(best - worst, 1e-12))
+    table = np.vstack(scores)  # tasks x configs
+    picked: list[int] = []
+    covered = np.zeros(len(pools))
+    for _ in range(min(k, first.n)):
+        gain = np.maximum(table, covered[:, None]).mean(axis=0)
+        gain[picked] = -np.inf
+        best_index = int(np.argmax(gain))
+        picked.append(best_index)
+        covered = np.maximum(covered, table[:, best_index])
+    return tuple(picked)

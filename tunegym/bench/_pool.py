@@ -1,0 +1,313 @@
+"""A benchmark task as a finite pool of configurations with known curves (protocol v2's suites).
+
+Every suite reduces to the same shape, the one the multi-fidelity papers use on LCBench's tables:
+a task is a fixed set of configurations, each with its validation and test curves per seed and the
+seconds of each epoch. A tuner picks configurations (or proposes points of the space, which go to
+the nearest configuration of the pool), the harness reads the curves.
+
+* ``lcbench``: the same Sobol sample of LCBench's space on each of the surrogate's 34 tasks
+  (2,000 configurations, like LCBench's own tables), one deterministic curve each;
+* ``own`` / a curve table: the configurations a table recorded, every seed it recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tunegym.space import Space
+
+__all__ = ["CurvePool", "lcbench_pools", "table_pools"]
+
+_TEST_FOR = {"val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy"}
+
+
+@dataclass(frozen=True, eq=False)
+class CurvePool:
+    """One task of a suite: ``n`` configurations, ``S`` seeds, ``E`` epochs of curves.
+
+    Attributes:
+        task: the task's name (``lcbench:adult``, ``keel:letter``).
+        family: its family (tasks of one family count once in family-weighted means).
+        part: its part of the suite's split (``meta-train``, ``meta-val``, ``meta-test``).
+        space: the hyperparameters.
+        configs: the configurations, in the order of the arrays' first axis.
+        val: ``[n, S, E]`` validation score (larger is better) per seed and epoch.
+        test: ``[n, S, E]`` test score of the same runs.
+        seconds: ``[n, S, E]`` training seconds of each epoch.
+        metric: the validation metric's name.
+    """
+
+    task: str
+    family: str
+    part: str
+    space: Space
+    configs: tuple[dict[str, Any], ...]
+    val: npt.NDArray[np.float64]
+    test: npt.NDArray[np.float64]
+    seconds: npt.NDArray[np.float64]
+    metric: str = "val_accuracy"
+    _unit: npt.NDArray[np.float64] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        shape = self.val.shape
+        if len(shape) != 3 or self.test.shape != shape or self.seconds.shape != shape:
+            raise ValueError(
+                f"{self.task}: val, test and seconds must be [configs, seeds, epochs] of one "
+                f"shape, got {self.val.shape}, {self.test.shape}, {self.seconds.shape}."
+            )
+        if shape[0] != len(self.configs) or shape[0] < 2:
+            raise ValueError(
+                f"{self.task}: {len(self.configs)} configurations for {shape[0]} curves; a pool "
+                "needs at least 2 configurations, one curve set each."
+            )
+        if not np.isfinite(self.val).all():
+            raise ValueError(f"{self.task}: the validation curves hold NaN or inf.")
+        object.__setattr__(self, "_unit", self.space.to_unit_many(self.configs))
+
+    @property
+    def n(self) -> int:
+        """How many configurations."""
+        return int(self.val.shape[0])
+
+    @property
+    def n_seeds(self) -> int:
+        """How many seeds each configuration was recorded with."""
+        return int(self.val.shape[1])
+
+    @property
+    def max_epochs(self) -> int:
+        """The curves' length (the most epochs one trial trains)."""
+        return int(self.val.shape[2])
+
+    @cached_property
+    def truth(self) -> npt.NDArray[np.float64]:
+        """``[n, E]`` the seed-mean validation curves: what an incumbent is worth (protocol v2)."""
+        return np.asarray(self.val.mean(axis=1))
+
+    @cached_property
+    def bounds(self) -> tuple[float, float]:
+        """(best, worst) of the seed-mean curves over every configuration and epoch."""
+        return float(self.truth.max()), float(self.truth.min())
+
+    def regret(self, truth: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Normalised regret ``(best - truth) / (best - worst)`` of seed-mean scores."""
+        best, worst = self.bounds
+        return (best - np.asarray(truth, dtype=np.float64)) / max(best - worst, 1e-12)
+
+    def nearest(self, config: dict[str, Any]) -> int:
+        """The index of the pool's configuration nearest ``config`` in the unit cube."""
+        u = self.space.to_unit(config)
+        return int(np.argmin(((self._unit - u) ** 2).sum(axis=1)))
+
+    def oracle(self) -> int:
+        """The configuration with the best seed-mean score at its last epoch."""
+        return int(np.argmax(self.truth[:, -1]))
+
+
+# --- LCBench -------------------------------------------------------------------------------
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("TUNEGYM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tunegym"
+    )
+    return Path(root) / "bench"
+
+
+def lcbench_pools(
+    tasks: Sequence[str] | None = None,
+    *,
+    n_configs: int = 2000,
+    seed: int = 0,
+    split: pd.DataFrame | None = None,
+    cache: bool = True,
+) -> list[CurvePool]:
+    """Pools of the LCBench surrogate: one Sobol sample of its space, every task's curves.
+
+    The curves (val_accuracy, test_balanced_accuracy, the surrogate's seconds) are computed once
+    per task and kept under ``$TUNEGYM_CACHE/bench`` (default ``~/.cache/tunegym/bench``), keyed
+    by the model's checksum, ``n_configs`` and ``seed``: about 4 s per task for 2,000
+    configurations on one core.
+
+    Args:
+        tasks: ``lcbench:<name>`` specs or bare names (default: all 34).
+        n_configs: configurations per pool (LCBench's tables have 2,000).
+        seed: seed of the Sobol sample (the same sample on every task).
+        split: the suite's split (dataset, family, part); default: ``experiments/splits``'
+            file when present, else every task ``meta-test`` of its own family.
+        cache: read and write the cache.
+    """
+    from tunegym.space import LCBENCH_SPACE
+    from tunegym.surrogates import LCBENCH_MODEL_SHA256, LCBench
+
+    bench = LCBench.open()
+    names = (
+        sorted(bench.task_names.values())
+        if tasks is None
+        else [t.split(":", 1)[1] if t.startswith("lcbench:") else t for t in tasks]
+    )
+    configs = LCBENCH_SPACE.sample(n_configs, seed=seed)
+    key = hashlib.sha256(
+        json.dumps([LCBENCH_MODEL_SHA256, n_configs, seed, configs[:3]], default=str).encode()
+    ).hexdigest()[:12]
+    folder = _cache_dir() / f"lcbench-{n_configs}-{seed}-{key}"
+    places = _places(split, [f"lcbench:{bench.task_names[bench.resolve_task(n)]}" for n in names])
+    pools = []
+    for name in names:
+        task = f"lcbench:{bench.task_names[bench.resolve_task(name)]}"
+        path = folder / f"{task.split(':', 1)[1]}.npz"
+        if cache and path.is_file():
+            with np.load(path) as stored:
+                arrays = {k: stored[k] for k in ("val", "test", "seconds")}
+        else:
+            frame = bench.curves(name, configs, epochs=bench.epochs)
+            shape = (len(configs), 1, bench.epochs)
+            arrays = {
+                "val": frame["val_accuracy"].to_numpy(np.float64).reshape(shape),
+                "test": frame["test_balanced_accuracy"].to_numpy(np.float64).reshape(shape),
+                "seconds": frame["seconds"].to_numpy(np.float64).reshape(shape),
+            }
+            if cache:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+                np.savez_compressed(tmp, **arrays)
+                tmp.replace(path)
+        family, part = places[task]
+        pools.append(CurvePool(task, family, part, LCBENCH_SPACE, tuple(configs), **arrays))
+    return pools
+
+
+def _places(split: pd.DataFrame | None, tasks: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """task -> (family, part) from a split, each task its own meta-test family without one."""
+    if split is None:
+        default = Path(__file__).resolve().parents[2] / "experiments" / "splits"
+        path = default / "lcbench_split.json"
+        if path.is_file() and all(t.startswith("lcbench:") for t in tasks):
+            from tunegym.metastore import read_split
+
+            split = read_split(path)
+    if split is None:
+        return {t: (t, "meta-test") for t in tasks}
+    rows = {str(r.dataset): (str(r.family), str(r.part)) for r in split.itertuples()}
+    missing = [t for t in tasks if t not in rows]
+    if missing:
+        raise ValueError(f"The split has no row for {missing[:3]}; add them or pass split=None.")
+    return rows
+
+
+# --- curve tables ----------------------------------------------------------------------------
+
+
+def table_pools(
+    frame: pd.DataFrame,
+    *,
+    split: pd.DataFrame | None = None,
+    metric: str = "val_accuracy",
+    space: Space | None = None,
+) -> list[CurvePool]:
+    """Pools of a curve table (``docs/CURVES.md``), one per ``dataset`` value.
+
+    Every configuration must be recorded with the same seeds; a run that diverged or stopped
+    early keeps its last score for the epochs it lacks (what its incumbent was worth).
+
+    Args:
+        frame: the table (``tunegym.metastore.load_snapshot`` gives the meta-dataset's).
+        split: (dataset, family, part) rows; default: each dataset its own meta-test family.
+        metric: the validation column (larger is better); its ``test_`` twin is the test score
+            when present.
+        space: the hyperparameters (default: the span of the table's values).
+
+    Raises:
+        ValueError: no such metric, or configurations recorded with different seeds.
+    """
+    from tunegym.envs import curve_search
+
+    if metric not in frame:
+        raise ValueError(
+            f"The curve table has no {metric!r} column; its metrics: "
+            f"{[c for c in frame.columns if str(c).startswith('val_')]}."
+        )
+    test_column = _TEST_FOR.get(metric, "test_" + metric.removeprefix("val_"))
+    frame = frame if "dataset" in frame else frame.assign(dataset="table")
+    frame = frame if "seed" in frame else frame.assign(seed=0)
+    datasets = [str(d) for d in pd.unique(frame["dataset"])]
+    places = _places(split, datasets)
+    pools = []
+    for dataset in datasets:
+        part = frame[frame["dataset"].astype(str) == dataset].drop(columns="dataset")
+        search = curve_search(part, space)
+        names = list(search.names)
+        keys = [tuple(row) for row in part[names].itertuples(index=False)]
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        seeds = sorted(pd.unique(part["seed"]))
+        rows = np.array([index[k] for k in keys])
+        cols = np.searchsorted(seeds, part["seed"].to_numpy())
+        epochs = part["epoch"].to_numpy(np.int64) - 1
+        e_max = int(epochs.max()) + 1
+        shape = (len(index), len(seeds), e_max)
+        counts = np.zeros(shape[:2], dtype=np.int64)
+        np.add.at(counts, (rows, cols), 1)
+        if (counts == 0).any():
+            raise ValueError(
+                f"{dataset}: some configurations lack some of the seeds {seeds}; a pool needs "
+                "every configuration recorded with the same seeds."
+            )
+
+        where_ = (rows, cols, epochs)
+
+        configs = tuple({n: _plain(v) for n, v in zip(names, k, strict=True)} for k in index)
+        family, where = places[dataset]
+        pools.append(
+            CurvePool(
+                dataset,
+                family,
+                where,
+                search.space if search.space is not None else Space.from_grid({}),
+                configs,
+                val=_grid(part[metric], where_, shape),
+                test=_grid(part[test_column if test_column in part else metric], where_, shape),
+                seconds=_grid(part["seconds"], where_, shape)
+                if "seconds" in part
+                else np.ones(shape),
+                metric=metric,
+            )
+        )
+    return pools
+
+
+def _grid(
+    column: pd.Series, where: tuple[Any, Any, Any], shape: tuple[int, int, int]
+) -> npt.NDArray[np.float64]:
+    """A table column as ``[configs, seeds, epochs]``, gaps carried forward."""
+    out = np.full(shape, np.nan)
+    out[where] = column.to_numpy(np.float64)
+    return _carry_forward(out)
+
+
+def _carry_forward(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Fill each curve's missing epochs with its last recorded value (its first if it lacks it)."""
+    out = values.copy()
+    for e in range(1, out.shape[2]):
+        gap = np.isnan(out[:, :, e])
+        out[:, :, e][gap] = out[:, :, e - 1][gap]
+    first = np.isnan(out)
+    if first.any():
+        fill = np.nanmin(np.where(np.isnan(out), np.inf, out), axis=2, keepdims=True)
+        out = np.where(first, np.broadcast_to(fill, out.shape), out)
+    return out
+
+
+def _plain(value: object) -> object:
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
