@@ -7,7 +7,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev,openml,metafeatures,service,lcbench
+EXTRAS ?= dev,openml,metafeatures,service,lcbench,peers
+# Benchmark peers whose metadata over-asks (pyproject.toml, extra "peers"): installed without deps.
+PEERS_NO_DEPS ?= syne-tune==0.16.0 DEHB==0.1.2
 
 .PHONY: setup run test test-all lint typecheck bench clean
 
@@ -18,6 +20,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --quiet "$(TORCH_SPEC)"
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(PIP) install --quiet --no-deps $(PEERS_NO_DEPS)
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create/reuse .venv and install torch (CPU) + tunegym
