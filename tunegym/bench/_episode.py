@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ class Episode:
     seed: int
     portfolio: tuple[int, ...] = ()
     eta: int = 3
+    _mapped: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pool(self) -> CurvePool:
@@ -50,8 +51,22 @@ class Episode:
         return np.random.default_rng(self.seed)
 
     def index_of(self, config: dict[str, Any]) -> int:
-        """The pool configuration a point of the space stands for (the nearest one)."""
-        return self.ledger.pool.nearest(config)
+        """The pool configuration that a point of the space proposed by a library stands for.
+
+        A point seen before maps where it did (a promotion continues its trial). A new point is
+        a new trial, as it would be in the continuous space: it maps to the nearest
+        configuration that has not trained yet (the nearest of all once every one has), so a
+        library cannot re-train a known configuration for free by proposing a point near it.
+        """
+        pool = self.ledger.pool
+        key = pool.space.key(config)
+        if key not in self._mapped:
+            taken = self.ledger.trained > 0
+            taken[list(self._mapped.values())] = True
+            index = pool.nearest(config, exclude=taken if not taken.all() else None)
+            self._mapped[key] = index
+            self._mapped.setdefault(pool.space.key(pool.configs[index]), index)  # its own values
+        return self._mapped[key]
 
     def portfolio_configs(self) -> list[dict[str, Any]]:
         """The portfolio as configurations (for libraries that take initial points)."""

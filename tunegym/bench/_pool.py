@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -105,10 +105,19 @@ class CurvePool:
         best, worst = self.bounds
         return (best - np.asarray(truth, dtype=np.float64)) / max(best - worst, 1e-12)
 
-    def nearest(self, config: dict[str, Any]) -> int:
-        """The index of the pool's configuration nearest ``config`` in the unit cube."""
-        u = self.space.to_unit(config)
-        return int(np.argmin(((self._unit - u) ** 2).sum(axis=1)))
+    def nearest(
+        self, config: Mapping[str, Any], exclude: npt.NDArray[np.bool_] | None = None
+    ) -> int:
+        """The index of the pool's configuration nearest ``config`` in the unit cube.
+
+        Args:
+            config: a point of the space.
+            exclude: ``[n]`` configurations not to consider (``True``: left out).
+        """
+        distance = ((self._unit - self.space.to_unit(config)) ** 2).sum(axis=1)
+        if exclude is not None:
+            distance = np.where(exclude, np.inf, distance)
+        return int(np.argmin(distance))
 
     def oracle(self) -> int:
         """The configuration with the best seed-mean score at its last epoch."""

@@ -1,7 +1,7 @@
-"""Hyperparameters to and from Optuna's distributions and ConfigSpace's JSON.
+"""Hyperparameters to and from Optuna's distributions and ConfigSpace.
 
-Optuna is imported only inside the functions that use it; ConfigSpace is not needed at all
-(its JSON format is read directly).
+Optuna and ConfigSpace are imported only inside the functions that use them; reading a
+ConfigSpace JSON needs no ConfigSpace (its format is read directly).
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from tunegym.space._params import Categorical, Float, Hyperparameter, Int
 
 if TYPE_CHECKING:
     import optuna
+    from ConfigSpace import ConfigurationSpace
 
-__all__ = ["CONFIGSPACE_TYPES", "from_configspace", "from_optuna", "suggest", "to_optuna"]
+__all__ = [
+    "CONFIGSPACE_TYPES",
+    "from_configspace",
+    "from_optuna",
+    "suggest",
+    "to_configspace",
+    "to_optuna",
+]
 
 CONFIGSPACE_TYPES: Final[tuple[str, ...]] = (
     "uniform_float",
@@ -192,3 +200,29 @@ def from_configspace(
         if entry.get("name") not in drop:
             params.append(_from_entry(entry))
     return tuple(params)
+
+
+def to_configspace(params: Sequence[Hyperparameter], name: str = "") -> ConfigurationSpace:
+    """The hyperparameters as a ``ConfigSpace.ConfigurationSpace`` (for SMAC3, DEHB).
+
+    A `Float` becomes a ``Float``, an `Int` an ``Integer`` (bounds included, log scale kept), a
+    `Categorical` a ``Categorical`` of the same choices, in order.
+
+    Raises:
+        MissingExtraError: ConfigSpace is not installed (the ``peers`` extra).
+    """
+    try:
+        import ConfigSpace as CS
+    except ImportError:
+        from tunegym.errors import MissingExtraError
+
+        raise MissingExtraError("ConfigSpace", "peers", "Space.to_configspace") from None
+    out = CS.ConfigurationSpace(name=name or None)
+    for p in params:
+        if isinstance(p, Float):
+            out.add(CS.Float(p.name, (p.low, p.high), log=p.log))
+        elif isinstance(p, Int):
+            out.add(CS.Integer(p.name, (p.low, p.high), log=p.log))
+        else:
+            out.add(CS.Categorical(p.name, list(p.choices)))
+    return out

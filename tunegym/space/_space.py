@@ -15,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from tunegym.errors import did_you_mean
-from tunegym.space._convert import from_configspace, from_optuna, suggest, to_optuna
+from tunegym.space._convert import (
+    from_configspace,
+    from_optuna,
+    suggest,
+    to_configspace,
+    to_optuna,
+)
 from tunegym.space._params import (
     Categorical,
     Choice,
@@ -27,6 +33,7 @@ from tunegym.space._params import (
 
 if TYPE_CHECKING:
     import optuna
+    from ConfigSpace import ConfigurationSpace
 
 __all__ = ["SAMPLE_METHODS", "Space"]
 
@@ -415,6 +422,16 @@ class Space:
                 forbidden clauses, or a ``drop`` name that is not there.
         """
         return cls(from_configspace(path_or_dict, drop), name)
+
+    def to_configspace(self) -> ConfigurationSpace:
+        """The space as a ``ConfigSpace.ConfigurationSpace`` (needs the ``peers`` extra).
+
+        Example:
+            >>> from tunegym.space import LR_BS_SPACE
+            >>> sorted(LR_BS_SPACE.to_configspace())  # doctest: +SKIP
+            ['batch_size', 'lr']
+        """
+        return to_configspace(self.params, self.name)
 
     # -- text ------------------------------------------------------------------------------
 
