@@ -1,13 +1,17 @@
-"""The research benchmark (BENCHMARK_PROTOCOL.md): every tuner on the meta-test tasks.
+"""The v1 research benchmark (BENCHMARK_PROTOCOL.md v1): every tuner on the meta-test tasks.
+
+Protocol v2 (peers from their own libraries, per-epoch reading, seed-mean truth) is
+``tunegym bench --suite lcbench|own|PATH`` (docs/BENCHMARKS.md); this script keeps v1
+reproducible.
 
 Runs the agent and every baseline of ``tunegym.baselines`` (DEHB is unavailable, see
 docs/BASELINES.md) on the meta-test datasets of the snapshot, 10 seeds, budget 64 epochs, in
 replay, over worker processes; writes ``docs/benchmarks/curves.csv`` and ``summary.csv``, the
-figures ``docs/figures/bench_regret.png`` and ``bench_rank.png`` and ``docs/BENCHMARKS.md``.
+figures ``docs/figures/bench_regret.png`` and ``bench_rank.png`` and ``docs/BENCHMARKS_V1.md``.
 ``--live`` runs the documented live subset (the agent, random, hyperband and TPE on the three
 smallest meta-test datasets, 3 seeds) and writes ``live_*`` files and ``docs/BENCHMARKS_LIVE.md``.
 
-Run (what produced docs/BENCHMARKS.md; the same as ``tunegym bench``):
+Run (what produced docs/BENCHMARKS_V1.md; the same as ``tunegym bench --suite v1``):
     .venv/bin/python experiments/benchmark.py
 """
 

@@ -46,7 +46,8 @@ def bench_command(
         float, typer.Option(help="Also end episodes after this many training seconds (0: no).")
     ] = 0.0,
     quick: Annotated[
-        bool, typer.Option(help="Seconds-long: 3 tasks, 2 seeds, 200 epochs, tunegym's peers.")
+        bool,
+        typer.Option(help="Seconds-long: 3 meta-test tasks, 2 seeds, 200 epochs, 5 cold peers."),
     ] = False,
     list_peers: Annotated[bool, typer.Option("--list", help="List the peers and exit.")] = False,
     out: Annotated[
@@ -55,6 +56,7 @@ def bench_command(
     doc: Annotated[
         str, typer.Option(help="Markdown report (empty: none; v1: docs/BENCHMARKS_V1.md).")
     ] = "docs/BENCHMARKS.md",
+    figures: Annotated[str, typer.Option(help="Folder of the figures.")] = "docs/figures",
     live: Annotated[bool, typer.Option(help="v1 only: the live subset.")] = False,
     snapshot: Annotated[str, typer.Option(help="v1 only: snapshot folder.")] = "",
     agent: Annotated[str, typer.Option(help="v1 only: agent folder.")] = "",
@@ -64,7 +66,7 @@ def bench_command(
         _list()
         return
     if suite == "v1":
-        _v1(methods, datasets, budgets, seeds, workers, live, quick, out, doc, snapshot, agent,
+        _v1(methods, datasets, budgets, seeds, workers, live, quick, out, doc, figures, snapshot, agent,
             command)  # fmt: skip
         return
     from rich.progress import Progress
@@ -73,9 +75,7 @@ def bench_command(
 
     plan = BenchPlan(
         suite=suite,
-        peers=tuple(
-            methods or (("random", "hyperband", "top-k-1epoch", "fixed-script") if quick else ())
-        ),
+        peers=tuple(methods or (_QUICK_PEERS if quick else ())),
         budgets=tuple(budgets or ((200,) if quick else ())),
         seeds=2 if quick else seeds,
         tasks=tuple(datasets or ()),
@@ -87,7 +87,7 @@ def bench_command(
     with Progress(console=console, transient=True) as bar:
         job = bar.add_task(f"bench {suite}", total=None)
         frame = run_suite(plan, progress=lambda d, n: bar.update(job, completed=d, total=n))
-    result = write_report(frame, out_dir=out, doc=doc or None, command=command)
+    result = write_report(frame, out_dir=out, doc=doc or None, command=command, figures_dir=figures)
     import pandas as pd
 
     for scope in ("meta-test", "all"):
@@ -100,6 +100,9 @@ def bench_command(
 
 
 bench_command.__doc__ = _HELP
+
+
+_QUICK_PEERS = ("random", "hyperband", "top-k-1epoch", "tpe", "asha")
 
 
 def _list() -> None:
@@ -128,6 +131,7 @@ def _v1(
     quick: bool,
     out: str,
     doc: str,
+    figures: str,
     snapshot: str,
     agent: str,
     command: str,
@@ -143,7 +147,7 @@ def _v1(
         live=live,
         quick=quick,
         out="docs/benchmarks" if out == "docs/benchmarks/v2" else out,
-        figures="docs/figures",
+        figures=figures,
         doc="docs/BENCHMARKS_V1.md" if doc == "docs/BENCHMARKS.md" else doc,
         snapshot=snapshot,
         agent=agent,

@@ -43,7 +43,7 @@ def test_curves_and_summary(held_out: MetaDataset, agent_dir: Path) -> None:
 
 def test_cli_help() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"])
-    assert result.exit_code == 0 and "--live" in result.output
+    assert result.exit_code == 0 and "--live" in result.output and "--suite" in result.output
 
 
 def test_quick_run_writes_files(held_out: MetaDataset, agent_dir: Path, tmp_path: Path) -> None:

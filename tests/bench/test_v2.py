@@ -211,3 +211,24 @@ def test_a_table_suite_runs_and_writes_its_report(tmp_path) -> None:  # type: ig
     for png in result["figures"]:
         assert (tmp_path / "f").joinpath(png.split("/")[-1]).stat().st_size > 1000
         assert f"](f/{png.split('/')[-1]})" in again
+
+
+def test_the_command_runs_a_curve_table_quickly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from tunegym.cli import app
+
+    path = tmp_path / "mine.csv"
+    toy_table(n_configs=12, datasets=2).to_csv(path, index=False)
+    args = ["bench", "--suite", str(path), "--quick", "--peer", "random", "--peer", "hyperband",
+            "--workers", "1", "--out", str(tmp_path / "out"), "--doc", str(tmp_path / "B.md"),
+            "--figures", str(tmp_path / "fig")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "## Suite `mine`" in (tmp_path / "B.md").read_text()
+    assert (tmp_path / "out" / "mine_results.csv.gz").is_file()
+    assert len(list((tmp_path / "fig").glob("bench2_mine_*.png"))) == 2
+    listing = CliRunner().invoke(app, ["bench", "--list"])
+    assert "syne-tune" in listing.output and "issue 15" in listing.output
+    bad = CliRunner().invoke(app, ["bench", "--suite", "nope"])
+    assert bad.exit_code != 0 and "Unknown suite" in str(bad.exception or bad.output)
