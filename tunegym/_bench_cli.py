@@ -49,6 +49,10 @@ def bench_command(
         bool,
         typer.Option(help="Seconds-long: 3 meta-test tasks, 2 seeds, 200 epochs, 5 cold peers."),
     ] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option(help="Rewrite the report from the results CSV in --out, running nothing."),
+    ] = False,
     list_peers: Annotated[bool, typer.Option("--list", help="List the peers and exit.")] = False,
     out: Annotated[
         str, typer.Option(help="Folder of the results (v1: docs/benchmarks).")
@@ -71,7 +75,15 @@ def bench_command(
         return
     from rich.progress import Progress
 
-    from tunegym.bench import BenchPlan, run_suite, write_report
+    from tunegym.bench import BenchPlan, read_results, run_suite, write_report
+
+    if report_only:
+        frame = read_results(out, suite)
+        result = write_report(frame, out_dir=out, doc=doc or None,
+                              command=frame.attrs["bench"].get("command", command),
+                              figures_dir=figures)  # fmt: skip
+        console.print(f"Rewrote {doc or 'no report'} and {len(result['figures'])} figures.")
+        return
 
     plan = BenchPlan(
         suite=suite,

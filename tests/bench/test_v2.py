@@ -228,6 +228,10 @@ def test_the_command_runs_a_curve_table_quickly(tmp_path) -> None:  # type: igno
     assert "## Suite `mine`" in (tmp_path / "B.md").read_text()
     assert (tmp_path / "out" / "mine_results.csv.gz").is_file()
     assert len(list((tmp_path / "fig").glob("bench2_mine_*.png"))) == 2
+    (tmp_path / "B.md").write_text("# Benchmarks (protocol v2)\n\nlost\n")
+    again = CliRunner().invoke(app, [*args, "--report-only"])
+    assert again.exit_code == 0, again.output
+    assert "## Suite `mine`" in (tmp_path / "B.md").read_text()
     listing = CliRunner().invoke(app, ["bench", "--list"])
     assert "syne-tune" in listing.output and "issue 15" in listing.output
     bad = CliRunner().invoke(app, ["bench", "--suite", "nope"])

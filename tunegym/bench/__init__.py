@@ -25,7 +25,7 @@ from tunegym.bench._episode import Episode, Peer, portfolio
 from tunegym.bench._ledger import BudgetSpent, EpisodeTrace, Ledger
 from tunegym.bench._pool import CurvePool, lcbench_pools, table_pools
 from tunegym.bench._registry import PEERS, PeerInfo, get_peer, peer_names, unavailable_peers
-from tunegym.bench._report import rank_curves, summarise, write_report
+from tunegym.bench._report import rank_curves, read_results, summarise, write_report
 from tunegym.bench._run import (
     SUITE_BUDGETS,
     BenchPlan,
@@ -67,6 +67,7 @@ __all__ = [
     "plot_critical_difference",
     "portfolio",
     "rank_curves",
+    "read_results",
     "run_episode",
     "run_suite",
     "summarise",

@@ -28,7 +28,7 @@ from tunegym.bench._stats import (
     plot_critical_difference,
 )
 
-__all__ = ["rank_curves", "summarise", "write_report"]
+__all__ = ["rank_curves", "read_results", "summarise", "write_report"]
 
 
 def _weights(frame: pd.DataFrame) -> dict[str, float]:
@@ -218,6 +218,24 @@ def write_report(
         _write_section(Path(doc), suite, info, command, sections)
     (out / f"{suite}_run.json").write_text(json.dumps({**info, "command": command}, indent=1))
     return result
+
+
+def read_results(out_dir: str | Path, suite: str) -> pd.DataFrame:
+    """A suite's results as `write_report` kept them (the CSV and its run's JSON).
+
+    Raises:
+        FileNotFoundError: no results of ``suite`` in ``out_dir``.
+    """
+    name = Path(suite).stem
+    path = Path(out_dir) / f"{name}_results.csv.gz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No results of suite {suite!r} at {path}; run 'tunegym bench --suite {suite}' first."
+        )
+    frame = pd.read_csv(path)
+    run = Path(out_dir) / f"{name}_run.json"
+    frame.attrs["bench"] = json.loads(run.read_text()) if run.is_file() else {"suite": suite}
+    return frame
 
 
 _DOC_HEAD = """# Benchmarks (protocol v2)
