@@ -147,8 +147,7 @@ def test_peers_return_when_every_proposal_is_free(
 ) -> None:
     peer = get(name)
     module = sys.modules[peer.__module__]
-    limit = "_IDLE_JOBS" if name == "dehb" else "_IDLE_TRIALS"
-    monkeypatch.setattr(module, limit, 20)
+    monkeypatch.setattr(module, "STALL_TRIALS", 20)
     ledger = RecordingLedger(POOL, budget=BUDGET, seed=0)
     peer(OneCell(ledger, seed=0))  # no BudgetSpent: the peer gives up first
     assert ledger.spent == EPOCHS

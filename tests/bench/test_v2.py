@@ -236,3 +236,25 @@ def test_the_command_runs_a_curve_table_quickly(tmp_path) -> None:  # type: igno
     assert "syne-tune" in listing.output and "issue 15" in listing.output
     bad = CliRunner().invoke(app, ["bench", "--suite", "nope"])
     assert bad.exit_code != 0 and "Unknown suite" in str(bad.exception or bad.output)
+
+
+def test_v1_v2_table_reads_the_kept_summaries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from experiments.bench_v1_v2 import Args, run
+
+    v1 = pd.DataFrame({"method": ["random", "oracle"], "regret_100": [0.03, 0.005],
+                       "regret_100_lo": [0.02, 0.004], "regret_100_hi": [0.04, 0.006],
+                       "rank": [8.2, 5.9]})  # fmt: skip
+    v1.to_csv(tmp_path / "v1.csv", index=False)
+    v2 = pd.DataFrame({"budget": [1000, 1000, 200], "peer": ["random", "asha", "random"],
+                       "regret@100": [0.11, 0.08, 0.2], "ci_low": [0.1, 0.07, 0.1],
+                       "ci_high": [0.12, 0.09, 0.3], "rank": [2.0, 1.0, 1.0]})  # fmt: skip
+    v2.to_csv(tmp_path / "lcbench_all_summary.csv", index=False)
+    doc = tmp_path / "B.md"
+    doc.write_text("# Benchmarks (protocol v2)\n")
+    table = run(Args(v1=str(tmp_path / "v1.csv"), v2=str(tmp_path), doc=str(doc)))
+    random = table.set_index("peer").loc["random"]
+    assert random["v1 regret@100"] == "0.0300 [0.0200, 0.0400]"
+    assert random["lcbench all regret@100"] == "0.1100 [0.1000, 0.1200]"  # the largest budget
+    assert random["lcbench all rank"] == "2.00 of 2"
+    run(Args(v1=str(tmp_path / "v1.csv"), v2=str(tmp_path), doc=str(doc)))
+    assert doc.read_text().count("## The same peers in the v1 harness") == 1

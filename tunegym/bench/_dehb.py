@@ -5,7 +5,7 @@ eta**k`` up to ``max_epochs``); the peer trains the pool configuration `Episode.
 the proposal to (a promotion continues its configuration, a new point takes the nearest one not
 trained yet) to that many epochs (rounded), and tells DEHB ``1 - score`` (DEHB minimises) and
 the epochs the ledger charged. A job on a configuration already trained that far costs nothing;
-after `_IDLE_JOBS` such jobs in a row DEHB is taken to have nothing more to propose and the peer
+after `STALL_TRIALS` such jobs in a row DEHB is taken to have nothing more to propose and the peer
 returns.
 
 The ``dehb`` package (0.1.2) pins ``numpy<2`` in its metadata but runs on NumPy 2 as it is (it
@@ -31,19 +31,15 @@ from __future__ import annotations
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from tunegym.bench._episode import Episode
+from tunegym.bench._episode import STALL_TRIALS, Episode
 from tunegym.errors import MissingExtraError
 
 if TYPE_CHECKING:
     pass
 
 __all__ = ["dehb"]
-
-# Consecutive jobs that charged no epoch after which DEHB is taken to have nothing new to
-# propose: every proposal lands on configurations already trained to its fidelity.
-_IDLE_JOBS: Final = 1000
 
 
 def dehb(ep: Episode) -> None:
@@ -78,7 +74,7 @@ def dehb(ep: Episode) -> None:
             save_freq="end",
         )
         idle = 0
-        while idle < _IDLE_JOBS and not (ledger.trained >= ep.max_epochs).all():
+        while idle < STALL_TRIALS and not (ledger.trained >= ep.max_epochs).all():
             job = optimiser.ask()
             config = ep.index_of(dict(job["config"]))
             epochs = min(max(1, round(float(job["fidelity"]))), ep.max_epochs)

@@ -11,7 +11,13 @@ import numpy as np
 from tunegym.bench._ledger import Ledger
 from tunegym.bench._pool import CurvePool
 
-__all__ = ["Episode", "Peer", "portfolio"]
+__all__ = ["STALL_TRIALS", "Episode", "Peer", "portfolio"]
+
+STALL_TRIALS = 50
+"""A library peer returns once this many trials in a row charged no epoch: on a pool whose
+configurations have all been tried, a library may go on proposing points whose configurations
+are already trained as far as it takes them (each new point maps to the nearest untried
+configuration while there is one, so on LCBench's 2,000 this does not happen)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ TPE samples the space (``study.ask(space.to_optuna())``); the trial trains the p
 configuration `Episode.index_of` maps TPE's proposal to (for a new point, the nearest
 configuration not trained yet) and TPE is told the scores at its proposal. A trial on a
 configuration that trained before (a point proposed again) reads the epochs it has for free, the
-ledger charging only new epochs; should a study run `_IDLE_TRIALS` trials in a row that charge
+ledger charging only new epochs; should a study run `STALL_TRIALS` trials in a row that charge
 nothing, TPE has nothing more to propose and the peer returns.
 
 With a warm start (``tpe-ws``, ``tpe-hyperband-ws``) the portfolio is enqueued as the study's
@@ -19,18 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from tunegym.bench._episode import Episode
+from tunegym.bench._episode import STALL_TRIALS, Episode
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = ["tpe", "tpe_hyperband", "tpe_median"]
-
-# Consecutive trials that charged no epoch after which TPE is taken to have nothing new to
-# propose: every proposal is one it made before, on a configuration trained as far as it goes.
-_IDLE_TRIALS: Final = 1000
 
 
 def tpe(ep: Episode) -> None:
@@ -83,7 +79,7 @@ def _run(ep: Episode, pruner: optuna.pruners.BasePruner) -> None:
             study.enqueue_trial(values)
         ledger = ep.ledger
         idle = 0
-        while idle < _IDLE_TRIALS and not (ledger.trained >= ep.max_epochs).all():
+        while idle < STALL_TRIALS and not (ledger.trained >= ep.max_epochs).all():
             trial, config = _ask(study, ep)
             spent = ledger.spent
             for epoch in range(1, ep.max_epochs + 1):

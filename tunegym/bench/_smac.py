@@ -16,17 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunegym.bench._episode import Episode
+from tunegym.bench._episode import STALL_TRIALS, Episode
 from tunegym.errors import MissingExtraError
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["STALL_TRIALS", "smac_hyperband"]
+__all__ = ["smac_hyperband"]
 
-STALL_TRIALS = 500
-"""`smac_hyperband` returns once this many trials in a row charged nothing (as the Syne Tune
-peers do): on a small pool SMAC may propose only configurations already trained that far."""
 _N_TRIALS = 10**9  # SMAC's own stopping rule; the ledger's budget ends the episode first
 
 

@@ -22,15 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from tunegym.bench._episode import Episode
+from tunegym.bench._episode import STALL_TRIALS, Episode
 from tunegym.errors import MissingExtraError
 from tunegym.space import Categorical, Float, Int, Space
 
-__all__ = ["STALL_TRIALS", "asha", "bohb", "to_syne_space"]
+__all__ = ["asha", "bohb", "to_syne_space"]
 
-STALL_TRIALS = 500
-"""A peer returns once this many trials in a row charged nothing: on a small pool the library
-may propose only configurations already trained as far as it would take them."""
 
 _METRIC = "val_score"
 _TIME_ATTR = "epoch"
