@@ -255,8 +255,10 @@ regret per episode among the peers of the table (1 = best). AUC: mean regret ove
 Test: the incumbent's test score. Train s: training seconds the budget bought (recorded or the
 surrogate's). Tuner s/episode: the tuner's own time, outside the budget. Warm-started peers
 (dashed in the figures) start from the greedy portfolio of the suite's meta-train tasks and are
-reported on meta-test only; continuous-space peers propose points that map to the nearest
-configuration of the task's pool.
+reported on meta-test only; a library peer's new point of the space is a new trial on the
+nearest configuration of the task's pool not yet trained. The critical-difference diagrams rank
+each task's seed-mean final regret (Demšar's blocks are tasks, not episodes, so five meta-test
+tasks separate little).
 """
 
 
@@ -265,6 +267,8 @@ def _write_section(doc: Path, suite: str, info: dict[str, Any], command: str,
     text = doc.read_text() if doc.is_file() else _DOC_HEAD
     if "protocol v2" not in text.splitlines()[0]:
         text = _DOC_HEAD
+    first = text.find("<!-- ")
+    text = _DOC_HEAD + ("\n" + text[first:] if first >= 0 else "")  # the head as written now
     versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
     body = (
         f"<!-- suite:{suite} -->\n## Suite `{suite}`\n\n"
