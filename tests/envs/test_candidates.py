@@ -127,3 +127,23 @@ def test_live_trials_of_lcbench_configurations() -> None:
     env = make_tuning_env("sklearn:iris", "live", space=space, budget_epochs=4, n_slots=2)
     steps = random_episode(env, seed=0)
     assert sum(s.get("epochs", 0) for s in steps) == steps[-1]["epochs_used"] <= 4
+
+
+def test_replay_truth_is_the_seed_mean_curve() -> None:
+    space = SearchSpace.sampled(TOY, 3, seed=0, max_epochs=4)
+    one = toy_table(space)
+    two = pd.concat(
+        [one.assign(seed=0), one.assign(seed=1, val_accuracy=one["val_accuracy"] - 0.2)]
+    )
+    short = (two["seed"] == 1) & (two["epoch"] > 2) & (two["lr"] == space.candidates[0]["lr"])
+    kept = two[~short].assign(diverged=False)
+    last = (kept["seed"] == 1) & (kept["epoch"] == 2) & (kept["lr"] == space.candidates[0]["lr"])
+    kept.loc[last, "diverged"] = True  # a run that diverged at epoch 2
+    backend = ReplayBackend(kept, "toy", space=space)
+    config = space.candidates[0]
+    seed0 = one[one["lr"] == config["lr"]]["val_accuracy"].to_numpy()
+    seed1 = seed0[:2] - 0.2
+    expected = (seed0 + np.concatenate([seed1, [seed1[-1]] * 2])) / 2  # its last score carried
+    np.testing.assert_allclose(backend.truth(config), expected)
+    with pytest.raises(KeyError, match="No recorded curve"):
+        backend.truth({"lr": 0.5, "act": "relu"})

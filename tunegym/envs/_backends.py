@@ -413,6 +413,32 @@ class ReplayBackend:
     def score_bounds(self) -> tuple[float, float] | None:
         return self._bounds
 
+    def truth(self, config: Mapping[str, Any]) -> np.ndarray:
+        """The seed-mean validation curve of ``config``: what an incumbent of it is worth.
+
+        Benchmark protocol v2 scores an incumbent by its configuration's mean over every
+        recorded seed at its epoch, not by the seed the tuner happened to draw. A curve that
+        diverged (or stops) early counts its last score for the epochs it lacks.
+
+        Raises:
+            KeyError: no recorded curve of ``config``.
+
+        Example:
+            >>> import pandas as pd
+            >>> table = pd.DataFrame({"lr": [0.1] * 4, "batch_size": [32] * 4,
+            ...                       "seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2],
+            ...                       "val_accuracy": [0.5, 0.7, 0.6, 0.9]})
+            >>> ReplayBackend(table).truth({"lr": 0.1, "batch_size": 32}).round(2).tolist()
+            [0.55, 0.8]
+        """
+        key = self._search.key(config)
+        curves = [c[0] for k, c in self._curves.items() if k[:-1] == key]
+        if not curves:
+            raise KeyError(f"No recorded curve for {dict(config)} on {self.dataset!r}.")
+        length = max(len(c) for c in curves)
+        padded = [np.concatenate([c, np.full(length - len(c), c[-1])]) for c in curves]
+        return np.mean(padded, axis=0)
+
     def start(self, config: Mapping[str, Any], seed: int) -> int:
         curve = self._curves.get((*self._search.key(config), self._seed(seed)))
         if curve is None:
