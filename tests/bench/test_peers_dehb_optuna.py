@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import tempfile
 import warnings
@@ -12,60 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.bench._toy import BUDGET, EPOCHS, POOL, SPACE, RecordingLedger, make_pool, run
 from tunegym.bench._episode import Episode, Peer
-from tunegym.bench._ledger import BudgetSpent, Ledger
+from tunegym.bench._ledger import Ledger
 from tunegym.bench._optuna import tpe, tpe_hyperband, tpe_median
-from tunegym.bench._pool import CurvePool
 from tunegym.errors import MissingExtraError
-from tunegym.space import Categorical, Float, Int, Space
-
-EPOCHS = 9
-BUDGET = 60
-
-SPACE = Space(
-    (
-        Float("lr", 1e-4, 1e-1, log=True),
-        Int("units", 16, 256, log=True),
-        Categorical("activation", ("relu", "tanh")),
-    )
-)
-
-
-def make_pool(n: int = 30, seeds: int = 2) -> CurvePool:
-    """Saturating curves: the final score peaks at a middling learning rate, wide nets learn
-    faster, and each seed adds a little noise."""
-    configs = SPACE.sample(n, seed=0)
-    unit = SPACE.to_unit_many(configs)
-    final = 0.9 - 0.5 * (unit[:, 0] - 0.6) ** 2 - 0.1 * unit[:, 2]
-    rate = 0.2 + 1.5 * unit[:, 1]
-    epochs = np.arange(1, EPOCHS + 1)
-    noise = 0.01 * np.random.default_rng(0).standard_normal((n, seeds, EPOCHS))
-    val = final[:, None, None] * (1 - np.exp(-rate[:, None, None] * epochs)) + noise
-    return CurvePool("toy", "toy", "meta-test", SPACE, tuple(configs), val, val - 0.01,
-                     np.ones_like(val))  # fmt: skip
-
-
-POOL = make_pool()
-
-
-class RecordingLedger(Ledger):
-    """A ledger that notes every request (configuration, epoch)."""
-
-    def __init__(self, pool: CurvePool, budget: int, seed: int) -> None:
-        super().__init__(pool, budget, seed)
-        self.requests: list[tuple[int, int]] = []
-
-    def train(self, config: int, to_epoch: int) -> float:
-        self.requests.append((config, to_epoch))
-        return super().train(config, to_epoch)
-
-
-def run(peer: Peer, seed: int = 0, portfolio: tuple[int, ...] = ()) -> RecordingLedger:
-    """One episode of ``peer`` at a budget of 60 epochs; its ledger."""
-    ledger = RecordingLedger(POOL, budget=BUDGET, seed=0)
-    with contextlib.suppress(BudgetSpent):
-        peer(Episode(ledger, seed=seed, portfolio=portfolio))
-    return ledger
 
 
 def dehb_peer() -> Peer:

@@ -31,13 +31,10 @@ from __future__ import annotations
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tunegym.bench._episode import STALL_TRIALS, Episode
 from tunegym.errors import MissingExtraError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["dehb"]
 

@@ -32,7 +32,8 @@ __all__ = ["rank_curves", "read_results", "summarise", "write_report"]
 
 
 def _weights(frame: pd.DataFrame) -> dict[str, float]:
-    family = {str(k): str(v) for k, v in zip(frame["task"], frame["family"], strict=True)}
+    pairs = frame[["task", "family"]].drop_duplicates()
+    family = {str(k): str(v) for k, v in zip(pairs["task"], pairs["family"], strict=True)}
     return family_weights(sorted(family), family.__getitem__)
 
 

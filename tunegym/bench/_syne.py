@@ -74,12 +74,7 @@ def asha(ep: Episode) -> None:
         MissingExtraError: Syne Tune is not installed.
         BudgetSpent: the episode's budget ran out (this ends every episode).
     """
-    try:
-        from syne_tune.optimizer.baselines import ASHA  # type: ignore[import-untyped]
-    except ImportError as error:
-        raise MissingExtraError("syne-tune", "peers", "The ASHA peer") from error
-    with _library_quirks(ep.seed):
-        _drive(ep, ASHA(**_scheduler_args(ep)))
+    _run(ep, "ASHA")
 
 
 def bohb(ep: Episode) -> None:
@@ -90,12 +85,17 @@ def bohb(ep: Episode) -> None:
         MissingExtraError: Syne Tune (or its ``statsmodels`` dependency) is not installed.
         BudgetSpent: the episode's budget ran out (this ends every episode).
     """
+    _run(ep, "BOHB")
+
+
+def _run(ep: Episode, scheduler: str) -> None:
+    """Build ``syne_tune.optimizer.baselines.<scheduler>`` for the episode and drive it."""
     try:
-        from syne_tune.optimizer.baselines import BOHB
+        from syne_tune.optimizer import baselines  # type: ignore[import-untyped]
     except ImportError as error:
-        raise MissingExtraError("syne-tune", "peers", "The BOHB peer") from error
+        raise MissingExtraError("syne-tune", "peers", f"The {scheduler} peer") from error
     with _library_quirks(ep.seed):
-        _drive(ep, BOHB(**_scheduler_args(ep)))
+        _drive(ep, getattr(baselines, scheduler)(**_scheduler_args(ep)))
 
 
 def _scheduler_args(ep: Episode) -> dict[str, Any]:
