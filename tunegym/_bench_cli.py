@@ -53,6 +53,13 @@ def bench_command(
         bool,
         typer.Option(help="Rewrite the report from the results CSV in --out, running nothing."),
     ] = False,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            help="Run only the --peer(s) given and merge their rows into the results in --out "
+            "(the other peers' rows are kept as they were run; the report says so)."
+        ),
+    ] = False,
     list_peers: Annotated[bool, typer.Option("--list", help="List the peers and exit.")] = False,
     out: Annotated[
         str, typer.Option(help="Folder of the results (v1: docs/benchmarks).")
@@ -96,9 +103,16 @@ def bench_command(
         workers=workers,
         max_tasks=3 if quick else 0,
     )
+    if merge and not methods:
+        raise typer.BadParameter("--merge needs the --peer(s) to run.", param_hint="--merge")
     with Progress(console=console, transient=True) as bar:
         job = bar.add_task(f"bench {suite}", total=None)
         frame = run_suite(plan, progress=lambda d, n: bar.update(job, completed=d, total=n))
+    if merge:
+        from tunegym.bench import merge_results
+
+        frame = merge_results(read_results(out, suite), frame, command)
+        command = frame.attrs["bench"].get("command", command)  # the section's own run
     result = write_report(frame, out_dir=out, doc=doc or None, command=command, figures_dir=figures)
     import pandas as pd
 

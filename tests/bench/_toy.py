@@ -8,7 +8,7 @@ import numpy as np
 
 from tunegym.bench._episode import Episode, Peer
 from tunegym.bench._ledger import BudgetSpent, Ledger
-from tunegym.bench._pool import CurvePool
+from tunegym.envs._pool import CurvePool
 from tunegym.space import Categorical, Float, Int, Space
 
 EPOCHS = 9

@@ -23,9 +23,8 @@ run:
 
 from tunegym.bench._episode import Episode, Peer, portfolio
 from tunegym.bench._ledger import BudgetSpent, EpisodeTrace, Ledger
-from tunegym.bench._pool import CurvePool, lcbench_pools, table_pools
 from tunegym.bench._registry import PEERS, PeerInfo, get_peer, peer_names, unavailable_peers
-from tunegym.bench._report import rank_curves, read_results, summarise, write_report
+from tunegym.bench._report import merge_results, rank_curves, read_results, summarise, write_report
 from tunegym.bench._run import (
     SUITE_BUDGETS,
     BenchPlan,
@@ -42,6 +41,7 @@ from tunegym.bench._stats import (
     mean_ranks,
     plot_critical_difference,
 )
+from tunegym.envs._pool import CurvePool, lcbench_pools, table_pools
 
 __all__ = [
     "PEERS",
@@ -63,6 +63,7 @@ __all__ = [
     "lcbench_pools",
     "load_suite",
     "mean_ranks",
+    "merge_results",
     "peer_names",
     "plot_critical_difference",
     "portfolio",

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tunegym.bench._ledger import Ledger
-from tunegym.bench._pool import CurvePool
+from tunegym.envs._pool import CurvePool
 
 __all__ = ["STALL_TRIALS", "Episode", "Peer", "portfolio"]
 
@@ -34,12 +34,15 @@ class Episode:
         portfolio: warm-start configurations (pool indices), the best meta-train default
             first; empty for a cold start.
         eta: the halving rate of the multi-fidelity peers.
+        prior: ``[n]`` the warm start's predicted normalised final score of each configuration
+            (`tunegym.envs.config_prior` over the meta-train tasks); ``None`` for a cold start.
     """
 
     ledger: Ledger
     seed: int
     portfolio: tuple[int, ...] = ()
     eta: int = 3
+    prior: np.ndarray | None = None
     _mapped: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False, compare=False)
 
     @property

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tunegym.bench._pool import CurvePool
+from tunegym.envs._pool import CurvePool
 
 __all__ = ["BudgetSpent", "EpisodeTrace", "Ledger"]
 

@@ -110,6 +110,27 @@ PEERS: dict[str, PeerInfo] = {
             "TPE + HyperbandPruner, the portfolio enqueued",
         ),
         PeerInfo(
+            "agent",
+            _B + "_agent:agent",
+            "tunegym",
+            True,
+            "tunegym's freeze-thaw agent (MaskablePPO), warm-started",
+        ),
+        PeerInfo(
+            "agent-no-meta",
+            _B + "_agent:agent_no_meta",
+            "tunegym",
+            True,
+            "ablation: the agent trained with meta-features zeroed",
+        ),
+        PeerInfo(
+            "agent-no-ws",
+            _B + "_agent:agent_no_ws",
+            "tunegym",
+            False,
+            "ablation: the agent trained without a warm start",
+        ),
+        PeerInfo(
             "oracle",
             _B + "_peers:oracle",
             "tunegym",
@@ -120,12 +141,7 @@ PEERS: dict[str, PeerInfo] = {
 }
 
 # Named by the protocol, not run by this harness, with the reason.
-_NOT_HERE: dict[str, str] = {
-    "agent": (
-        "tunegym's agent chooses among 13 x 6 learning-rate x batch-size candidates with fixed "
-        "step sizes; the policy over any pool of candidates is issue 15"
-    ),
-}
+_NOT_HERE: dict[str, str] = {}
 
 
 def peer_names(*, warm: bool | None = None) -> tuple[str, ...]:
@@ -152,6 +168,15 @@ def unavailable_peers() -> dict[str, str]:
     """Peers that cannot run here (their library is missing) or that the protocol names but
     this harness does not run, with the reason."""
     out = dict(_NOT_HERE)
+    from tunegym.bench._agent import agent_folder
+
+    for name, info in PEERS.items():
+        folder = agent_folder(info.target)
+        if folder is not None and not (folder / "weights.pt").is_file():
+            out[name] = (
+                f"no trained agent in {folder} (python experiments/train_freeze_thaw.py, "
+                "see docs/AGENT.md)"
+            )
     for name, info in PEERS.items():
         module = _IMPORT_NAMES.get(info.library)
         if module is not None and importlib.util.find_spec(module) is None:

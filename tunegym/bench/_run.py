@@ -29,8 +29,8 @@ import pandas as pd
 
 from tunegym.bench._episode import Episode, portfolio
 from tunegym.bench._ledger import BudgetSpent, EpisodeTrace, Ledger
-from tunegym.bench._pool import CurvePool, lcbench_pools, table_pools
 from tunegym.bench._registry import PEERS, get_peer
+from tunegym.envs._pool import CurvePool, config_prior, lcbench_pools, table_pools
 
 __all__ = [
     "SUITE_BUDGETS",
@@ -105,12 +105,13 @@ def run_episode(
     portfolio: Sequence[int] = (),
     *,
     budget_seconds: float | None = None,
+    prior: np.ndarray | None = None,
 ) -> EpisodeTrace:
     """One peer on one task: its trace per epoch of cost (the tuner's own time apart)."""
     ledger = Ledger(pool, budget, seed, budget_seconds=budget_seconds)
     start = time.perf_counter()
     with contextlib.suppress(BudgetSpent):
-        peer(Episode(ledger, seed, tuple(portfolio)))
+        peer(Episode(ledger, seed, tuple(portfolio), prior=prior))
     return ledger.trace(time.perf_counter() - start)
 
 
@@ -180,6 +181,7 @@ class _Unit:
     task: str
     budget: int
     portfolio: tuple[int, ...]
+    prior: np.ndarray | None = None
 
 
 def _run_unit(unit: _Unit) -> list[dict[str, Any]]:
@@ -193,7 +195,7 @@ def _run_unit(unit: _Unit) -> list[dict[str, Any]]:
     for seed in range(plan.seeds):
         tuner_seed = episode_seed(plan.base_seed, unit.task, seed)
         trace = run_episode(peer, pool, unit.budget, tuner_seed, unit.portfolio,
-                            budget_seconds=plan.budget_seconds)  # fmt: skip
+                            budget_seconds=plan.budget_seconds, prior=unit.prior)  # fmt: skip
         for c in marks:
             rows.append(
                 {
@@ -252,7 +254,8 @@ def run_suite(
         for pool in chosen:
             if info.warm and pool.part != "meta-test":
                 continue
-            units += [_Unit(plan, name, pool.task, b, folio) for b in plan.budget_list()]
+            prior = config_prior(train, pool.configs, pool.space) if info.warm else None
+            units += [_Unit(plan, name, pool.task, b, folio, prior) for b in plan.budget_list()]
     # Slow peers first, so that the pool's tail is short.
     units.sort(key=lambda u: (-u.budget, u.peer not in ("smac-hyperband", "bohb", "bohb-ws")))
     rows: list[dict[str, Any]] = []

@@ -29,8 +29,17 @@ from tunegym.envs._curves import (
 )
 from tunegym.envs._env import TuningEnv, observation_layout
 from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
+from tunegym.envs._freezethaw import (
+    CONFIG_DIMS,
+    DEFAULT_K,
+    GLOBAL_FIELDS,
+    ROW_FIELDS,
+    FreezeThawEnv,
+    freeze_thaw_layout,
+)
 from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend, lcbench_curves
 from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, lcbench_search, make_tuning_env
+from tunegym.envs._pool import CurvePool, PoolBackend, config_prior, lcbench_pools, table_pools
 from tunegym.envs._tables import TABLE_COLUMNS, curve_search, read_curve_table
 from tunegym.envs._task import (
     DEFAULT_BATCH_SIZES,
@@ -46,17 +55,21 @@ from tunegym.envs._task import (
 )
 
 __all__ = [
+    "CONFIG_DIMS",
     "CURVE_COLUMNS",
     "DEFAULT_BATCH_SIZES",
+    "DEFAULT_K",
     "DEFAULT_K_CHOICES",
     "DEFAULT_LRS",
     "DEFAULT_MAX_ROWS",
     "ENV_ID",
+    "GLOBAL_FIELDS",
     "LCBENCH_CANDIDATES",
     "LCBENCH_PREFIX",
     "META_FEATURE_NAMES",
     "MINIMISED_METRICS",
     "OPTIONAL_CURVE_COLUMNS",
+    "ROW_FIELDS",
     "SCORE_METRICS",
     "TABLE_COLUMNS",
     "Action",
@@ -66,7 +79,10 @@ __all__ = [
     "CollectProgress",
     "CollectSummary",
     "CollectUnit",
+    "CurvePool",
+    "FreezeThawEnv",
     "LiveBackend",
+    "PoolBackend",
     "ReplayBackend",
     "SearchSpace",
     "Segment",
@@ -74,9 +90,12 @@ __all__ = [
     "TuningEnv",
     "collect",
     "completed_units",
+    "config_prior",
     "curve_search",
+    "freeze_thaw_layout",
     "lcbench_backend",
     "lcbench_curves",
+    "lcbench_pools",
     "lcbench_search",
     "make_tuning_env",
     "metric_score",
@@ -87,6 +106,7 @@ __all__ = [
     "record_curves",
     "resolve_datasets",
     "score_of",
+    "table_pools",
     "task_meta_features",
     "trial_setup",
     "write_curves",

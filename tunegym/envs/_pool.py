@@ -25,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tunegym.envs._backends import Segment
 from tunegym.space import Space
 
-__all__ = ["CurvePool", "lcbench_pools", "table_pools"]
+__all__ = ["CurvePool", "PoolBackend", "config_prior", "lcbench_pools", "table_pools"]
 
 _TEST_FOR = {"val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy"}
 
@@ -240,7 +241,7 @@ def table_pools(
     Raises:
         ValueError: no such metric, or configurations recorded with different seeds.
     """
-    from tunegym.envs import curve_search
+    from tunegym.envs._tables import curve_search
 
     if metric not in frame:
         raise ValueError(
@@ -320,3 +321,129 @@ def _carry_forward(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 def _plain(value: object) -> object:
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+# --- a pool as a backend ---------------------------------------------------------------------
+
+
+class PoolBackend:
+    """A `CurvePool` served through the env's `Backend` protocol (replay of the pool's curves).
+
+    ``start(config, seed)`` opens the pool's configuration with exactly that key on seed
+    ``seed % S``; ``advance`` serves the next epochs; ``truth`` is the seed-mean curve the
+    benchmark scores an incumbent with, so an env trained here is rewarded on protocol v2's truth.
+
+    Args:
+        pool: the task.
+        meta_features: the task's meta-features (``tunegym.envs.META_FEATURE_NAMES``; zeros
+            when unknown).
+
+    Example:
+        >>> from tunegym.space import Float, Space
+        >>> space = Space((Float("lr", 0.001, 1.0, log=True),))
+        >>> curves = np.array([[[0.5, 0.6]], [[0.7, 0.9]]])
+        >>> pool = CurvePool("toy", "toy", "meta-train", space, ({"lr": 0.01}, {"lr": 0.1}),
+        ...                  curves, curves, np.ones_like(curves))
+        >>> backend = PoolBackend(pool)
+        >>> backend.advance(backend.start({"lr": 0.1}, seed=3), 2).scores.tolist()
+        [0.7, 0.9]
+    """
+
+    def __init__(self, pool: CurvePool, meta_features: npt.ArrayLike | None = None) -> None:
+        from tunegym.envs._features import META_FEATURE_NAMES
+
+        self.pool = pool
+        self._index = {pool.space.key(c): i for i, c in enumerate(pool.configs)}
+        meta = np.zeros(len(META_FEATURE_NAMES), dtype=np.float32)
+        if meta_features is not None:
+            meta = np.asarray(meta_features, dtype=np.float32).reshape(len(META_FEATURE_NAMES))
+        self._meta = meta
+        self._open: dict[int, list[int]] = {}
+        self._next = 0
+
+    @property
+    def meta_features(self) -> npt.NDArray[np.float32]:
+        return self._meta
+
+    @property
+    def score_bounds(self) -> tuple[float, float]:
+        return self.pool.bounds
+
+    def index(self, config: Mapping[str, Any]) -> int:
+        """The pool's index of ``config``.
+
+        Raises:
+            KeyError: the pool does not hold ``config`` (replay never interpolates).
+        """
+        i = self._index.get(self.pool.space.key(config))
+        if i is None:
+            raise KeyError(f"{self.pool.task}: the pool holds no configuration {dict(config)}.")
+        return i
+
+    def truth(self, config: Mapping[str, Any]) -> npt.NDArray[np.float64]:
+        """The seed-mean validation curve of ``config``."""
+        return np.asarray(self.pool.truth[self.index(config)])
+
+    def start(self, config: Mapping[str, Any], seed: int) -> int:
+        handle, self._next = self._next, self._next + 1
+        self._open[handle] = [self.index(config), int(seed) % self.pool.n_seeds, 0]
+        return handle
+
+    def advance(self, handle: int, k: int) -> Segment:
+        entry = self._open.get(handle)
+        if entry is None:
+            raise KeyError(f"No open trial with handle {handle}.")
+        i, s, done = entry
+        end = min(done + int(k), self.pool.max_epochs)
+        entry[2] = end
+        pool = self.pool
+        return Segment(
+            pool.val[i, s, done:end], pool.test[i, s, done:end], pool.seconds[i, s, done:end],
+            False,
+        )  # fmt: skip
+
+    def release(self, handle: int) -> None:
+        self._open.pop(handle, None)
+
+
+def config_prior(
+    train: Sequence[CurvePool],
+    configs: Sequence[Mapping[str, Any]],
+    space: Space,
+    *,
+    weights: npt.ArrayLike | None = None,
+) -> npt.NDArray[np.float32]:
+    """Predicted normalised final score of each of ``configs`` from the meta-train tasks.
+
+    On each task the seed-mean final scores are scaled to [0, 1] (best 1); a configuration is
+    worth the score of the task's nearest configuration in the unit cube (itself when the tasks
+    recorded it), averaged over the tasks with ``weights`` (uniform by default; e.g. larger for
+    tasks whose meta-features are close). This is the warm start's prior that the freeze-thaw
+    env shows per candidate.
+
+    Raises:
+        ValueError: no meta-train task, or weights of the wrong length.
+    """
+    if not train:
+        raise ValueError("A prior needs at least one meta-train task.")
+    w = np.ones(len(train)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(train),) or not np.isfinite(w).all() or w.sum() <= 0:
+        raise ValueError(f"weights must be {len(train)} finite values, not all 0; got {w!r}.")
+    target = space.to_unit_many(configs)
+    out = np.zeros(len(configs))
+    searched: list[tuple[tuple[dict[str, Any], ...], npt.NDArray[np.intp]]] = []
+    for pool, weight in zip(train, w / w.sum(), strict=True):
+        final = pool.truth[:, -1]
+        best, worst = final.max(), final.min()
+        scaled = (final - worst) / max(best - worst, 1e-12)
+        # Tasks of one sample of configurations (LCBench's, the meta-dataset's) share one search.
+        nearest = next((n for c, n in searched if c == pool.configs), None)
+        if nearest is None and len(configs) == pool.n and tuple(configs) == pool.configs:
+            nearest = np.arange(pool.n)
+            searched.append((pool.configs, nearest))
+        if nearest is None:
+            d = ((target[:, None, :] - pool._unit[None, :, :]) ** 2).sum(axis=2)
+            nearest = np.argmin(d, axis=1)
+            searched.append((pool.configs, nearest))
+        out += weight * scaled[nearest]
+    return out.astype(np.float32)

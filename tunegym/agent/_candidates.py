@@ -1,0 +1,144 @@
+"""The freeze-thaw policy: one network scores every candidate of `tunegym.envs.FreezeThawEnv`.
+
+`CandidateNet` is permutation-equivariant over the candidates (a Deep Sets encoder, Zaheer et
+al., 2017): each row is embedded by the same MLP, the embeddings are pooled (mean and max over
+the present rows) with the global entries into a context, and the same head reads each row's
+embedding with the context into one logit per ``k``. The stop logit and the value read the
+context alone. Its weights do not depend on ``N``: a network trained on 128 candidates runs on
+256.
+
+`CandidatePolicy` puts it into sb3-contrib's ``MaskablePPO``: the net's logits are the masked
+categorical's logits (SB3's ``action_net`` becomes the identity) and its context feeds SB3's
+value head.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from torch import nn
+
+from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS
+
+__all__ = ["CandidateNet", "CandidatePolicy"]
+
+_G, _R = len(GLOBAL_FIELDS), len(ROW_FIELDS)
+
+
+class CandidateNet(nn.Module):
+    """Scores the candidates of a freeze-thaw observation.
+
+    Args:
+        n_k: the env's ``len(k_choices)``.
+        hidden: width of every layer.
+        use_meta: read the task's meta-features (off for the "no meta-features" ablation: they
+            are zeroed before the net sees them).
+    """
+
+    def __init__(self, n_k: int, hidden: int = 64, use_meta: bool = True) -> None:
+        super().__init__()
+        self.n_k, self.hidden, self.use_meta = n_k, hidden, use_meta
+        self.row = nn.Sequential(
+            nn.Linear(_R, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
+        )
+        self.context = nn.Sequential(nn.Linear(_G + 2 * hidden, hidden), nn.Tanh())
+        self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_k))
+        self.stop = nn.Linear(hidden, 1)
+        meta0 = GLOBAL_FIELDS.index(next(f for f in GLOBAL_FIELDS if f.startswith("meta.")))
+        self._meta = slice(meta0, _G)
+        with torch.no_grad():  # start far from stopping: with no price, stopping never pays
+            self.stop.bias.fill_(-4.0)
+            last = self.head[-1]
+            assert isinstance(last, nn.Linear)
+            last.weight.mul_(0.1)
+
+    def encode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(row embeddings [B, rows, h], context [B, h], present [B, rows])``."""
+        glob = obs[:, :_G]
+        if not self.use_meta:
+            glob = glob.clone()
+            glob[:, self._meta] = 0.0
+        rows = obs[:, _G:].reshape(obs.shape[0], -1, _R)
+        present = rows[:, :, 0] > 0.5
+        h = self.row(rows)
+        weight = present.unsqueeze(-1).to(h.dtype)
+        mean = (h * weight).sum(1) / weight.sum(1).clamp(min=1.0)
+        peak = h.masked_fill(~present.unsqueeze(-1), -1.0).max(1).values
+        context = self.context(torch.cat([glob, mean, peak], dim=1))
+        return h, context, present
+
+    def logits(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """``[B, rows * n_k + 1]``: advance logits row-major, then stop."""
+        both = torch.cat([h, context.unsqueeze(1).expand(-1, h.shape[1], -1)], dim=2)
+        advance = self.head(both).reshape(h.shape[0], -1)
+        return torch.cat([advance, self.stop(context)], dim=1)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits, context)``."""
+        h, context, _ = self.encode(obs)
+        return self.logits(h, context), context
+
+
+class _Extractor(nn.Module):
+    """SB3's ``mlp_extractor`` slot: latent of the actor = the logits, of the critic = context."""
+
+    def __init__(self, net: CandidateNet, n_actions: int) -> None:
+        super().__init__()
+        self.net = net
+        self.latent_dim_pi = n_actions
+        self.latent_dim_vf = net.hidden
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(features)
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)[0]
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net.encode(features)[1]
+
+
+class CandidatePolicy(MaskableActorCriticPolicy):
+    """MaskablePPO's actor-critic with `CandidateNet` as its actor (and the critic's trunk).
+
+    Keyword args (``policy_kwargs``): ``n_k``, ``hidden``, ``use_meta`` as `CandidateNet`.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        n_k: int = 5,
+        hidden: int = 64,
+        use_meta: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.n_k, self.hidden, self.use_meta = n_k, hidden, use_meta
+        kwargs["ortho_init"] = False
+        super().__init__(*args, **kwargs)
+
+    def _build_mlp_extractor(self) -> None:
+        net = CandidateNet(self.n_k, self.hidden, self.use_meta)
+        self.mlp_extractor = _Extractor(net, int(self.action_space.n))  # type: ignore[assignment,attr-defined]
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        self.action_net = nn.Identity()  # the net's output already is one logit per action
+        self.optimizer = self.optimizer_class(
+            self.parameters(),
+            lr=lr_schedule(1),  # type: ignore[call-arg]
+            **self.optimizer_kwargs,
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(n_k=self.n_k, hidden=self.hidden, use_meta=self.use_meta)
+        return data
+
+    @property
+    def net(self) -> CandidateNet:
+        """The candidate network (what the shipped agent keeps)."""
+        net = self.mlp_extractor.net
+        assert isinstance(net, CandidateNet)
+        return net

@@ -1,0 +1,285 @@
+"""The freeze-thaw agent (agent v2): its tasks, its episodes, and the agent that ships.
+
+* `TaskSet` holds the curve pools of the suites the agent learns from (LCBench's surrogate and
+  meta-dataset v2), each task's warm start — the greedy portfolio and the prior (predicted
+  normalised final score of every configuration) from the **other** meta-train tasks of its
+  suite, so a meta-train task never sees itself — and its meta-features.
+* `episode_candidates` picks an episode's N candidates: the portfolio first, then a random
+  sample of the task's configurations.
+* `FreezeThawAgent` is the trained `CandidateNet` with its JSON: it acts on a
+  `tunegym.envs.FreezeThawEnv` (greedy over the masked logits), saves as ``weights.pt`` (a plain
+  ``state_dict``, read with ``torch.load(weights_only=True)``) + ``agent.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from tunegym.agent._candidates import CandidateNet
+from tunegym.envs import (
+    DEFAULT_K,
+    META_FEATURE_NAMES,
+    CurvePool,
+    FreezeThawEnv,
+    PoolBackend,
+)
+
+__all__ = [
+    "DEFAULT_FT_AGENT_DIR",
+    "FreezeThawAgent",
+    "SuiteTask",
+    "TaskSet",
+    "episode_candidates",
+    "load_ft_agent",
+    "run_ft_episode",
+]
+
+DEFAULT_FT_AGENT_DIR = Path(__file__).resolve().parent / "pretrained" / "freeze_thaw"
+"""Where the shipped freeze-thaw agent lives (``weights.pt`` + ``agent.json``)."""
+
+FORMAT = "tunegym.freeze-thaw-agent"
+
+
+def _normalised_finals(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:
+    """``[tasks, n]``: each task's seed-mean final scores scaled to [0, 1] (best 1)."""
+    rows = []
+    for p in pools:
+        final = p.truth[:, -1]
+        rows.append((final - final.min()) / max(final.max() - final.min(), 1e-12))
+    return np.vstack(rows)
+
+
+def _greedy(table: npt.NDArray[np.float64], k: int) -> list[int]:
+    """Feurer's greedy portfolio over a tasks × configurations table (`tunegym.bench.portfolio`)."""
+    picked: list[int] = []
+    covered = np.zeros(table.shape[0])
+    for _ in range(min(k, table.shape[1])):
+        gain = np.maximum(table, covered[:, None]).mean(axis=0)
+        gain[picked] = -np.inf
+        best = int(np.argmax(gain))
+        picked.append(best)
+        covered = np.maximum(covered, table[:, best])
+    return picked
+
+
+@dataclass
+class SuiteTask:
+    """One task with its warm start.
+
+    Attributes:
+        pool: the task's curves.
+        suite: the suite it belongs to (``lcbench``, ``own``).
+        prior: ``[n]`` predicted normalised final score of each configuration.
+        portfolio: pool indices of the warm start's portfolio, best default first.
+        meta: the task's meta-features (zeros when unknown).
+    """
+
+    pool: CurvePool
+    suite: str
+    prior: npt.NDArray[np.float32]
+    portfolio: tuple[int, ...]
+    meta: npt.NDArray[np.float32]
+    backend: PoolBackend = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.backend = PoolBackend(self.pool, self.meta)
+
+
+class TaskSet:
+    """The tasks of one or more suites with their warm starts.
+
+    A meta-train task's prior and portfolio come from the suite's other meta-train tasks
+    (leave-one-out); every other task's from all of them. Tasks of one suite must share their
+    configurations (both suites do: LCBench's Sobol sample, the meta-dataset's 100).
+
+    Args:
+        suites: suite name → its pools (`tunegym.bench.load_suite`).
+        meta: task → meta-features (default zeros).
+        portfolio_size: configurations of each portfolio.
+    """
+
+    def __init__(
+        self,
+        suites: Mapping[str, Sequence[CurvePool]],
+        *,
+        meta: dict[str, npt.ArrayLike] | None = None,
+        portfolio_size: int = 8,
+    ) -> None:
+        self.tasks: list[SuiteTask] = []
+        meta = meta or {}
+        for suite, pools in suites.items():
+            train = [p for p in pools if p.part == "meta-train"]
+            if not train:
+                raise ValueError(f"Suite {suite!r} has no meta-train task to warm-start from.")
+            if any(p.configs != train[0].configs for p in pools):
+                raise ValueError(f"The tasks of suite {suite!r} hold different configurations.")
+            table = _normalised_finals(train)
+            total = table.sum(axis=0)
+            where = {p.task: t for t, p in enumerate(train)}
+            for pool in pools:
+                t = where.get(pool.task)
+                if t is None:
+                    rest, mean = table, total / len(train)
+                else:  # leave the task itself out
+                    rest = np.delete(table, t, axis=0)
+                    mean = (total - table[t]) / max(len(train) - 1, 1)
+                m = np.asarray(meta.get(pool.task, np.zeros(len(META_FEATURE_NAMES))))
+                self.tasks.append(
+                    SuiteTask(
+                        pool,
+                        suite,
+                        mean.astype(np.float32),
+                        tuple(_greedy(rest, portfolio_size)),
+                        m.astype(np.float32),
+                    )
+                )
+
+    def part(self, name: str) -> list[SuiteTask]:
+        """The tasks of one part of the split (``meta-train``, ``meta-val``, ``meta-test``)."""
+        return [t for t in self.tasks if t.pool.part == name]
+
+
+def episode_candidates(
+    n_pool: int, n: int, portfolio: Sequence[int], rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """``min(n, n_pool)`` distinct pool indices: the portfolio first, then a random sample."""
+    n = min(n, n_pool)
+    head = list(dict.fromkeys(int(i) for i in portfolio))[:n]
+    rest = np.setdiff1d(np.arange(n_pool), head)
+    tail = rng.choice(rest, n - len(head), replace=False) if n > len(head) else np.zeros(0)
+    return np.concatenate([np.asarray(head, dtype=np.int64), np.asarray(tail, dtype=np.int64)])
+
+
+def task_env(
+    task: SuiteTask,
+    budget: int,
+    rng: np.random.Generator,
+    *,
+    n: int = 128,
+    rows: int | None = None,
+    warm: bool = True,
+    price: float = 0.0,
+    k_choices: Sequence[int] = DEFAULT_K,
+) -> FreezeThawEnv:
+    """A freeze-thaw episode on a pool task: ``n`` candidates (portfolio + sample), its prior.
+
+    ``warm=False`` is the "no warm start" ablation: no portfolio, no prior.
+    """
+    pool = task.pool
+    folio = task.portfolio if warm else ()
+    index = episode_candidates(pool.n, n, folio, rng)
+    return FreezeThawEnv(
+        pool.space,
+        [pool.configs[i] for i in index],
+        task.backend,
+        budget=budget,
+        max_epochs=pool.max_epochs,
+        prior=task.prior[index] if warm else None,
+        rows=rows,
+        k_choices=k_choices,
+        trial_seeds=tuple(range(pool.n_seeds)),
+        price=price,
+        portfolio=range(min(len(folio), len(index))),
+    )
+
+
+class FreezeThawAgent:
+    """The trained candidate network and what it was trained with.
+
+    Args:
+        net: the network.
+        spec: its JSON (``n_k``, ``hidden``, ``use_meta``, ``k_choices``, ``n`` (candidates per
+            episode), ``warm`` and what training recorded).
+    """
+
+    def __init__(self, net: CandidateNet, spec: dict[str, Any]) -> None:
+        self.net = net.eval()
+        self.spec = dict(spec)
+
+    @property
+    def k_choices(self) -> tuple[int, ...]:
+        """The env's ``k_choices`` the net was trained with."""
+        return tuple(self.spec.get("k_choices", DEFAULT_K))
+
+    @property
+    def n_candidates(self) -> int:
+        """Candidates per episode the net was trained with."""
+        return int(self.spec.get("n", 128))
+
+    @torch.no_grad()
+    def act(self, obs: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]) -> int:
+        """The greedy valid action."""
+        logits, _ = self.net(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+        logits = logits[0].masked_fill(~torch.as_tensor(mask), -torch.inf)
+        return int(torch.argmax(logits))
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``weights.pt`` and ``agent.json`` into ``folder``; the folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        weights = folder / "weights.pt"
+        torch.save(self.net.state_dict(), weights)
+        payload = {
+            "format": FORMAT,
+            "version": 1,
+            **self.spec,
+            "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        }
+        (folder / "agent.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+        return folder
+
+
+def load_ft_agent(path: str | Path | None = None) -> FreezeThawAgent:
+    """Load a freeze-thaw agent (default: the shipped one) from ``weights.pt`` + ``agent.json``.
+
+    Only tensors are read (``torch.load(weights_only=True)``) and their checksum is checked.
+
+    Raises:
+        FileNotFoundError: the folder lacks ``agent.json`` or ``weights.pt``.
+        ValueError: not a freeze-thaw agent, or the weights do not match their checksum.
+    """
+    folder = Path(path) if path is not None else DEFAULT_FT_AGENT_DIR
+    spec_file, weights = folder / "agent.json", folder / "weights.pt"
+    for f in (spec_file, weights):
+        if not f.is_file():
+            raise FileNotFoundError(
+                f"No {f.name} in {folder}: train an agent with `tunegym train-agent --v2` "
+                "(or `python experiments/train_freeze_thaw.py`) or give the folder it wrote."
+            )
+    spec = json.loads(spec_file.read_text())
+    if spec.get("format") != FORMAT:
+        raise ValueError(f"{spec_file} is not a freeze-thaw agent (format {spec.get('format')!r}).")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if spec.get("weights_sha256") not in (None, digest):
+        raise ValueError(f"{weights} does not match the checksum in {spec_file}; it was altered.")
+    net = CandidateNet(int(spec["n_k"]), int(spec["hidden"]), bool(spec.get("use_meta", True)))
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return FreezeThawAgent(net, spec)
+
+
+def run_ft_episode(agent: FreezeThawAgent, env: FreezeThawEnv, seed: int = 0) -> dict[str, Any]:
+    """Run one episode greedily; the env's last ``info`` with ``return`` and ``decisions`` (s)."""
+    import time
+
+    obs, info = env.reset(seed=seed)
+    total, decisions = 0.0, []
+    done = False
+    while not done:
+        start = time.perf_counter()
+        action = agent.act(obs, env.action_masks())
+        decisions.append(time.perf_counter() - start)
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        done = terminated or truncated
+    info["return"] = total
+    info["decisions"] = decisions
+    return info

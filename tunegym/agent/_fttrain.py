@@ -1,0 +1,302 @@
+"""Meta-training the freeze-thaw agent: MaskablePPO over the suites' meta-train tasks.
+
+Each training episode draws a meta-train task (the suites in turn, so that each counts alike),
+a budget, and ``n`` candidates (the task's leave-one-out portfolio, then a random sample of its
+configurations); the env is `tunegym.envs.FreezeThawEnv` over the task's `PoolBackend`, so the
+reward is minus the area under the regret curve on seed-mean truth. Every ``eval_every`` steps
+the greedy policy runs a fixed set of meta-val episodes; the policy with the lowest mean area
+(ties: final regret) is the one kept. ``OUT/evaluations.csv`` records each evaluation.
+
+Why MaskablePPO: the valid actions change every step (the budget left, which candidates can
+still advance), and sb3-contrib's MaskablePPO is the SB3 algorithm that takes the env's masks.
+The policy is `CandidatePolicy`, permutation-equivariant over the candidates.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from sb3_contrib import MaskablePPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from tunegym.agent._candidates import CandidateNet, CandidatePolicy
+from tunegym.agent._ftagent import FreezeThawAgent, SuiteTask, TaskSet, run_ft_episode, task_env
+from tunegym.envs import DEFAULT_K, FreezeThawEnv
+
+__all__ = ["FTTrainConfig", "MetaTrainEnv", "evaluate_tasks", "load_task_set", "train_ft_agent"]
+
+
+@dataclass(frozen=True)
+class FTTrainConfig:
+    """Everything meta-training depends on (recorded in ``agent.json``).
+
+    Attributes:
+        out: folder for the agent and its evaluations.
+        suites: the suites to learn from (``lcbench``, ``own``).
+        timesteps: PPO environment steps in all.
+        budgets: epoch budgets drawn per training episode.
+        n: candidates per episode.
+        hidden: the network's width.
+        use_meta: show the task's meta-features (off: the ablation).
+        warm: warm start (portfolio + prior; off: the ablation).
+        n_envs, n_steps, batch_size, n_epochs, learning_rate, gamma, gae_lambda, clip_range,
+            ent_coef: MaskablePPO's.
+        reward_scale: rewards are multiplied by it for PPO (the return is at most 1 in size).
+        eval_every: steps between meta-val evaluations.
+        eval_seeds: episodes per meta-val task and budget.
+        lcbench_configs: configurations per LCBench pool.
+        seed: seeds PPO, the envs and the evaluations.
+    """
+
+    out: str = "runs/ft-agent"
+    suites: tuple[str, ...] = ("lcbench", "own")
+    timesteps: int = 1_500_000
+    budgets: tuple[int, ...] = (200, 1000)
+    n: int = 128
+    hidden: int = 64
+    use_meta: bool = True
+    warm: bool = True
+    k_choices: tuple[int, ...] = DEFAULT_K
+    n_envs: int = 8
+    n_steps: int = 256
+    batch_size: int = 512
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.003
+    reward_scale: float = 10.0
+    eval_every: int = 100_000
+    eval_seeds: int = 2
+    lcbench_configs: int = 2000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("timesteps", "n", "n_envs", "n_steps", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"FTTrainConfig.{name} must be an int >= 1, got {value!r}.")
+        if not self.suites or any(s not in ("lcbench", "own") for s in self.suites):
+            raise ValueError(f"suites must be among 'lcbench', 'own', got {self.suites}.")
+
+    @classmethod
+    def quick(cls, out: str = "runs/ft-agent-quick", **changes: Any) -> FTTrainConfig:
+        """A seconds-long run on the own suite to check the pipeline end to end."""
+        tiny: dict[str, Any] = {
+            "suites": ("own",), "timesteps": 256, "budgets": (60,), "n": 16, "hidden": 16,
+            "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1, "eval_every": 128,
+            "eval_seeds": 1,
+        }  # fmt: skip
+        return cls(out=out, **{**tiny, **changes})
+
+
+def load_task_set(suites: Sequence[str], *, lcbench_configs: int = 2000) -> TaskSet:
+    """The tasks of ``suites`` with their warm starts and (own suite) meta-features."""
+    from tunegym.bench import load_suite
+
+    pools = {s: load_suite(s, lcbench_configs=lcbench_configs) for s in suites}
+    meta: dict[str, Any] = {}
+    if "own" in suites:
+        from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot
+
+        stored = load_snapshot(path=LCBENCH_SNAPSHOT_DIR).attrs.get("tunegym", {})
+        for name, entry in stored.get("datasets", {}).items():
+            if entry.get("meta_features") is not None:
+                meta[name] = entry["meta_features"]
+    return TaskSet(pools, meta=meta)
+
+
+class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
+    """A new meta-train task, budget and candidate set at every reset (fixed spaces).
+
+    Args:
+        tasks: the meta-train tasks.
+        config: the training configuration (budgets, ``n``, warm start, reward scale).
+        seed: seeds the draws.
+    """
+
+    def __init__(self, tasks: Sequence[SuiteTask], config: FTTrainConfig, seed: int = 0) -> None:
+        if not tasks:
+            raise ValueError("Meta-training needs at least one meta-train task.")
+        self.tasks, self.config = list(tasks), config
+        self._suites = sorted({t.suite for t in tasks})
+        self._rng = np.random.default_rng(seed)
+        self.env = self._draw()
+        self.observation_space = self.env.observation_space
+        self.action_space = self.env.action_space
+
+    def _draw(self) -> FreezeThawEnv:
+        suite = self._suites[int(self._rng.integers(len(self._suites)))]
+        own = [t for t in self.tasks if t.suite == suite]
+        task = own[int(self._rng.integers(len(own)))]
+        budget = int(self._rng.choice(self.config.budgets))
+        return task_env(
+            task, budget, self._rng, n=self.config.n, rows=self.config.n,
+            warm=self.config.warm, k_choices=self.config.k_choices,
+        )  # fmt: skip
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.env.close()
+        self.env = self._draw()
+        return self.env.reset(seed=int(self._rng.integers(2**31)))
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward * self.config.reward_scale, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """The current episode's valid actions."""
+        return self.env.action_masks()
+
+
+def evaluate_tasks(
+    agent: FreezeThawAgent,
+    tasks: Sequence[SuiteTask],
+    budgets: Sequence[int],
+    seeds: int,
+    *,
+    warm: bool = True,
+) -> dict[str, float]:
+    """Mean area under the regret curve and final regret of greedy episodes on ``tasks``."""
+    areas, finals = [], []
+    for task in tasks:
+        for budget in budgets:
+            for s in range(seeds):
+                rng = np.random.default_rng([s, budget, len(task.pool.task)])
+                env = task_env(task, budget, rng, n=agent.n_candidates, warm=warm,
+                               k_choices=agent.k_choices)  # fmt: skip
+                run_ft_episode(agent, env, seed=s)
+                curve = env.regret_curve
+                padded = np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
+                areas.append(float(padded.mean()))
+                finals.append(float(padded[-1]))
+    return {"area": float(np.mean(areas)), "final": float(np.mean(finals))}
+
+
+def _net(model: Any) -> CandidateNet:
+    policy = model.policy
+    assert isinstance(policy, CandidatePolicy)
+    return policy.net
+
+
+def _make_env(
+    tasks: Sequence[SuiteTask], config: FTTrainConfig, seed: int
+) -> Callable[[], gym.Env[np.ndarray, np.int64]]:
+    return lambda: MetaTrainEnv(tasks, config, seed=seed)
+
+
+class _Selection(BaseCallback):
+    """Evaluates on meta-val every ``every`` steps and keeps the best network."""
+
+    def __init__(
+        self,
+        tasks: Sequence[SuiteTask],
+        config: FTTrainConfig,
+        spec: dict[str, Any],
+        progress: Callable[[int, dict[str, float]], None] | None,
+    ) -> None:
+        super().__init__()
+        self.tasks, self.config, self.spec, self.report = tasks, config, spec, progress
+        self.best: tuple[float, float] = (np.inf, np.inf)
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.rows: list[dict[str, float]] = []
+        self._next = config.eval_every
+        self._start = time.perf_counter()
+
+    def evaluate(self) -> None:
+        net = _net(self.model)
+        agent = FreezeThawAgent(net, self.spec)
+        scores = evaluate_tasks(agent, self.tasks, self.config.budgets, self.config.eval_seeds,
+                                warm=self.config.warm)  # fmt: skip
+        net.train()
+        row = {"timesteps": self.num_timesteps, **scores,
+               "seconds": round(time.perf_counter() - self._start, 1)}  # fmt: skip
+        self.rows.append(row)
+        if (scores["area"], scores["final"]) < self.best:
+            self.best = (scores["area"], scores["final"])
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            row["best"] = 1.0
+        if self.report:
+            self.report(self.num_timesteps, row)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.config.eval_every
+            self.evaluate()
+        return True
+
+
+def train_ft_agent(
+    config: FTTrainConfig,
+    *,
+    tasks: TaskSet | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[FreezeThawAgent, list[dict[str, float]]]:
+    """Meta-train, select on meta-val, save into ``config.out``; the agent and evaluations."""
+    torch.set_num_threads(1)
+    tasks = tasks or load_task_set(config.suites, lcbench_configs=config.lcbench_configs)
+    train, val = tasks.part("meta-train"), tasks.part("meta-val")
+    if not val:
+        raise ValueError("Model selection needs meta-val tasks; the suites' split has none.")
+    envs = DummyVecEnv([_make_env(train, config, config.seed * 1000 + i)
+                        for i in range(config.n_envs)])  # fmt: skip
+    model = MaskablePPO(
+        CandidatePolicy,
+        envs,
+        policy_kwargs={
+            "n_k": len(config.k_choices),
+            "hidden": config.hidden,
+            "use_meta": config.use_meta,
+        },
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.n_epochs,
+        learning_rate=config.learning_rate,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        clip_range=config.clip_range,
+        ent_coef=config.ent_coef,
+        seed=config.seed,
+        device="cpu",
+        verbose=0,
+    )
+    spec = {
+        "n_k": len(config.k_choices), "hidden": config.hidden, "use_meta": config.use_meta,
+        "k_choices": list(config.k_choices), "n": config.n, "warm": config.warm,
+        "train": asdict(config),
+    }  # fmt: skip
+    selection = _Selection(val, config, spec, progress)
+    start = time.perf_counter()
+    model.learn(config.timesteps, callback=selection)
+    selection.evaluate()
+    net = _net(model)
+    if selection.best_state is not None:
+        net.load_state_dict(selection.best_state)
+    spec["selected"] = {"val_area": selection.best[0], "val_final": selection.best[1]}
+    spec["train_seconds"] = round(time.perf_counter() - start, 1)
+    spec["tasks"] = {
+        "meta-train": [t.pool.task for t in train], "meta-val": [t.pool.task for t in val],
+    }  # fmt: skip
+    agent = FreezeThawAgent(net, spec)
+    out = Path(config.out)
+    agent.save(out)
+    with (out / "evaluations.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["timesteps", "area", "final", "seconds", "best"])
+        writer.writeheader()
+        writer.writerows(selection.rows)
+    return agent, selection.rows

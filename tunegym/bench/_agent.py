@@ -1,0 +1,152 @@
+"""The freeze-thaw agent (issue 15) as a benchmark peer.
+
+The agent acts on its own view, a `tunegym.envs.FreezeThawEnv` of ``n`` candidates of the pool
+(the portfolio first, then a random sample drawn with the episode's seed), and the env's epochs
+come from the episode's `Ledger` through `LedgerBackend`: the ledger charges them, draws the
+trials' seeds and records the incumbent per epoch exactly as for every other peer. The agent
+never sees the pool's seed-mean truth (the backend has no ``truth``).
+
+Peers: ``agent`` (the shipped agent, warm-started), and its ablations trained without a warm
+start (``agent-no-ws``, cold) and without meta-features (``agent-no-meta``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunegym.bench._episode import Episode
+from tunegym.envs import META_FEATURE_NAMES, FreezeThawEnv, Segment
+
+__all__ = ["LedgerBackend", "agent", "agent_folder", "agent_no_meta", "agent_no_ws", "run_agent"]
+
+_PRETRAINED = Path(__file__).resolve().parents[1] / "agent" / "pretrained"
+
+
+class LedgerBackend:
+    """An episode's ledger served through the env's `Backend` protocol.
+
+    ``start`` opens the pool's configuration (exact key); ``advance`` trains it through
+    ``ledger.train``, epoch by epoch, and returns the scores the ledger's seed shows. When the
+    budget ends mid-advance the ledger raises `BudgetSpent`, which ends the peer.
+    """
+
+    def __init__(self, episode: Episode, meta_features: np.ndarray | None = None) -> None:
+        self.episode = episode
+        pool = episode.pool
+        self._index = {pool.space.key(c): i for i, c in enumerate(pool.configs)}
+        self._open: dict[int, int] = {}
+        self._meta = (
+            np.zeros(len(META_FEATURE_NAMES), dtype=np.float32)
+            if meta_features is None
+            else np.asarray(meta_features, dtype=np.float32)
+        )
+
+    @property
+    def meta_features(self) -> np.ndarray:
+        return self._meta
+
+    @property
+    def score_bounds(self) -> tuple[float, float] | None:
+        return None  # the agent reads no truth of the task
+
+    def start(self, config: Mapping[str, Any], seed: int) -> int:
+        i = self._index[self.episode.pool.space.key(config)]
+        self._open[i] = i
+        return i
+
+    def advance(self, handle: int, k: int) -> Segment:
+        ledger = self.episode.ledger
+        done = int(ledger.trained[handle])
+        end = min(done + int(k), self.episode.max_epochs)
+        scores = []
+        for epoch in range(done + 1, end + 1):
+            scores.append(ledger.train(handle, epoch))  # BudgetSpent ends the episode here
+        seconds = np.zeros(len(scores))
+        return Segment(np.asarray(scores), np.full(len(scores), np.nan), seconds, False)
+
+    def release(self, handle: int) -> None:
+        self._open.pop(handle, None)
+
+
+@functools.cache
+def _meta_features() -> dict[str, np.ndarray]:
+    """Meta-features of the meta-dataset's tasks (LCBench's tasks have none stored)."""
+    from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot
+
+    stored = load_snapshot(path=LCBENCH_SNAPSHOT_DIR).attrs.get("tunegym", {})
+    return {
+        name: np.asarray(entry["meta_features"], dtype=np.float32)
+        for name, entry in stored.get("datasets", {}).items()
+        if entry.get("meta_features") is not None
+    }
+
+
+@functools.cache
+def _load(folder: str) -> Any:
+    import torch
+
+    from tunegym.agent._ftagent import load_ft_agent
+
+    torch.set_num_threads(1)
+    return load_ft_agent(folder)
+
+
+def run_agent(episode: Episode, folder: str | Path) -> None:
+    """Run the agent saved in ``folder`` on ``episode`` (until the ledger's budget ends)."""
+    from tunegym.agent._ftagent import episode_candidates, run_ft_episode
+
+    model = _load(str(folder))
+    pool, ledger = episode.pool, episode.ledger
+    rng = episode.rng()
+    index = episode_candidates(pool.n, model.n_candidates, episode.portfolio, rng)
+    warm = bool(episode.portfolio) and episode.prior is not None
+    env = FreezeThawEnv(
+        pool.space,
+        [pool.configs[i] for i in index],
+        LedgerBackend(episode, _meta_features().get(pool.task)),
+        budget=ledger.budget,
+        max_epochs=pool.max_epochs,
+        prior=np.asarray(episode.prior)[index] if warm else None,
+        k_choices=model.k_choices,
+        trial_seeds=tuple(range(pool.n_seeds)),
+        portfolio=range(min(len(episode.portfolio), len(index))) if warm else (),
+    )
+    run_ft_episode(model, env, seed=episode.seed)
+
+
+def _folder(name: str) -> str:
+    return os.environ.get(f"TUNEGYM_{name.upper()}_DIR", str(_PRETRAINED / name))
+
+
+_FOLDERS = {"agent": "freeze_thaw", "agent_no_ws": "freeze_thaw_no_ws",
+            "agent_no_meta": "freeze_thaw_no_meta"}  # fmt: skip
+
+
+def agent_folder(target: str) -> Path | None:
+    """The folder a peer's ``module:function`` target loads its agent from (``None``: not an
+    agent peer)."""
+    module, _, function = target.partition(":")
+    if module != __name__ or function not in _FOLDERS:
+        return None
+    return Path(_folder(_FOLDERS[function]))
+
+
+def agent(episode: Episode) -> None:
+    """The shipped freeze-thaw agent (``$TUNEGYM_FREEZE_THAW_DIR`` overrides its folder)."""
+    run_agent(episode, _folder("freeze_thaw"))
+
+
+def agent_no_ws(episode: Episode) -> None:
+    """The ablation trained without a warm start (no portfolio, no prior)."""
+    run_agent(episode, _folder("freeze_thaw_no_ws"))
+
+
+def agent_no_meta(episode: Episode) -> None:
+    """The ablation trained with the meta-features zeroed."""
+    run_agent(episode, _folder("freeze_thaw_no_meta"))
