@@ -1,4 +1,4 @@
-"""``tunegym tune`` (tune a dataset with the pretrained agent) and ``tunegym train-agent``."""
+"""``tunegym tune`` (tune a dataset with the pretrained agents) and ``tunegym train-agent``."""
 
 from __future__ import annotations
 
@@ -119,10 +119,11 @@ def tune_command(
     method: Annotated[
         str,
         typer.Option(
-            help="auto (the pretrained agent on lr-bs; on lcbench TPE with Hyperband pruning "
-            "warm-started from meta-dataset v2, else Hyperband), agent (the "
-            "pretrained agent, on lr-bs) or a baseline: random, hyperband, tpe, tpe-hyperband, "
-            "dehb, ws-random, tpe-ws, tpe-hyperband-ws, ..."
+            help="auto (the default: the freeze-thaw agent on lcbench, the v1 agent on "
+            "lr-bs), freeze-thaw (the freeze-thaw agent, meta-trained on LCBench's surrogate "
+            "and meta-dataset v2, warm-started from meta-dataset v2), agent (the v1 agent, on "
+            "lr-bs) or a baseline: random, hyperband, tpe, tpe-hyperband, dehb, ws-random, "
+            "tpe-ws, tpe-hyperband-ws, ..."
         ),
     ] = "auto",
     budget_epochs: Annotated[
@@ -141,7 +142,11 @@ def tune_command(
         str | None, typer.Option(help="Log every trial to this meta-store (URL or SQLite file).")
     ] = None,
     agent: Annotated[
-        Path | None, typer.Option(help="Folder of another agent (default: the shipped one).")
+        Path | None,
+        typer.Option(
+            help="Folder of another agent (default: the shipped ones): a freeze-thaw agent "
+            "(its agent.json's format is tunegym.freeze-thaw-agent) or a v1 agent (lr-bs)."
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest for small MLPs).")] = 1,
@@ -155,10 +160,11 @@ def tune_command(
     space: Annotated[
         str | None,
         typer.Option(
-            help="lcbench (the default; lr-bs with --method agent): 64 Sobol points of "
-            "LCBench's 7 hyperparameters (a funnel MLP with SGD, up to 50 epochs; baselines "
-            "only); lr-bs: the 13 x 6 grid of learning rate and batch size (an MLP with Adam; "
-            "the agent's)."
+            help="lcbench (the default; lr-bs with --method agent): 128 Sobol points of "
+            "LCBench's 7 hyperparameters (a funnel MLP with SGD, up to 50 epochs; the "
+            "freeze-thaw agent's and the baselines'), meta-dataset v2's portfolio first for "
+            "warm-started methods; lr-bs: the 13 x 6 grid of learning rate and batch size (an "
+            "MLP with Adam; the v1 agent's)."
         ),
     ] = None,
     cv: Annotated[
@@ -190,11 +196,12 @@ def tune_command(
     """Tune an MLP's hyperparameters and epochs on a dataset.
 
     With no arguments it tunes LCBench's 7 hyperparameters (layers, width, dropout, learning
-    rate, momentum, weight decay, batch size) of a funnel MLP on sklearn:breast_cancer with
-    Optuna's TPE and Hyperband pruning, warm-started from meta-dataset v2, and a budget of 200
-    epochs. --space lr-bs (or --method agent) tunes learning
-    rate and batch size with the pretrained agent. Ctrl-C writes a partial report (with
-    --report); --resume continues the run.
+    rate, momentum, weight decay, batch size) of a funnel MLP on sklearn:breast_cancer with the
+    freeze-thaw agent (meta-trained on LCBench's surrogate and meta-dataset v2; it advances one
+    of 128 candidates, meta-dataset v2's portfolio first, by 1 to 16 epochs at a time) and a
+    budget of 200 epochs. --space lr-bs (or --method agent) tunes learning rate and batch size
+    with the v1 agent. Ctrl-C writes a partial report (with --report); --resume continues the
+    run.
     """
     import torch
 
@@ -218,9 +225,7 @@ def tune_command(
         from tunegym.agent import resolve_search
 
         verb = "resuming" if resume else "tuning"
-        shown, searched, epochs = resolve_search(
-            method, space, budget_epochs, agent_given=agent is not None
-        )
+        shown, searched, epochs = resolve_search(method, space, budget_epochs, agent=agent)
         where = f"the {searched}" if isinstance(searched, str) else "its own"
         console.print(
             f"{verb} [bold]{source}[/] with [bold]{shown}[/] on {where} space, budget "

@@ -1,4 +1,5 @@
-"""What `tune()` runs unless told: LCBench's space with Hyperband; the agent on its grid."""
+"""What `tune()` runs unless told: the freeze-thaw agent on LCBench's space, the v1 agent on
+its grid; the warm-started TPE (the previous default) by name."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from tunegym.space import LCBENCH_SPACE
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (("auto", None, None), ("tpe-hyperband-ws", "lcbench", 200)),
-        (("auto", "lcbench", 50), ("tpe-hyperband-ws", "lcbench", 50)),
+        (("auto", None, None), ("freeze-thaw", "lcbench", 200)),
+        (("auto", "lcbench", 50), ("freeze-thaw", "lcbench", 50)),
+        (("freeze-thaw", None, None), ("freeze-thaw", "lcbench", 200)),
+        (("tpe-hyperband-ws", None, None), ("tpe-hyperband-ws", "lcbench", 200)),
         (("auto", "lr-bs", None), ("agent", "lr-bs", 64)),
         (("agent", None, None), ("agent", None, 64)),  # the agent's own space
         (("random", None, None), ("random", "lcbench", 200)),
@@ -32,14 +35,14 @@ def test_defaults_resolve_by_space(given: tuple, expected: tuple) -> None:
 def test_an_agent_given_makes_auto_the_agent_and_a_space_sets_the_budget() -> None:
     assert resolve_search("auto", None, None, agent_given=True) == ("agent", None, 64)
     sampled = SearchSpace.sampled(LCBENCH_SPACE, 4, seed=0, max_epochs=10)
-    assert resolve_search("auto", sampled, None) == ("tpe-hyperband-ws", sampled, 40)
+    assert resolve_search("auto", sampled, None) == ("freeze-thaw", sampled, 40)
     grid = SearchSpace(max_epochs=8)
     assert resolve_search("auto", grid, None) == ("agent", grid, 32)
-    assert AUTO_METHODS["lcbench"] == "tpe-hyperband-ws" and DEFAULT_BUDGETS["lcbench"] == 200
+    assert AUTO_METHODS["lcbench"] == "freeze-thaw" and DEFAULT_BUDGETS["lcbench"] == 200
 
 
-def test_tune_searches_lcbench_space_warm_started_by_default() -> None:
-    result = tune("sklearn:iris", budget_epochs=12)
+def test_warm_started_tpe_tries_the_portfolio_first_on_lcbench_space() -> None:
+    result = tune("sklearn:iris", budget_epochs=12, method="tpe-hyperband-ws")
     assert result.method == "tpe-hyperband-ws"
     assert result.prior.startswith("snapshot v2 (LCBench's space): 5 nearest datasets")
     assert result.best is not None and set(result.best.config) == set(LCBENCH_SPACE.names)
@@ -80,7 +83,7 @@ def test_the_portfolio_joins_the_candidates_first_off_the_grid() -> None:
 def test_cli_says_which_tuner_and_space_it_runs() -> None:
     out = CliRunner().invoke(app, ["tune", "--dataset", "sklearn:iris", "--budget-epochs", "6"])
     assert out.exit_code == 0, out.output
-    assert "with tpe-hyperband-ws on the lcbench space, budget 6 epochs" in out.output
+    assert "with freeze-thaw on the lcbench space, budget 6 epochs" in out.output
     out = CliRunner().invoke(
         app, ["tune", "--dataset", "sklearn:iris", "--budget-epochs", "4", "--space", "lr-bs"]
     )

@@ -2,7 +2,9 @@
 
 * `tune` tunes a dataset live with the pretrained agent (or a baseline) and returns a
   `TuningResult`: the best configuration, the model of its best epoch, the history and a report;
-  `TunedMLPClassifier` does the same inside a scikit-learn ``fit``.
+  `TunedMLPClassifier` does the same inside a scikit-learn ``fit``. On LCBench's space (the
+  default) it runs the freeze-thaw agent (agent v2, `load_ft_agent`), on the lr-bs grid the v1
+  agent.
 * `load_agent` loads the agent shipped in ``tunegym/agent/pretrained/`` (or another one): a
   pickle-free weights file plus ``agent.json``; `Agent` is a `tunegym.baselines.Policy`.
 * `train_agent` meta-trains one with MaskablePPO on `MultiTaskReplayEnv` over the meta-train
@@ -31,6 +33,7 @@ from tunegym.agent._evaluate import (
     regret_at,
     step_at,
 )
+from tunegym.agent._ftagent import FreezeThawAgent, load_ft_agent
 from tunegym.agent._live import TrialCache, TuneBackend
 from tunegym.agent._metadata import MetaDataset
 from tunegym.agent._multitask import MultiTaskReplayEnv
@@ -48,6 +51,7 @@ from tunegym.agent._session import (
     CHECKPOINTS_ENV,
     DEFAULT_BUDGETS,
     DEFAULT_SPACE,
+    FREEZE_THAW,
     SEARCH_SPACES,
     TuneArgs,
     TuningInterrupted,
@@ -71,6 +75,7 @@ __all__ = [
     "CHECKPOINTS_ENV",
     "DEFAULT_BUDGETS",
     "DEFAULT_SPACE",
+    "FREEZE_THAW",
     "PRETRAINED_DIR",
     "SEARCH_SPACES",
     "TEST_METRICS",
@@ -81,6 +86,7 @@ __all__ = [
     "AgentTrainConfig",
     "BestConfig",
     "Evaluation",
+    "FreezeThawAgent",
     "MetaDataset",
     "MultiTaskReplayEnv",
     "ReplayEpisode",
@@ -100,6 +106,7 @@ __all__ = [
     "default_checkpoints",
     "evaluate_policy",
     "load_agent",
+    "load_ft_agent",
     "named_search",
     "plot_tuning",
     "regret_at",

@@ -9,7 +9,7 @@ context alone. Its weights do not depend on ``N``: a network trained on 128 cand
 
 `CandidatePolicy` puts it into sb3-contrib's ``MaskablePPO``: the net's logits are the masked
 categorical's logits (SB3's ``action_net`` becomes the identity) and its context feeds SB3's
-value head.
+value head (on a second encoder of its own).
 """
 
 from __future__ import annotations
@@ -82,22 +82,24 @@ class CandidateNet(nn.Module):
 
 
 class _Extractor(nn.Module):
-    """SB3's ``mlp_extractor`` slot: latent of the actor = the logits, of the critic = context."""
+    """SB3's ``mlp_extractor`` slot: the actor's latent is the logits, the critic's the context
+    of a second encoder of the same shape (the value's gradients do not reach the actor)."""
 
     def __init__(self, net: CandidateNet, n_actions: int) -> None:
         super().__init__()
         self.net = net
+        self.critic = CandidateNet(net.n_k, net.hidden, net.use_meta)
         self.latent_dim_pi = n_actions
         self.latent_dim_vf = net.hidden
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.net(features)
+        return self.net(features)[0], self.critic.encode(features)[1]
 
     def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)[0]
 
     def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net.encode(features)[1]
+        return self.critic.encode(features)[1]
 
 
 class CandidatePolicy(MaskableActorCriticPolicy):

@@ -49,8 +49,13 @@ class FTTrainConfig:
         use_meta: show the task's meta-features (off: the ablation).
         warm: warm start (portfolio + prior; off: the ablation).
         n_envs, n_steps, batch_size, n_epochs, learning_rate, gamma, gae_lambda, clip_range,
-            ent_coef: MaskablePPO's.
+            ent_coef, target_kl: MaskablePPO's (``target_kl`` ends a rollout's epochs early
+            when the policy moved too far: it keeps PPO from undoing the cloned policy).
         reward_scale: rewards are multiplied by it for PPO (the return is at most 1 in size).
+        bc_episodes: episodes of the teacher (`curve_race`) on meta-train that the policy
+            clones before PPO (0: PPO from scratch).
+        bc_epochs: passes over them; the value head learns their returns at the same time.
+        bc_learning_rate: Adam's step size while cloning.
         eval_every: steps between meta-val evaluations.
         eval_seeds: episodes per meta-val task and budget.
         lcbench_configs: configurations per LCBench pool.
@@ -70,14 +75,18 @@ class FTTrainConfig:
     n_steps: int = 256
     batch_size: int = 512
     n_epochs: int = 4
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-4
     gamma: float = 1.0
     gae_lambda: float = 0.95
     clip_range: float = 0.2
-    ent_coef: float = 0.003
+    ent_coef: float = 0.001
+    target_kl: float | None = 0.02
     reward_scale: float = 10.0
     eval_every: int = 100_000
     eval_seeds: int = 2
+    bc_episodes: int = 200
+    bc_epochs: int = 10
+    bc_learning_rate: float = 1e-3
     lcbench_configs: int = 2000
     seed: int = 0
 
@@ -95,7 +104,7 @@ class FTTrainConfig:
         tiny: dict[str, Any] = {
             "suites": ("own",), "timesteps": 256, "budgets": (60,), "n": 16, "hidden": 16,
             "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1, "eval_every": 128,
-            "eval_seeds": 1,
+            "eval_seeds": 1, "bc_episodes": 2, "bc_epochs": 1,
         }  # fmt: skip
         return cls(out=out, **{**tiny, **changes})
 
@@ -188,10 +197,64 @@ def evaluate_tasks(
     return {"area": float(np.mean(areas)), "final": float(np.mean(finals))}
 
 
-def _net(model: Any) -> CandidateNet:
+def clone_teacher(
+    policy: CandidatePolicy, tasks: Sequence[SuiteTask], config: FTTrainConfig
+) -> dict[str, float]:
+    """Behaviour cloning: fit ``policy`` to `curve_race`'s actions on meta-train episodes.
+
+    The actor learns the teacher's action (cross-entropy over the valid actions), the critic
+    the teacher's return-to-go (in PPO's reward scale), so that PPO starts from a sensible
+    policy with a value function that already knows its returns.
+    """
+    from tunegym.agent._teacher import curve_race
+
+    rng = np.random.default_rng(config.seed + 7)
+    env = MetaTrainEnv(tasks, config, seed=config.seed + 11)
+    observations, masks, actions, returns = [], [], [], []
+    for _ in range(config.bc_episodes):
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        rewards, done = [], False
+        while not done:
+            action = curve_race(env.env, obs)
+            observations.append(obs)
+            masks.append(env.action_masks())
+            actions.append(action)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(reward)
+            done = terminated or truncated
+        returns += np.cumsum(rewards[::-1])[::-1].tolist()
+    obs_t = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
+    act_t = torch.as_tensor(np.asarray(actions))
+    ret_t = torch.as_tensor(np.asarray(returns), dtype=torch.float32)
+    mask_t = torch.as_tensor(np.asarray(masks))
+    policy.set_training_mode(True)
+    for group in policy.optimizer.param_groups:  # supervised: a larger step than PPO's
+        group["lr"] = config.bc_learning_rate
+    losses = []
+    for _ in range(config.bc_epochs):
+        order = rng.permutation(len(actions))
+        for start in range(0, len(order), config.batch_size):
+            b = order[start : start + config.batch_size]
+            values, log_prob, _ = policy.evaluate_actions(
+                obs_t[b], act_t[b], action_masks=mask_a[b]
+            )
+            loss = -log_prob.mean() + 0.5 * torch.nn.functional.mse_loss(values.flatten(), ret_t[b])
+            policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            policy.optimizer.step()
+            losses.append(float(loss.detach()))
+    return {"samples": float(len(actions)), "loss": float(np.mean(losses[-20:]))}
+
+
+def _policy(model: Any) -> CandidatePolicy:
     policy = model.policy
     assert isinstance(policy, CandidatePolicy)
-    return policy.net
+    return policy
+
+
+def _net(model: Any) -> CandidateNet:
+    return _policy(model).net
 
 
 def _make_env(
@@ -271,6 +334,7 @@ def train_ft_agent(
         gae_lambda=config.gae_lambda,
         clip_range=config.clip_range,
         ent_coef=config.ent_coef,
+        target_kl=config.target_kl,
         seed=config.seed,
         device="cpu",
         verbose=0,
@@ -282,6 +346,12 @@ def train_ft_agent(
     }  # fmt: skip
     selection = _Selection(val, config, spec, progress)
     start = time.perf_counter()
+    if config.bc_episodes:
+        clone_teacher(_policy(model), train, config)
+        spec["behaviour_cloning"] = {"teacher": "curve_race", "episodes": config.bc_episodes,
+                                     "epochs": config.bc_epochs}  # fmt: skip
+    selection.init_callback(model)
+    selection.evaluate()  # the cloned (or untrained) policy is a candidate too
     model.learn(config.timesteps, callback=selection)
     selection.evaluate()
     net = _net(model)

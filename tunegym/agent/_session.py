@@ -27,10 +27,12 @@ __all__ = [
     "CHECKPOINTS_ENV",
     "DEFAULT_BUDGETS",
     "DEFAULT_SPACE",
+    "FREEZE_THAW",
     "LCBENCH_TUNE_CANDIDATES",
     "SEARCH_SPACES",
     "TuneArgs",
     "TuningInterrupted",
+    "agent_method",
     "default_checkpoints",
     "is_report",
     "named_search",
@@ -41,26 +43,60 @@ __all__ = [
 
 # Named searches of `tune(space=...)` / `tunegym tune --space`.
 SEARCH_SPACES: tuple[str, ...] = ("lr-bs", "lcbench")
-LCBENCH_TUNE_CANDIDATES = 64
+LCBENCH_TUNE_CANDIDATES = 128
+"""Sobol points of LCBench's space that ``space="lcbench"`` samples: as many as the candidates
+per episode the freeze-thaw agent was meta-trained with (`FreezeThawAgent.n_candidates`, the
+portfolio among them)."""
 DEFAULT_SPACE = "lcbench"
-"""What `tune` searches unless told: LCBench's 7 hyperparameters (the agent's grid with
+"""What `tune` searches unless told: LCBench's 7 hyperparameters (the v1 agent's lr-bs grid with
 ``method="agent"``)."""
 
 AUTO = "auto"
-AUTO_METHODS: dict[str, str] = {"lr-bs": "agent", "lcbench": "tpe-hyperband-ws"}
-"""What ``method="auto"`` runs on each named space. The shipped agent acts on the lr-bs grid
-only. On LCBench's space, Optuna's TPE with its Hyperband pruner, started from meta-dataset
-v2's portfolio, had the lowest regret area on every one of v2's 32 datasets at the default
-budget (0.024 against 0.082 for Hyperband, the best cold tuner, which was also the best on
-LCBench's surrogate; 10 seeds, ``experiments/choose_space_tuner.py``, docs/METADATASET.md)."""
+FREEZE_THAW = "freeze-thaw"
+"""The method of the freeze-thaw agent (agent v2, `tunegym.agent.load_ft_agent`): it tunes any
+space of hyperparameters, advancing one of N candidates by k epochs at a time. ``"agent"`` is
+the v1 agent, which acts on the lr-bs grid."""
+
+AUTO_METHODS: dict[str, str] = {"lr-bs": "agent", "lcbench": FREEZE_THAW}
+"""What ``method="auto"`` runs on each named space (and, for ``"lcbench"``, on any space of
+hyperparameters given as candidates). The v1 agent acts on the lr-bs grid only. On LCBench's
+space it is the freeze-thaw agent, meta-trained on LCBench's surrogate and meta-dataset v2
+(issue 15, docs/BENCHMARKS.md), warm-started from meta-dataset v2's portfolio and prior where
+they are to be had. Optuna's TPE with its Hyperband pruner warm-started from the same portfolio
+(``"tpe-hyperband-ws"``), the previous default, stays available by name."""
 
 AUTO_FALLBACK = "hyperband"
-"""What ``method="auto"`` runs off the grid where its warm-started choice gets no warm start
-(no meta-dataset v2 installed, or a space other than LCBench's): the best cold tuner."""
+"""What ``method="auto"`` runs off the grid where a warm-started baseline chosen by
+`AUTO_METHODS` gets no warm start (no meta-dataset v2 installed, or a space other than
+LCBench's): the best cold tuner. The freeze-thaw agent needs none: it then runs without a
+prior."""
 
 DEFAULT_BUDGETS: dict[str, int] = {"lr-bs": 64, "lcbench": 200}
 """Epoch budgets of `tune` unless told: 4 x E_max on the grid, 4 full trials on LCBench's
 space (E_max 50)."""
+
+
+def agent_method(agent: object) -> str | None:
+    """The method a given agent runs: `FREEZE_THAW` for a freeze-thaw agent (its folder's
+    ``agent.json`` says ``"format": "tunegym.freeze-thaw-agent"``, or a loaded
+    `FreezeThawAgent`), ``"agent"`` for any other (a v1 agent; a folder that holds none is
+    reported by its loader), ``None`` for no agent."""
+    if agent is None:
+        return None
+    if isinstance(agent, str | os.PathLike):
+        path = Path(agent)
+        spec = path if path.is_file() else path / "agent.json"
+        try:
+            payload = json.loads(spec.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return "agent"
+        from tunegym.agent._ftagent import FORMAT
+
+        is_ft = isinstance(payload, dict) and payload.get("format") == FORMAT
+        return FREEZE_THAW if is_ft else "agent"
+    from tunegym.agent._ftagent import FreezeThawAgent
+
+    return FREEZE_THAW if isinstance(agent, FreezeThawAgent) else "agent"
 
 
 def resolve_search(
@@ -69,18 +105,23 @@ def resolve_search(
     budget_epochs: int | None,
     *,
     agent_given: bool = False,
+    agent: object = None,
 ) -> tuple[str, SearchSpace | str | None, int]:
     """The method, space and budget a `tune` call runs with, its defaults filled in.
 
-    ``method="auto"`` is the agent when one is given (``agent_given``) or the space is a grid,
-    else `AUTO_METHODS`' entry of the space (warm-started TPE with Hyperband pruning on
-    LCBench's space; `tune` falls back to `AUTO_FALLBACK` where no warm start is to be had). ``space=None`` is
-    `DEFAULT_SPACE`, except for the agent, whose own space it stays (``None``).
-    ``budget_epochs=None`` is `DEFAULT_BUDGETS`' (4 × E_max for a space given as candidates).
+    ``method="auto"`` is the given agent's method (``agent``, or ``agent_given`` for a v1
+    agent), else the v1 agent on a grid, else `AUTO_METHODS`' entry of LCBench's space (the
+    freeze-thaw agent). ``method="agent"`` with a freeze-thaw agent given is `FREEZE_THAW`.
+    ``space=None`` is `DEFAULT_SPACE`, except for the v1 agent, whose own space it stays
+    (``None``). ``budget_epochs=None`` is `DEFAULT_BUDGETS`' (4 × E_max for a space given as
+    candidates).
     """
+    given = agent_method(agent) or ("agent" if agent_given else None)
     grid = space == "lr-bs" or (isinstance(space, SearchSpace) and space.is_grid)
     if method == AUTO:
-        method = "agent" if agent_given or grid else AUTO_METHODS[DEFAULT_SPACE]
+        method = given or ("agent" if grid else AUTO_METHODS[DEFAULT_SPACE])
+    elif method == "agent" and given == FREEZE_THAW:
+        method = FREEZE_THAW
     if space is None and method != "agent":
         space = DEFAULT_SPACE
     if budget_epochs is None:

@@ -1,10 +1,12 @@
 """`tune`: tune a dataset live with the pretrained agent (or a baseline) and keep the best model.
 
-The tuner acts on a live `tunegym.envs.TuningEnv` whose backend is a `TuneBackend`: every epoch
-it buys is really trained, on one split or on each of ``cv`` folds (a trial's score is then the
-mean over folds and each fold-epoch costs one epoch of the budget). The model returned is the
-**best epoch's weights** (one model per fold with ``cv``, averaged in ``predict_proba``), kept
-as the run goes: nothing is retrained and no epoch beyond the budget is spent.
+The tuner acts on a live env whose backend is a `TuneBackend`: a `tunegym.envs.TuningEnv` for
+the v1 agent and the baselines, a `tunegym.envs.FreezeThawEnv` over N candidates for the
+freeze-thaw agent (the default on LCBench's space). Every epoch it buys is really trained, on one
+split or on each of ``cv`` folds (a trial's score is then the mean over folds and each fold-epoch
+costs one epoch of the budget). The model returned is the **best epoch's weights** (one model per
+fold with ``cv``, averaged in ``predict_proba``), kept as the run goes: nothing is retrained and
+no epoch beyond the budget is spent.
 
 A run is never lost: with ``report=`` the report is rewritten (atomically) after every step and
 on Ctrl-C, with ``store=`` every trial is logged after each of its epochs, and trial checkpoints
@@ -14,8 +16,11 @@ instead of training them again.
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +37,8 @@ from tunegym.agent._result import (
 from tunegym.agent._session import (
     AUTO,
     AUTO_FALLBACK,
+    DEFAULT_SPACE,
+    FREEZE_THAW,
     TuneArgs,
     TuningInterrupted,
     default_checkpoints,
@@ -43,13 +50,18 @@ from tunegym.agent._session import (
 )
 from tunegym.baselines import BASELINE_NAMES, WARM_STARTED, Policy, make_baseline
 from tunegym.data import TabularDataset, cv_folds, load_dataset
-from tunegym.envs import SCORE_METRICS, SearchSpace, make_tuning_env
+from tunegym.envs import SCORE_METRICS, FreezeThawEnv, SearchSpace, make_tuning_env
 from tunegym.errors import did_you_mean
+from tunegym.space import learning_rate_of
 from tunegym.training import MLP, MLPSpec, build_mlp
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from tunegym.agent._ftagent import FreezeThawAgent
     from tunegym.data import FittedPreprocessor
     from tunegym.data._sources import DataLike, TargetLike
+    from tunegym.envs import CurvePool, TuningEnv
     from tunegym.metastore import MetaStore, WarmStart
 
 __all__ = ["TUNE_METHODS", "tune"]
@@ -58,6 +70,7 @@ __all__ = ["TUNE_METHODS", "tune"]
 TUNE_METHODS: tuple[str, ...] = (
     AUTO,
     "agent",
+    FREEZE_THAW,
     *(n for n in BASELINE_NAMES if n != "oracle"),
 )
 
@@ -124,6 +137,114 @@ def _with_portfolio(space: SearchSpace, ws: WarmStart | None) -> SearchSpace:
     )  # fmt: skip
 
 
+def _load_ft_agent(agent: object) -> FreezeThawAgent:
+    """The freeze-thaw agent: given loaded, its folder (or ``agent.json``), or the shipped one.
+
+    Raises:
+        FileNotFoundError: the folder lacks ``agent.json`` or ``weights.pt``.
+        ValueError: anything else that keeps it from loading (wrong format, altered or
+            mismatched weights, corrupt JSON), with the folder named.
+    """
+    from tunegym.agent._ftagent import (
+        DEFAULT_FT_AGENT_DIR,
+        FORMAT,
+        FreezeThawAgent,
+        load_ft_agent,
+    )
+
+    if isinstance(agent, FreezeThawAgent):
+        return agent
+    if agent is not None and not isinstance(agent, str | os.PathLike):
+        raise ValueError(
+            f"method={FREEZE_THAW!r} needs a freeze-thaw agent (a FreezeThawAgent or its "
+            f"folder), not a {type(agent).__name__}; a v1 agent tunes the lr-bs grid with "
+            "method='agent'."
+        )
+    folder = DEFAULT_FT_AGENT_DIR if agent is None else Path(agent)
+    folder = folder.parent if folder.is_file() else folder
+    spec = folder / "agent.json"
+    if spec.is_file():
+        try:
+            payload = json.loads(spec.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(
+                f"Cannot load the freeze-thaw agent in {folder}: {spec.name} is not valid JSON "
+                f"({error})."
+            ) from error
+        found = payload.get("format") if isinstance(payload, dict) else None
+        if found != FORMAT:
+            raise ValueError(
+                f"{folder} holds no freeze-thaw agent: its {spec.name}'s format is {found!r}, "
+                f"not {FORMAT!r} (a v1 agent tunes the lr-bs grid with method='agent')."
+            )
+    try:
+        return load_ft_agent(folder)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch raises many types on a bad file, KeyError on a bad spec
+        raise ValueError(
+            f"Cannot load the freeze-thaw agent in {folder}: {type(error).__name__}: {error}"
+        ) from error
+
+
+@functools.cache
+def _meta_train_pools() -> tuple[CurvePool, ...]:
+    """Meta-dataset v2's meta-train tasks as curve pools on LCBench's space (the freeze-thaw
+    agent's prior comes from them, as in meta-training); loaded once per process."""
+    from tunegym.envs import table_pools
+    from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot, snapshot_split
+    from tunegym.space import LCBENCH_SPACE
+
+    frame = load_snapshot(path=LCBENCH_SNAPSHOT_DIR)
+    split = snapshot_split(LCBENCH_SNAPSHOT_DIR)
+    pools = table_pools(frame, split=split, space=LCBENCH_SPACE)
+    return tuple(p for p in pools if p.part == "meta-train")
+
+
+def _ft_prior(candidates: Sequence[dict[str, Any]]) -> tuple[np.ndarray | None, str]:
+    """The freeze-thaw agent's prior of each candidate (`tunegym.envs.config_prior` over
+    meta-dataset v2's meta-train tasks, uniform weights) and how it was had."""
+    from tunegym.envs import config_prior
+    from tunegym.space import LCBENCH_SPACE
+
+    try:
+        pools = _meta_train_pools()
+        prior = config_prior(pools, candidates, LCBENCH_SPACE)
+    except (FileNotFoundError, ValueError) as error:
+        return None, f"; no prior ({error})"
+    return prior, f"; prior from meta-dataset v2's {len(pools)} meta-train tasks"
+
+
+def _ft_search(space: SearchSpace | None, args: TuneArgs) -> SearchSpace:
+    """The freeze-thaw agent's search: the given one (not the grid), else `DEFAULT_SPACE`'s."""
+    space = space or named_search(DEFAULT_SPACE, args.seed)
+    if space.is_grid:
+        raise ValueError(
+            f"The freeze-thaw agent (method={FREEZE_THAW!r}) tunes a space of hyperparameters "
+            "(LCBench's by default, or a SearchSpace of candidates), not the lr-bs grid; the "
+            "grid is the v1 agent's (method='agent')."
+        )
+    return space
+
+
+def _ft_candidates(
+    space: SearchSpace, args: TuneArgs, agent: FreezeThawAgent, ws: WarmStart | None
+) -> SearchSpace:
+    """The named search keeps the agent's number of candidates, the portfolio first (as in
+    meta-training); a search given as candidates keeps them all."""
+    if not isinstance(args.space, str):
+        return space
+    assert space.space is not None  # _ft_search rejects the grid
+    portfolio = 0 if ws is None else sum(e.config is not None for e in ws.portfolio)
+    n = max(agent.n_candidates, portfolio, 1)
+    if space.n_configs <= n:
+        return space
+    return SearchSpace.of_configs(
+        space.space, space.candidates[:n], max_epochs=space.max_epochs,
+        k_choices=space.k_choices,
+    )  # fmt: skip
+
+
 def tune(
     data: DataLike | TabularDataset | None = None,
     target: TargetLike = None,
@@ -137,7 +258,7 @@ def tune(
     device: str = "cpu",
     store: MetaStore | str | None = None,
     progress: Callable[[StepRecord], None] | None = None,
-    agent: Agent | str | Path | None = None,
+    agent: Agent | FreezeThawAgent | str | Path | None = None,
     model: MLPSpec | None = None,
     metric: str = "val_accuracy",
     cv: int | None = None,
@@ -152,10 +273,11 @@ def tune(
 ) -> TuningResult:
     """Tune an MLP's hyperparameters and epochs on a dataset, live.
 
-    By default it searches LCBench's 7 hyperparameters (a funnel MLP trained with SGD: number
-    of layers, width, dropout, learning rate, momentum, weight decay, batch size; up to 50
-    epochs) with a budget of 200 epochs. ``space="lr-bs"`` searches the learning rate × batch
-    size grid of an MLP trained with Adam, which the pretrained agent acts on.
+    By default the freeze-thaw agent searches LCBench's 7 hyperparameters (a funnel MLP trained
+    with SGD: number of layers, width, dropout, learning rate, momentum, weight decay, batch
+    size; up to 50 epochs) with a budget of 200 epochs, advancing one of 128 candidates (meta-
+    dataset v2's portfolio first) by 1 to 16 epochs at a time. ``space="lr-bs"`` searches the
+    learning rate × batch size grid of an MLP trained with Adam, which the v1 agent acts on.
 
     Args:
         data: a dataset spec (``"keel:german"``), a CSV/Parquet path, a DataFrame, an array or
@@ -167,25 +289,30 @@ def tune(
             64 on the lr-bs grid (`DEFAULT_BUDGETS`), 4 × ``max_epochs`` on a given space.
         budget_seconds: optional training-seconds budget.
         seed: seeds the split, the trials and the tuner.
-        method: ``"auto"`` (the pretrained agent on the lr-bs grid; on any other space
-            `AUTO_METHODS`' ``"tpe-hyperband-ws"``, Optuna's TPE with its Hyperband pruner
-            started from meta-dataset v2's portfolio, or Hyperband where no warm start is to be
-            had), ``"agent"`` (the pretrained agent; its grid unless
-            ``space`` says otherwise) or a baseline of `TUNE_METHODS` (``"random"``,
-            ``"hyperband"``, ``"tpe"``, ``"tpe-hyperband-ws"``, ...). The result's ``method``
-            says which one ran.
+        method: ``"auto"`` (`AUTO_METHODS`: the v1 agent on the lr-bs grid; on any other
+            space ``"freeze-thaw"``; a given agent's own method), ``"freeze-thaw"`` (the
+            freeze-thaw agent, agent v2: any space of hyperparameters, warm-started on
+            LCBench's space with meta-dataset v2's portfolio among its candidates and its
+            prior of every candidate), ``"agent"`` (the v1 agent, on its lr-bs grid) or a
+            baseline of `TUNE_METHODS` (``"random"``, ``"hyperband"``, ``"tpe"``,
+            ``"tpe-hyperband-ws"``, ...). The result's ``method`` says which one ran.
         space: the candidates: a `SearchSpace`, or a name of `SEARCH_SPACES`: ``"lcbench"``
-            (the default: 64 Sobol points of LCBench's 7 hyperparameters, seeded by ``seed``,
-            plus the warm-start portfolio of meta-dataset v2 for warm-started methods; a
-            funnel MLP trained with SGD for up to 50 epochs; baselines only) or ``"lr-bs"``
-            (the 13 × 6 grid of learning rate and batch size, an MLP trained with Adam; the
-            only space the shipped agent acts on, and its default).
-        n_slots: trials kept open (default: the agent's, 8 for baselines).
+            (the default: 128 Sobol points of LCBench's 7 hyperparameters, seeded by
+            ``seed``, plus the warm-start portfolio of meta-dataset v2 for warm-started
+            methods and the freeze-thaw agent (which keeps 128 in all, the portfolio first);
+            a funnel MLP trained with SGD for up to 50 epochs) or ``"lr-bs"`` (the 13 × 6
+            grid of learning rate and batch size, an MLP trained with Adam; the only space
+            the v1 agent acts on, and its default).
+        n_slots: trials kept open (default: the v1 agent's, 8 for baselines; the freeze-thaw
+            agent keeps every trial it started open).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         store: a `tunegym.metastore.MetaStore` (or its URL) where every trial is logged after
             each of its epochs.
         progress: called after each step with its record.
-        agent: the agent (or its folder) for ``method="agent"`` (default: the shipped one).
+        agent: the agent (or its folder) for ``method="agent"`` or ``"freeze-thaw"`` (default:
+            the shipped one). A folder whose ``agent.json`` has ``"format":
+            "tunegym.freeze-thaw-agent"`` (or a loaded `FreezeThawAgent`) runs the freeze-thaw
+            agent (`load_ft_agent`), any other the v1 agent (`load_agent`).
         model: the network (default `MLPSpec()`, the family the agent learned on).
         metric: the validation metric tuned: ``"val_accuracy"``, ``"val_balanced_accuracy"``,
             ``"val_f1_macro"``, ``"val_precision_macro"``, ``"val_recall_macro"`` or
@@ -193,8 +320,11 @@ def tune(
         cv: k-fold cross-validation inside tuning (`tunegym.data.cv_folds`): a trial's score
             is its mean over ``cv`` folds, and the model returned averages the ``cv`` fold
             models' probabilities. ``None``: one validation split.
-        warm_start: give the agent its warm-start prior from the meta-dataset snapshot (zeros
-            otherwise, or when no snapshot is installed). Warm-started baselines
+        warm_start: give the agent its warm start from the meta-dataset snapshot: the v1
+            agent its prior (zeros otherwise, or when no snapshot is installed), the
+            freeze-thaw agent on LCBench's space meta-dataset v2's portfolio among its
+            candidates and the prior of each candidate (`tunegym.envs.config_prior` over
+            meta-dataset v2's meta-train tasks; none otherwise). Warm-started baselines
             (``"tpe-ws"``, ``"ws-random"``, ...) always draw their portfolio from it: on
             LCBench's space from meta-dataset v2 (`LCBENCH_SNAPSHOT_DIR`).
         val_size: share of rows for validation (without ``cv``).
@@ -217,7 +347,9 @@ def tune(
 
     Raises:
         ValueError: for an unknown method or metric (with the closest names), an agent that
-            cannot act on the requested grid, or a budget smaller than ``cv``.
+            cannot act on the requested space or cannot be loaded, or a budget smaller than
+            ``cv``.
+        FileNotFoundError: an agent folder lacks its files.
         TuningInterrupted: on Ctrl-C, with the partial result (a ``KeyboardInterrupt``).
 
     Example:
@@ -237,16 +369,16 @@ def tune(
         report = report or Path(resume)
         if checkpoints is None and payload.get("checkpoints"):
             checkpoints = Path(payload["checkpoints"])
-        loaded_agent: Agent | str | Path | None = agent if isinstance(agent, Agent) else args.agent
+        # A loaded agent is not recorded: it must be given again; a folder is recorded.
+        loaded: bool = agent is not None and not isinstance(agent, str | Path)
+        loaded_agent: Agent | FreezeThawAgent | str | Path | None = agent if loaded else args.agent
     else:
         if resume is not None and store is None:
             store = str(resume)
         if data is None:
             raise ValueError("tune() needs data (or resume= a report that names it).")
         asked = method
-        method, space, budget_epochs = resolve_search(
-            method, space, budget_epochs, agent_given=agent is not None
-        )
+        method, space, budget_epochs = resolve_search(method, space, budget_epochs, agent=agent)
         fallback = AUTO_FALLBACK if asked == AUTO and method in WARM_STARTED else None
         args = TuneArgs(
             data=str(data) if isinstance(data, str | Path) else None,
@@ -265,7 +397,7 @@ def tune(
             device=device,
             space=space if space is None or isinstance(space, str) else space.to_json(),
             model=None if model is None else asdict(model),
-            agent=None if agent is None or isinstance(agent, Agent) else str(agent),
+            agent=str(agent) if isinstance(agent, str | Path) else None,
             fallback=fallback,
         )
         loaded_agent = agent
@@ -284,8 +416,16 @@ def _check_args(args: TuneArgs) -> None:
         named_search(args.space, args.seed)  # an unknown name fails before any data is read
         if args.method == "agent" and args.space != "lr-bs":
             raise ValueError(
-                f"The shipped agent acts on the lr-bs grid only, not on space={args.space!r}; "
-                "tune that space with a baseline (method='random', 'hyperband', 'tpe', ...)."
+                f"The v1 agent (method='agent') acts on the lr-bs grid only, not on "
+                f"space={args.space!r}; tune that space with the freeze-thaw agent "
+                f"(method={FREEZE_THAW!r}, what 'auto' runs there) or a baseline "
+                "(method='random', 'hyperband', 'tpe', ...)."
+            )
+        if args.method == FREEZE_THAW and args.space == "lr-bs":
+            raise ValueError(
+                f"The freeze-thaw agent (method={FREEZE_THAW!r}) tunes a space of "
+                "hyperparameters (space='lcbench'), not the lr-bs grid; the grid is the v1 "
+                "agent's (method='agent', what 'auto' runs there)."
             )
     if args.metric not in SCORE_METRICS:
         raise ValueError(
@@ -328,7 +468,7 @@ def _run(
     args: TuneArgs,
     data: Any,
     target: Any,
-    agent: Agent | str | Path | None,
+    agent: Agent | FreezeThawAgent | str | Path | None,
     *,
     store: MetaStore | str | None,
     progress: Callable[[StepRecord], None] | None,
@@ -338,21 +478,38 @@ def _run(
 ) -> TuningResult:
     started = time.perf_counter()
     _check_args(args)
-    tuner = None
+    tuner = ft = None
     space, n_slots = args.search_space, args.n_slots
     if args.method == "agent":
+        if agent is not None and not isinstance(agent, Agent | str | Path):
+            raise ValueError(
+                f"method='agent' runs a v1 agent, not a {type(agent).__name__}; a freeze-thaw "
+                f"agent runs with method={FREEZE_THAW!r} (or 'auto')."
+            )
         tuner = agent if isinstance(agent, Agent) else load_agent(agent)
         space, n_slots = space or tuner.spec.space, n_slots or tuner.spec.n_slots
+    elif args.method == FREEZE_THAW:
+        ft = _load_ft_agent(agent)
+        space = _ft_search(space, args)
     space, n_slots = space or SearchSpace(), n_slots or 8
     folds = _load(data, target, args)
     ws, prior_source = None, "none"
-    if args.method in WARM_STARTED or (tuner is not None and args.warm_start):
+    ft_warm = ft is not None and args.warm_start and bool(ft.spec.get("warm", True))
+    if args.method in WARM_STARTED or (tuner is not None and args.warm_start) or ft_warm:
         k = tuner.spec.prior_k if tuner is not None else 5
         ws, prior_source = _warm_start(data, target, folds[0], space, k)
-        if args.method in WARM_STARTED:
+        if args.method in WARM_STARTED or ft is not None:
             space = _with_portfolio(space, ws)
-    policy: Policy
-    if tuner is not None:
+    elif ft is not None:
+        prior_source = (
+            "none (warm_start=False)"
+            if not args.warm_start
+            else "none (the agent was meta-trained without a warm start)"
+        )
+    policy: Policy | None = None
+    if ft is not None:
+        space = _ft_candidates(space, args, ft, ws)
+    elif tuner is not None:
         policy = tuner
     elif args.method in WARM_STARTED and ws is None and args.fallback is not None:
         prior_source += f"; method auto ran {args.fallback} instead of {args.method}"
@@ -377,41 +534,62 @@ def _run(
         val_size=args.val_size, test_size=args.test_size,
     )  # fmt: skip
     n_folds = len(folds)
-    env = make_tuning_env(
-        folds[0],
-        backend,
-        space=space,
-        budget_epochs=args.budget_epochs // n_folds,
-        budget_seconds=args.budget_seconds,
-        n_slots=n_slots,
-        model=model,
-        metric=args.metric,
-        prior=ws.prior if ws is not None and tuner is not None else None,
-    )
-    epochs_of: dict[int, int] = {}
+    driver: _PolicyDriver | _FreezeThawDriver
+    if ft is not None:
+        assert space.space is not None  # _ft_search rejects the grid
+        prior = None
+        if ws is not None:
+            prior, note = _ft_prior(space.candidates)
+            prior_source += note
+        ft_env = FreezeThawEnv(
+            space.space,
+            space.candidates,
+            backend,
+            budget=args.budget_epochs // n_folds,
+            max_epochs=space.max_epochs,
+            prior=prior,
+            k_choices=ft.k_choices,
+            trial_seeds=(args.seed,),
+            budget_seconds=args.budget_seconds,
+        )
+        driver = _FreezeThawDriver(ft, ft_env, backend, n_folds)
+        searched = space
+    else:
+        assert policy is not None
+        env = make_tuning_env(
+            folds[0],
+            backend,
+            space=space,
+            budget_epochs=args.budget_epochs // n_folds,
+            budget_seconds=args.budget_seconds,
+            n_slots=n_slots,
+            model=model,
+            metric=args.metric,
+            prior=ws.prior if ws is not None and tuner is not None else None,
+        )
+        driver = _PolicyDriver(policy, env, n_folds)
+        searched = env.task.space
     history: list[StepRecord] = []
-    info: dict[str, Any] = {}
 
     def result(status: str) -> TuningResult:
         return _result(
-            args, folds, env.task.space, backend, history, prior_source, status=status,
+            args, folds, searched, backend, history, prior_source, status=status,
             wall_seconds=time.perf_counter() - started, cache=cache,
         )  # fmt: skip
 
     try:
-        obs, info = env.reset(seed=args.seed)
-        policy.reset(env, args.seed)
+        obs = driver.reset(args.seed)
         done = False
         while not done:
             tick = time.perf_counter()
-            action = policy.act(obs, env.action_masks())
+            action = driver.act(obs)
             decision = time.perf_counter() - tick
-            obs, _, terminated, truncated, info = env.step(action)
+            obs, _, terminated, truncated, info = driver.env.step(action)
             tick = time.perf_counter()
-            policy.observe(info)
+            driver.observe(info)
             decision += time.perf_counter() - tick
             done = terminated or truncated
-            history.append(_step_record(info["step"], decision, epochs_of, n_folds))
+            history.append(driver.record(info, decision, action))
             if report is not None and not done:
                 write_report(result("running"), report)
             if progress is not None:
@@ -422,7 +600,7 @@ def _run(
             write_report(partial, report)
         raise TuningInterrupted(partial) from interrupt
     finally:
-        env.close()
+        driver.env.close()
         if owned is not None:
             owned.close()
     final = result("finished")
@@ -432,6 +610,83 @@ def _run(
     if report is not None:
         write_report(final, report)
     return final
+
+
+class _PolicyDriver:
+    """`_run`'s loop on a `TuningEnv`: the v1 agent or a baseline acts and observes."""
+
+    def __init__(self, policy: Policy, env: TuningEnv, n_folds: int) -> None:
+        self.policy, self.env, self.n_folds = policy, env, n_folds
+        self.epochs_of: dict[int, int] = {}
+
+    def reset(self, seed: int) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        self.policy.reset(self.env, seed)
+        self.epochs_of = {}
+        return obs
+
+    def act(self, obs: np.ndarray) -> int:
+        return self.policy.act(obs, self.env.action_masks())
+
+    def observe(self, info: dict[str, Any]) -> None:
+        self.policy.observe(info)
+
+    def record(self, info: dict[str, Any], decision: float, action: int) -> StepRecord:
+        return _step_record(info["step"], decision, self.epochs_of, self.n_folds)
+
+
+class _FreezeThawDriver:
+    """`_run`'s loop on a `FreezeThawEnv`: the freeze-thaw agent acts greedily on the masks.
+
+    A candidate's trial is numbered by the order of its first advance, which is the order in
+    which the env starts trials on the `TuneBackend` (its handles, the result's trials).
+    """
+
+    def __init__(
+        self, agent: FreezeThawAgent, env: FreezeThawEnv, backend: TuneBackend, n_folds: int
+    ) -> None:
+        self.agent, self.env, self.backend, self.n_folds = agent, env, backend, n_folds
+        self.trial_of: dict[int, int] = {}
+
+    def reset(self, seed: int) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        self.trial_of = {}
+        return obs
+
+    def act(self, obs: np.ndarray) -> int:
+        return self.agent.act(obs, self.env.action_masks())
+
+    def observe(self, info: dict[str, Any]) -> None:
+        return None
+
+    def record(self, info: dict[str, Any], decision: float, action: int) -> StepRecord:
+        """A step of the env's log (`FreezeThawEnv`'s entries) as a record."""
+        entry = info["step"]
+        candidate = entry.get("candidate")
+        trial = lr = batch_size = val = None
+        if candidate is not None:
+            trial = self.trial_of.setdefault(int(candidate), len(self.trial_of))
+            config = self.env.candidates[int(candidate)]
+            lr = learning_rate_of(config)
+            batch_size = None if config.get("batch_size") is None else int(config["batch_size"])
+            scores = self.backend.logs[trial].val
+            val = scores[-1] if scores else None
+        incumbent = info.get("incumbent")
+        return StepRecord(
+            step=int(entry["step"]),
+            action=-1 if entry["kind"] == "invalid" else int(action),
+            kind=str(entry["kind"]),
+            trial=trial,
+            lr=lr,
+            batch_size=batch_size,
+            epochs=int(entry.get("epochs", 0)),
+            trial_epochs=int(entry.get("epoch_to", 0)),
+            val_score=val,
+            incumbent_val=0.0 if incumbent is None else float(incumbent["val_score"]),
+            epochs_used=int(entry["epochs_used"]) * self.n_folds,
+            seconds=float(entry["seconds"]),
+            decision_seconds=decision,
+        )
 
 
 def _step_record(

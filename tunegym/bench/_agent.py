@@ -23,7 +23,15 @@ import numpy as np
 from tunegym.bench._episode import Episode
 from tunegym.envs import META_FEATURE_NAMES, FreezeThawEnv, Segment
 
-__all__ = ["LedgerBackend", "agent", "agent_folder", "agent_no_meta", "agent_no_ws", "run_agent"]
+__all__ = [
+    "LedgerBackend",
+    "agent",
+    "agent_folder",
+    "agent_no_meta",
+    "agent_no_ws",
+    "curve_race",
+    "run_agent",
+]
 
 _PRETRAINED = Path(__file__).resolve().parents[1] / "agent" / "pretrained"
 
@@ -97,27 +105,46 @@ def _load(folder: str) -> Any:
     return load_ft_agent(folder)
 
 
-def run_agent(episode: Episode, folder: str | Path) -> None:
-    """Run the agent saved in ``folder`` on ``episode`` (until the ledger's budget ends)."""
-    from tunegym.agent._ftagent import episode_candidates, run_ft_episode
+def _episode_env(episode: Episode, n: int, k_choices: tuple[int, ...]) -> FreezeThawEnv:
+    """The freeze-thaw view of ``episode``: ``n`` candidates, the portfolio first."""
+    from tunegym.agent._ftagent import episode_candidates
 
-    model = _load(str(folder))
     pool, ledger = episode.pool, episode.ledger
-    rng = episode.rng()
-    index = episode_candidates(pool.n, model.n_candidates, episode.portfolio, rng)
+    index = episode_candidates(pool.n, n, episode.portfolio, episode.rng())
     warm = bool(episode.portfolio) and episode.prior is not None
-    env = FreezeThawEnv(
+    return FreezeThawEnv(
         pool.space,
         [pool.configs[i] for i in index],
         LedgerBackend(episode, _meta_features().get(pool.task)),
         budget=ledger.budget,
         max_epochs=pool.max_epochs,
         prior=np.asarray(episode.prior)[index] if warm else None,
-        k_choices=model.k_choices,
+        k_choices=k_choices,
         trial_seeds=tuple(range(pool.n_seeds)),
         portfolio=range(min(len(episode.portfolio), len(index))) if warm else (),
     )
-    run_ft_episode(model, env, seed=episode.seed)
+
+
+def run_agent(episode: Episode, folder: str | Path) -> None:
+    """Run the agent saved in ``folder`` on ``episode`` (until the ledger's budget ends)."""
+    from tunegym.agent._ftagent import run_ft_episode
+
+    model = _load(str(folder))
+    run_ft_episode(model, _episode_env(episode, model.n_candidates, model.k_choices),
+                   seed=episode.seed)  # fmt: skip
+
+
+def curve_race(episode: Episode) -> None:
+    """The agent's teacher (`tunegym.agent._teacher.curve_race`) on 128 candidates."""
+    from tunegym.agent._teacher import curve_race as act
+    from tunegym.envs import DEFAULT_K
+
+    env = _episode_env(episode, 128, DEFAULT_K)
+    obs, _ = env.reset(seed=episode.seed)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(act(env, obs))
+        done = terminated or truncated
 
 
 def _folder(name: str) -> str:

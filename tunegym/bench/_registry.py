@@ -110,6 +110,13 @@ PEERS: dict[str, PeerInfo] = {
             "TPE + HyperbandPruner, the portfolio enqueued",
         ),
         PeerInfo(
+            "curve-race",
+            _B + "_agent:curve_race",
+            "tunegym",
+            True,
+            "the agent's teacher: warm-start order, stop below the best curve",
+        ),
+        PeerInfo(
             "agent",
             _B + "_agent:agent",
             "tunegym",

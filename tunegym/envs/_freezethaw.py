@@ -478,6 +478,16 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         return list(self._log)
 
     @property
+    def curves(self) -> npt.NDArray[np.float64]:
+        """``[N, E_max]`` the validation scores seen so far (0 where not trained)."""
+        return self._curve.copy()
+
+    @property
+    def best_scores(self) -> npt.NDArray[np.float64]:
+        """``[N]`` each candidate's best score seen (0 before it trains)."""
+        return self._best.copy()
+
+    @property
     def epochs_done(self) -> npt.NDArray[np.int64]:
         """Epochs each candidate has trained."""
         return self._epochs.copy()
