@@ -236,7 +236,7 @@ def clone_teacher(
         for start in range(0, len(order), config.batch_size):
             b = order[start : start + config.batch_size]
             values, log_prob, _ = policy.evaluate_actions(
-                obs_t[b], act_t[b], action_masks=mask_a[b]
+                obs_t[b], act_t[b], action_masks=mask_t[b]
             )
             loss = -log_prob.mean() + 0.5 * torch.nn.functional.mse_loss(values.flatten(), ret_t[b])
             policy.optimizer.zero_grad()
