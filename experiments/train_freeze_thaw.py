@@ -1,6 +1,6 @@
 """Meta-train the freeze-thaw agent (issue 15) and ship it.
 
-    python experiments/train_freeze_thaw.py                      # the shipped agent (~60 min, 2 cores)
+    python experiments/train_freeze_thaw.py --ship               # the shipped agent (<= 80 min)
     python experiments/train_freeze_thaw.py --no-warm --out runs/ft-no-warm   # ablation
     python experiments/train_freeze_thaw.py --no-meta --out runs/ft-no-meta   # ablation
     python experiments/train_freeze_thaw.py --quick                            # seconds, a smoke run
@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=FTTrainConfig.eval_every)
     parser.add_argument("--n", type=int, default=FTTrainConfig.n, help="candidates per episode")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=FTTrainConfig.max_minutes,
+                        help="stop PPO after this many minutes")  # fmt: skip
     parser.add_argument("--no-warm", action="store_true", help="ablation: no portfolio, no prior")
     parser.add_argument("--no-meta", action="store_true", help="ablation: meta-features zeroed")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
@@ -34,7 +36,8 @@ def main() -> None:
         "--ship", action="store_true", help=f"copy the agent to {DEFAULT_FT_AGENT_DIR}"
     )
     args = parser.parse_args()
-    changes = {"seed": args.seed, "warm": not args.no_warm, "use_meta": not args.no_meta}
+    changes = {"seed": args.seed, "warm": not args.no_warm, "use_meta": not args.no_meta,
+               "max_minutes": args.max_minutes}  # fmt: skip
     if args.quick:
         config = FTTrainConfig.quick(out=args.out, **changes)
     else:

@@ -59,6 +59,8 @@ class FTTrainConfig:
         eval_every: steps between meta-val evaluations.
         eval_seeds: episodes per meta-val task and budget.
         lcbench_configs: configurations per LCBench pool.
+        max_minutes: PPO stops after this many minutes of wall time (the evaluations and the
+            cloning included), however many ``timesteps`` are left.
         seed: seeds PPO, the envs and the evaluations.
     """
 
@@ -66,7 +68,7 @@ class FTTrainConfig:
     suites: tuple[str, ...] = ("lcbench", "own")
     timesteps: int = 1_500_000
     budgets: tuple[int, ...] = (200, 1000)
-    n: int = 128
+    n: int = 256
     hidden: int = 64
     use_meta: bool = True
     warm: bool = True
@@ -88,6 +90,7 @@ class FTTrainConfig:
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     lcbench_configs: int = 2000
+    max_minutes: float = 80.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -301,7 +304,7 @@ class _Selection(BaseCallback):
         if self.num_timesteps >= self._next:
             self._next += self.config.eval_every
             self.evaluate()
-        return True
+        return time.perf_counter() - self._start < 60 * self.config.max_minutes
 
 
 def train_ft_agent(

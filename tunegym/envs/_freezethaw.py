@@ -97,6 +97,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "diverged",
     "at_max",
     "incumbent",  # this candidate holds the incumbent
+    "near_incumbent",  # 1 - distance to the incumbent's configuration / sqrt(dim)
+    "near_started",  # 1 - distance to the nearest started candidate / sqrt(dim)
 )
 
 _R = len(ROW_FIELDS)
@@ -233,7 +235,9 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         # The static part of every row: presence, coordinates, prior, its rank, portfolio.
         self._obs = np.zeros(size, dtype=np.float32)
         self._rows = self._obs[_G:].reshape(rows, _R)
-        unit = space.to_unit_many(configs)[:, :CONFIG_DIMS]
+        full = space.to_unit_many(configs)
+        self._unit = full / math.sqrt(max(full.shape[1], 1))  # distances then lie in [0, 1]
+        unit = full[:, :CONFIG_DIMS]
         self._rows[:n, 0] = 1.0
         self._rows[:n, _C0 : _C0 + unit.shape[1]] = unit
         self._rows[:n, ROW_FIELDS.index("prior")] = self.prior
@@ -276,6 +280,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         self._done = False
         self._log: list[dict[str, Any]] = []
         self._curve_regret: list[float] = []  # regret after each charged epoch
+        self._near_started = np.zeros(self.n)  # 1 - distance to the nearest started candidate
         self._rows[:, _C0 + CONFIG_DIMS + 3 :] = 0.0
         self._update()
 
@@ -316,8 +321,12 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         at_max = epochs >= e_max
         rows[:, f("at_max")] = at_max
         rows[:, f("incumbent")] = 0.0
+        rows[:, f("near_incumbent")] = 0.0
         if self._inc[1] >= 0:
             rows[self._inc[1], f("incumbent")] = 1.0
+            gap = np.sqrt(((self._unit - self._unit[self._inc[1]]) ** 2).sum(axis=1))
+            rows[:, f("near_incumbent")] = np.clip(1.0 - gap, 0.0, 1.0)
+        rows[:, f("near_started")] = self._near_started
         g = self._obs
         used = min(self._used / self.budget, 1.0)
         g[0], g[1] = used, 1.0 - used
@@ -384,6 +393,8 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
             seed = self.trial_seeds[int(self.np_random.integers(len(self.trial_seeds)))]
             self._seed[i] = seed
             self._handle[i] = self.backend.start(self.candidates[i], seed)
+            gap = np.sqrt(((self._unit - self._unit[i]) ** 2).sum(axis=1))
+            np.maximum(self._near_started, np.clip(1.0 - gap, 0.0, 1.0), out=self._near_started)
         segment = self.backend.advance(int(self._handle[i]), k)
         reward = 0.0
         start = int(self._epochs[i])

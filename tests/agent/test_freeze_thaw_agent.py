@@ -1,0 +1,144 @@
+"""The freeze-thaw agent (issue 15): its network, its files, its training, its teacher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.bench._toy import EPOCHS, SPACE, make_pool
+from tunegym.agent._candidates import CandidateNet
+from tunegym.agent._ftagent import (
+    FreezeThawAgent,
+    TaskSet,
+    episode_candidates,
+    load_ft_agent,
+    run_ft_episode,
+    task_env,
+)
+from tunegym.agent._fttrain import FTTrainConfig, MetaTrainEnv, train_ft_agent
+from tunegym.agent._teacher import curve_race
+from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS, CurvePool
+
+
+def toy_suite() -> dict[str, list[CurvePool]]:
+    """Six tasks of one set of configurations: four meta-train, one meta-val, one meta-test."""
+    parts = ["meta-train"] * 4 + ["meta-val", "meta-test"]
+    pools = []
+    for t, part in enumerate(parts):
+        base = make_pool(n=24, seeds=2)
+        shift = 0.02 * np.sin(np.arange(24) * (t + 1))[:, None, None]
+        pools.append(CurvePool(f"toy{t}", f"fam{t}", part, SPACE, base.configs,
+                               base.val + shift, base.test, base.seconds))  # fmt: skip
+    return {"toy": pools}
+
+
+def test_the_net_is_permutation_equivariant_and_takes_any_n() -> None:
+    torch.manual_seed(0)
+    net = CandidateNet(n_k=3, hidden=16)
+    g, r = len(GLOBAL_FIELDS), len(ROW_FIELDS)
+    for n in (5, 40):
+        rows = torch.rand(1, n, r)
+        rows[:, :, 0] = 1.0
+        obs = torch.cat([torch.rand(1, g), rows.reshape(1, -1)], dim=1)
+        perm = torch.randperm(n)
+        shuffled = torch.cat([obs[:, :g], rows[:, perm].reshape(1, -1)], dim=1)
+        a, _ = net(obs)
+        b, _ = net(shuffled)
+        assert a.shape == (1, n * 3 + 1)
+        torch.testing.assert_close(a[0, :-1].reshape(n, 3)[perm], b[0, :-1].reshape(n, 3))
+        torch.testing.assert_close(a[0, -1], b[0, -1])
+
+
+def test_absent_rows_do_not_change_the_present_ones() -> None:
+    net = CandidateNet(n_k=2, hidden=8)
+    g, r = len(GLOBAL_FIELDS), len(ROW_FIELDS)
+    rows = torch.rand(1, 4, r)
+    rows[:, :, 0] = 1.0
+    padded = torch.cat([rows, torch.zeros(1, 3, r)], dim=1)
+    glob = torch.rand(1, g)
+    a, _ = net(torch.cat([glob, rows.reshape(1, -1)], dim=1))
+    b, _ = net(torch.cat([glob, padded.reshape(1, -1)], dim=1))
+    torch.testing.assert_close(a[0, :8], b[0, :8])
+    torch.testing.assert_close(a[0, -1], b[0, -1])
+
+
+def test_task_set_leaves_each_meta_train_task_out_of_its_own_warm_start() -> None:
+    suite = toy_suite()
+    tasks = TaskSet(suite, portfolio_size=3)
+    first = tasks.part("meta-train")[0]
+    others = suite["toy"][1:4]
+    finals = np.vstack([p.truth[:, -1] for p in others])
+    scaled = (finals - finals.min(1, keepdims=True)) / np.ptp(finals, axis=1, keepdims=True)
+    np.testing.assert_allclose(first.prior, scaled.mean(0), rtol=1e-5)
+    assert len(first.portfolio) == 3 and len(set(first.portfolio)) == 3
+    index = episode_candidates(24, 10, first.portfolio, np.random.default_rng(0))
+    assert list(index[:3]) == list(first.portfolio) and len(set(index.tolist())) == 10
+
+
+def test_save_load_round_trip_and_tampering_is_refused(tmp_path: Path) -> None:
+    net = CandidateNet(n_k=5, hidden=8)
+    agent = FreezeThawAgent(net, {"n_k": 5, "hidden": 8, "use_meta": True, "n": 16,
+                                  "k_choices": [1, 2, 4, 8, 16]})  # fmt: skip
+    folder = agent.save(tmp_path / "a")
+    again = load_ft_agent(folder)
+    for x, y in zip(net.state_dict().values(), again.net.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y)
+    assert again.n_candidates == 16 and again.k_choices == (1, 2, 4, 8, 16)
+    weights = folder / "weights.pt"
+    weights.write_bytes(weights.read_bytes() + b"x")
+    with pytest.raises(ValueError, match="checksum"):
+        load_ft_agent(folder)
+    spec = json.loads((folder / "agent.json").read_text())
+    (folder / "agent.json").write_text(json.dumps({**spec, "format": "other"}))
+    with pytest.raises(ValueError, match="not a freeze-thaw agent"):
+        load_ft_agent(folder)
+    with pytest.raises(FileNotFoundError, match="train_freeze_thaw"):
+        load_ft_agent(tmp_path / "missing")
+
+
+def test_the_teacher_races_curves_in_the_warm_start_order() -> None:
+    task = TaskSet(toy_suite(), portfolio_size=3).part("meta-test")[0]
+    env = task_env(task, 60, np.random.default_rng(0), n=16)
+    obs, _ = env.reset(seed=0)
+    done, actions = False, []
+    while not done:
+        action = curve_race(env, obs)
+        actions.append(action)
+        obs, _, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+    log = env.step_log
+    assert log[0]["kind"] == "new" and log[0]["candidate"] == 0  # the portfolio's first pick
+    assert env.epochs_done[0] == EPOCHS  # trained to the end: no bar to fall below yet
+    starts = [(e["candidate"], e["seed"]) for e in log if e["kind"] == "new"]
+    assert len(starts) == len(set(starts)) > 1
+    assert info["epochs_used"] == 60
+
+
+def test_meta_training_selects_on_meta_val_and_ships_a_loadable_agent(tmp_path: Path) -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    config = FTTrainConfig.quick(out=str(tmp_path / "agent"), budgets=(30,), n=12)
+    _, rows = train_ft_agent(config, tasks=tasks)
+    assert rows[0]["timesteps"] == 0 and len(rows) >= 2  # the cloned policy is a candidate
+    best = min(rows, key=lambda r: (r["area"], r["final"]))
+    loaded = load_ft_agent(tmp_path / "agent")
+    assert loaded.spec["selected"]["val_area"] == pytest.approx(best["area"])
+    assert loaded.spec["behaviour_cloning"]["teacher"] == "curve_race"
+    assert (tmp_path / "agent" / "evaluations.csv").is_file()
+    env = task_env(tasks.part("meta-test")[0], 30, np.random.default_rng(1), n=20)
+    info = run_ft_episode(loaded, env, seed=1)  # trained on 12 candidates, runs on 20
+    assert info["epochs_used"] <= 30 and info["incumbent"] is not None
+
+
+def test_meta_train_env_draws_tasks_and_keeps_its_spaces() -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3).part("meta-train")
+    env = MetaTrainEnv(tasks, FTTrainConfig.quick(budgets=(20, 40), n=30), seed=0)
+    seen = set()
+    for s in range(6):
+        obs, _ = env.reset(seed=s)
+        assert obs.shape == env.observation_space.shape
+        seen.add((env.env.backend.pool.task, env.env.budget))
+    assert len(seen) > 1
