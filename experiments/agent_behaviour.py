@@ -138,7 +138,13 @@ def main() -> None:
     for budget, b in result["behaviour"].items():
         parts = ", ".join(f"{k}: {v:.1%}" for k, v in b["epochs_by_lr_decade"].items())
         lines.append(f"- budget {budget}: {parts}")
-    lines += ["", "Decision time per step (1 thread):", "", "| N | p50 ms | p95 ms |", "|---|---|---|"]
+    lines += [
+        "",
+        "Decision time per step (1 thread):",
+        "",
+        "| N | p50 ms | p95 ms |",
+        "|---|---|---|",
+    ]
     for n, d in result["decision"].items():
         lines.append(f"| {n} | {d['p50_ms']} | {d['p95_ms']} |")
     (out / "behaviour.md").write_text("\n".join(lines) + "\n")
