@@ -299,9 +299,30 @@ def train_agent_command(
         typer.Option("--ship", help="Copy the selected agent into the package (load_agent())."),
     ] = False,
     threads: Annotated[int, typer.Option(help="torch threads (1 is fastest here).")] = 1,
+    v2: Annotated[
+        bool,
+        typer.Option(
+            "--v2",
+            help="The freeze-thaw agent (the default tuner on any space): clone the curve-race "
+            "teacher, then MaskablePPO on LCBench's and meta-dataset v2's meta-train tasks, "
+            "select on their meta-val (docs/AGENT.md).",
+        ),
+    ] = False,
+    max_minutes: Annotated[float, typer.Option(help="--v2: stop PPO after this long.")] = 80.0,
+    no_warm: Annotated[
+        bool, typer.Option("--no-warm", help="--v2 ablation: no portfolio, no prior.")
+    ] = False,
+    no_meta: Annotated[
+        bool, typer.Option("--no-meta", help="--v2 ablation: meta-features zeroed.")
+    ] = False,
 ) -> None:
     """Meta-train the agent (MaskablePPO) on the meta-train datasets, select it on meta-val."""
     import torch
+
+    if v2:
+        _train_freeze_thaw(quick, timesteps, out, seed, eval_every, ship, max_minutes,
+                           no_warm, no_meta)  # fmt: skip
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tunegym.agent import (
@@ -369,3 +390,51 @@ def train_agent_command(
         for name in (AGENT_FILE, WEIGHTS_FILE):
             shutil.copyfile(trained.path / name, PRETRAINED_DIR / name)
         console.print(f"shipped: copied {AGENT_FILE} and {WEIGHTS_FILE} to {PRETRAINED_DIR}")
+
+
+def _train_freeze_thaw(
+    quick: bool,
+    timesteps: int | None,
+    out: Path | None,
+    seed: int,
+    eval_every: int | None,
+    ship: bool,
+    max_minutes: float,
+    no_warm: bool,
+    no_meta: bool,
+) -> None:
+    import shutil
+    import time
+
+    from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+    from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
+
+    given: dict[str, Any] = {"seed": seed, "warm": not no_warm, "use_meta": not no_meta,
+                             "max_minutes": max_minutes}  # fmt: skip
+    if timesteps is not None:
+        given["timesteps"] = timesteps
+    if eval_every is not None:
+        given["eval_every"] = eval_every
+    try:
+        if quick:
+            config = FTTrainConfig.quick(out=str(out or "runs/ft-agent-quick"), **given)
+        else:
+            config = FTTrainConfig(out=str(out or "runs/ft-agent"), **given)
+    except (ValueError, TypeError) as exc:
+        raise _fail(exc) from exc
+    start = time.perf_counter()
+    console.print(f"freeze-thaw agent: cloning the teacher, then up to {config.timesteps:,} PPO "
+                  f"steps or {config.max_minutes:g} min, into {config.out}")  # fmt: skip
+
+    def show(steps: int, row: dict[str, float]) -> None:
+        mark = "  [green]best[/green]" if row.get("best") else ""
+        console.print(f"{steps:>10,} steps  meta-val regret area {row['area']:.4f}  "
+                      f"final {row['final']:.4f}  {time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
+
+    agent, _ = train_ft_agent(config, progress=show)
+    console.print(f"selected: {agent.spec['selected']} ({agent.spec['train_seconds']} s)")
+    if ship:
+        DEFAULT_FT_AGENT_DIR.mkdir(parents=True, exist_ok=True)
+        for name in ("weights.pt", "agent.json", "evaluations.csv"):
+            shutil.copy2(Path(config.out) / name, DEFAULT_FT_AGENT_DIR / name)
+        console.print(f"shipped to {DEFAULT_FT_AGENT_DIR}")

@@ -96,7 +96,7 @@ def test_save_load_round_trip_and_tampering_is_refused(tmp_path: Path) -> None:
     (folder / "agent.json").write_text(json.dumps({**spec, "format": "other"}))
     with pytest.raises(ValueError, match="not a freeze-thaw agent"):
         load_ft_agent(folder)
-    with pytest.raises(FileNotFoundError, match="train_freeze_thaw"):
+    with pytest.raises(FileNotFoundError, match="train-agent --v2"):
         load_ft_agent(tmp_path / "missing")
 
 

@@ -252,8 +252,7 @@ def load_ft_agent(path: str | Path | None = None) -> FreezeThawAgent:
     for f in (spec_file, weights):
         if not f.is_file():
             raise FileNotFoundError(
-                f"No {f.name} in {folder}: train an agent with `tunegym train-agent --v2` "
-                "(or `python experiments/train_freeze_thaw.py`) or give the folder it wrote."
+                f"No {f.name} in {folder}: train an agent with `tunegym train-agent --v2` or give the folder it wrote."
             )
     spec = json.loads(spec_file.read_text())
     if spec.get("format") != FORMAT:
