@@ -32,6 +32,7 @@ from tunegym.envs import (
     FreezeThawEnv,
     PoolBackend,
 )
+from tunegym.envs._pool import greedy_portfolio, normalised_finals
 
 __all__ = [
     "DEFAULT_FT_AGENT_DIR",
@@ -47,28 +48,6 @@ DEFAULT_FT_AGENT_DIR = Path(__file__).resolve().parent / "pretrained" / "freeze_
 """Where the shipped freeze-thaw agent lives (``weights.pt`` + ``agent.json``)."""
 
 FORMAT = "tunegym.freeze-thaw-agent"
-
-
-def _normalised_finals(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:
-    """``[tasks, n]``: each task's seed-mean final scores scaled to [0, 1] (best 1)."""
-    rows = []
-    for p in pools:
-        final = p.truth[:, -1]
-        rows.append((final - final.min()) / max(final.max() - final.min(), 1e-12))
-    return np.vstack(rows)
-
-
-def _greedy(table: npt.NDArray[np.float64], k: int) -> list[int]:
-    """Feurer's greedy portfolio over a tasks × configurations table (`tunegym.bench.portfolio`)."""
-    picked: list[int] = []
-    covered = np.zeros(table.shape[0])
-    for _ in range(min(k, table.shape[1])):
-        gain = np.maximum(table, covered[:, None]).mean(axis=0)
-        gain[picked] = -np.inf
-        best = int(np.argmax(gain))
-        picked.append(best)
-        covered = np.maximum(covered, table[:, best])
-    return picked
 
 
 @dataclass
@@ -122,7 +101,7 @@ class TaskSet:
                 raise ValueError(f"Suite {suite!r} has no meta-train task to warm-start from.")
             if any(p.configs != train[0].configs for p in pools):
                 raise ValueError(f"The tasks of suite {suite!r} hold different configurations.")
-            table = _normalised_finals(train)
+            table = normalised_finals(train)
             total = table.sum(axis=0)
             where = {p.task: t for t, p in enumerate(train)}
             for pool in pools:
@@ -138,7 +117,7 @@ class TaskSet:
                         pool,
                         suite,
                         mean.astype(np.float32),
-                        tuple(_greedy(rest, portfolio_size)),
+                        tuple(greedy_portfolio(rest, portfolio_size)),
                         m.astype(np.float32),
                     )
                 )

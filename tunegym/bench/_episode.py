@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tunegym.bench._ledger import Ledger
-from tunegym.envs._pool import CurvePool
+from tunegym.envs._pool import CurvePool, greedy_portfolio, normalised_finals
 
 __all__ = ["STALL_TRIALS", "Episode", "Peer", "portfolio"]
 
@@ -104,18 +104,4 @@ def portfolio(pools: Sequence[CurvePool], k: int = 8) -> tuple[int, ...]:
             "The meta-train tasks hold different configurations; a portfolio of pool indices "
             "needs one set of configurations on every task."
         )
-    scores = []
-    for p in pools:
-        final = p.truth[:, -1]
-        best, worst = final.max(), final.min()
-        scores.append((final - worst) / max(best - worst, 1e-12))
-    table = np.vstack(scores)  # tasks x configs
-    picked: list[int] = []
-    covered = np.zeros(len(pools))
-    for _ in range(min(k, first.n)):
-        gain = np.maximum(table, covered[:, None]).mean(axis=0)
-        gain[picked] = -np.inf
-        best_index = int(np.argmax(gain))
-        picked.append(best_index)
-        covered = np.maximum(covered, table[:, best_index])
-    return tuple(picked)
+    return tuple(greedy_portfolio(normalised_finals(pools), k))

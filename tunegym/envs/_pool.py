@@ -28,7 +28,15 @@ import pandas as pd
 from tunegym.envs._backends import Segment
 from tunegym.space import Space
 
-__all__ = ["CurvePool", "PoolBackend", "config_prior", "lcbench_pools", "table_pools"]
+__all__ = [
+    "CurvePool",
+    "PoolBackend",
+    "config_prior",
+    "greedy_portfolio",
+    "lcbench_pools",
+    "normalised_finals",
+    "table_pools",
+]
 
 _TEST_FOR = {"val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy"}
 
@@ -447,3 +455,27 @@ def config_prior(
             searched.append((pool.configs, nearest))
         out += weight * scaled[nearest]
     return out.astype(np.float32)
+
+
+def normalised_finals(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:
+    """``[tasks, n]``: each task's seed-mean final scores scaled to [0, 1] (best 1)."""
+    rows = []
+    for p in pools:
+        final = p.truth[:, -1]
+        rows.append((final - final.min()) / max(final.max() - final.min(), 1e-12))
+    return np.vstack(rows)
+
+
+def greedy_portfolio(table: npt.NDArray[np.float64], k: int) -> list[int]:
+    """A greedy portfolio of ``k`` columns of a tasks × configurations score table (Feurer et
+    al., 2015): first the best mean, then each time the column that adds most to the mean over
+    tasks of the best score among the picks."""
+    picked: list[int] = []
+    covered = np.zeros(table.shape[0])
+    for _ in range(min(k, table.shape[1])):
+        gain = np.maximum(table, covered[:, None]).mean(axis=0)
+        gain[picked] = -np.inf
+        best = int(np.argmax(gain))
+        picked.append(best)
+        covered = np.maximum(covered, table[:, best])
+    return picked
