@@ -105,13 +105,15 @@ def bench_command(
     )
     if merge and not methods:
         raise typer.BadParameter("--merge needs the --peer(s) to run.", param_hint="--merge")
+    previous = read_results(out, suite) if merge else None  # before running: fail fast
     with Progress(console=console, transient=True) as bar:
         job = bar.add_task(f"bench {suite}", total=None)
         frame = run_suite(plan, progress=lambda d, n: bar.update(job, completed=d, total=n))
     if merge:
         from tunegym.bench import merge_results
 
-        frame = merge_results(read_results(out, suite), frame, command)
+        assert previous is not None
+        frame = merge_results(previous, frame, command)
         command = frame.attrs["bench"].get("command", command)  # the section's own run
     result = write_report(frame, out_dir=out, doc=doc or None, command=command, figures_dir=figures)
     import pandas as pd

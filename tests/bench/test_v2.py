@@ -261,3 +261,28 @@ def test_v1_v2_table_reads_the_kept_summaries(tmp_path) -> None:  # type: ignore
     assert random["lcbench all rank"] == "2.00 of 2"
     run(Args(v1=str(tmp_path / "v1.csv"), v2=str(tmp_path), doc=str(doc)))
     assert doc.read_text().count("## The same peers in the v1 harness") == 1
+
+
+def test_merge_replaces_the_new_peers_rows_and_records_the_merge() -> None:
+    import pandas as pd
+
+    from tunegym.bench import merge_results
+
+    def rows(peer: str, regret: float) -> pd.DataFrame:
+        return pd.DataFrame({"peer": peer, "budget": 10, "task": "t", "seed": [0, 1],
+                             "epochs": 10, "regret": regret})  # fmt: skip
+
+    old = pd.concat([rows("random", 0.5), rows("agent", 0.9)], ignore_index=True)
+    old.attrs["bench"] = {"suite": "s", "budgets": [10], "seeds": 2, "command": "tunegym bench"}
+    new = rows("agent", 0.1)
+    new.attrs["bench"] = {"suite": "s", "budgets": [10], "seeds": 2, "wall_seconds": 3.0}
+    merged = merge_results(old, new, "tunegym bench --peer agent --merge")
+    assert sorted(merged.groupby("peer")["regret"].mean().to_dict().items()) == [
+        ("agent", 0.1),
+        ("random", 0.5),
+    ]
+    assert merged.attrs["bench"]["command"] == "tunegym bench"
+    assert merged.attrs["bench"]["merged"][0]["peers"] == ["agent"]
+    new.attrs["bench"]["seeds"] = 3
+    with pytest.raises(ValueError, match="different seeds"):
+        merge_results(old, new, "x")
