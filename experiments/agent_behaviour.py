@@ -35,7 +35,7 @@ def behaviour(agent_dir: str | None, seeds: int, budgets: tuple[int, ...]) -> di
     for budget in budgets:
         kinds: Counter[str] = Counter()
         epochs_by_lr: Counter[str] = Counter()
-        distinct, per_trial, finals, areas, repeats = [], [], [], [], 0
+        distinct, per_trial, at_max, finals, areas, repeats = [], [], [], [], [], 0
         for task in tasks:
             for s in range(seeds):
                 rng = np.random.default_rng([s, budget, len(task.pool.task), 7])
@@ -49,6 +49,7 @@ def behaviour(agent_dir: str | None, seeds: int, budgets: tuple[int, ...]) -> di
                 distinct.append(len(set(starts)))
                 done = env.epochs_done
                 per_trial += done[done > 0].tolist()
+                at_max += (done[done > 0] >= env.max_epochs).tolist()
                 for e in trained:
                     lr = env.candidates[e["candidate"]].get(
                         "learning_rate", env.candidates[e["candidate"]].get("lr")
@@ -67,9 +68,7 @@ def behaviour(agent_dir: str | None, seeds: int, budgets: tuple[int, ...]) -> di
             "distinct_configs_mean": round(float(np.mean(distinct)), 2),
             "epochs_per_trial_median": float(np.median(per_trial)),
             "epochs_per_trial_mean": round(float(np.mean(per_trial)), 2),
-            "trials_at_max_share": round(
-                float(np.mean(np.asarray(per_trial) >= tasks[0].pool.max_epochs)), 4
-            ),
+            "trials_at_max_share": round(float(np.mean(at_max)), 4),
             "repeated_config_seed": repeats,
             "epochs_by_lr_decade": {
                 k: round(v / lr_total, 4) for k, v in sorted(epochs_by_lr.items())
