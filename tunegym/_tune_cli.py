@@ -315,13 +315,17 @@ def train_agent_command(
     no_meta: Annotated[
         bool, typer.Option("--no-meta", help="--v2 ablation: meta-features zeroed.")
     ] = False,
+    bc_episodes: Annotated[
+        int | None, typer.Option(help="--v2: teacher episodes cloned before PPO (0: none).")
+    ] = None,
+    bc_epochs: Annotated[int | None, typer.Option(help="--v2: passes over them.")] = None,
 ) -> None:
     """Meta-train the agent (MaskablePPO) on the meta-train datasets, select it on meta-val."""
     import torch
 
     if v2:
         _train_freeze_thaw(quick, timesteps, out, seed, eval_every, ship, max_minutes,
-                           no_warm, no_meta)  # fmt: skip
+                           no_warm, no_meta, bc_episodes, bc_epochs)  # fmt: skip
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -402,6 +406,8 @@ def _train_freeze_thaw(
     max_minutes: float,
     no_warm: bool,
     no_meta: bool,
+    bc_episodes: int | None = None,
+    bc_epochs: int | None = None,
 ) -> None:
     import shutil
     import time
@@ -415,6 +421,10 @@ def _train_freeze_thaw(
         given["timesteps"] = timesteps
     if eval_every is not None:
         given["eval_every"] = eval_every
+    if bc_episodes is not None:
+        given["bc_episodes"] = bc_episodes
+    if bc_epochs is not None:
+        given["bc_epochs"] = bc_epochs
     try:
         if quick:
             config = FTTrainConfig.quick(out=str(out or "runs/ft-agent-quick"), **given)
