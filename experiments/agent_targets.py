@@ -64,7 +64,7 @@ def main() -> None:
                       f"{others.loc[best_final, 'regret@100']:.4f} ({best_final}) | {ratio_final:.2f} |",
                       f"| regret area | {me['auc']:.4f} | {others.loc[best_auc, 'auc']:.4f} "
                       f"({best_auc}) | {ratio_auc:.2f} |", ""]  # fmt: skip
-            lines += ["| against | its final regret | its regret area | agent better on both? |",
+            lines += ["| against | its final regret | its regret area | agent at least as good on both? |",
                       "|---|---|---|---|"]  # fmt: skip
             for name in ("fixed-script", "curve-race", "agent-no-ws", "agent-no-meta"):
                 if name in s.index:

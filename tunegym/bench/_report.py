@@ -260,7 +260,8 @@ def merge_results(old: pd.DataFrame, new: pd.DataFrame, command: str) -> pd.Data
     frame = pd.concat([kept, new], ignore_index=True)
     frame = frame.sort_values(["budget", "peer", "task", "seed", "epochs"]).reset_index(drop=True)
     info = dict(a)
-    info["merged"] = [*a.get("merged", []), {"peers": peers, "command": command,
+    earlier = [m for m in a.get("merged", []) if not set(m["peers"]) <= set(peers)]  # replaced
+    info["merged"] = [*earlier, {"peers": peers, "command": command,
                       "wall_seconds": b.get("wall_seconds"), "versions": b.get("versions")}]  # fmt: skip
     frame.attrs["bench"] = info
     return frame
