@@ -154,21 +154,29 @@ def test_a_bad_agent_folder_gives_a_clear_error(tmp_path: Path) -> None:
         tune("sklearn:iris", budget_epochs=4, method=FREEZE_THAW, space=SearchSpace(max_epochs=4))
 
 
-def test_without_a_warm_start_it_runs_without_prior_or_portfolio() -> None:
+def test_without_a_warm_start_auto_falls_back_and_the_agent_runs_without_prior() -> None:
     loaded = load_dataset(load_iris(return_X_y=True), seed=0)  # no raw table, no meta-features
-    result = tune(loaded, budget_epochs=6)
+    # method="auto": the agent's no-warm-start ablation was no better than random search, so
+    # auto runs the best cold tuner where no warm start is to be had, and says so.
+    fallback = tune(loaded, budget_epochs=6)
+    assert fallback.method == "hyperband"
+    assert fallback.prior.startswith("none (a loaded TabularDataset")
+    assert fallback.prior.endswith("method auto ran hyperband instead of freeze-thaw")
+    # Asked by name, the agent runs without portfolio and prior.
+    result = tune(loaded, budget_epochs=6, method=FREEZE_THAW)
     check_run(result, 6)
     assert result.prior.startswith("none (a loaded TabularDataset")
     assert "prior from" not in result.prior
-    cold = tune("sklearn:iris", budget_epochs=6, warm_start=False)
+    cold = tune("sklearn:iris", budget_epochs=6, warm_start=False)  # asked for: the agent
     check_run(cold, 6)
     assert cold.prior == "none (warm_start=False)"
     # Another space of hyperparameters: the candidates given, no meta-dataset for it.
     space = SearchSpace.sampled(LR_BS_SPACE, 6, seed=0, max_epochs=4)
-    other = tune("sklearn:iris", budget_epochs=6, space=space)
+    other = tune("sklearn:iris", budget_epochs=6, space=space, method=FREEZE_THAW)
     check_run(other, 6)
     assert other.prior.startswith("none (the shipped meta-datasets cover")
     assert {space.key(t.config) for t in other.trials} <= {space.key(c) for c in space.candidates}
+    assert tune("sklearn:iris", budget_epochs=6, space=space).method == "hyperband"
 
 
 def test_cross_validation_and_a_seconds_budget() -> None:

@@ -66,15 +66,14 @@ are to be had. On benchmark v2's LCBench meta-test at 1000 epochs its regret are
 and final regret 0.0043, against 0.0250 and 0.0092 for Optuna's TPE with its Hyperband pruner
 from the same portfolio (``"tpe-hyperband-ws"``, the previous default, still available by name);
 on meta-dataset v2's meta-test both end at 0.0050. Without a warm start (a space other than
-LCBench's, or no snapshot) the agent runs without portfolio and prior, where its measured
-ablation trained that way did no better than random search: prefer ``method="hyperband"``
-there."""
+LCBench's, or no snapshot) ``auto`` runs `AUTO_FALLBACK` instead: the agent's ablation trained
+without a warm start did no better than random search. ``method="freeze-thaw"`` runs the agent
+there all the same, without portfolio and prior."""
 
 AUTO_FALLBACK = "hyperband"
-"""What ``method="auto"`` runs off the grid where a warm-started baseline chosen by
-`AUTO_METHODS` gets no warm start (no meta-dataset v2 installed, or a space other than
-LCBench's): the best cold tuner. The freeze-thaw agent needs none: it then runs without a
-prior."""
+"""What ``method="auto"`` runs off the grid where its choice gets no warm start (no
+meta-dataset v2 installed, data given as a loaded dataset, or a space other than LCBench's):
+the best cold tuner."""
 
 DEFAULT_BUDGETS: dict[str, int] = {"lr-bs": 64, "lcbench": 200}
 """Epoch budgets of `tune` unless told: 4 x E_max on the grid, 4 full trials on LCBench's

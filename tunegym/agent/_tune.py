@@ -379,7 +379,8 @@ def tune(
             raise ValueError("tune() needs data (or resume= a report that names it).")
         asked = method
         method, space, budget_epochs = resolve_search(method, space, budget_epochs, agent=agent)
-        fallback = AUTO_FALLBACK if asked == AUTO and method in WARM_STARTED else None
+        auto_warm = method in WARM_STARTED or method == FREEZE_THAW
+        fallback = AUTO_FALLBACK if asked == AUTO and auto_warm else None
         args = TuneArgs(
             data=str(data) if isinstance(data, str | Path) else None,
             target=target if isinstance(target, str) else None,
@@ -507,7 +508,14 @@ def _run(
             else "none (the agent was meta-trained without a warm start)"
         )
     policy: Policy | None = None
-    if ft is not None:
+    if ft is not None and ft_warm and ws is None and args.fallback is not None:
+        # method="auto" where no warm start is to be had: the agent without one did no better
+        # than random search (its ablation, docs/AGENT.md), the best cold tuner runs instead
+        prior_source += f"; method auto ran {args.fallback} instead of {FREEZE_THAW}"
+        args = replace(args, method=args.fallback, fallback=None)
+        ft = None
+        policy = make_baseline(args.method)
+    elif ft is not None:
         space = _ft_candidates(space, args, ft, ws)
     elif tuner is not None:
         policy = tuner
