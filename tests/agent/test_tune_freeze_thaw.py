@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sklearn.datasets import load_iris
 
+from tests.agent._runs import interrupt_after, same_run
 from tunegym.agent import (
     FREEZE_THAW,
     PRETRAINED_DIR,
@@ -26,24 +27,6 @@ from tunegym.envs import SearchSpace
 from tunegym.space import LCBENCH_SPACE, LR_BS_SPACE
 
 BUDGET = 12
-
-
-def interrupt_after(steps: int):
-    def progress(record: StepRecord) -> None:
-        if record.step >= steps:
-            raise KeyboardInterrupt
-
-    return progress
-
-
-def same_run(a: TuningResult, b: TuningResult) -> None:
-    """Two runs took the same decisions and found the same model."""
-    assert [(r.kind, r.trial, r.epochs, r.val_score) for r in a.history] == [
-        (r.kind, r.trial, r.epochs, r.val_score) for r in b.history
-    ]
-    assert a.best == b.best
-    assert a.test_metrics == b.test_metrics
-    assert [t.val_scores for t in a.trials] == [t.val_scores for t in b.trials]
 
 
 def check_run(result: TuningResult, budget: int) -> None:

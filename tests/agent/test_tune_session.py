@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from tests.agent._runs import interrupt_after, same_run
 from tunegym.agent import (
     TEST_METRICS,
-    StepRecord,
     TrialCurve,
     TuningInterrupted,
-    TuningResult,
     plot_tuning,
     tune,
 )
@@ -31,24 +30,6 @@ from tunegym.training import TrainConfig, Trial
 
 SPACE = SearchSpace(lrs=(1e-3, 1e-2, 1e-1), batch_sizes=(16, 64), max_epochs=6)
 ARGS = {"budget_epochs": 20, "method": "random", "space": SPACE, "seed": 3}
-
-
-def interrupt_after(steps: int):
-    def progress(record: StepRecord) -> None:
-        if record.step >= steps:
-            raise KeyboardInterrupt
-
-    return progress
-
-
-def same_run(a: TuningResult, b: TuningResult) -> None:
-    """Two runs took the same decisions and found the same model."""
-    assert [(r.kind, r.trial, r.epochs, r.val_score) for r in a.history] == [
-        (r.kind, r.trial, r.epochs, r.val_score) for r in b.history
-    ]
-    assert a.best == b.best
-    assert a.test_metrics == b.test_metrics
-    assert [t.val_scores for t in a.trials] == [t.val_scores for t in b.trials]
 
 
 def test_ctrl_c_writes_a_partial_report_and_resume_finishes_without_retraining(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ class TaskSet:
     configurations (both suites do: LCBench's Sobol sample, the meta-dataset's 100).
 
     Args:
-        suites: suite name → its pools (`tunegym.bench.load_suite`).
+        suites: suite name → its pools (`tunegym.envs.load_suite`).
         meta: task → meta-features (default zeros).
         portfolio_size: configurations of each portfolio.
     """
@@ -246,8 +247,6 @@ def load_ft_agent(path: str | Path | None = None) -> FreezeThawAgent:
 
 def run_ft_episode(agent: FreezeThawAgent, env: FreezeThawEnv, seed: int = 0) -> dict[str, Any]:
     """Run one episode greedily; the env's last ``info`` with ``return`` and ``decisions`` (s)."""
-    import time
-
     obs, info = env.reset(seed=seed)
     total, decisions = 0.0, []
     done = False

@@ -114,17 +114,10 @@ class FTTrainConfig:
 
 def load_task_set(suites: Sequence[str], *, lcbench_configs: int = 2000) -> TaskSet:
     """The tasks of ``suites`` with their warm starts and (own suite) meta-features."""
-    from tunegym.bench import load_suite
+    from tunegym.envs._pool import load_suite, snapshot_meta_features
 
     pools = {s: load_suite(s, lcbench_configs=lcbench_configs) for s in suites}
-    meta: dict[str, Any] = {}
-    if "own" in suites:
-        from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot
-
-        stored = load_snapshot(path=LCBENCH_SNAPSHOT_DIR).attrs.get("tunegym", {})
-        for name, entry in stored.get("datasets", {}).items():
-            if entry.get("meta_features") is not None:
-                meta[name] = entry["meta_features"]
+    meta: dict[str, Any] = dict(snapshot_meta_features()) if "own" in suites else {}
     return TaskSet(pools, meta=meta)
 
 

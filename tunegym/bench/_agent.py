@@ -22,6 +22,7 @@ import numpy as np
 
 from tunegym.bench._episode import Episode
 from tunegym.envs import META_FEATURE_NAMES, FreezeThawEnv, Segment
+from tunegym.envs._pool import snapshot_meta_features
 
 __all__ = [
     "LedgerBackend",
@@ -48,7 +49,6 @@ class LedgerBackend:
         self.episode = episode
         pool = episode.pool
         self._index = {pool.space.key(c): i for i, c in enumerate(pool.configs)}
-        self._open: dict[int, int] = {}
         self._meta = (
             np.zeros(len(META_FEATURE_NAMES), dtype=np.float32)
             if meta_features is None
@@ -64,9 +64,7 @@ class LedgerBackend:
         return None  # the agent reads no truth of the task
 
     def start(self, config: Mapping[str, Any], seed: int) -> int:
-        i = self._index[self.episode.pool.space.key(config)]
-        self._open[i] = i
-        return i
+        return self._index[self.episode.pool.space.key(config)]  # the handle is the index
 
     def advance(self, handle: int, k: int) -> Segment:
         ledger = self.episode.ledger
@@ -79,20 +77,7 @@ class LedgerBackend:
         return Segment(np.asarray(scores), np.full(len(scores), np.nan), seconds, False)
 
     def release(self, handle: int) -> None:
-        self._open.pop(handle, None)
-
-
-@functools.cache
-def _meta_features() -> dict[str, np.ndarray]:
-    """Meta-features of the meta-dataset's tasks (LCBench's tasks have none stored)."""
-    from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot
-
-    stored = load_snapshot(path=LCBENCH_SNAPSHOT_DIR).attrs.get("tunegym", {})
-    return {
-        name: np.asarray(entry["meta_features"], dtype=np.float32)
-        for name, entry in stored.get("datasets", {}).items()
-        if entry.get("meta_features") is not None
-    }
+        """Nothing to free: the ledger keeps what each configuration trained."""
 
 
 @functools.cache
@@ -115,7 +100,7 @@ def _episode_env(episode: Episode, n: int, k_choices: tuple[int, ...]) -> Freeze
     return FreezeThawEnv(
         pool.space,
         [pool.configs[i] for i in index],
-        LedgerBackend(episode, _meta_features().get(pool.task)),
+        LedgerBackend(episode, snapshot_meta_features().get(pool.task)),
         budget=ledger.budget,
         max_epochs=pool.max_epochs,
         prior=np.asarray(episode.prior)[index] if warm else None,

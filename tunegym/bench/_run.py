@@ -21,7 +21,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import cache
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ import pandas as pd
 from tunegym.bench._episode import Episode, portfolio
 from tunegym.bench._ledger import BudgetSpent, EpisodeTrace, Ledger
 from tunegym.bench._registry import PEERS, get_peer
-from tunegym.envs._pool import CurvePool, config_prior, lcbench_pools, table_pools
+from tunegym.envs._pool import CurvePool, config_prior, load_suite
 
 __all__ = [
     "SUITE_BUDGETS",
@@ -46,41 +45,6 @@ SUITE_BUDGETS: dict[str, tuple[int, ...]] = {"lcbench": (1000, 200), "own": (100
 """Budgets (epochs) of each named suite; a curve table gets ``own``'s."""
 FRACTIONS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
 """Budget fractions the tables report."""
-
-
-def load_suite(
-    suite: str, *, split: str | None = None, lcbench_configs: int = 2000
-) -> list[CurvePool]:
-    """The tasks of a suite: ``lcbench``, ``own`` (the meta-dataset v2) or a curve table's path.
-
-    Args:
-        suite: the suite's name or a ``.csv`` / ``.parquet`` curve table (``docs/CURVES.md``).
-        split: a split file (``tunegym.metastore.write_split``'s JSON); default: the suite's own
-            (``experiments/splits/lcbench_split.json``, the snapshot's split), for a table none
-            (every dataset meta-test: warm-started peers then cannot run).
-        lcbench_configs: configurations per LCBench pool.
-        max_tasks: run only the first this many meta-test tasks (0: every task; ``--quick``).
-    """
-    from tunegym.metastore import read_split
-
-    table = read_split(split) if split is not None else None
-    if suite == "lcbench":
-        return lcbench_pools(n_configs=lcbench_configs, split=table)
-    if suite == "own":
-        from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot, snapshot_split
-
-        frame = load_snapshot(path=LCBENCH_SNAPSHOT_DIR)
-        return table_pools(frame, split=table if table is not None else snapshot_split(
-            LCBENCH_SNAPSHOT_DIR))  # fmt: skip
-    path = Path(suite)
-    if not path.exists():
-        raise ValueError(
-            f"Unknown suite {suite!r}: use 'lcbench', 'own' or the path of a curve table "
-            "(.csv or .parquet, docs/CURVES.md)."
-        )
-    from tunegym.envs import read_curve_table
-
-    return table_pools(read_curve_table(path), split=table)
 
 
 def episode_seed(base: int, task: str, seed: int) -> int:

@@ -39,7 +39,15 @@ from tunegym.envs._freezethaw import (
 )
 from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend, lcbench_curves
 from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, lcbench_search, make_tuning_env
-from tunegym.envs._pool import CurvePool, PoolBackend, config_prior, lcbench_pools, table_pools
+from tunegym.envs._pool import (
+    CurvePool,
+    PoolBackend,
+    config_prior,
+    lcbench_pools,
+    load_suite,
+    snapshot_meta_features,
+    table_pools,
+)
 from tunegym.envs._tables import TABLE_COLUMNS, curve_search, read_curve_table
 from tunegym.envs._task import (
     DEFAULT_BATCH_SIZES,
@@ -97,6 +105,7 @@ __all__ = [
     "lcbench_curves",
     "lcbench_pools",
     "lcbench_search",
+    "load_suite",
     "make_tuning_env",
     "metric_score",
     "metric_value",
@@ -106,6 +115,7 @@ __all__ = [
     "record_curves",
     "resolve_datasets",
     "score_of",
+    "snapshot_meta_features",
     "table_pools",
     "task_meta_features",
     "trial_setup",

@@ -12,6 +12,7 @@ the nearest configuration of the pool), the harness reads the curves.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,7 +35,9 @@ __all__ = [
     "config_prior",
     "greedy_portfolio",
     "lcbench_pools",
+    "load_suite",
     "normalised_finals",
+    "snapshot_meta_features",
     "table_pools",
 ]
 
@@ -329,6 +332,57 @@ def _carry_forward(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 def _plain(value: object) -> object:
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+# --- suites --------------------------------------------------------------------------------
+
+
+def load_suite(
+    suite: str, *, split: str | None = None, lcbench_configs: int = 2000
+) -> list[CurvePool]:
+    """The tasks of a suite: ``lcbench``, ``own`` (the meta-dataset v2) or a curve table's path.
+
+    Args:
+        suite: the suite's name or a ``.csv`` / ``.parquet`` curve table (``docs/CURVES.md``).
+        split: a split file (``tunegym.metastore.write_split``'s JSON); default: the suite's own
+            (``experiments/splits/lcbench_split.json``, the snapshot's split), for a table none
+            (every dataset meta-test: warm-started peers then cannot run).
+        lcbench_configs: configurations per LCBench pool.
+    """
+    from tunegym.metastore import read_split
+
+    table = read_split(split) if split is not None else None
+    if suite == "lcbench":
+        return lcbench_pools(n_configs=lcbench_configs, split=table)
+    if suite == "own":
+        from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot, snapshot_split
+
+        frame = load_snapshot(path=LCBENCH_SNAPSHOT_DIR)
+        return table_pools(frame, split=table if table is not None else snapshot_split(
+            LCBENCH_SNAPSHOT_DIR))  # fmt: skip
+    path = Path(suite)
+    if not path.exists():
+        raise ValueError(
+            f"Unknown suite {suite!r}: use 'lcbench', 'own' or the path of a curve table "
+            "(.csv or .parquet, docs/CURVES.md)."
+        )
+    from tunegym.envs._tables import read_curve_table
+
+    return table_pools(read_curve_table(path), split=table)
+
+
+@functools.cache
+def snapshot_meta_features() -> dict[str, npt.NDArray[np.float32]]:
+    """Meta-features of meta-dataset v2's tasks (the ``own`` suite), by task name; LCBench's
+    tasks have none stored. Read once per process."""
+    from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot
+
+    stored = load_snapshot(path=LCBENCH_SNAPSHOT_DIR).attrs.get("tunegym", {})
+    return {
+        name: np.asarray(entry["meta_features"], dtype=np.float32)
+        for name, entry in stored.get("datasets", {}).items()
+        if entry.get("meta_features") is not None
+    }
 
 
 # --- a pool as a backend ---------------------------------------------------------------------
