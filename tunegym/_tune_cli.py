@@ -192,6 +192,22 @@ def tune_command(
     keep_checkpoints: Annotated[
         bool, typer.Option("--keep-checkpoints", help="Keep the checkpoints after the run.")
     ] = False,
+    from_model: Annotated[
+        str | None,
+        typer.Option(
+            "--from-model",
+            help="Fine-tune this model of --store's zoo (name or id; `tunegym zoo list`): 16 "
+            "candidates start from its weights beside the scratch ones.",
+        ),
+    ] = None,
+    no_transfer: Annotated[
+        bool,
+        typer.Option(
+            "--no-transfer",
+            help="Do not fine-tune the newest zoo model of the same feature schema found in "
+            "--store (by default it is, and the tuned model joins the zoo).",
+        ),
+    ] = False,
 ) -> None:
     """Tune an MLP's hyperparameters and epochs on a dataset.
 
@@ -202,6 +218,10 @@ def tune_command(
     budget of 200 epochs. --space lr-bs (or --method agent) tunes learning rate and batch size
     with the v1 agent. Ctrl-C writes a partial report (with --report); --resume continues the
     run.
+
+    With --store, the best model joins the store's model zoo, and a later run on new data of
+    the same table (same feature columns) fine-tunes it among its candidates: `tunegym tune
+    --data june.csv --target y --store team.db` finds May's model by its schema.
     """
     import torch
 
@@ -249,6 +269,8 @@ def tune_command(
             resume=resume,
             checkpoints=checkpoints,
             keep_checkpoints=keep_checkpoints,
+            from_model=int(from_model) if from_model and from_model.isdigit() else from_model,
+            transfer=not no_transfer,
             progress=lambda r: console.print(_step_line(r, metric), highlight=False),
         )
     except TuningInterrupted as stop:

@@ -21,6 +21,7 @@ from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
 from tunegym._serve_cli import serve_command
 from tunegym._tune_cli import train_agent_command, tune_command
+from tunegym._zoo_cli import app as zoo_app
 
 if TYPE_CHECKING:
     from tunegym.data import TabularDataset
@@ -45,6 +46,7 @@ datasets_app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(metastore_app, name="metastore")
+app.add_typer(zoo_app, name="zoo")
 app.command("bench")(bench_command)
 app.command("collect")(collect_command)
 app.command("tune")(tune_command)

@@ -40,7 +40,7 @@ def test_the_parity_check_sees_a_model_that_drifted(tmp_path: Path) -> None:
 def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     engine = make_engine(url)
-    assert upgrade(engine) == head_revision() == "0001"
+    assert upgrade(engine) == head_revision() == "0002"
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "base")
     assert sa.inspect(engine).get_table_names() == ["alembic_version"]
@@ -56,7 +56,7 @@ def test_a_file_store_keeps_its_data_when_reopened(tmp_path: Path) -> None:
         store.get_or_create_dataset("iris", spec="sklearn:iris")
     with MetaStore(str(path)) as store:
         assert store.datasets()["spec"].tolist() == ["sklearn:iris"]
-        assert store.revision == "0001"
+        assert store.revision == "0002"
 
 
 def test_env_py_migrates_a_url_without_a_connection(tmp_path: Path) -> None:

@@ -8,14 +8,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tunegym.space import LCBENCH_SPACE, LR_BS_SPACE, SPACES, Categorical, Space, get_space
+from tunegym.space import (
+    FINE_TUNE,
+    FINE_TUNE_SPACE,
+    LCBENCH_SPACE,
+    LR_BS_SPACE,
+    SPACES,
+    Categorical,
+    Space,
+    get_space,
+)
 
 LCBENCH_CONFIG_SPACE = Path("/work/shared/lcbench/config_space.json")
 
 
 def test_registry() -> None:
-    assert SPACES == {"lr-bs": LR_BS_SPACE, "lcbench": LCBENCH_SPACE}
+    assert SPACES == {"lr-bs": LR_BS_SPACE, "lcbench": LCBENCH_SPACE, "lcbench+ft": FINE_TUNE_SPACE}
     assert get_space("lcbench") is LCBENCH_SPACE
+
+
+def test_fine_tune_space_extends_lcbench_with_a_flag_at_the_cube_edges() -> None:
+    assert FINE_TUNE_SPACE.names == (*LCBENCH_SPACE.names, FINE_TUNE)
+    config = LCBENCH_SPACE.sample(1, seed=3)[0]
+    scratch = FINE_TUNE_SPACE.to_unit(config | {FINE_TUNE: 0})
+    fine = FINE_TUNE_SPACE.to_unit(config | {FINE_TUNE: 1})
+    # A scratch candidate keeps its LCBench coordinates, with 0 where the agent saw padding.
+    assert scratch[:-1].tolist() == LCBENCH_SPACE.to_unit(config).tolist()
+    assert (scratch[-1], fine[-1]) == (0.0, 1.0)
     with pytest.raises(ValueError, match=r"Unknown space 'lc-bench'.*Did you mean 'lcbench'"):
         get_space("lc-bench")
 

@@ -33,13 +33,14 @@ import torch
 from tunegym.data import TabularDataset
 from tunegym.envs import (
     SCORE_METRICS,
+    FineTuneSource,
     SearchSpace,
     Segment,
     score_of,
     task_meta_features,
     trial_setup,
 )
-from tunegym.space import learning_rate_of
+from tunegym.space import FINE_TUNE, learning_rate_of
 from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial, spec_to_dict
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ class _FoldTrial:
     trial: Trial | None  # built on the first epoch not served from the cache
     cached: list[EpochRecord]  # records served before training (from a checkpoint)
     logged: int = 0  # epochs logged to the store
+    source: FineTuneSource | None = None  # the pre-trained model it starts from, if any
 
 
 class TuneBackend:
@@ -217,6 +219,8 @@ class TuneBackend:
         cache: where trials are checkpointed and found again, or ``None``.
         val_size: the share ``folds`` were loaded with (recorded with the runs in ``store``).
         test_size: likewise.
+        source: the pre-trained model that candidates with ``fine_tune=1``
+            (`tunegym.space.FINE_TUNE_SPACE`) start from; their runs are logged with its name.
     """
 
     def __init__(
@@ -231,6 +235,7 @@ class TuneBackend:
         cache: TrialCache | None = None,
         val_size: float = 0.2,
         test_size: float = 0.2,
+        source: FineTuneSource | None = None,
     ) -> None:
         if not folds:
             raise ValueError("TuneBackend needs at least one dataset.")
@@ -238,6 +243,7 @@ class TuneBackend:
         self.metric, self.device = metric, device
         self.store, self.cache = store, cache
         self.val_size, self.test_size = val_size, test_size
+        self.source = source
         self._meta = task_meta_features(self.folds[0])
         self._fingerprints = [dataset_fingerprint(d) for d in self.folds] if cache else []
         self.best_score = 0.0  # the env's first incumbent when the score bounds are unknown
@@ -261,16 +267,31 @@ class TuneBackend:
         """Fold-epochs read from checkpoints instead of being trained."""
         return sum(log.served for log in self.logs) * len(self.folds)
 
+    def _source_of(self, config: Mapping[str, Any]) -> FineTuneSource | None:
+        if int(config.get(FINE_TUNE, 0)) != 1:
+            return None
+        if self.source is None:
+            raise ValueError(
+                f"Candidate {dict(config)} fine-tunes (fine_tune=1), but the backend has no "
+                "pre-trained model to start from; pass source=."
+            )
+        return self.source
+
     def start(self, config: Mapping[str, Any], seed: int) -> int:
         train, spec = trial_setup(config, self.space.max_epochs, seed, self.model)
+        source = self._source_of(config)
+        spec = spec if source is None else source.trial_spec()
         handle = len(self.logs)
         self.logs.append(TrialLog(dict(config), seed, spec))
         parts = []
         for i, dataset in enumerate(self.folds):
-            key = TrialCache.key(self._fingerprints[i], train, spec) if self.cache else ""
+            key = ""
+            if self.cache:  # a fine-tuning trial is named by its source too
+                fingerprint = self._fingerprints[i] + (f"|{source.name}" if source else "")
+                key = TrialCache.key(fingerprint, train, spec)
             trial = self.cache.load(key, dataset, self.device) if self.cache else None
             cached = trial.history if trial is not None else []
-            parts.append(_FoldTrial(dataset, train, spec, key, trial, cached))
+            parts.append(_FoldTrial(dataset, train, spec, key, trial, cached, source=source))
         self._open[handle] = parts
         return handle
 
@@ -320,6 +341,9 @@ class TuneBackend:
                 part.spec,
                 device=self.device,
                 eval_test=True,
+                init=None
+                if part.source is None
+                else part.source.init_state(part.dataset, part.config.seed),
             )
         (record,) = part.trial.train(1)
         self.trained_epochs += 1
@@ -356,6 +380,7 @@ class TuneBackend:
                 part.dataset, part.config, part.spec, history[:epochs],
                 device=self.device,
                 val_size=self.val_size, test_size=self.test_size,
+                checkpoint=None if part.source is None else part.source.name,
             )  # fmt: skip
             part.logged = epochs
 
@@ -371,10 +396,13 @@ class TuneBackend:
         if self.best_states is not None or self.best_trial is None:
             return self.best_states
         log = self.logs[self.best_trial]
+        source = self._source_of(log.config)
         states = []
         for dataset in self.folds:
             config, spec = trial_setup(log.config, self.space.max_epochs, log.seed, self.model)
-            trial = Trial(dataset, config, spec, device=self.device)
+            spec = spec if source is None else source.trial_spec()
+            init = None if source is None else source.init_state(dataset, config.seed)
+            trial = Trial(dataset, config, spec, device=self.device, init=init)
             trial.train(self.best_epoch)
             states.append(_cpu_copy(trial.model))
         self.best_states = states

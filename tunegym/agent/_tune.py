@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunegym.agent._agent import Agent, load_agent
+from tunegym.agent._finetune import add_to_zoo, find_source, finetune_search
 from tunegym.agent._live import TrialCache, TuneBackend
 from tunegym.agent._result import (
     BestConfig,
@@ -270,6 +271,8 @@ def tune(
     resume: str | Path | None = None,
     checkpoints: str | Path | None = None,
     keep_checkpoints: bool = False,
+    from_model: str | int | None = None,
+    transfer: bool = True,
 ) -> TuningResult:
     """Tune an MLP's hyperparameters and epochs on a dataset, live.
 
@@ -339,6 +342,13 @@ def tune(
             store ``$TUNEGYM_CHECKPOINTS`` or ``~/.cache/tunegym/checkpoints``; none without
             either).
         keep_checkpoints: keep them after a finished run (they are deleted by default).
+        from_model: a model of ``store``'s zoo (name or id, `tunegym zoo list`) that the
+            freeze-thaw agent may fine-tune: 16 candidates start from its weights (its
+            network, learning rates within 1/30 of its own; inputs matched by column name, a
+            new output layer when the classes differ) beside the scratch ones.
+        transfer: with a ``store`` and no ``from_model``, fine-tune the store's newest zoo
+            model of the same feature schema (last month's model of this table), if any. A
+            finished freeze-thaw run with a store adds its best model to the zoo.
 
     Returns:
         The best configuration and the model trained with it, every metric of that model on
@@ -400,6 +410,8 @@ def tune(
             model=None if model is None else asdict(model),
             agent=str(agent) if isinstance(agent, str | Path) else None,
             fallback=fallback,
+            from_model=from_model,
+            transfer=transfer,
         )
         loaded_agent = agent
     if checkpoints is None and (report is not None or store is not None):
@@ -537,18 +549,34 @@ def _run(
         from tunegym.metastore import MetaStore
 
         store = owned = MetaStore(store)
+    source = None
+    if ft is not None:
+        source, found = find_source(store, folds[0], args.from_model, transfer=args.transfer)
+        prior_source += f"; {found}" if found else ""
+    elif args.from_model is not None:
+        raise ValueError(
+            f"from_model= fine-tunes with the freeze-thaw agent (method 'auto' or "
+            f"{FREEZE_THAW!r}), not with method {args.method!r}."
+        )
     backend = TuneBackend(
         folds, space, model, metric=args.metric, device=args.device, store=store, cache=cache,
-        val_size=args.val_size, test_size=args.test_size,
+        val_size=args.val_size, test_size=args.test_size, source=source,
     )  # fmt: skip
     n_folds = len(folds)
     driver: _PolicyDriver | _FreezeThawDriver
     if ft is not None:
         assert space.space is not None  # _ft_search rejects the grid
         prior = None
-        if ws is not None:
+        n_portfolio = 0 if ws is None else sum(e.config is not None for e in ws.portfolio)
+        if source is not None:
+            search = finetune_search(space, source, seed=args.seed)
+            space, prior, n_portfolio = search.space, search.prior, search.portfolio
+            prior_source += search.note
+            backend.space = space
+        elif ws is not None:
             prior, note = _ft_prior(space.candidates)
             prior_source += note
+        assert space.space is not None
         ft_env = FreezeThawEnv(
             space.space,
             space.candidates,
@@ -559,6 +587,7 @@ def _run(
             k_choices=ft.k_choices,
             trial_seeds=(args.seed,),
             budget_seconds=args.budget_seconds,
+            portfolio=range(min(n_portfolio, space.n_configs)),
         )
         driver = _FreezeThawDriver(ft, ft_env, backend, n_folds)
         searched = space
@@ -578,6 +607,7 @@ def _run(
         driver = _PolicyDriver(policy, env, n_folds)
         searched = env.task.space
     history: list[StepRecord] = []
+    zoo_name: str | None = None
 
     def result(status: str) -> TuningResult:
         return _result(
@@ -602,6 +632,8 @@ def _run(
                 write_report(result("running"), report)
             if progress is not None:
                 progress(history[-1])
+        if ft is not None and store is not None and not isinstance(store, str):
+            zoo_name = add_to_zoo(store, result("finished"), folds[0])
     except KeyboardInterrupt as interrupt:
         partial = result("interrupted")
         if report is not None:
@@ -612,6 +644,8 @@ def _run(
         if owned is not None:
             owned.close()
     final = result("finished")
+    if zoo_name is not None:
+        final = replace(final, prior=f"{final.prior}; best model kept in the zoo as {zoo_name}")
     if cache is not None and not keep_checkpoints:
         cache.clear()
         final = replace(final, checkpoints=None)

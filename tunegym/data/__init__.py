@@ -16,11 +16,14 @@ from tunegym.data._load import (
 )
 from tunegym.data._openml import OPENML_CACHE_ENV, openml_cache_dir
 from tunegym.data._preprocess import FittedPreprocessor
+from tunegym.data._rows import SPLIT_MODES
+from tunegym.data._schema import schema_fingerprint
 from tunegym.data._sources import read_table
 from tunegym.data._table import RawTable
 
 __all__ = [
     "OPENML_CACHE_ENV",
+    "SPLIT_MODES",
     "DatasetDescription",
     "DatasetInfo",
     "DatasetSummary",
@@ -34,4 +37,5 @@ __all__ = [
     "load_dataset",
     "openml_cache_dir",
     "read_table",
+    "schema_fingerprint",
 ]

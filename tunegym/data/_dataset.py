@@ -33,6 +33,9 @@ class DatasetInfo:
         class_names: original target labels, in label-encoded order (class ``i`` is
             ``class_names[i]``).
         extra: source-specific details (e.g. KEEL's ``"balanced"``/``"imbalanced"`` collection).
+        numeric_features: the raw feature columns typed numeric, in column order (empty where the
+            info was built by hand rather than by ``load_dataset``).
+        categorical_features: the raw feature columns typed categorical, in column order.
     """
 
     source: str
@@ -47,6 +50,8 @@ class DatasetInfo:
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]
     extra: dict[str, str] = field(default_factory=dict)
+    numeric_features: tuple[str, ...] = ()
+    categorical_features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +66,8 @@ class TabularDataset:
     the other folds) or ``"val"`` (`cv_folds`: k-fold cross-validation for tuning beside a fixed
     hold-out test part). ``preprocessor`` (set by
     ``load_dataset``) applies the same fitted preprocessing to new raw rows, e.g. to predict.
+    ``split`` is how the rows were split: ``"stratified"`` (per dataset) or ``"rows"`` (each
+    row's part a seeded hash of its feature values, the same in every dataset that holds it).
     """
 
     info: DatasetInfo
@@ -79,6 +86,7 @@ class TabularDataset:
     n_folds: int | None = None
     preprocessor: FittedPreprocessor | None = None
     fold_part: str = "test"
+    split: str = "stratified"
 
     @property
     def n_features(self) -> int:

@@ -17,6 +17,15 @@ from tunegym.data._preprocess import (
     fit_preprocessor,
     type_columns,
 )
+from tunegym.data._rows import (
+    check_parts_have_classes,
+    check_split_mode,
+    row_draws,
+    rows_cv_split,
+    rows_fold_split,
+    rows_holdout_split,
+    rows_subsample,
+)
 from tunegym.data._sources import DataLike, TargetLike, read_data
 from tunegym.data._split import (
     Split,
@@ -80,6 +89,7 @@ class _Prepared:
     codes: np.ndarray  # label code of every row of the raw table
     class_names: tuple[str, ...]
     rows: np.ndarray  # positions of the rows used (all of them unless max_rows subsampled)
+    draws: np.ndarray | None  # row_draws of every row of the raw table for split="rows", else None
 
 
 def load_dataset(
@@ -95,6 +105,7 @@ def load_dataset(
     min_frequency: int = 5,
     max_categories: int | None = 20,
     cache_dir: str | os.PathLike[str] | None = None,
+    split: str = "stratified",
 ) -> TabularDataset:
     """Load a classification dataset, split it and preprocess it for a neural network.
 
@@ -111,13 +122,21 @@ def load_dataset(
         n_folds: number of stratified folds; with ``fold``, the fold ``fold`` is the test part
             and val is carved from the other folds.
         fold: which fold (``0 .. n_folds-1``) is the test part.
-        max_rows: if the table has more rows, a stratified sample of this many is used.
+        max_rows: if the table has more rows, a stratified sample of this many is used
+            (``split="rows"``: the rows with the smallest seeded hash draws).
         min_frequency: categorical levels seen fewer times in training are pooled into
             ``<column>_other``.
         max_categories: at most this many one-hot columns per categorical column, the pooled
             ``_other`` included (``None``: no limit).
         cache_dir: OpenML cache root (default ``$TUNEGYM_OPENML_CACHE`` or
             ``~/.cache/tunegym/openml``).
+        split: ``"stratified"`` (the default): parts (and folds, and the ``max_rows`` sample)
+            stratified by class, drawn for this table alone. ``"rows"``: each row's part is a
+            seeded hash of its feature values (not its label or position), so a row is in the
+            same part in every table that holds it: use it for datasets of one family (KEEL's
+            relabelled siblings) when a model trained on one is fine-tuned on another, so that
+            no test row of the target was trained on. Shares then hold on average, not exactly,
+            and a class missing from a part is an error. See ``tunegym/data/_rows.py``.
 
     Returns:
         The dataset: ``float32`` features and ``int64`` labels for train/val/test, with the
@@ -127,23 +146,26 @@ def load_dataset(
         DatasetError: the data is unusable as given (the message says why and what to do).
         DatasetNotFoundError: no dataset of that name or file of that path.
         TypeError: ``data`` or ``target`` has the wrong type.
-        ValueError: a split argument is out of range.
+        ValueError: a split argument is out of range, or ``split`` is unknown.
 
     Example:
         >>> ds = load_dataset("sklearn:iris", seed=1)
         >>> ds.X_train.dtype, ds.n_classes
         (torch.float32, 3)
+        >>> load_dataset("keel:yeast1", split="rows").split  # same rows, same parts as yeast3
+        'rows'
     """
     _check_args(seed, val_size, test_size, n_folds, fold, max_rows, min_frequency, max_categories)
+    mode = check_split_mode(split)
     if (n_folds is None) != (fold is None):
         raise ValueError(
             f"Pass n_folds and fold together (got n_folds={n_folds}, fold={fold}); "
             "iter_folds() yields every fold."
         )
-    prepared = _prepare(data, target, seed, max_rows, n_folds, cache_dir)
+    prepared = _prepare(data, target, seed, max_rows, n_folds, cache_dir, mode)
     test = (n_folds, fold) if n_folds is not None and fold is not None else test_size
-    split = _split(prepared, seed, val_size, test)
-    return _materialise(prepared, split, seed, n_folds, fold, min_frequency, max_categories)
+    parts = _split(prepared, seed, val_size, test)
+    return _materialise(prepared, parts, seed, n_folds, fold, min_frequency, max_categories)
 
 
 def iter_folds(
@@ -157,6 +179,7 @@ def iter_folds(
     min_frequency: int = 5,
     max_categories: int | None = 20,
     cache_dir: str | os.PathLike[str] | None = None,
+    split: str = "stratified",
 ) -> Iterator[TabularDataset]:
     """Yield the ``n_folds`` datasets of a stratified k-fold split, fold 0 first.
 
@@ -168,12 +191,13 @@ def iter_folds(
         [50, 50, 50]
     """
     _check_args(seed, val_size, None, n_folds, 0, max_rows, min_frequency, max_categories)
-    prepared = _prepare(data, target, seed, max_rows, n_folds, cache_dir)
+    mode = check_split_mode(split)
+    prepared = _prepare(data, target, seed, max_rows, n_folds, cache_dir, mode)
 
     def folds() -> Iterator[TabularDataset]:
         for i in range(n_folds):
-            split = _split(prepared, seed, val_size, (n_folds, i))
-            yield _materialise(prepared, split, seed, n_folds, i, min_frequency, max_categories)
+            parts = _split(prepared, seed, val_size, (n_folds, i))
+            yield _materialise(prepared, parts, seed, n_folds, i, min_frequency, max_categories)
 
     return folds()
 
@@ -189,6 +213,7 @@ def cv_folds(
     min_frequency: int = 5,
     max_categories: int | None = 20,
     cache_dir: str | os.PathLike[str] | None = None,
+    split: str = "stratified",
 ) -> list[TabularDataset]:
     """The ``n_folds`` datasets of k-fold cross-validation for tuning, beside a hold-out test part.
 
@@ -197,7 +222,9 @@ def cv_folds(
     stratified folds, and dataset ``i`` validates on fold ``i`` and trains on the rest (its
     preprocessing fitted on those training rows only). A configuration's cross-validated score
     is the mean of its validation scores over the datasets. Arguments are those of
-    :func:`load_dataset`.
+    :func:`load_dataset`; with ``split="rows"`` the test part and the folds are row-consistent
+    (the test part is then ``load_dataset(..., split="rows")``'s, and a row's fold is a seeded
+    hash of its feature values).
 
     Raises:
         DatasetError: a class too rare to appear in every fold (the message says what to do).
@@ -208,21 +235,27 @@ def cv_folds(
         ([40, 40, 40], 1)
     """
     _check_args(seed, None, test_size, n_folds, 0, max_rows, min_frequency, max_categories)
-    prepared = _prepare(data, target, seed, max_rows, n_folds + 1, cache_dir)
+    mode = check_split_mode(split)
+    prepared = _prepare(data, target, seed, max_rows, n_folds + 1, cache_dir, mode)
     codes = prepared.codes[prepared.rows]
     datasets = []
     for i in range(n_folds):
-        try:
-            split = cv_split(codes, n_folds, i, test_size, seed)
-        except ValueError as err:
-            raise DatasetError(
-                f"Cannot split {prepared.what} ({len(codes)} rows, {len(prepared.class_names)} "
-                f"classes) into {n_folds} stratified folds beside a test part: {err} Use fewer "
-                "folds (cv), a smaller test_size or more rows."
-            ) from err
+        if prepared.draws is not None:
+            parts = rows_cv_split(prepared.draws[prepared.rows], n_folds, i, test_size)
+            check_parts_have_classes(codes, prepared.class_names, parts, prepared.what)
+        else:
+            try:
+                parts = cv_split(codes, n_folds, i, test_size, seed)
+            except ValueError as err:
+                raise DatasetError(
+                    f"Cannot split {prepared.what} ({len(codes)} rows, "
+                    f"{len(prepared.class_names)} classes) into {n_folds} stratified folds "
+                    f"beside a test part: {err} Use fewer folds (cv), a smaller test_size or "
+                    "more rows."
+                ) from err
         rows = prepared.rows
-        split = Split(rows[split.train], rows[split.val], rows[split.test])
-        dataset = _materialise(prepared, split, seed, n_folds, i, min_frequency, max_categories)
+        parts = Split(rows[parts.train], rows[parts.val], rows[parts.test])
+        dataset = _materialise(prepared, parts, seed, n_folds, i, min_frequency, max_categories)
         datasets.append(replace(dataset, fold_part="val"))
     return datasets
 
@@ -238,6 +271,7 @@ def describe_dataset(
     min_frequency: int = 5,
     max_categories: int | None = 20,
     cache_dir: str | os.PathLike[str] | None = None,
+    split: str = "stratified",
 ) -> DatasetDescription:
     """Describe a dataset: provenance, columns, classes, missing values and split sizes.
 
@@ -248,9 +282,10 @@ def describe_dataset(
         (('1', 700), ('2', 300))
     """
     _check_args(seed, val_size, test_size, None, None, max_rows, min_frequency, max_categories)
-    prepared = _prepare(data, target, seed, max_rows, None, cache_dir)
-    split = _split(prepared, seed, val_size, test_size)
-    dataset = _materialise(prepared, split, seed, None, None, min_frequency, max_categories)
+    mode = check_split_mode(split)
+    prepared = _prepare(data, target, seed, max_rows, None, cache_dir, mode)
+    parts = _split(prepared, seed, val_size, test_size)
+    dataset = _materialise(prepared, parts, seed, None, None, min_frequency, max_categories)
     info = dataset.info
     counts = np.bincount(prepared.codes[prepared.rows], minlength=len(info.class_names))
     return DatasetDescription(
@@ -317,6 +352,7 @@ def _prepare(
     max_rows: int | None,
     n_folds: int | None,
     cache_dir: str | os.PathLike[str] | None,
+    mode: str,
 ) -> _Prepared:
     table = read_data(data, target, cache_dir)
     what = f"'{table.spec}'" if table.spec else f"the {table.source}"
@@ -332,8 +368,11 @@ def _prepare(
     fewer_folds = " or use fewer folds." if min_count > min_rows_per_class(None) else "."
     check_class_counts(codes, class_names, min_count, what, fix + fewer_folds)
     rows = np.arange(len(codes))
+    draws = row_draws(typed.frame, seed) if mode == "rows" else None
     if max_rows is not None and max_rows < len(rows):
-        rows = subsample(codes, max_rows, seed)
+        rows = (
+            subsample(codes, max_rows, seed) if draws is None else rows_subsample(draws, max_rows)
+        )
         check_class_counts(
             codes[rows],
             class_names,
@@ -341,12 +380,21 @@ def _prepare(
             f"{what} with max_rows={max_rows}",
             "Raise max_rows, or drop or merge those classes before loading.",
         )
-    return _Prepared(table, what, typed, codes, class_names, rows)
+    return _Prepared(table, what, typed, codes, class_names, rows, draws)
 
 
 def _split(prepared: _Prepared, seed: int, val_size: float, test: float | tuple[int, int]) -> Split:
     """Split the rows used; ``test`` is the test share, or ``(n_folds, fold)``."""
     codes = prepared.codes[prepared.rows]
+    if prepared.draws is not None:
+        draws = prepared.draws[prepared.rows]
+        if isinstance(test, tuple):
+            split = rows_fold_split(draws, test[0], test[1], val_size)
+        else:
+            split = rows_holdout_split(draws, val_size, test)
+        check_parts_have_classes(codes, prepared.class_names, split, prepared.what)
+        rows = prepared.rows
+        return Split(rows[split.train], rows[split.val], rows[split.test])
     try:
         if isinstance(test, tuple):
             split = fold_split(codes, test[0], test[1], val_size, seed)
@@ -404,6 +452,8 @@ def _materialise(
         feature_names=tuple(str(c) for c in frame.columns),
         class_names=prepared.class_names,
         extra=extra,
+        numeric_features=tuple(str(c) for c in prepared.typed.numeric),
+        categorical_features=tuple(str(c) for c in prepared.typed.categorical),
     )
     return TabularDataset(
         info=info,
@@ -426,4 +476,5 @@ def _materialise(
             categorical=prepared.typed.categorical,
             transformer=transformer,
         ),
+        split="stratified" if prepared.draws is None else "rows",
     )

@@ -101,7 +101,9 @@ def trial_setup(
 
     * ``{"lr", "batch_size"}`` (the grid): Adam at ``lr`` with ``model`` (default `MLPSpec()`);
     * LCBench's 7 hyperparameters (`tunegym.space.LCBENCH_SPACE`): the funnel MLP with SGD
-      (`tunegym.training.lcbench_trial_config`).
+      (`tunegym.training.lcbench_trial_config`); with `tunegym.space.FINE_TUNE` beside them
+      (`FINE_TUNE_SPACE`) the same trial, whose start (scratch or a pre-trained model's
+      weights) is the backend's to set.
 
     Raises:
         ValueError: for a configuration of neither family (names the keys it got).
@@ -113,9 +115,10 @@ def trial_setup(
             seed=seed,
         )  # fmt: skip
         return train, model or MLPSpec()
-    from tunegym.space import LCBENCH_SPACE
+    from tunegym.space import FINE_TUNE, LCBENCH_SPACE
 
-    if keys == set(LCBENCH_SPACE.names):
+    if keys - {FINE_TUNE} == set(LCBENCH_SPACE.names):
+        config = {k: v for k, v in config.items() if k != FINE_TUNE}
         from tunegym.training import lcbench_trial_config
 
         return lcbench_trial_config(config, max_epochs=max_epochs, seed=seed)

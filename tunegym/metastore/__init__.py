@@ -13,6 +13,10 @@ seed) and evaluation (OpenML measure, split, value, epoch). `MetaStore` is the e
 Reads that compare datasets (`warm_start`, ``tunegym metastore neighbors`` and ``stats``) see
 the meta-dataset shipped with tunegym as a read-only base layer under the store
 (`candidate_pool`), so a fresh, empty store already answers them.
+
+The store also keeps a model zoo: trained networks with their weights, to fine-tune from
+(`MetaStore.zoo_add`, `zoo_models`, `zoo_get`, `zoo_weights`; zoo files: `save_zoo_file`,
+`read_zoo_file`; ``tunegym zoo``).
 """
 
 from tunegym.metastore._curves import (
@@ -55,6 +59,7 @@ from tunegym.metastore._schema import (
     Run,
     Setup,
     Task,
+    ZooModel,
 )
 from tunegym.metastore._snapshot import (
     LCBENCH_SNAPSHOT_DIR,
@@ -103,6 +108,8 @@ from tunegym.metastore._warmstart import (
     nearest_datasets,
     store_meta_features,
 )
+from tunegym.metastore._zoo import ZooEntry, ZooModelNotFoundError
+from tunegym.metastore._zoo_file import ZooFile, read_zoo_file, save_zoo_file
 from tunegym.metastore.importers import LCBenchImportSummary, import_lcbench
 
 __all__ = [
@@ -155,6 +162,10 @@ __all__ = [
     "Task",
     "TaskRef",
     "WarmStart",
+    "ZooEntry",
+    "ZooFile",
+    "ZooModel",
+    "ZooModelNotFoundError",
     "candidate_pool",
     "compute_meta_features",
     "compute_warm_start",
@@ -174,6 +185,8 @@ __all__ = [
     "nearest_datasets",
     "openml_twins",
     "read_split",
+    "read_zoo_file",
+    "save_zoo_file",
     "snapshot_meta_features",
     "snapshot_split",
     "snapshot_stats",

@@ -1,5 +1,8 @@
 """The meta-store's tables: SQLAlchemy 2 declarative models shaped like OpenML's entities.
 
+Beside them, ``zoo_model`` holds the model zoo: trained networks (weights included) to
+fine-tune from.
+
 Portable SQL only (SQLite and PostgreSQL): enums are stored as strings, JSON as the generic
 ``JSON`` type, evaluation ids are 64-bit. Constraint names follow one naming convention so that
 migrations can refer to them on every database. ``migrations/versions`` must match these models
@@ -21,6 +24,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -48,6 +52,7 @@ __all__ = [
     "Run",
     "Setup",
     "Task",
+    "ZooModel",
 ]
 
 NAMING_CONVENTION = {
@@ -211,6 +216,36 @@ class Evaluation(Base):
     value: Mapped[float | None] = mapped_column(Float)
     epoch: Mapped[int | None] = mapped_column(Integer)
     elapsed_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class ZooModel(Base):
+    """A trained network of the model zoo, with its weights (a ``torch.save``d state dict).
+
+    The weights live in the database, so that a team's PostgreSQL store and an export carry
+    them; ``sha256`` (of the weights' bytes) deduplicates them per dataset and is checked on
+    every read.
+    """
+
+    __tablename__ = "zoo_model"
+    __table_args__ = (UniqueConstraint("dataset_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    schema: Mapped[str] = mapped_column(String(64), index=True)
+    feature_names: Mapped[list[str]] = mapped_column(JSON(none_as_null=True))
+    feature_names_out: Mapped[list[str]] = mapped_column(JSON(none_as_null=True))
+    class_names: Mapped[list[str]] = mapped_column(JSON(none_as_null=True))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    scores: Mapped[dict[str, float]] = mapped_column(JSON(none_as_null=True))
+    epochs: Mapped[int] = mapped_column(Integer)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    n_parameters: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    note: Mapped[str | None] = mapped_column(String(500))
 
 
 # The table itself, for Core bulk INSERTs of evaluations (no per-row ORM bookkeeping).

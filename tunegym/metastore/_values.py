@@ -79,6 +79,7 @@ class Procedure(enum.StrEnum):
 
     HOLDOUT = "holdout"
     CV = "cv"
+    HOLDOUT_ROWS = "holdout-rows"  # a hold-out split by rows' content (split="rows")
 
 
 class DataSplit(enum.StrEnum):
@@ -292,7 +293,7 @@ class SplitSpec:
             _check_share(f"SplitSpec.{name}", share)
             if share is not None:  # 15 digits, as setups: 0.1 + 0.2 is the share 0.3
                 object.__setattr__(self, name, float(f"{share:.15g}"))
-        if self.procedure is Procedure.HOLDOUT and (self.n_folds, self.fold) != (None, None):
+        if self.procedure is not Procedure.CV and (self.n_folds, self.fold) != (None, None):
             raise ValueError("A hold-out SplitSpec takes no n_folds/fold; use Procedure.CV.")
         if self.procedure is Procedure.CV:
             _check_int("SplitSpec.n_folds", self.n_folds, 2)
@@ -323,6 +324,14 @@ class SplitSpec:
         Raises:
             ValueError: if ``val_size``/``test_size`` do not give the dataset's split sizes.
         """
+        if getattr(dataset, "split", "stratified") == "rows":
+            # Parts by rows' hash draws: the shares are the draws' thresholds, not row counts.
+            if dataset.n_folds:
+                raise ValueError(
+                    f"{dataset.name}: logging folds of a split='rows' dataset is not supported; "
+                    "log its hold-out split (no n_folds)."
+                )
+            return cls(Procedure.HOLDOUT_ROWS, dataset.seed, val_size, test_size)
         sizes = {"val": len(dataset.indices_val), "test": len(dataset.indices_test)}
         rows = sum(sizes.values()) + len(dataset.indices_train)
         validation_folds = bool(dataset.n_folds) and dataset.fold_part == "val"
@@ -559,6 +568,7 @@ class TableCounts:
     setups: int = 0
     runs: int = 0
     evaluations: int = 0
+    zoo_models: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ Example:
 """
 
 from tunegym.space._builtin import (
+    FINE_TUNE,
+    FINE_TUNE_SPACE,
     LCBENCH_SPACE,
     LEARNING_RATE_NAMES,
     LR_BS_SPACE,
@@ -35,6 +37,8 @@ from tunegym.space._space import SAMPLE_METHODS, Space
 
 __all__ = [
     "CONFIGSPACE_TYPES",
+    "FINE_TUNE",
+    "FINE_TUNE_SPACE",
     "LCBENCH_SPACE",
     "LEARNING_RATE_NAMES",
     "LR_BS_SPACE",

@@ -10,6 +10,8 @@ from tunegym.space._params import Float, Int
 from tunegym.space._space import Space
 
 __all__ = [
+    "FINE_TUNE",
+    "FINE_TUNE_SPACE",
     "LCBENCH_SPACE",
     "LEARNING_RATE_NAMES",
     "LR_BS_SPACE",
@@ -55,7 +57,21 @@ LCBENCH_SPACE: Final = Space(
 """LCBench's seven hyperparameters (batch size, learning rate, dropout, width, momentum, depth,
 weight decay), under LCBench's names and bounds."""
 
-SPACES: Final[dict[str, Space]] = {space.name: space for space in (LR_BS_SPACE, LCBENCH_SPACE)}
+FINE_TUNE: Final = "fine_tune"
+"""The hyperparameter that says where a trial starts: 0 from scratch, 1 from a pre-trained
+model (a checkpoint of the model zoo, fine-tuned)."""
+
+FINE_TUNE_SPACE: Final = Space((*LCBENCH_SPACE.params, Int(FINE_TUNE, 0, 1)), name="lcbench+ft")
+"""LCBench's seven hyperparameters and `FINE_TUNE`: the space of a search that may fine-tune.
+
+A fine-tuning candidate (``fine_tune=1``) keeps the pre-trained model's network (its
+``num_layers``, ``max_units``, ``max_dropout``) and tunes how it trains on. ``fine_tune`` sits
+at 0 (scratch) or 1 in the unit cube, so a scratch candidate has the coordinates it has in
+`LCBENCH_SPACE` plus a 0."""
+
+SPACES: Final[dict[str, Space]] = {
+    space.name: space for space in (LR_BS_SPACE, LCBENCH_SPACE, FINE_TUNE_SPACE)
+}
 """The built-in spaces by name."""
 
 

@@ -36,6 +36,7 @@ from tunegym.training._model import (
     spec_to_dict,
 )
 from tunegym.training._records import METRICS, EpochRecord
+from tunegym.training._transfer import transfer_state
 from tunegym.training._trial import TrainResult, Trial, train
 
 __all__ = [
@@ -61,4 +62,5 @@ __all__ = [
     "spec_from_dict",
     "spec_to_dict",
     "train",
+    "transfer_state",
 ]

@@ -115,6 +115,8 @@ class FunnelSpec:
         max_units: units of the first hidden layer (``>= 1``).
         max_dropout: dropout probability after the first hidden layer, in ``[0, 1]``.
         activation: hidden activation, one of ``"relu"``, ``"tanh"``, ``"gelu"``, ``"silu"``.
+        out_width: the width the funnel shrinks towards instead of the number of classes:
+            a network fine-tuned on other classes keeps its pre-trained hidden widths with it.
 
     Example:
         >>> spec = FunnelSpec(num_layers=4, max_units=512, max_dropout=0.5)
@@ -128,8 +130,13 @@ class FunnelSpec:
     max_units: int
     max_dropout: float = 0.0
     activation: str = "relu"
+    out_width: int | None = None
 
     def __post_init__(self) -> None:
+        if self.out_width is not None and (not _is_int(self.out_width) or self.out_width < 1):
+            raise ValueError(
+                f"FunnelSpec.out_width must be an int >= 1 or None, got {self.out_width!r}."
+            )
         if not _is_int(self.num_layers) or self.num_layers < 1:
             raise ValueError(f"FunnelSpec.num_layers must be an int >= 1, got {self.num_layers!r}.")
         if not _is_int(self.max_units) or self.max_units < 1:
@@ -145,8 +152,10 @@ class FunnelSpec:
         _check_activation("FunnelSpec", self.activation)
 
     def hidden_widths(self, n_classes: int) -> tuple[int, ...]:
-        """Units of each hidden layer, input side first (see the class docstring)."""
-        step = max(0.0, (self.max_units - n_classes) / self.num_layers)
+        """Units of each hidden layer, input side first (see the class docstring); the funnel
+        shrinks towards ``out_width`` where it is set, else towards ``n_classes``."""
+        towards = n_classes if self.out_width is None else self.out_width
+        step = max(0.0, (self.max_units - towards) / self.num_layers)
         return tuple(math.floor(self.max_units - i * step + 0.5) for i in range(self.num_layers))
 
     def hidden_dropouts(self) -> tuple[float, ...]:
@@ -178,7 +187,10 @@ def spec_to_dict(spec: ModelSpec) -> dict[str, Any]:
         {'kind': 'funnel', 'num_layers': 2, 'max_units': 64, 'max_dropout': 0.0, 'activation': 'relu'}
     """
     if isinstance(spec, FunnelSpec):
-        return {"kind": "funnel", **asdict(spec)}
+        fields_ = asdict(spec)
+        if spec.out_width is None:  # the funnel's dicts from before out_width, unchanged
+            del fields_["out_width"]
+        return {"kind": "funnel", **fields_}
     if isinstance(spec, MLPSpec):
         return asdict(spec)
     raise TypeError(f"Expected an MLPSpec or a FunnelSpec, got {type(spec).__name__}: {spec!r}.")

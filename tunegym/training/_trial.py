@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from os import PathLike
 from typing import Any
@@ -111,9 +111,15 @@ class Trial:
         spec: the architecture: an :class:`MLPSpec` or a :class:`FunnelSpec`.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"`` (CUDA when available).
         eval_test: also score the test split after every epoch.
+        init: initial weights (a ``state_dict`` of the model ``spec`` builds for ``dataset``),
+            loaded in place of the seeded initialisation before the optimiser is made, so
+            training starts exactly from them: fine-tuning, with :func:`transfer_state`'s
+            weights of a network trained on a related dataset. Checkpoints hold the current
+            weights, so a resumed trial needs no ``init``.
 
     Raises:
-        ValueError: for CUDA requested but unavailable, or an empty split.
+        ValueError: for CUDA requested but unavailable, an empty split, or an ``init`` that
+            does not fit the model.
 
     Example:
         >>> from tunegym.data import load_dataset
@@ -133,6 +139,7 @@ class Trial:
         *,
         device: str | torch.device = "cpu",
         eval_test: bool = False,
+        init: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
         self.device, self._X_train, self._y_train, self._val, self._test = device_splits(
             dataset, device, eval_test
@@ -144,6 +151,8 @@ class Trial:
         self._model: MLP = build_mlp(
             spec, dataset.n_features, dataset.n_classes, seed=config.seed
         ).to(self.device)
+        if init is not None:
+            _load_init(self._model, init, dataset, spec)
         self._model.eval()
         self._optimizer = make_optimizer(config, self._model.parameters())
         self._history: list[EpochRecord] = []
@@ -329,6 +338,19 @@ class Trial:
         """
         state = torch.load(path, map_location="cpu", weights_only=True)
         return cls.from_state_dict(state, dataset, device=device)
+
+
+def _load_init(
+    model: MLP, init: Mapping[str, torch.Tensor], dataset: TabularDataset, spec: ModelSpec
+) -> None:
+    try:
+        model.load_state_dict(init)
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"init does not fit the model of {spec!r} for dataset {dataset.name!r} "
+            f"({dataset.n_features} inputs, {dataset.n_classes} classes): {err} Make it with "
+            "transfer_state(source, model, ...) for a model built with the same spec."
+        ) from err
 
 
 def _dataset_signature(dataset: TabularDataset) -> dict[str, Any]:

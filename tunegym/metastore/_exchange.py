@@ -1,7 +1,11 @@
-"""Parquet export and import: one file per table and a JSON manifest, merged by natural keys."""
+"""Parquet export and import: one file per table and a JSON manifest, merged by natural keys.
+
+The model zoo travels too (``zoo_models.parquet``, the weights a binary column).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -32,14 +36,19 @@ from tunegym.metastore._schema import (
     Run,
     Setup,
     Task,
+    ZooModel,
 )
 from tunegym.metastore._values import SplitSpec, TableCounts, flow_space_from_json
 
 __all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "export_parquet", "import_parquet", "table_counts"]
 
 EXPORT_FORMAT = "tunegym.metastore"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 MANIFEST = "manifest.json"
+# Older export versions still read, with the schema revision they were written at. Version 1
+# predates the model zoo (revision 0002 only added it): its zoo reads as empty.
+_OLDER_EXPORTS = {1: "0001"}
+_ADDED_IN_VERSION = {"zoo_models": 2}
 
 # TableCounts field -> model, in the order that foreign keys allow inserting them.
 _TABLES: dict[str, type[Base]] = {
@@ -50,6 +59,7 @@ _TABLES: dict[str, type[Base]] = {
     "setups": Setup,
     "runs": Run,
     "evaluations": Evaluation,
+    "zoo_models": ZooModel,
 }
 
 
@@ -79,6 +89,7 @@ def _selections(dataset_ids: Sequence[int] | None) -> dict[str, Select[Any]]:
         "setups": tables["setups"].where(Setup.id.in_(setups)),
         "runs": tables["runs"].where(Run.id.in_(runs)),
         "evaluations": tables["evaluations"].where(Evaluation.run_id.in_(runs)),
+        "zoo_models": tables["zoo_models"].where(ZooModel.dataset_id.in_(ids)),
     }
 
 
@@ -128,11 +139,15 @@ def _read(directory: Path, revision: str) -> dict[str, pd.DataFrame]:
             f"No {MANIFEST} in {directory}; export a store with MetaStore.export_parquet."
         )
     manifest = json.loads(path.read_text())
-    if manifest.get("format") != EXPORT_FORMAT or manifest.get("version") != EXPORT_VERSION:
+    version = manifest.get("version")
+    if manifest.get("format") != EXPORT_FORMAT or (
+        version != EXPORT_VERSION and version not in _OLDER_EXPORTS
+    ):
         raise ValueError(
             f"{directory} is not a tunegym meta-store export of version {EXPORT_VERSION} "
-            f"(format {manifest.get('format')!r}, version {manifest.get('version')!r})."
+            f"(format {manifest.get('format')!r}, version {version!r})."
         )
+    revision = revision if version == EXPORT_VERSION else _OLDER_EXPORTS[version]
     if manifest.get("alembic_revision") != revision:
         raise ValueError(
             f"{directory} was exported at schema revision {manifest.get('alembic_revision')!r}; "
@@ -141,6 +156,9 @@ def _read(directory: Path, revision: str) -> dict[str, pd.DataFrame]:
         )
     frames = {}
     for name, model in _TABLES.items():
+        if version < _ADDED_IN_VERSION.get(name, 0):
+            frames[name] = pd.DataFrame(columns=[c.name for c in model.__table__.columns])
+            continue
         frame = pd.read_parquet(directory / f"{name}.parquet")
         for column in model.__table__.columns:
             if isinstance(column.type, JSON):
@@ -200,12 +218,13 @@ def import_parquet(session: Session, directory: Path, revision: str) -> TableCou
         row["id"]: get_or_create_setup(session, flows[row["flow_id"]], row["params"]).id
         for row in _rows(frames["setups"])
     }
-    runs = _import_runs(session, frames["runs"], tasks, setups)
+    runs, stored_runs = _import_runs(session, frames["runs"], tasks, setups)
     evaluations = frames["evaluations"]
     evaluations = evaluations[evaluations["run_id"].isin(runs)].drop(columns="id")
     if len(evaluations):
         evaluations["run_id"] = evaluations["run_id"].map(runs)
         session.execute(insert(EVALUATION_TABLE), _rows(evaluations))
+    _import_zoo(session, frames["zoo_models"], datasets, {**stored_runs, **runs})
     after = table_counts(session)
     return TableCounts(
         **{f.name: getattr(after, f.name) - getattr(before, f.name) for f in fields(after)}
@@ -244,10 +263,14 @@ def _import_meta_features(session: Session, frame: pd.DataFrame, datasets: dict[
 
 def _import_runs(
     session: Session, frame: pd.DataFrame, tasks: dict[int, int], setups: dict[int, int]
-) -> dict[int, int]:
-    """Insert the runs whose natural key is new; return their old id -> new id."""
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Insert the runs whose natural key is new.
+
+    Returns:
+        Old id -> new id of the inserted runs, and old id -> stored id of those already stored.
+    """
     stored = existing_runs(session, set(tasks.values()))
-    old_ids, rows = [], []
+    old_ids, rows, kept = [], [], {}
     for row in _rows(frame):
         row["task_id"], row["setup_id"] = tasks[row["task_id"]], setups[row["setup_id"]]
         key = run_key(
@@ -255,11 +278,40 @@ def _import_runs(
             row["checkpoint"], row["openml_run_id"],
         )  # fmt: skip
         if key in stored:
+            if stored[key][0] >= 0:
+                kept[row["id"]] = stored[key][0]
             continue
         stored[key] = (-1, 0)  # a duplicate within the export is skipped too
         old_ids.append(row.pop("id"))
         rows.append(row)
     if not rows:
-        return {}
+        return {}, kept
     statement = insert(Run).returning(Run.id, sort_by_parameter_order=True)
-    return dict(zip(old_ids, session.scalars(statement, rows), strict=True))
+    return dict(zip(old_ids, session.scalars(statement, rows), strict=True)), kept
+
+
+def _import_zoo(
+    session: Session, frame: pd.DataFrame, datasets: dict[int, int], runs: dict[int, int]
+) -> None:
+    """Insert the zoo models not stored yet (by dataset and SHA-256), their weights checked.
+
+    A model whose name is taken by another one is renamed ``<name>-<8 hex of its SHA-256>``;
+    one whose run did not come along keeps no run.
+    """
+    stored = {(d, sha) for d, sha in session.execute(select(ZooModel.dataset_id, ZooModel.sha256))}
+    names = set(session.scalars(select(ZooModel.name)))
+    for row in _rows(frame.drop(columns="id")):
+        row["dataset_id"] = datasets[row["dataset_id"]]
+        if (row["dataset_id"], row["sha256"]) in stored:
+            continue
+        if hashlib.sha256(row["weights"]).hexdigest() != row["sha256"]:
+            raise ValueError(
+                f"The weights of zoo model {row['name']!r} in the export do not match their "
+                "SHA-256; export the store again."
+            )
+        row["run_id"] = None if row["run_id"] is None else runs.get(row["run_id"])
+        if row["name"] in names:
+            row["name"] = f"{row['name']}-{row['sha256'][:8]}"
+        stored.add((row["dataset_id"], row["sha256"]))
+        names.add(row["name"])
+        session.execute(insert(ZooModel), [row])

@@ -1,0 +1,266 @@
+"""Fine-tuning against scratch on held-out family targets, at equal cost (issue 16).
+
+    python experiments/finetune_benchmark.py                 # meta-test targets, 10 seeds
+    python experiments/finetune_benchmark.py --part meta-val --seeds 3
+
+Reads the meta-dataset of fine-tuning (``tunegym/metastore/snapshot_finetune``,
+``experiments/collect_finetune.py``): per target, 16 scratch and 16 fine-tuning candidates with
+their curves. Two measurements, both on seed-mean curves (protocol v2's truth):
+
+* **Candidates** (no tuner): the best fine-tuning candidate against the best scratch one —
+  score after one epoch, epochs to reach scratch's best final score, final score.
+* **The agent** (the shipped freeze-thaw agent, greedy) with the same budget on the scratch
+  candidates alone (``scratch``) and on all of them (``transfer``), each warm-started from the
+  meta-train targets (greedy portfolio first, prior of every candidate): score after one epoch,
+  epochs to reach scratch's final score, area under the regret curve, final test score, and
+  whether transfer hurt (a final regret above scratch's).
+
+Regret is normalised on every candidate of the target (both kinds). Writes
+``<out>/finetune_results.csv`` (one row per target, budget, arm and seed),
+``<out>/finetune_summary.md`` (the tables, with this command) and ``<out>/finetune.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tunegym.agent._ftagent import FreezeThawAgent, load_ft_agent
+from tunegym.envs import (
+    FINETUNE_SNAPSHOT_DIR,
+    CurvePool,
+    FreezeThawEnv,
+    PoolBackend,
+    finetune_pools,
+    finetune_prior,
+    snapshot_meta_features,
+)
+from tunegym.envs._pool import greedy_portfolio, normalised_finals
+from tunegym.space import FINE_TUNE
+
+ARMS = ("scratch", "transfer")
+
+
+@dataclass
+class Args:
+    snapshot: Path = FINETUNE_SNAPSHOT_DIR
+    part: str = "meta-test"
+    budgets: tuple[int, ...] = (50, 100)
+    seeds: int = 10
+    agent: Path | None = None
+    out: Path = Path("docs/transfer")
+
+
+def _kinds(pool: CurvePool) -> np.ndarray:
+    return np.array([int(c.get(FINE_TUNE, 0)) for c in pool.configs])
+
+
+def candidate_rows(pool: CurvePool) -> dict[str, float]:
+    """The best fine-tuning candidate against the best scratch one, on seed-mean curves."""
+    truth, kinds = pool.truth, _kinds(pool)
+    scratch, fine = truth[kinds == 0], truth[kinds == 1]
+    best_scratch = scratch[:, -1].max()
+    best_fine = fine[np.argmax(fine[:, -1])]
+    top_scratch = scratch[np.argmax(scratch[:, -1])]
+    reach_fine = np.flatnonzero(fine.max(axis=0) >= best_scratch - 1e-12)
+    reach_scratch = int(np.argmax(top_scratch >= top_scratch.max() - 1e-12)) + 1
+    return {
+        "scratch_epoch1": float(scratch[:, 0].max()),
+        "finetune_epoch1": float(fine[:, 0].max()),
+        "scratch_final": float(best_scratch),
+        "finetune_final": float(best_fine[-1]),
+        "scratch_epochs_to_best": reach_scratch,
+        "finetune_epochs_to_scratch_best": int(reach_fine[0]) + 1 if reach_fine.size else np.nan,
+    }
+
+
+def _warm_start(
+    train: list[CurvePool], configs: list[dict], kinds: tuple[int, ...]
+) -> tuple[list[int], np.ndarray]:
+    """Candidates (indices of ``configs`` of the given kinds), the meta-train targets' greedy
+    portfolio first, and their prior."""
+    keep = [i for i, c in enumerate(configs) if int(c.get(FINE_TUNE, 0)) in kinds]
+    table = normalised_finals(train)[:, keep]
+    order = [keep[j] for j in greedy_portfolio(table, 8)]
+    order += [i for i in keep if i not in order]
+    return order, finetune_prior(train, [configs[i] for i in order])
+
+
+def episode(
+    agent: FreezeThawAgent, pool: CurvePool, order: list[int], prior: np.ndarray,
+    meta: np.ndarray | None, budget: int, seed: int,
+) -> dict[str, float | list[float]]:  # fmt: skip
+    """One agent episode on ``pool``'s candidates ``order``; its regret curve and final test."""
+    backend = PoolBackend(pool, meta)
+    env = FreezeThawEnv(
+        pool.space, [pool.configs[i] for i in order], backend, budget=budget,
+        max_epochs=pool.max_epochs, prior=prior, k_choices=agent.k_choices,
+        trial_seeds=tuple(range(pool.n_seeds)), portfolio=range(min(8, len(order))),
+    )  # fmt: skip
+    obs, info = env.reset(seed=seed)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(agent.act(obs, env.action_masks()))
+        done = terminated or truncated
+    regret = env.regret_curve
+    curve = np.full(budget, regret[-1] if len(regret) else 1.0)
+    curve[: len(regret)] = regret
+    inc = info["incumbent"]
+    test = np.nan
+    if inc is not None:
+        i = backend.index(inc["config"])
+        test = float(pool.test[i, :, inc["epoch"] - 1].mean())
+    best, worst = pool.bounds
+    return {
+        "regret": curve.tolist(),
+        "val": (best - curve * (best - worst)).tolist(),
+        "final_test": test,
+        "finetuned": bool(inc is not None and inc["config"].get(FINE_TUNE, 0) == 1),
+    }
+
+
+def run(args: Args) -> pd.DataFrame:
+    agent = load_ft_agent(args.agent) if args.agent else load_ft_agent()
+    train = finetune_pools(args.snapshot, part="meta-train")
+    tasks = finetune_pools(args.snapshot, part=args.part)
+    metas = snapshot_meta_features()
+    use_meta = bool(agent.spec.get("use_meta", True))
+    rows = []
+    for pool in tasks:
+        meta = metas.get(pool.task) if use_meta else None  # None: zeros
+        configs = list(pool.configs)
+        arms = {"scratch": _warm_start(train, configs, (0,)),
+                "transfer": _warm_start(train, configs, (0, 1))}  # fmt: skip
+        for budget in args.budgets:
+            for arm, (order, prior) in arms.items():
+                for seed in range(args.seeds):
+                    out = episode(agent, pool, order, prior, meta, budget, seed)
+                    rows.append({"task": pool.task, "family": pool.family, "budget": budget,
+                                 "arm": arm, "seed": seed, **out})  # fmt: skip
+        print(f"{pool.task}: done", flush=True)
+    return pd.DataFrame(rows)
+
+
+def summarise(results: pd.DataFrame, pools: dict[str, CurvePool]) -> tuple[pd.DataFrame, str]:
+    """Per (target, budget): the measures of both arms; and the summary tables as markdown."""
+    out = []
+    for (task, budget), group in results.groupby(["task", "budget"]):
+        mean = {arm: np.mean(np.stack(g["val"].to_list()), axis=0)
+                for arm, g in group.groupby("arm")}  # fmt: skip
+        regret = {arm: np.mean(np.stack(g["regret"].to_list()), axis=0)
+                  for arm, g in group.groupby("arm")}  # fmt: skip
+        target = mean["scratch"][-1]
+        reach = {arm: np.flatnonzero(mean[arm] >= target - 1e-12) for arm in ARMS}
+        row = {"task": task, "family": pools[task].family, "budget": int(budget)}
+        for arm in ARMS:
+            g = group[group["arm"] == arm]
+            row[f"{arm}_epoch1"] = float(mean[arm][0])
+            row[f"{arm}_epochs_to_scratch_final"] = (
+                int(reach[arm][0]) + 1 if reach[arm].size else np.nan
+            )
+            row[f"{arm}_area"] = float(regret[arm].mean())
+            row[f"{arm}_final_regret"] = float(regret[arm][-1])
+            row[f"{arm}_final_test"] = float(g["final_test"].mean())
+            row[f"{arm}_finetuned"] = float(g["finetuned"].mean())
+        row["speedup"] = (
+            row["scratch_epochs_to_scratch_final"] / row["transfer_epochs_to_scratch_final"]
+        )
+        row["hurt"] = row["transfer_final_regret"] > row["scratch_final_regret"] + 1e-9
+        out.append(row)
+    table = pd.DataFrame(out)
+    cand = pd.DataFrame([{"task": t, **candidate_rows(p)} for t, p in pools.items()])
+    lines = ["## Candidates (no tuner): best fine-tuning vs best scratch, seed-mean curves", ""]
+    speed = cand["scratch_epochs_to_best"] / cand["finetune_epochs_to_scratch_best"]
+    lines += [
+        "| targets | epoch-1 score scratch | fine-tune | final scratch | fine-tune | "
+        "median epochs-to-scratch-best ratio | targets ≥ 2x | fine-tune never reaches | "
+        "fine-tune final worse |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {len(cand)} | {cand['scratch_epoch1'].mean():.3f} | "
+        f"{cand['finetune_epoch1'].mean():.3f} | {cand['scratch_final'].mean():.3f} | "
+        f"{cand['finetune_final'].mean():.3f} | {np.nanmedian(speed):.1f}x | "
+        f"{int((speed >= 2).sum())}/{len(cand)} | "
+        f"{int(cand['finetune_epochs_to_scratch_best'].isna().sum())} | "
+        f"{int((cand['finetune_final'] < cand['scratch_final'] - 1e-12).sum())} |",
+        "",
+        "## The agent: scratch candidates vs scratch + fine-tuning candidates, same budget",
+        "",
+        "| budget | targets | epoch-1 val scratch | transfer | median speed-up to scratch's "
+        "final | targets ≥ 2x | area scratch | transfer | final test scratch | transfer | "
+        "transfer no worse | incumbent fine-tuned |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for budget, g in table.groupby("budget"):
+        lines.append(
+            f"| {budget} | {len(g)} | {g['scratch_epoch1'].mean():.3f} | "
+            f"{g['transfer_epoch1'].mean():.3f} | {np.nanmedian(g['speedup']):.1f}x | "
+            f"{int((g['speedup'] >= 2).sum())}/{len(g)} | {g['scratch_area'].mean():.4f} | "
+            f"{g['transfer_area'].mean():.4f} | {g['scratch_final_test'].mean():.4f} | "
+            f"{g['transfer_final_test'].mean():.4f} | "
+            f"{int((~g['hurt']).sum())}/{len(g)} ({100 * (~g['hurt']).mean():.0f} %) | "
+            f"{100 * g['transfer_finetuned'].mean():.0f} % |"
+        )
+    return table, "\n".join(lines)
+
+
+def plot(results: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets = sorted(results["budget"].unique())
+    fig, axes = plt.subplots(1, len(budgets), figsize=(5 * len(budgets), 3.6), squeeze=False)
+    for ax, budget in zip(axes[0], budgets, strict=True):
+        for arm in ARMS:
+            g = results[(results["budget"] == budget) & (results["arm"] == arm)]
+            per_task = g.groupby("task")["regret"].apply(lambda s: np.mean(np.stack(s), 0))
+            curve = np.mean(np.stack(per_task.to_list()), axis=0)
+            ax.plot(np.arange(1, budget + 1), curve, label=arm)
+        ax.set_yscale("log")
+        ax.set_xlabel("epochs spent")
+        ax.set_ylabel("mean normalised regret")
+        ax.set_title(f"budget {budget} epochs")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = Args()
+    parser.add_argument("--snapshot", type=Path, default=defaults.snapshot)
+    parser.add_argument("--part", default=defaults.part)
+    parser.add_argument("--budget", type=int, action="append", help="default 50 and 100")
+    parser.add_argument("--seeds", type=int, default=defaults.seeds)
+    parser.add_argument("--agent", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=defaults.out)
+    ns = parser.parse_args()
+    args = Args(ns.snapshot, ns.part, tuple(ns.budget or defaults.budgets), ns.seeds, ns.agent,
+                ns.out)  # fmt: skip
+    results = run(args)
+    pools = {p.task: p for p in finetune_pools(args.snapshot, part=args.part)}
+    table, text = summarise(results, pools)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "finetune" if args.part == "meta-test" else f"finetune_{args.part}"
+    flat = results.drop(columns=["regret", "val"]).assign(
+        final_regret=[r[-1] for r in results["regret"]],
+        area=[float(np.mean(r)) for r in results["regret"]],
+    )
+    flat.to_csv(args.out / f"{stem}_results.csv", index=False)
+    table.to_csv(args.out / f"{stem}_targets.csv", index=False)
+    command = "python " + " ".join(sys.argv)
+    header = f"# Fine-tuning vs scratch ({args.part}, {args.seeds} seeds)\n\n`{command}`\n\n"
+    (args.out / f"{stem}_summary.md").write_text(header + text + "\n", encoding="utf-8")
+    plot(results, args.out / f"{stem}.png")
+    print(header + text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""``transfer_state``: initialise a network for one dataset from one trained on a related one.
+
+The source network was trained on a sibling dataset (KEEL's relabelled ``yeast1`` for
+``yeast3``); the target network has the same architecture but may have other inputs (one-hot
+levels seen in one training part only) and other classes. What carries over:
+
+* **hidden layers** (all but the first and the last linear layer) are copied as they are;
+* **the first layer**'s bias is copied, and its weight column by column, matched by input
+  name: a target input the source had gets the source's column; an input the source did not
+  have gets a column of **zeros**; a source input the target lacks is dropped. Zeros (rather
+  than the target's random initial column) make the transferred network compute, from the
+  start, what the source computed on the inputs both have, so fine-tuning begins where the
+  source left off; a zero column still receives gradients (``δ · x``) and is learnt;
+* **the output layer** is copied when the classes are the same ones in the same order, else it
+  is initialised afresh, exactly as :func:`build_mlp` initialises it for that seed.
+
+Inputs are the *preprocessed* features (``TabularDataset.feature_names_out``), each dataset
+standardised on its own training part: siblings split with ``split="rows"`` share their
+training rows, and so their scaling, when they hold the same rows. Check
+``tunegym.data.schema_fingerprint`` of both datasets first: KEEL names its columns by position,
+so equal names mean equal inputs only between tables of one schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from tunegym.training._model import MLP, build_mlp
+
+__all__ = ["transfer_state"]
+
+
+def transfer_state(
+    source: Mapping[str, torch.Tensor],
+    model: MLP,
+    *,
+    source_inputs: Sequence[str],
+    target_inputs: Sequence[str],
+    same_classes: bool,
+    seed: int,
+) -> dict[str, torch.Tensor]:
+    """A state dict for ``model`` initialised from ``source``, the weights of a trained network.
+
+    See the module docstring for what is copied, aligned or drawn afresh.
+
+    Args:
+        source: the trained network's ``state_dict()`` (an :class:`MLP` of the same spec).
+        model: the network to initialise, built with ``build_mlp(spec, n_features, n_classes,
+            seed=seed)`` for the target dataset and the source's ``spec``; it is not changed.
+            Only the layer shapes can be checked: the activation must be the source's too.
+        source_inputs: the source's input names, one per input column
+            (its dataset's ``feature_names_out``).
+        target_inputs: ``model``'s input names, one per input column.
+        same_classes: whether the two datasets have the same classes, with the same meaning,
+            in the same order: then the output layer is copied too. Equal ``class_names`` are
+            not enough: each of KEEL's binarised siblings calls another class ``"positive"``.
+        seed: the initialisation seed of a fresh output layer (the target trial's
+            ``config.seed``, so that the head is the one ``model`` was built with).
+
+    Returns:
+        New tensors (on ``model``'s device and dtype) for ``model.load_state_dict`` or
+        ``Trial(..., init=...)``.
+
+    Raises:
+        ValueError: the layers do not match (the model is not of the source's spec): names the
+            layer and both shapes; input names that are duplicated or do not count the input
+            columns; ``same_classes`` with another number of classes.
+
+    Example:
+        >>> from tunegym.training import MLPSpec
+        >>> spec = MLPSpec(depth=1, width=8)
+        >>> trained = build_mlp(spec, n_features=3, n_classes=2, seed=1)
+        >>> target = build_mlp(spec, n_features=4, n_classes=2, seed=0)
+        >>> state = transfer_state(trained.state_dict(), target, source_inputs=["a", "b", "c"],
+        ...     target_inputs=["c", "a", "b", "new"], same_classes=True, seed=0)
+        >>> bool((state["linears.0.weight"][:, 0] == trained.linears[0].weight[:, 2]).all())
+        True
+        >>> state["linears.0.weight"][:, 3].abs().sum().item()
+        0.0
+    """
+    target = model.state_dict()
+    _check_keys(source, target)
+    n_layers = len(model.layers)
+    fresh = None if same_classes else _fresh_head(model, seed)
+    state: dict[str, torch.Tensor] = {}
+    for i in range(n_layers):
+        weight, bias = f"linears.{i}.weight", f"linears.{i}.bias"
+        like = target[weight]
+        is_head = i == n_layers - 1
+        if is_head and fresh is not None:
+            state[weight], state[bias] = fresh
+            continue
+        rows_src, rows_tgt = source[weight].shape[0], like.shape[0]
+        if rows_src != rows_tgt:
+            raise ValueError(_shape_error(i, is_head, source[weight].shape, like.shape))
+        if i == 0:
+            w = _aligned_columns(source[weight], like, source_inputs, target_inputs)
+        elif source[weight].shape != like.shape:
+            raise ValueError(_shape_error(i, is_head, source[weight].shape, like.shape))
+        else:
+            w = source[weight]
+        state[weight] = w.detach().to(like.device, like.dtype, copy=True)
+        state[bias] = source[bias].detach().to(like.device, like.dtype, copy=True)
+    return state
+
+
+def _check_keys(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> None:
+    missing = sorted(set(target) - set(source))
+    unexpected = sorted(set(source) - set(target))
+    if missing or unexpected:
+        raise ValueError(
+            f"The source weights are not of the model's architecture: missing {missing}, "
+            f"unexpected {unexpected} (the model has {len(target) // 2} linear layers). Build "
+            "the model with the source's spec (build_mlp(source_spec, n_features, n_classes))."
+        )
+    for name, tensor in source.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(
+                f"source[{name!r}] must be a torch.Tensor (a state_dict); got "
+                f"{type(tensor).__name__}."
+            )
+
+
+def _shape_error(layer: int, is_head: bool, got: torch.Size, want: torch.Size) -> str:
+    if is_head:
+        return (
+            f"Output layer linears.{layer}.weight has shape {tuple(got)} in the source but "
+            f"{tuple(want)} in the model: same_classes=True needs the same number of classes "
+            "(pass same_classes=False for other classes)."
+        )
+    return (
+        f"Hidden layer linears.{layer}.weight has {got[0]} units in the source (shape "
+        f"{tuple(got)}) but {want[0]} in the model (shape {tuple(want)}): build the model with "
+        "the source's spec (same depth and widths)."
+    )
+
+
+def _aligned_columns(
+    weight: torch.Tensor,
+    like: torch.Tensor,
+    source_inputs: Sequence[str],
+    target_inputs: Sequence[str],
+) -> torch.Tensor:
+    for what, names, n in (
+        ("source_inputs", source_inputs, weight.shape[1]),
+        ("target_inputs", target_inputs, like.shape[1]),
+    ):
+        if len(names) != n:
+            raise ValueError(
+                f"{what} names {len(names)} inputs but the {what.split('_')[0]} network takes "
+                f"{n}; pass the dataset's feature_names_out."
+            )
+        if len(set(names)) != len(names):
+            twice = sorted({name for name in names if list(names).count(name) > 1})
+            raise ValueError(f"{what} names inputs more than once: {twice[:5]}.")
+    column = {name: j for j, name in enumerate(source_inputs)}
+    aligned = torch.zeros(weight.shape[0], len(target_inputs), dtype=weight.dtype)
+    for j, name in enumerate(target_inputs):
+        if name in column:
+            aligned[:, j] = weight[:, column[name]].detach().cpu()
+    return aligned
+
+
+def _fresh_head(model: MLP, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    head = model.layers[-1]
+    n_features = model.layers[0].in_features
+    built = build_mlp(model.spec, n_features, head.out_features, seed=seed).layers[-1]
+    return (
+        built.weight.detach().to(head.weight.device, head.weight.dtype),
+        built.bias.detach().to(head.bias.device, head.bias.dtype),
+    )
