@@ -160,7 +160,8 @@ def collect(args: Args) -> pd.DataFrame:
             for n, s in sources.items()
         }
         units = [(p, s) for p in pairs for s in args.seeds]
-        frames = []
+        frames: list[pd.DataFrame] = []
+        failed: list[str] = []
         pending = {
             pool.submit(
                 _unit,
@@ -178,14 +179,25 @@ def collect(args: Args) -> pd.DataFrame:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 pair, seed = pending.pop(future)
-                frame = future.result()
-                frames.append(frame)
-                _log(store, frame, sources[pair.source], args)
                 done += 1
+                try:
+                    frame = future.result()
+                    _log(store, frame, sources[pair.source], args)
+                except Exception as error:  # one target's failure loses only that target
+                    print(
+                        f"[{done}/{len(units)}] {pair.target} seed {seed} FAILED: "
+                        f"{type(error).__name__}: {error}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    failed.append(pair.target)
+                    continue
+                frames.append(frame)
                 minutes = (time.perf_counter() - started) / 60
                 print(f"[{done}/{len(units)}] {pair.target} seed {seed} "
                       f"({minutes:.1f} min)", flush=True)  # fmt: skip
     curves = pd.concat(frames, ignore_index=True).sort_values(["dataset", "seed", "epoch"])
+    curves = curves[~curves["dataset"].isin(failed)]  # a pool needs every seed of a target
     _write(args, curves, pairs, sources, time.perf_counter() - started)
     return curves
 

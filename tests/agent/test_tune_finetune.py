@@ -1,0 +1,69 @@
+"""`tune` with the model zoo: the tuned model is kept, found again by schema, fine-tuned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tunegym.agent import tune
+from tunegym.metastore import MetaStore, Run
+from tunegym.space import FINE_TUNE
+
+
+@pytest.fixture(scope="module")
+def zoo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose zoo holds the model of a short freeze-thaw run on keel:iris."""
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("zoo") / "team.db"
+    result = tune("keel:iris", budget_epochs=6, store=str(path), transfer=False)
+    assert "kept in the zoo as" in result.prior
+    return path
+
+
+def test_a_tuned_model_joins_the_zoo_with_its_schema_and_configuration(zoo_store: Path) -> None:
+    with MetaStore(zoo_store) as store:
+        (entry,) = store.zoo_models()
+        weights = store.zoo_weights(entry)
+    assert entry.dataset == "keel:iris" and len(entry.class_names) == 3
+    assert FINE_TUNE not in entry.config and "learning_rate" in entry.config
+    assert entry.spec["kind"] == "funnel" and entry.feature_names_out
+    assert all(isinstance(w, torch.Tensor) for w in weights.values())
+
+
+def test_new_data_of_the_same_table_fine_tunes_last_runs_model(zoo_store: Path) -> None:
+    # keel:iris0 is iris relabelled (2 classes): same feature schema, so the store's model is
+    # found; its output layer is replaced, its hidden layers start the fine-tuning candidates.
+    result = tune("keel:iris0", budget_epochs=12, store=str(zoo_store), seed=1)
+    assert "fine-tuning from iris" in result.prior
+    with MetaStore(zoo_store) as store, Session(store.engine) as session:
+        inits = session.execute(select(Run.init, Run.checkpoint)).all()
+        names = [e.name for e in store.zoo_models()]
+    fine = [t for t in result.trials if t.config.get(FINE_TUNE) == 1]
+    logged = [c for i, c in inits if str(i) == "checkpoint"]
+    assert len(logged) == len(fine)  # every fine-tuning trial is logged with its source
+    assert all(c == names[-1] for c in logged)  # the oldest entry: the iris model
+    assert len(names) == 2  # and this run's model joined the zoo
+
+
+def test_from_model_picks_a_zoo_model_by_name_and_no_transfer_skips_the_lookup(
+    zoo_store: Path,
+) -> None:
+    with MetaStore(zoo_store) as store:
+        name = store.zoo_models(dataset="keel:iris")[0].name
+    chosen = tune("keel:iris", budget_epochs=4, store=str(zoo_store), from_model=name, seed=2)
+    assert f"fine-tuning from {name} (given)" in chosen.prior
+    plain = tune("keel:iris", budget_epochs=4, store=str(zoo_store), transfer=False, seed=3)
+    assert "fine-tuning from" not in plain.prior
+
+
+def test_from_model_errors_say_what_to_do(zoo_store: Path) -> None:
+    with pytest.raises(ValueError, match="pass the store"):
+        tune("keel:iris", budget_epochs=4, from_model="iris")
+    with pytest.raises(ValueError, match="zoo list"):
+        tune("keel:iris", budget_epochs=4, store=str(zoo_store), from_model="no-such-model")
+    with pytest.raises(ValueError, match="freeze-thaw agent"):
+        tune("keel:iris", budget_epochs=4, method="random", store=str(zoo_store), from_model=1)

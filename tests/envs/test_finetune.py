@@ -1,0 +1,127 @@
+"""Fine-tuning candidates, sources, pairs and curves (`tunegym.envs._finetune`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tunegym.data import load_dataset
+from tunegym.envs import (
+    FT_LR_SPAN,
+    CurvePool,
+    finetune_configs,
+    finetune_prior,
+    record_finetune_curves,
+    scratch_configs,
+    train_source,
+    transfer_pairs,
+)
+from tunegym.metastore import MetaStore, Run, Task
+from tunegym.space import FINE_TUNE, FINE_TUNE_SPACE, LCBENCH_SPACE
+from tunegym.training import FunnelSpec
+
+SOURCE = {
+    "batch_size": 32, "learning_rate": 0.03, "max_dropout": 0.1, "max_units": 64,
+    "momentum": 0.9, "num_layers": 2, "weight_decay": 1e-4,
+}  # fmt: skip
+
+
+def test_finetune_configs_keep_the_network_and_narrow_the_learning_rate() -> None:
+    configs = finetune_configs(SOURCE, 12, seed=1)
+    assert len(configs) == 12
+    for config in configs:
+        FINE_TUNE_SPACE.validate(config)
+        assert config[FINE_TUNE] == 1
+        assert {k: config[k] for k in ("num_layers", "max_units", "max_dropout")} == {
+            "num_layers": 2, "max_units": 64, "max_dropout": 0.1,
+        }  # fmt: skip
+        assert SOURCE["learning_rate"] / FT_LR_SPAN * 0.999 <= config["learning_rate"]
+        assert config["learning_rate"] <= SOURCE["learning_rate"] * 1.001
+    first = configs[0]
+    assert first["learning_rate"] == pytest.approx(0.03 / math.sqrt(FT_LR_SPAN))
+    assert first["batch_size"] == 32
+    assert len({c["batch_size"] for c in configs}) > 3  # the rest is searched
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        finetune_configs(SOURCE, 0)
+
+
+def test_scratch_configs_put_the_portfolio_first() -> None:
+    configs = scratch_configs(5, seed=0, portfolio=[SOURCE])
+    assert configs[0] == SOURCE | {FINE_TUNE: 0}
+    assert all(c[FINE_TUNE] == 0 for c in configs) and len(configs) == 5
+
+
+def test_transfer_pairs_pair_members_of_one_family_and_schema() -> None:
+    pairs = transfer_pairs(["keel:iris", "keel:iris0", "sklearn:iris", "keel:glass1"])
+    # sklearn:iris has other column names (another schema); glass1 has no sibling here
+    assert [(p.source, p.target, p.family) for p in pairs] == [("keel:iris", "keel:iris0", "iris")]
+
+
+@pytest.fixture(scope="module")
+def vehicle_source():  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    return train_source("keel:vehicle", [SOURCE], max_epochs=4, max_rows=300)
+
+
+def test_a_source_is_its_best_epoch_and_fits_targets_of_other_classes(vehicle_source) -> None:  # type: ignore[no-untyped-def]
+    source, history = vehicle_source
+    assert len(source.classes) == 4 and source.score == max(r.val_accuracy for r in history)
+    assert source.trial_spec() == FunnelSpec(2, 64, 0.1, out_width=4)
+    target = load_dataset("keel:vehicle0", max_rows=300, seed=0, split="rows")
+    state = source.init_state(target, seed=0)  # 4 -> 2 classes: the funnel keeps its widths
+    assert state["linears.0.weight"].shape == source.weights["linears.0.weight"].shape
+    assert state["linears.2.weight"].shape[0] == 2
+    assert torch.equal(state["linears.1.weight"], source.weights["linears.1.weight"])
+
+
+def test_record_finetune_curves_trains_both_kinds_and_logs_checkpoint_runs(
+    vehicle_source, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    source, _ = vehicle_source
+    configs = scratch_configs(1, seed=0) + finetune_configs(source.config, 1)
+    with MetaStore(tmp_path / "s.db") as store:
+        frame = record_finetune_curves(
+            "keel:vehicle0", source, configs, seed=0, max_epochs=2, max_rows=300, store=store
+        )
+        with Session(store.engine) as session:
+            query = select(Run.init, Run.checkpoint, Task.procedure).join(Task)
+            runs = session.execute(query).all()
+    assert len(frame) == 4 and sorted(frame[FINE_TUNE].unique()) == [0, 1]
+    assert set(frame.columns) >= {*LCBENCH_SPACE.names, "epoch", "val_accuracy", "seconds"}
+    assert sorted((str(i), c) for i, c, _ in runs) == [
+        ("checkpoint", source.name), ("scratch", None)
+    ]  # fmt: skip
+    assert {str(p) for *_, p in runs} == {"holdout-rows"}
+
+
+def _pool(task: str, finals: list[float], configs: list[dict]) -> CurvePool:
+    val = np.array(finals, dtype=float)[:, None, None] * np.ones((1, 1, 2))
+    return CurvePool(task, task, "meta-train", FINE_TUNE_SPACE, tuple(configs), val, val,
+                     np.ones_like(val))  # fmt: skip
+
+
+def test_finetune_prior_reads_the_nearest_candidate_of_the_same_kind() -> None:
+    scratch = scratch_configs(2, seed=0)
+    fine = finetune_configs(SOURCE, 2)
+    pool = _pool("t", [0.5, 0.6, 0.9, 0.8], [*scratch, *fine])
+    prior = finetune_prior([pool], [scratch[1], fine[0]])
+    # scaled on all four (0.5 worst, 0.9 best): scratch[1] 0.25, fine[0] 1.0
+    assert prior.tolist() == pytest.approx([0.25, 1.0])
+    with pytest.raises(ValueError, match="meta-train task"):
+        finetune_prior([], [scratch[0]])
+
+
+def test_a_funnel_shrinking_towards_another_width_round_trips_and_old_dicts_stay() -> None:
+    from tunegym.training import build_mlp, spec_from_dict, spec_to_dict
+
+    kept = FunnelSpec(3, 100, out_width=10)
+    assert spec_from_dict(spec_to_dict(kept)) == kept
+    assert "out_width" not in spec_to_dict(FunnelSpec(3, 100))  # stored flows unchanged
+    assert build_mlp(kept, 4, 2).widths == FunnelSpec(3, 100).hidden_widths(10)
+    with pytest.raises(ValueError, match="out_width"):
+        FunnelSpec(3, 100, out_width=0)
