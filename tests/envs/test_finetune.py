@@ -125,3 +125,9 @@ def test_a_funnel_shrinking_towards_another_width_round_trips_and_old_dicts_stay
     assert build_mlp(kept, 4, 2).widths == FunnelSpec(3, 100).hidden_widths(10)
     with pytest.raises(ValueError, match="out_width"):
         FunnelSpec(3, 100, out_width=0)
+
+
+def test_input_names_the_encoder_repeats_are_matched_in_order() -> None:
+    from tunegym.envs._finetune import _numbered
+
+    assert _numbered(["a", "f2_other", "b", "f2_other"]) == ["a", "f2_other", "b", "f2_other#1"]

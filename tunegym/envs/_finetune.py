@@ -150,11 +150,24 @@ class FineTuneSource:
         return transfer_state(
             self.weights,
             model,
-            source_inputs=self.inputs,
-            target_inputs=dataset.feature_names_out,
+            source_inputs=_numbered(self.inputs),
+            target_inputs=_numbered(dataset.feature_names_out),
             same_classes=same if self.keep_head is None else self.keep_head and same,
             seed=seed,
         )
+
+
+def _numbered(names: Sequence[str]) -> list[str]:
+    """Input names made unique by their rank among equal ones (``x``, ``x#1``): the one-hot
+    encoder can name two columns alike (a pooled ``<column>_other`` beside a level ``other``),
+    and both sides number them in the same order."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        out.append(name if k == 0 else f"{name}#{k}")
+    return out
 
 
 def finetune_configs(source: Mapping[str, Any], n: int, seed: int = 0) -> list[dict[str, Any]]:
