@@ -41,7 +41,7 @@ from tunegym.envs import (
     snapshot_meta_features,
 )
 from tunegym.envs._pool import greedy_portfolio, normalised_finals
-from tunegym.space import FINE_TUNE
+from tunegym.space import FINE_TUNE, FINE_TUNE_SPACE
 
 ARMS = ("scratch", "transfer")
 
@@ -84,7 +84,9 @@ def _warm_start(
 ) -> tuple[list[int], np.ndarray]:
     """Candidates (indices of ``configs`` of the given kinds), the meta-train targets' greedy
     portfolio first, and their prior."""
-    keep = [i for i, c in enumerate(configs) if int(c.get(FINE_TUNE, 0)) in kinds]
+    keys = [FINE_TUNE_SPACE.key(c) for c in configs]  # one of configurations equal up to noise
+    keep = [i for i, c in enumerate(configs)
+            if int(c.get(FINE_TUNE, 0)) in kinds and keys.index(keys[i]) == i]  # fmt: skip
     table = normalised_finals(train)[:, keep]
     order = [keep[j] for j in greedy_portfolio(table, 8)]
     order += [i for i in keep if i not in order]

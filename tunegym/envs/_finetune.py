@@ -204,7 +204,9 @@ def scratch_configs(
 ) -> list[dict[str, Any]]:
     """``n`` candidates trained from scratch: ``portfolio`` first, then Sobol points of LCBench's
     space; each marked ``fine_tune=0``."""
-    head = [LCBENCH_SPACE.validate(c) for c in portfolio][:n]
+    # A portfolio can hold one configuration twice (up to float noise): it counts once.
+    unique = {LCBENCH_SPACE.key(c): LCBENCH_SPACE.validate(c) for c in reversed(portfolio)}
+    head = list(reversed(unique.values()))[:n]
     tail = LCBENCH_SPACE.sample(n - len(head), seed=seed) if n > len(head) else []
     return [c | {FINE_TUNE: 0} for c in [*head, *tail]]
 
