@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -86,6 +87,7 @@ def find_source(
     return source, f"fine-tuning from {entry.name} ({entry.dataset}, same feature schema)"
 
 
+@dataclass(frozen=True, eq=False)
 class FineTuneSearch:
     """Candidates of a search that may fine-tune, with their warm start.
 
@@ -96,14 +98,10 @@ class FineTuneSearch:
         note: how the warm start was had.
     """
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        portfolio: int,
-        prior: npt.NDArray[np.float32] | None,
-        note: str,
-    ) -> None:
-        self.space, self.portfolio, self.prior, self.note = space, portfolio, prior, note
+    space: SearchSpace
+    portfolio: int
+    prior: npt.NDArray[np.float32] | None
+    note: str
 
 
 def finetune_search(
@@ -111,6 +109,7 @@ def finetune_search(
 ) -> FineTuneSearch:
     """``scratch``'s candidates (LCBench's space) and ``n`` fine-tuning ones of ``source``."""
     fine = finetune_configs(source.config, n, seed=seed)
+    note = "; no fine-tuning warm start (the meta-dataset has no meta-train target)"
     plain = [dict(c) | {FINE_TUNE: 0} for c in scratch.candidates]
     configs: list[dict[str, Any]] = [*fine, *plain]
     try:

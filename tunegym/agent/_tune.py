@@ -607,7 +607,6 @@ def _run(
         driver = _PolicyDriver(policy, env, n_folds)
         searched = env.task.space
     history: list[StepRecord] = []
-    zoo_name: str | None = None
 
     def result(status: str) -> TuningResult:
         return _result(
@@ -632,8 +631,12 @@ def _run(
                 write_report(result("running"), report)
             if progress is not None:
                 progress(history[-1])
+        final = result("finished")
         if ft is not None and store is not None and not isinstance(store, str):
-            zoo_name = add_to_zoo(store, result("finished"), folds[0])
+            zoo_name = add_to_zoo(store, final, folds[0])  # before an owned store closes
+            if zoo_name is not None:
+                note = f"{final.prior}; best model kept in the zoo as {zoo_name}"
+                final = replace(final, prior=note)
     except KeyboardInterrupt as interrupt:
         partial = result("interrupted")
         if report is not None:
@@ -643,9 +646,6 @@ def _run(
         driver.env.close()
         if owned is not None:
             owned.close()
-    final = result("finished")
-    if zoo_name is not None:
-        final = replace(final, prior=f"{final.prior}; best model kept in the zoo as {zoo_name}")
     if cache is not None and not keep_checkpoints:
         cache.clear()
         final = replace(final, checkpoints=None)

@@ -324,7 +324,7 @@ class SplitSpec:
         Raises:
             ValueError: if ``val_size``/``test_size`` do not give the dataset's split sizes.
         """
-        if getattr(dataset, "split", "stratified") == "rows":
+        if dataset.split == "rows":
             # Parts by rows' hash draws: the shares are the draws' thresholds, not row counts.
             if dataset.n_folds:
                 raise ValueError(
