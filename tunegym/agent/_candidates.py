@@ -20,9 +20,9 @@ import torch
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from torch import nn
 
-from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS
+from tunegym.envs import GLOBAL_FIELDS, META_FEATURE_NAMES, ROW_FIELDS
 
-__all__ = ["CandidateNet", "CandidatePolicy"]
+__all__ = ["CandidateNet", "CandidatePolicy", "upgrade_state_dict"]
 
 _G, _R = len(GLOBAL_FIELDS), len(ROW_FIELDS)
 
@@ -47,7 +47,7 @@ class CandidateNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_k))
         self.stop = nn.Linear(hidden, 1)
         meta0 = GLOBAL_FIELDS.index(next(f for f in GLOBAL_FIELDS if f.startswith("meta.")))
-        self._meta = slice(meta0, _G)
+        self._meta = slice(meta0, meta0 + len(META_FEATURE_NAMES))
         with torch.no_grad():  # start far from stopping: with no price, stopping never pays
             self.stop.bias.fill_(-4.0)
             last = self.head[-1]
@@ -79,6 +79,29 @@ class CandidateNet(nn.Module):
         """``(logits, context)``."""
         h, context, _ = self.encode(obs)
         return self.logits(h, context), context
+
+
+def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A `CandidateNet` state saved before the last observation fields, made loadable.
+
+    Fields are only ever appended to ``ROW_FIELDS`` and ``GLOBAL_FIELDS`` (``pending`` and
+    ``reserved`` came with asynchronous runs); an older net's weights get zero weights for the
+    entries it never saw, so it computes exactly what it computed before on every observation
+    where those entries are 0 (every synchronous run).
+    """
+    state = dict(state)
+    row = state.get("row.0.weight")
+    if row is not None and row.shape[1] < _R:
+        state["row.0.weight"] = torch.cat([row, row.new_zeros(row.shape[0], _R - row.shape[1])], 1)
+    context = state.get("context.0.weight")
+    if context is not None and row is not None:
+        hidden = row.shape[0]
+        old_g = context.shape[1] - 2 * hidden
+        if old_g < _G:
+            glob, pooled = context[:, :old_g], context[:, old_g:]
+            pad = context.new_zeros(context.shape[0], _G - old_g)
+            state["context.0.weight"] = torch.cat([glob, pad, pooled], 1)
+    return state
 
 
 class _Extractor(nn.Module):

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from tunegym.agent._candidates import CandidateNet
+from tunegym.agent._candidates import CandidateNet, upgrade_state_dict
 from tunegym.envs import (
     DEFAULT_K,
     META_FEATURE_NAMES,
@@ -241,7 +241,8 @@ def load_ft_agent(path: str | Path | None = None) -> FreezeThawAgent:
     if spec.get("weights_sha256") not in (None, digest):
         raise ValueError(f"{weights} does not match the checksum in {spec_file}; it was altered.")
     net = CandidateNet(int(spec["n_k"]), int(spec["hidden"]), bool(spec.get("use_meta", True)))
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict(upgrade_state_dict(state))
     return FreezeThawAgent(net, spec)
 
 

@@ -10,6 +10,13 @@ Registered as ``tunegym/NNTuning-v0``::
 """
 
 from tunegym.envs._actions import Action, ActionCodec, ActionKind
+from tunegym.envs._async import (
+    AsyncRunner,
+    AsyncStep,
+    InlineLauncher,
+    Launcher,
+    SimulatedLauncher,
+)
 from tunegym.envs._backends import Backend, LiveBackend, ReplayBackend, Segment, trial_setup
 from tunegym.envs._collect import (
     DEFAULT_MAX_ROWS,
@@ -99,6 +106,8 @@ __all__ = [
     "Action",
     "ActionCodec",
     "ActionKind",
+    "AsyncRunner",
+    "AsyncStep",
     "Backend",
     "CollectProgress",
     "CollectSummary",
@@ -106,11 +115,14 @@ __all__ = [
     "CurvePool",
     "FineTuneSource",
     "FreezeThawEnv",
+    "InlineLauncher",
+    "Launcher",
     "LiveBackend",
     "PoolBackend",
     "ReplayBackend",
     "SearchSpace",
     "Segment",
+    "SimulatedLauncher",
     "TaskSpec",
     "TransferPair",
     "TuningEnv",

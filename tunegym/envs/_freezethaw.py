@@ -31,6 +31,11 @@ Semantics (identical for every backend, live or replay):
   budget fraction spent: with ``price = 0`` stopping never pays, with a price it pays once the
   regret the rest of the budget could still remove is worth less than its cost.
 
+* **Asynchronous runs** — with several workers, `dispatch` sends an advance out (its trial
+  starts, ``k`` epochs of the budget are reserved, the candidate shows as ``pending`` and has no
+  valid action) and `complete` brings its epochs in when they are trained, in the order trials
+  finish; `step` is `dispatch` then `complete` at once. `AsyncRunner` drives a policy this way.
+
 Observation: one float32 vector, ``GLOBAL_FIELDS`` then ``rows`` rows of ``ROW_FIELDS``
 (`freeze_thaw_layout` names them). The policy reads it as a set of rows plus a context, so one
 network serves any ``N``.
@@ -47,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from tunegym.envs._backends import Backend
+from tunegym.envs._backends import Backend, Segment
 from tunegym.envs._features import META_FEATURE_NAMES
 from tunegym.space import Space
 
@@ -77,6 +82,7 @@ GLOBAL_FIELDS: tuple[str, ...] = (
     "price",
     "budget_runs",  # log2(budget / E_max) / 8: how many full trainings the budget holds
     *(f"meta.{n}" for n in META_FEATURE_NAMES),
+    "reserved",  # epochs promised to pending trials / budget (asynchronous runs)
 )
 
 ROW_FIELDS: tuple[str, ...] = (
@@ -99,6 +105,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "incumbent",  # this candidate holds the incumbent
     "near_incumbent",  # 1 - distance to the incumbent's configuration / sqrt(dim)
     "near_started",  # 1 - distance to the nearest started candidate / sqrt(dim)
+    "pending",  # its trial is training on a worker (asynchronous runs): no action until it ends
 )
 
 _R = len(ROW_FIELDS)
@@ -281,6 +288,8 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         self._log: list[dict[str, Any]] = []
         self._curve_regret: list[float] = []  # regret after each charged epoch
         self._near_started = np.zeros(self.n)  # 1 - distance to the nearest started candidate
+        self._pending: dict[int, tuple[str, int]] = {}  # candidate -> (kind, k) of its dispatch
+        self._reserved = 0  # epochs promised to pending trials
         self._rows[:, _C0 + CONFIG_DIMS + 3 :] = 0.0
         self._update()
 
@@ -327,6 +336,9 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
             gap = np.sqrt(((self._unit - self._unit[self._inc[1]]) ** 2).sum(axis=1))
             rows[:, f("near_incumbent")] = np.clip(1.0 - gap, 0.0, 1.0)
         rows[:, f("near_started")] = self._near_started
+        pending = np.zeros(n, dtype=bool)
+        pending[list(self._pending)] = True
+        rows[:, f("pending")] = pending
         g = self._obs
         used = min(self._used / self.budget, 1.0)
         g[0], g[1] = used, 1.0 - used
@@ -335,9 +347,11 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         g[3] = min(max(inc, 0.0), 1.0)
         g[4] = started.sum() / n
         g[5] = (at_max | self._diverged).sum() / n
-        # The mask: k fits the candidate's epochs left and the budget left.
-        left = self.budget - self._used
-        room = np.where(self._diverged, 0, np.minimum(e_max - epochs, left))
+        g[GLOBAL_FIELDS.index("reserved")] = min(self._reserved / self.budget, 1.0)
+        # The mask: k fits the candidate's epochs left and the budget left (less what pending
+        # trials will spend); a pending candidate has no action until its result is in.
+        left = self.budget - self._used - self._reserved
+        room = np.where(self._diverged | pending, 0, np.minimum(e_max - epochs, left))
         np.less_equal(self._ks, room[:, None], out=self._mask_k[:n])
         self._mask[self.stop_action] = True
 
@@ -375,17 +389,59 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("step() called on a finished episode; call reset() first.")
-        self._steps += 1
         index = _as_index(action, self._mask.size)
         if index is None or not self._mask[index]:
+            self._steps += 1
             entry = {"step": self._steps, "kind": "invalid", "action": repr(action)}
             return self._finish(entry, -self.invalid_action_penalty, terminated=False)
-        decoded = self.decode(index)
-        if decoded is None:
+        if index == self.stop_action:
+            if self._pending:
+                raise RuntimeError(
+                    f"stop with {len(self._pending)} trial(s) pending; complete() them first."
+                )
+            self._steps += 1
             left = self._left_fraction()
-            reward = -self._regret * left
             entry = {"step": self._steps, "kind": "stop", "budget_left": left}
-            return self._finish(entry, reward, terminated=True)
+            return self._finish(entry, -self._regret * left, terminated=True)
+        i, k = self.dispatch(index)
+        return self.complete(i, self.backend.advance(int(self._handle[i]), k))
+
+    # ------------------------------------------------------------------ asynchronous API
+
+    @property
+    def observation(self) -> np.ndarray:
+        """The current observation (a copy), as `step` and `reset` return it."""
+        return self._obs.copy()
+
+    @property
+    def pending(self) -> dict[int, int]:
+        """Candidates whose trial is out on a worker, with the epochs each was sent for."""
+        return {i: k for i, (_, k) in self._pending.items()}
+
+    def handle(self, candidate: int) -> int:
+        """The backend's handle of a candidate's trial (``-1`` before it starts)."""
+        return int(self._handle[candidate])
+
+    def dispatch(self, action: Any) -> tuple[int, int]:
+        """Send an advance out without waiting for it: ``(candidate, k)`` to train elsewhere.
+
+        The first half of `step` for runs that train several trials at once (`AsyncRunner`,
+        Ray Tune's scheduler): the candidate's trial starts on the backend if it is new (its seed
+        drawn as `step` draws it), ``k`` epochs of the budget are reserved, and the candidate is
+        pending — shown in its row, with no valid action — until `complete` brings its epochs.
+
+        Raises:
+            RuntimeError: the episode is over.
+            ValueError: ``action`` is stop or not valid now (see `action_masks`).
+        """
+        if self._done:
+            raise RuntimeError("dispatch() called on a finished episode; call reset() first.")
+        index = _as_index(action, self._mask.size)
+        if index is None or index == self.stop_action or not self._mask[index]:
+            raise ValueError(f"Action {action!r} cannot be dispatched: it is stop or masked.")
+        self._steps += 1
+        decoded = self.decode(index)
+        assert decoded is not None
         i, k = decoded
         kind = "continue"
         if self._handle[i] < 0:
@@ -395,7 +451,28 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
             self._handle[i] = self.backend.start(self.candidates[i], seed)
             gap = np.sqrt(((self._unit - self._unit[i]) ** 2).sum(axis=1))
             np.maximum(self._near_started, np.clip(1.0 - gap, 0.0, 1.0), out=self._near_started)
-        segment = self.backend.advance(int(self._handle[i]), k)
+        self._pending[i] = (kind, k)
+        self._reserved += k
+        self._update()
+        return i, k
+
+    def complete(
+        self, candidate: int, segment: Segment
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Bring in the epochs of a dispatched advance; the second half of `step`.
+
+        Returns what `step` returns for that advance (its reward charges the epochs as they
+        arrive, in the order of completion). The episode terminates when nothing is pending and
+        no action but stop is valid, or the seconds are spent.
+
+        Raises:
+            KeyError: ``candidate`` is not pending.
+        """
+        if candidate not in self._pending:
+            raise KeyError(f"Candidate {candidate} has no pending advance.")
+        kind, k = self._pending.pop(candidate)
+        self._reserved -= k
+        i = candidate
         reward = 0.0
         start = int(self._epochs[i])
         for t, score in enumerate(segment.scores):
@@ -420,7 +497,8 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
             self._diverged[i] = True  # the backend trained fewer epochs: the trial cannot go on
         self._update()
         out_of_seconds = self.budget_seconds is not None and self._seconds >= self.budget_seconds
-        terminated = out_of_seconds or not self._mask[: self.stop_action].any()
+        idle = not self._pending and not self._mask[: self.stop_action].any()
+        terminated = out_of_seconds or idle
         if terminated and self._used < self.budget and not out_of_seconds:
             reward -= self._regret * self._left_fraction()  # nothing left to run: the rest idles
         entry = {
