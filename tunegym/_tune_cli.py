@@ -208,6 +208,20 @@ def tune_command(
             "--store (by default it is, and the tuned model joins the zoo).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Trials the freeze-thaw agent trains at once; it keeps deciding while they "
+            "train (a local Ray of N CPUs with the ray extra, else N processes).",
+        ),
+    ] = 1,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Train the trials on this Ray cluster: 'auto' (the running one, $RAY_ADDRESS), "
+            "'ray://HEAD:10001', or 'local' (start one here with --workers CPUs).",
+        ),
+    ] = None,
 ) -> None:
     """Tune an MLP's hyperparameters and epochs on a dataset.
 
@@ -250,6 +264,8 @@ def tune_command(
         console.print(
             f"{verb} [bold]{source}[/] with [bold]{shown}[/] on {where} space, budget "
             f"{epochs} epochs"
+            + (f", {workers} trials at once" if workers > 1 else "")
+            + (f", on Ray at {ray_address}" if ray_address else "")
         )
     try:
         result = tune(
@@ -271,6 +287,8 @@ def tune_command(
             keep_checkpoints=keep_checkpoints,
             from_model=int(from_model) if from_model and from_model.isdigit() else from_model,
             transfer=not no_transfer,
+            workers=workers,
+            ray_address=ray_address,
             progress=lambda r: console.print(_step_line(r, metric), highlight=False),
         )
     except TuningInterrupted as stop:

@@ -47,9 +47,7 @@ def test_one_worker_is_the_synchronous_episode() -> None:
     obs, _ = sync_env.reset(seed=5)
     rewards, done = [], False
     while not done:
-        obs, reward, terminated, truncated, info = sync_env.step(
-            policy(obs, sync_env.action_masks())
-        )
+        obs, reward, terminated, truncated, _ = sync_env.step(policy(obs, sync_env.action_masks()))
         rewards.append(reward)
         done = terminated or truncated
     env = make_env()

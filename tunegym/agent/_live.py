@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,16 @@ from tunegym.training import EpochRecord, MLPSpec, ModelSpec, TrainConfig, Trial
 if TYPE_CHECKING:
     from tunegym.metastore import MetaStore
 
-__all__ = ["TrialCache", "TrialLog", "TuneBackend", "dataset_fingerprint"]
+__all__ = [
+    "ExecutorLauncher",
+    "SegmentJob",
+    "SegmentResult",
+    "TrialCache",
+    "TrialLog",
+    "TuneBackend",
+    "dataset_fingerprint",
+    "train_segment",
+]
 
 _STATE = dict[str, torch.Tensor]
 # Numeric fields of an epoch record averaged over folds in a trial's log (the report's curves).
@@ -206,6 +216,87 @@ class _FoldTrial:
     source: FineTuneSource | None = None  # the pre-trained model it starts from, if any
 
 
+@dataclass(frozen=True)
+class _FoldJob:
+    dataset: TabularDataset
+    config: TrainConfig
+    spec: Any
+    state: dict[str, Any] | None  # the trial so far (`Trial.state_dict`), None before it starts
+    init: _STATE | None  # the starting weights of a fine-tuning trial's first epoch
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """``k`` epochs of one trial on every fold, to train on a worker (`train_segment`).
+
+    Attributes:
+        folds: each fold's dataset, configuration, network and trial state.
+        done: epochs the trial has trained.
+        k: epochs to train.
+        metric: the tuning metric (the fold mean of its score decides which weights come back).
+        device: training device.
+        threshold: the run's best score when the job was sent: weights come back only for the
+            epochs that beat it and every earlier epoch of the segment.
+    """
+
+    folds: tuple[_FoldJob, ...]
+    done: int
+    k: int
+    metric: str
+    device: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """What `train_segment` sends back: per epoch every fold's record, the trials' states, and
+    the weights of the epochs that may be the run's incumbent (epoch -> one state per fold)."""
+
+    records: tuple[tuple[EpochRecord, ...], ...]
+    states: tuple[dict[str, Any], ...]
+    best: dict[int, list[_STATE]]
+
+
+def train_segment(job: SegmentJob) -> SegmentResult:
+    """Train a `SegmentJob` (on a worker process or a Ray task): the folds in lockstep, one
+    epoch at a time, stopping at the first epoch where one diverges, as `TuneBackend.advance`.
+
+    An epoch's weights come back when its fold-mean score beats the job's threshold and every
+    earlier epoch of the segment, which is every epoch that can become the incumbent whatever
+    other trials report meanwhile.
+    """
+    trials = [
+        Trial(f.dataset, f.config, f.spec, device=job.device, eval_test=True, init=f.init)
+        if f.state is None
+        else Trial.from_state_dict(f.state, f.dataset, device=job.device)
+        for f in job.folds
+    ]
+    records: list[tuple[EpochRecord, ...]] = []
+    best: dict[int, list[_STATE]] = {}
+    bar = job.threshold
+    for t in range(job.k):
+        epoch = tuple(trial.train(1)[0] for trial in trials)
+        records.append(epoch)
+        score = float(np.mean([score_of(r, job.metric) for r in epoch]))
+        if score > bar:
+            bar = score
+            best[job.done + t + 1] = [_cpu_copy(trial.model) for trial in trials]
+        if any(r.diverged for r in epoch):
+            break
+    return SegmentResult(tuple(records), tuple(t.state_dict() for t in trials), best)
+
+
+def _segment(
+    scores: Sequence[float], tests: Sequence[float], seconds: Sequence[float], diverged: bool
+) -> Segment:
+    return Segment(
+        scores=np.asarray(scores, dtype=np.float64),
+        test_scores=np.asarray(tests, dtype=np.float64),
+        seconds=np.asarray(seconds, dtype=np.float64),
+        diverged=diverged,
+    )
+
+
 class TuneBackend:
     """Trains a trial on every fold; keeps, logs, checkpoints and resumes (module docstring).
 
@@ -308,27 +399,88 @@ class TuneBackend:
             served = all(len(part.cached) > len(log.val) for part in parts)
             records = [self._epoch(part, len(log.val)) for part in parts]
             log.served += served
-            log.records.append(records)
-            score = float(np.mean([score_of(r, self.metric) for r in records]))
-            test = float(np.mean([score_of(r, SCORE_METRICS[self.metric]) for r in records]))
-            log.val.append(score)
-            log.test.append(test)
-            log.used.append(sum(len(t.val) for t in self.logs))
-            for name in _CURVE_FIELDS:
-                log.curves[name].append(float(np.mean([getattr(r, name) for r in records])))
-            diverged = any(r.diverged for r in records)
+            score, test, diverged = self._append(log, records)
             scores.append(score)
             tests.append(test)
             seconds.append(float(sum(r.seconds for r in records)))
             if score > self.best_score:
                 self._keep_best(handle, parts, len(log.val))
             self._log(parts, len(log.val))
-        return Segment(
-            scores=np.asarray(scores, dtype=np.float64),
-            test_scores=np.asarray(tests, dtype=np.float64),
-            seconds=np.asarray(seconds, dtype=np.float64),
-            diverged=diverged,
-        )
+        return _segment(scores, tests, seconds, diverged)
+
+    def _append(self, log: TrialLog, records: list[EpochRecord]) -> tuple[float, float, bool]:
+        """Add one epoch of every fold to ``log``; its score, test score and divergence."""
+        log.records.append(records)
+        score = float(np.mean([score_of(r, self.metric) for r in records]))
+        test = float(np.mean([score_of(r, SCORE_METRICS[self.metric]) for r in records]))
+        log.val.append(score)
+        log.test.append(test)
+        log.used.append(sum(len(t.val) for t in self.logs))
+        for name in _CURVE_FIELDS:
+            log.curves[name].append(float(np.mean([getattr(r, name) for r in records])))
+        return score, test, any(r.diverged for r in records)
+
+    # ------------------------------------------------------------------ on workers
+
+    def segment_job(self, handle: int, k: int) -> SegmentJob | None:
+        """What a worker needs to train ``k`` more epochs of a trial (`train_segment`).
+
+        ``None`` when the trial has epochs in the cache past those done (a resumed run):
+        those are served here, by `advance`, not sent out.
+        """
+        parts = self._open.get(handle)
+        if parts is None:
+            raise KeyError(f"No open trial with handle {handle}.")
+        done = len(self.logs[handle].val)
+        if any(len(part.cached) > done for part in parts):
+            return None
+        folds = []
+        for part in parts:
+            state = None if part.trial is None else part.trial.state_dict()
+            init = None
+            if state is None and part.source is not None:
+                init = part.source.init_state(part.dataset, part.config.seed)
+            folds.append(_FoldJob(part.dataset, part.config, part.spec, state, init))
+        k = min(k, self.space.max_epochs - done)
+        return SegmentJob(tuple(folds), done, k, self.metric, self.device, self.best_score)
+
+    def finish_segment(self, handle: int, result: SegmentResult) -> Segment:
+        """Bring in what a worker trained (`train_segment`): log, checkpoint and keep the best
+        exactly as `advance` does after each epoch."""
+        parts = self._open[handle]
+        log = self.logs[handle]
+        for part, state in zip(parts, result.states, strict=True):
+            part.trial = Trial.from_state_dict(state, part.dataset, device=self.device)
+        first = len(log.val)
+        scores: list[float] = []
+        tests: list[float] = []
+        seconds: list[float] = []
+        diverged = False
+        for t, records in enumerate(result.records):
+            score, test, diverged = self._append(log, list(records))
+            self.trained_epochs += len(records)
+            scores.append(score)
+            tests.append(test)
+            seconds.append(float(sum(r.seconds for r in records)))
+            epoch = first + t + 1
+            if score > self.best_score:
+                self._keep_best_from(handle, parts, epoch, result.best.get(epoch))
+            self._log(parts, epoch)
+        if self.cache is not None:
+            for part in parts:
+                assert part.trial is not None
+                self.cache.save(part.key, part.trial)
+        return _segment(scores, tests, seconds, diverged)
+
+    def _keep_best_from(
+        self, handle: int, parts: list[_FoldTrial], epoch: int, states: list[_STATE] | None
+    ) -> None:
+        self.best_score = float(self.logs[handle].val[-1])
+        self.best_trial, self.best_epoch = handle, epoch
+        self.best_states = states  # None (never, by `train_segment`'s rule): rebuilt at the end
+        if self.cache is not None and states is not None:
+            for part, state in zip(parts, states, strict=True):
+                self.cache.save_best(part.key, epoch, state)
 
     def _epoch(self, part: _FoldTrial, done: int) -> EpochRecord:
         """Epoch ``done + 1`` of a fold's trial: served from its checkpoint, or trained."""
@@ -407,3 +559,42 @@ class TuneBackend:
             states.append(_cpu_copy(trial.model))
         self.best_states = states
         return states
+
+
+class ExecutorLauncher:
+    """Trains a `TuneBackend`'s dispatched advances on an executor (processes or Ray tasks):
+    the `tunegym.envs.Launcher` of live runs with several workers.
+
+    Advances the cache can serve (a resumed run) are served here at once instead.
+    """
+
+    def __init__(self, backend: TuneBackend, executor: Executor) -> None:
+        self.backend, self.executor = backend, executor
+        self._out: dict[Future[SegmentResult], int] = {}
+        self._ready: list[tuple[int, Segment]] = []
+        self._order: dict[int, int] = {}
+
+    def submit(self, handle: int, k: int) -> None:
+        self._order[handle] = len(self._order)
+        job = self.backend.segment_job(handle, k)
+        if job is None:
+            self._ready.append((handle, self.backend.advance(handle, k)))
+            return
+        self._out[self.executor.submit(train_segment, job)] = handle
+
+    def wait(self) -> list[tuple[int, Segment]]:
+        if not self._ready:
+            finished, _ = wait(self._out, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: self._order[self._out[f]]):
+                handle = self._out.pop(future)
+                self._ready.append((handle, self.backend.finish_segment(handle, future.result())))
+        ready, self._ready = self._ready, []
+        for handle, _ in ready:
+            self._order.pop(handle, None)
+        return ready
+
+    def cancel(self) -> None:
+        for future in self._out:
+            future.cancel()
+        self._out.clear()
+        self._ready.clear()

@@ -58,6 +58,9 @@ class StepRecord:
         epochs_used: epochs spent so far.
         seconds: training seconds spent so far.
         decision_seconds: the tuner's own time for this step.
+        pending: trials still training on other workers when this step's epochs came in
+            (``workers > 1``; the step's number is the order of its decision, and steps are
+            listed in the order their epochs came in).
     """
 
     step: int
@@ -73,6 +76,7 @@ class StepRecord:
     epochs_used: int
     seconds: float
     decision_seconds: float
+    pending: int = 0
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunegym.agent._agent import Agent, load_agent
 from tunegym.agent._finetune import add_to_zoo, find_source, finetune_search
-from tunegym.agent._live import TrialCache, TuneBackend
+from tunegym.agent._live import ExecutorLauncher, TrialCache, TuneBackend
 from tunegym.agent._result import (
     BestConfig,
     StepRecord,
@@ -51,7 +51,14 @@ from tunegym.agent._session import (
 )
 from tunegym.baselines import BASELINE_NAMES, WARM_STARTED, Policy, make_baseline
 from tunegym.data import TabularDataset, cv_folds, load_dataset
-from tunegym.envs import SCORE_METRICS, FreezeThawEnv, SearchSpace, make_tuning_env
+from tunegym.envs import (
+    SCORE_METRICS,
+    AsyncRunner,
+    AsyncStep,
+    FreezeThawEnv,
+    SearchSpace,
+    make_tuning_env,
+)
 from tunegym.errors import did_you_mean
 from tunegym.space import learning_rate_of
 from tunegym.training import MLP, MLPSpec, build_mlp
@@ -273,6 +280,8 @@ def tune(
     keep_checkpoints: bool = False,
     from_model: str | int | None = None,
     transfer: bool = True,
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> TuningResult:
     """Tune an MLP's hyperparameters and epochs on a dataset, live.
 
@@ -349,6 +358,14 @@ def tune(
         transfer: with a ``store`` and no ``from_model``, fine-tune the store's newest zoo
             model of the same feature schema (last month's model of this table), if any. A
             finished freeze-thaw run with a store adds its best model to the zoo.
+        workers: trials the freeze-thaw agent trains at once. With more than one, each advance
+            it picks trains on a worker (`tunegym.parallel.Workers`: a local Ray of
+            ``workers`` CPUs when the ``ray`` extra is installed, else processes) while it
+            goes on deciding: trials still training show as pending in its observation and
+            their epochs as reserved budget. The v1 agent and the baselines decide one trial
+            at a time (``workers`` must be 1 for them).
+        ray_address: run the workers on this Ray cluster (``"auto"``, ``"ray://head:10001"``;
+            ``"local"`` starts a local Ray) instead of this machine.
 
     Returns:
         The best configuration and the model trained with it, every metric of that model on
@@ -412,6 +429,7 @@ def tune(
             fallback=fallback,
             from_model=from_model,
             transfer=transfer,
+            workers=workers,
         )
         loaded_agent = agent
     if checkpoints is None and (report is not None or store is not None):
@@ -419,12 +437,20 @@ def tune(
     return _run(
         args, data, target, loaded_agent, store=store, progress=progress, report=report,
         cache=None if checkpoints is None else TrialCache(checkpoints),
-        keep_checkpoints=keep_checkpoints,
+        keep_checkpoints=keep_checkpoints, ray_address=ray_address,
     )  # fmt: skip
 
 
 def _check_args(args: TuneArgs) -> None:
     _check_method(args.method)
+    if isinstance(args.workers, bool) or not isinstance(args.workers, int) or args.workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {args.workers!r}.")
+    if args.workers > 1 and args.method != FREEZE_THAW and args.fallback is None:
+        raise ValueError(
+            f"workers={args.workers}: only the freeze-thaw agent trains several trials at once "
+            f"(method {FREEZE_THAW!r}, what 'auto' runs on LCBench's space); method "
+            f"{args.method!r} decides one trial at a time, so give workers=1."
+        )
     if isinstance(args.space, str):
         named_search(args.space, args.seed)  # an unknown name fails before any data is read
         if args.method == "agent" and args.space != "lr-bs":
@@ -488,6 +514,7 @@ def _run(
     report: Path | None,
     cache: TrialCache | None,
     keep_checkpoints: bool,
+    ray_address: str | None = None,
 ) -> TuningResult:
     started = time.perf_counter()
     _check_args(args)
@@ -524,6 +551,8 @@ def _run(
         # method="auto" where no warm start is to be had: the agent without one did no better
         # than random search (its ablation, docs/AGENT.md), the best cold tuner runs instead
         prior_source += f"; method auto ran {args.fallback} instead of {FREEZE_THAW}"
+        if args.workers > 1:
+            prior_source += f" (on one worker: {args.fallback} decides one trial at a time)"
         args = replace(args, method=args.fallback, fallback=None)
         ft = None
         policy = make_baseline(args.method)
@@ -614,23 +643,18 @@ def _run(
             wall_seconds=time.perf_counter() - started, cache=cache,
         )  # fmt: skip
 
+    def record(step: StepRecord, done: bool) -> None:
+        history.append(step)
+        if report is not None and not done:
+            write_report(result("running"), report)
+        if progress is not None:
+            progress(step)
+
     try:
-        obs = driver.reset(args.seed)
-        done = False
-        while not done:
-            tick = time.perf_counter()
-            action = driver.act(obs)
-            decision = time.perf_counter() - tick
-            obs, _, terminated, truncated, info = driver.env.step(action)
-            tick = time.perf_counter()
-            driver.observe(info)
-            decision += time.perf_counter() - tick
-            done = terminated or truncated
-            history.append(driver.record(info, decision, action))
-            if report is not None and not done:
-                write_report(result("running"), report)
-            if progress is not None:
-                progress(history[-1])
+        if isinstance(driver, _FreezeThawDriver) and (args.workers > 1 or ray_address):
+            _run_async(driver, args.workers, ray_address, args.seed, record)
+        else:
+            _run_steps(driver, args.seed, record)
         final = result("finished")
         if ft is not None and store is not None and not isinstance(store, str):
             zoo_name = add_to_zoo(store, final, folds[0])  # before an owned store closes
@@ -652,6 +676,49 @@ def _run(
     if report is not None:
         write_report(final, report)
     return final
+
+
+def _run_steps(
+    driver: _PolicyDriver | _FreezeThawDriver,
+    seed: int,
+    record: Callable[[StepRecord, bool], None],
+) -> None:
+    """One trial at a time: act, step, observe, until the episode ends."""
+    obs = driver.reset(seed)
+    done = False
+    while not done:
+        tick = time.perf_counter()
+        action = driver.act(obs)
+        decision = time.perf_counter() - tick
+        obs, _, terminated, truncated, info = driver.env.step(action)
+        tick = time.perf_counter()
+        driver.observe(info)
+        decision += time.perf_counter() - tick
+        done = terminated or truncated
+        record(driver.record(info, decision, action), done)
+
+
+def _run_async(
+    driver: _FreezeThawDriver,
+    n: int,
+    ray_address: str | None,
+    seed: int,
+    record: Callable[[StepRecord, bool], None],
+) -> None:
+    """Up to ``n`` trials at once: the agent decides whenever a worker is free, trials still
+    training pending in its observation (`tunegym.envs.AsyncRunner`)."""
+    from tunegym.parallel import Workers, executor
+
+    workers = Workers(n, ray_address)
+    with executor(workers) as pool:
+        launcher = ExecutorLauncher(driver.backend, pool)
+        runner = AsyncRunner(driver.env, driver.agent.act, launcher, workers.n)
+
+        def on_step(step: AsyncStep) -> None:
+            entry = driver.record(step.info, step.decision_seconds, step.action)
+            record(replace(entry, pending=step.pending), step.done)
+
+        runner.run(seed=seed, on_step=on_step)
 
 
 class _PolicyDriver:
@@ -680,19 +747,17 @@ class _PolicyDriver:
 class _FreezeThawDriver:
     """`_run`'s loop on a `FreezeThawEnv`: the freeze-thaw agent acts greedily on the masks.
 
-    A candidate's trial is numbered by the order of its first advance, which is the order in
-    which the env starts trials on the `TuneBackend` (its handles, the result's trials).
+    A candidate's trial is its `TuneBackend` handle (the order the env started trials in: the
+    result's trials).
     """
 
     def __init__(
         self, agent: FreezeThawAgent, env: FreezeThawEnv, backend: TuneBackend, n_folds: int
     ) -> None:
         self.agent, self.env, self.backend, self.n_folds = agent, env, backend, n_folds
-        self.trial_of: dict[int, int] = {}
 
     def reset(self, seed: int) -> np.ndarray:
         obs, _ = self.env.reset(seed=seed)
-        self.trial_of = {}
         return obs
 
     def act(self, obs: np.ndarray) -> int:
@@ -707,7 +772,7 @@ class _FreezeThawDriver:
         candidate = entry.get("candidate")
         trial = lr = batch_size = val = None
         if candidate is not None:
-            trial = self.trial_of.setdefault(int(candidate), len(self.trial_of))
+            trial = self.env.handle(int(candidate))
             config = self.env.candidates[int(candidate)]
             lr = learning_rate_of(config)
             batch_size = None if config.get("batch_size") is None else int(config["batch_size"])

@@ -109,6 +109,7 @@ class AsyncStep:
         action: the action that dispatched it (the stop action for the stop).
         decision_seconds: the policy's time to choose that action.
         pending: trials still out when it came in.
+        done: the episode ended with it.
     """
 
     info: dict[str, Any]
@@ -116,6 +117,7 @@ class AsyncStep:
     action: int
     decision_seconds: float
     pending: int
+    done: bool = False
 
 
 @dataclass
@@ -177,14 +179,15 @@ class AsyncRunner:
                 if not out:
                     action, decision = stop if stopping else (env.stop_action, 0.0)
                     obs, reward, terminated, truncated, info = env.step(env.stop_action)
-                    self._record(info, reward, action, decision, 0, on_step)
+                    self._record(info, reward, action, decision, 0, True, on_step)
                     total += reward
                     break
                 for handle, segment in self.launcher.wait():
                     i, action, decision = out.pop(handle)
                     obs, reward, terminated, truncated, info = env.complete(i, segment)
                     total += reward
-                    self._record(info, reward, action, decision, len(out), on_step)
+                    ended = terminated or truncated
+                    self._record(info, reward, action, decision, len(out), ended, on_step)
                     if terminated or truncated:
                         done = True
                         break
@@ -201,9 +204,10 @@ class AsyncRunner:
         action: int,
         decision: float,
         pending: int,
+        done: bool,
         on_step: Callable[[AsyncStep], None] | None,
     ) -> None:
-        step = AsyncStep(info, float(reward), int(action), decision, pending)
+        step = AsyncStep(info, float(reward), int(action), decision, pending, done)
         self.steps.append(step)
         if on_step is not None:
             on_step(step)

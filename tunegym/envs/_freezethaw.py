@@ -288,7 +288,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         self._log: list[dict[str, Any]] = []
         self._curve_regret: list[float] = []  # regret after each charged epoch
         self._near_started = np.zeros(self.n)  # 1 - distance to the nearest started candidate
-        self._pending: dict[int, tuple[str, int]] = {}  # candidate -> (kind, k) of its dispatch
+        self._pending: dict[int, tuple[str, int, int]] = {}  # candidate -> (kind, k, step)
         self._reserved = 0  # epochs promised to pending trials
         self._rows[:, _C0 + CONFIG_DIMS + 3 :] = 0.0
         self._update()
@@ -416,7 +416,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
     @property
     def pending(self) -> dict[int, int]:
         """Candidates whose trial is out on a worker, with the epochs each was sent for."""
-        return {i: k for i, (_, k) in self._pending.items()}
+        return {i: k for i, (_, k, _) in self._pending.items()}
 
     def handle(self, candidate: int) -> int:
         """The backend's handle of a candidate's trial (``-1`` before it starts)."""
@@ -451,7 +451,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
             self._handle[i] = self.backend.start(self.candidates[i], seed)
             gap = np.sqrt(((self._unit - self._unit[i]) ** 2).sum(axis=1))
             np.maximum(self._near_started, np.clip(1.0 - gap, 0.0, 1.0), out=self._near_started)
-        self._pending[i] = (kind, k)
+        self._pending[i] = (kind, k, self._steps)
         self._reserved += k
         self._update()
         return i, k
@@ -462,7 +462,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         """Bring in the epochs of a dispatched advance; the second half of `step`.
 
         Returns what `step` returns for that advance (its reward charges the epochs as they
-        arrive, in the order of completion). The episode terminates when nothing is pending and
+        arrive, in the order of completion; its log entry has the step number of its dispatch). The episode terminates when nothing is pending and
         no action but stop is valid, or the seconds are spent.
 
         Raises:
@@ -470,7 +470,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         """
         if candidate not in self._pending:
             raise KeyError(f"Candidate {candidate} has no pending advance.")
-        kind, k = self._pending.pop(candidate)
+        kind, k, step = self._pending.pop(candidate)
         self._reserved -= k
         i = candidate
         reward = 0.0
@@ -502,7 +502,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         if terminated and self._used < self.budget and not out_of_seconds:
             reward -= self._regret * self._left_fraction()  # nothing left to run: the rest idles
         entry = {
-            "step": self._steps,
+            "step": step,
             "kind": kind,
             "candidate": i,
             "k": k,

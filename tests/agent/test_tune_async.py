@@ -1,0 +1,85 @@
+"""`tune(workers=W)`: the freeze-thaw agent deciding while W trials train (issue 17)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunegym.agent import FREEZE_THAW, TuningResult, tune
+from tunegym.agent._live import SegmentJob, TuneBackend, train_segment
+from tunegym.data import load_dataset
+from tunegym.envs import SearchSpace
+from tunegym.space import LCBENCH_SPACE
+from tunegym.training import MLPSpec
+
+BUDGET = 24
+
+
+def check_async_run(result: TuningResult, budget: int) -> None:
+    assert result.method == FREEZE_THAW
+    assert result.epochs_used == budget
+    assert sum(r.epochs for r in result.history) == budget
+    keys = [(tuple(sorted(t.config.items())), t.seed) for t in result.trials]
+    assert len(set(keys)) == len(keys)  # no (configuration, seed) trained twice
+    for r in result.history:
+        if r.trial is not None:
+            assert r.val_score == result.trials[r.trial].val_scores[r.trial_epochs - 1]
+    top = max(v for t in result.trials for v in t.val_scores)
+    assert result.history[-1].incumbent_val == top
+    assert result.best is not None and result.best.val_score == top
+
+
+def curves(result: TuningResult) -> dict[tuple, list[float]]:
+    return {(tuple(sorted(t.config.items())), t.seed): t.val_scores for t in result.trials}
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_two_workers_on_ray_spend_the_budget_with_trials_pending() -> None:
+    result = tune("sklearn:iris", budget_epochs=BUDGET, workers=2)
+    check_async_run(result, BUDGET)
+    assert max(r.pending for r in result.history) == 1  # it decided while a trial trained
+    # Every epoch is the epoch one worker would have trained: trials that a one-worker run
+    # also trained have the same curves (the trainer's determinism contract, across processes).
+    one = curves(tune("sklearn:iris", budget_epochs=BUDGET, workers=1))
+    shared = [key for key in curves(result) if key in one]
+    assert shared
+    for key in shared:
+        a, b = curves(result)[key], one[key]
+        n = min(len(a), len(b))
+        assert a[:n] == pytest.approx(b[:n], abs=1e-6)
+
+
+def test_processes_run_when_ray_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tunegym.parallel
+
+    monkeypatch.setattr(tunegym.parallel, "ray_available", lambda: False)
+    assert tunegym.parallel.Workers(2).kind == "processes"
+    result = tune("sklearn:iris", budget_epochs=12, workers=2)
+    check_async_run(result, 12)
+
+
+def test_a_worker_segment_is_the_epochs_advance_trains() -> None:
+    """`train_segment` (what workers run) gives `TuneBackend.advance`'s epochs and weights."""
+    dataset = load_dataset("sklearn:iris", seed=0)
+    space = SearchSpace.sampled(LCBENCH_SPACE, 2, max_epochs=6, seed=0)
+    backends = [TuneBackend([dataset], space, MLPSpec(), metric="val_accuracy") for _ in range(2)]
+    handles = [b.start(space.candidates[0], 0) for b in backends]
+    inline = backends[0].advance(handles[0], 3)
+    job = backends[1].segment_job(handles[1], 3)
+    assert isinstance(job, SegmentJob)
+    remote = backends[1].finish_segment(handles[1], train_segment(job))
+    assert list(inline.scores) == list(remote.scores)
+    assert backends[0].best_epoch == backends[1].best_epoch
+    assert backends[0].best_states is not None and backends[1].best_states is not None
+    first, second = (b.best_states[0] for b in backends)
+    assert first.keys() == second.keys()
+    assert all((first[name] == second[name]).all() for name in first)
+    # and the trial goes on from the worker's state exactly as from its own
+    more = [backends[0].advance(handles[0], 2), backends[1].advance(handles[1], 2)]
+    assert list(more[0].scores) == list(more[1].scores)
+
+
+def test_only_the_freeze_thaw_agent_trains_trials_at_once() -> None:
+    with pytest.raises(ValueError, match="one trial at a time"):
+        tune("sklearn:iris", budget_epochs=8, method="random", workers=2)
+    with pytest.raises(ValueError, match="workers must be"):
+        tune("sklearn:iris", budget_epochs=8, workers=0)
