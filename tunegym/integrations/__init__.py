@@ -1,1 +1,3 @@
-"""Helpers that bring tunegym's warm start to other tuners (``tunegym.integrations.optuna``)."""
+"""Helpers that bring tunegym to other tuners: the warm start to Optuna
+(``tunegym.integrations.optuna``), the freeze-thaw agent to Ray Tune
+(``tunegym.integrations.ray_tune``)."""
