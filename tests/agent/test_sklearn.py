@@ -82,3 +82,44 @@ def test_one_class_and_unknown_method_are_refused() -> None:
         TunedMLPClassifier(budget_epochs=4).fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="Did you mean"):
         TunedMLPClassifier(budget_epochs=4, method="hyperbnd").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "message"),
+    [
+        (0, ["income", "housing"], r"Found array with 0 sample\(s\) \(shape=\(0, 2\)\) while a "),
+        (12, [], r"Found array with 0 feature\(s\) \(shape=\(12, 0\)\) while a minimum of 1 is "),
+    ],
+)
+def test_an_empty_dataframe_is_refused_as_scikit_learn_does(
+    rows: int, columns: list[str], message: str
+) -> None:
+    X, y = credit_frame(12)
+    with pytest.raises(ValueError, match=message + r".*required by TunedMLPClassifier\."):
+        TunedMLPClassifier(budget_epochs=4, method="random").fit(X.iloc[:rows][columns], y[:rows])
+
+
+@pytest.mark.parametrize(
+    ("y", "cv", "message"),
+    [
+        (
+            ["a", "b", "c"],
+            None,
+            r"at least 3 samples of every class, to put one in the train, "
+            r"validation and test parts; class 'a' has 1\.",
+        ),
+        (["a"] * 5 + ["b"], None, r"at least 3 samples .*; class 'b' has 1\. Drop or merge"),
+        (
+            [0, 1] * 4,
+            4,
+            r"at least 5 samples of every class, to put one in every fold and the "
+            r"test part; class 0 has 4\.",
+        ),
+    ],
+)
+def test_too_few_samples_per_class_are_refused(
+    y: list[object], cv: int | None, message: str
+) -> None:
+    X = np.arange(2 * len(y), dtype=float).reshape(len(y), 2)
+    with pytest.raises(ValueError, match=message):
+        TunedMLPClassifier(budget_epochs=4, method="random", cv=cv).fit(X, y)

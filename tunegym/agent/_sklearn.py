@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from tunegym.agent._result import TuningResult
 from tunegym.agent._tune import tune
+from tunegym.data._split import min_rows_per_class
 from tunegym.envs import SearchSpace
 
 __all__ = ["TunedMLPClassifier"]
@@ -99,6 +100,12 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _features(self, X: Any, *, reset: bool) -> pd.DataFrame | np.ndarray:
         if isinstance(X, pd.DataFrame):  # typed columns (categorical, text) are kept as they are
+            for count, what in ((X.shape[0], "sample"), (X.shape[1], "feature")):
+                if count == 0:  # check_array's message, which skip_check_array skips
+                    raise ValueError(
+                        f"Found array with 0 {what}(s) (shape={X.shape}) while a minimum of 1 "
+                        f"is required by {type(self).__name__}."
+                    )
             validate_data(self, X, reset=reset, skip_check_array=True)
             return X
         return validate_data(self, X, reset=reset, ensure_all_finite="allow-nan")
@@ -107,8 +114,9 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         """Tune on ``(X, y)`` and keep the best model.
 
         Raises:
-            ValueError: for fewer than two classes, or data `tunegym.load_dataset` refuses
-                (e.g. a class too rare to appear in every part of the split).
+            ValueError: for no samples or features, fewer than two classes, a class too rare to
+                appear in every part of the split (3 samples, or ``cv + 1`` with ``cv``), or data
+                `tunegym.load_dataset` refuses.
         """
         if y is None:
             raise ValueError(
@@ -124,6 +132,22 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"TunedMLPClassifier needs samples of at least 2 classes; got 1 class "
                 f"({self.classes_[0]!r})."
+            )
+        # A bad cv is refused by tune, with its own message.
+        folds = self.cv if isinstance(self.cv, int) and not isinstance(self.cv, bool) else None
+        counts = np.bincount(codes)
+        needed = min_rows_per_class(None if folds is None else folds + 1)
+        if counts.min() < needed:
+            rare = int(np.argmin(counts))
+            label = self.classes_[rare]
+            label = label.item() if isinstance(label, np.generic) else label
+            parts = (
+                "every fold and the test part" if folds else "the train, validation and test parts"
+            )
+            raise ValueError(
+                f"TunedMLPClassifier needs at least {needed} samples of every class, to put one in "
+                f"{parts}; class {label!r} has {counts[rare]}. Drop or merge rare "
+                "classes, or add samples."
             )
         # On small data the val and test parts grow to hold a row of every class (stratified).
         least = len(self.classes_) / len(codes)

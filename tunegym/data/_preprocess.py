@@ -22,9 +22,18 @@ __all__ = [
     "type_columns",
 ]
 
-# A text column whose non-missing values are at least this share numbers is a numeric column
-# with bad entries (an error), not a categorical one.
+# A text column whose non-missing values are mostly numbers is a numeric column with bad entries
+# (an error) rather than a categorical one when at least NUMERIC_SHARE of them are numbers, or at
+# least MOSTLY_NUMERIC_SHARE are and they take more than FEW_NUMBERS distinct values: one-hot
+# encoding would make a level of each number. Fewer distinct numbers are labels ("2", "3",
+# "5more").
 NUMERIC_SHARE = 0.95
+MOSTLY_NUMERIC_SHARE = 0.5
+FEW_NUMBERS = 20
+
+# Text that marks a missing number in a text column (compared stripped and lower-cased); a CSV
+# file's reader already reads these as missing, a DataFrame may still hold them as strings.
+_MISSING_MARKERS = frozenset({"", "?", "na", "n/a", "nan", "null", "none", "<na>", "#n/a"})
 
 # The name OneHotEncoder gives the pooled level, and the one tunegym shows instead.
 _SKLEARN_POOLED = "_infrequent_sklearn"
@@ -45,11 +54,16 @@ def type_columns(features: pd.DataFrame, what: str) -> TypedFeatures:
     """Decide for every column whether it is numeric or categorical, and convert it.
 
     ``category`` and ``bool`` columns are categorical; numeric dtypes are numeric; a text column
-    is numeric when all its values parse as numbers, categorical when fewer than
-    ``NUMERIC_SHARE`` of them do, and an error in between (numbers with stray garbage).
+    is numeric when all its values parse as numbers. It is an error (numbers with stray text,
+    which one-hot encoding would silently turn into a level per number) when nearly all
+    (``NUMERIC_SHARE``) of its values parse, or at least half do and they take more than
+    ``FEW_NUMBERS`` distinct values; otherwise it is categorical (labels, some of which may look
+    like numbers: ``"2"``, ``"3"``, ``"5more"``). Missing-value markers such as ``"?"``,
+    ``"NA"`` or ``"n/a"`` count as missing, not as text.
 
     Raises:
-        DatasetError: for a numeric column with non-numeric values; names the column and one value.
+        DatasetError: for a numeric column with non-numeric values; names the column, a few of
+            the values and their rows.
     """
     columns: dict[str, pd.Series] = {}
     numeric: list[str] = []
@@ -63,23 +77,38 @@ def type_columns(features: pd.DataFrame, what: str) -> TypedFeatures:
             columns[name] = _as_numbers(column)
             numeric.append(name)
         else:
-            present = column.dropna()
+            given = column.dropna()
+            present = given[~given.astype(str).str.strip().str.lower().isin(_MISSING_MARKERS)]
             parsed = pd.to_numeric(present, errors="coerce")
             bad = parsed.isna()
-            if not bad.any():
-                columns[name] = _as_numbers(pd.to_numeric(column, errors="coerce"))
+            if not bad.any() and (len(present) or not len(given)):  # markers only: a level
+                columns[name] = _as_numbers(parsed.reindex(column.index))
                 numeric.append(name)
-            elif 1 - bad.mean() >= NUMERIC_SHARE:
-                raise DatasetError(
-                    f"Column {name!r} of {what} holds numbers but {int(bad.sum())} of its values "
-                    f"are not numbers, e.g. {present[bad].iloc[0]!r} (row {present[bad].index[0]}). "
-                    "Fix or blank those values (missing values may be empty or '?'), or give the "
-                    "column the pandas dtype 'category' if its values are labels."
-                )
+            elif len(present) and _numbers_with_text(parsed):
+                raise DatasetError(_not_numbers(name, what, present[bad]))
             else:
                 columns[name] = _as_levels(column)
                 categorical.append(name)
     return TypedFeatures(pd.DataFrame(columns), tuple(numeric), tuple(categorical))
+
+
+def _numbers_with_text(parsed: pd.Series) -> bool:
+    share = parsed.notna().mean()
+    return bool(
+        share >= NUMERIC_SHARE or (share >= MOSTLY_NUMERIC_SHARE and parsed.nunique() > FEW_NUMBERS)
+    )
+
+
+def _not_numbers(name: Hashable, what: str, bad: pd.Series, shown: int = 3) -> str:
+    first = bad.groupby(bad.astype(str), sort=False).head(1)
+    examples = ", ".join(f"{value!r} (row {row})" for row, value in first.iloc[:shown].items())
+    more = f" and {len(first) - shown} other distinct values" if len(first) > shown else ""
+    return (
+        f"Column {name!r} of {what} holds numbers but {len(bad)} of its values are not numbers, "
+        f"e.g. {examples}{more}. Fix or blank those values (missing values may be empty, '?' "
+        "or 'NA'), or, if its values are labels, give the column the pandas dtype 'category' "
+        "(read the file with pandas, then pass the DataFrame)."
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -12,6 +14,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from tunegym.data._keel import KEEL_COLLECTIONS, keel_names, read_keel, resolve_keel_name
+from tunegym.data._leakage import check_no_target_copy
 from tunegym.data._openml import read_openml
 from tunegym.data._openml_ids import openml_id_for
 from tunegym.data._table import RawTable
@@ -40,6 +43,12 @@ FILE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 # Missing-value markers of a CSV file besides pandas' defaults ("", "NA", "nan", ...):
 # "?" is how UCI- and KEEL-style tables write them.
 _CSV_NA = ("?",)
+
+# What a CSV/TSV file that is not UTF-8 is read as, in order: Windows' Western European code
+# page (Excel's default export there), then Latin-1, which decodes any bytes.
+_FALLBACK_ENCODINGS = ("cp1252", "latin-1")
+
+_PARQUET_MAGIC = b"PAR1"
 
 
 def read_data(
@@ -195,18 +204,13 @@ def _read_file(path: Path, target: TargetLike) -> RawTable:
         )
     if not path.is_file():
         raise DatasetNotFoundError(f"No such file: '{path}'.")
+    extra = {"path": str(path)}
     if suffix in (".csv", ".tsv"):
-        try:
-            frame = pd.read_csv(
-                path,
-                sep="\t" if suffix == ".tsv" else ",",
-                na_values=list(_CSV_NA),
-                skipinitialspace=True,
-            )
-        except pd.errors.EmptyDataError:
-            raise DatasetError(f"The file '{path}' is empty.") from None
+        frame, encoding = _read_text_table(path, "\t" if suffix == ".tsv" else ",")
+        if encoding != "utf-8":
+            extra["encoding"] = encoding
     else:
-        frame = pd.read_parquet(path)
+        frame = _read_parquet(path)
     features, labels = _split_frame(frame, target, f"'{path}'")
     return RawTable(
         features=features,
@@ -214,8 +218,88 @@ def _read_file(path: Path, target: TargetLike) -> RawTable:
         source="file",
         name=path.stem,
         spec=str(path),
-        extra={"path": str(path)},
+        extra=extra,
     )
+
+
+def _read_text_table(path: Path, sep: str) -> tuple[pd.DataFrame, str]:
+    """Read a CSV/TSV file as UTF-8, else as the first of ``_FALLBACK_ENCODINGS`` that decodes it.
+
+    Returns:
+        The table and the encoding it was read with.
+    """
+    kind = "TSV" if sep == "\t" else "CSV"
+    with path.open("rb") as file:
+        head = file.read(1 << 16)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings: tuple[str, ...] = ("utf-16",)
+    elif b"\x00" in head:
+        raise DatasetError(
+            f"'{path}' is not a {kind} text file: it holds NUL bytes (a binary file, e.g. "
+            "Parquet or Excel, under a text name?). Give it the suffix of its format, or export "
+            "it as CSV."
+        )
+    else:
+        encodings = ("utf-8", *_FALLBACK_ENCODINGS)
+    for encoding in encodings:
+        try:
+            frame = pd.read_csv(
+                path, sep=sep, na_values=list(_CSV_NA), skipinitialspace=True, encoding=encoding
+            )
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.EmptyDataError:
+            raise DatasetError(f"The file '{path}' is empty.") from None
+        except pd.errors.ParserError as err:
+            reason = str(err).strip().splitlines()[0]
+            raise DatasetError(
+                f"Cannot read '{path}' as {kind}: {reason}. Check that every row has as many "
+                f"fields as the header and that text with a {sep!r} in it is quoted."
+            ) from None
+        if encoding not in ("utf-8", "utf-16"):
+            warnings.warn(
+                f"'{path}' is not UTF-8 text; it was read as {encoding} (Western European). "
+                "Check its non-ASCII labels, or save it as UTF-8.",
+                UserWarning,
+                stacklevel=6,  # load_dataset's caller
+            )
+        return frame, encoding
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    with path.open("rb") as file:
+        head = file.read(4)
+        file.seek(max(path.stat().st_size - 4, 0))
+        tail = file.read(4)
+    if head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC:
+        raise DatasetError(
+            f"'{path}' is not a Parquet file (it lacks Parquet's {_PARQUET_MAGIC.decode()!r} "
+            f"marker{_looks_like(path)}). Write it with DataFrame.to_parquet, or give a CSV "
+            "file a .csv name."
+        )
+    try:
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatasetError(
+            f"Cannot read '{path}' as Parquet ({reason}); the file may be truncated or damaged: "
+            "write it again with DataFrame.to_parquet."
+        ) from err
+
+
+def _looks_like(path: Path) -> str:
+    with path.open("rb") as file:
+        head = file.read(4096)
+    if not head:
+        return "; it is empty"
+    if b"\x00" in head:
+        return ""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # a cut last character is fine
+    except UnicodeDecodeError:
+        return ""
+    return "; it looks like text, e.g. CSV"
 
 
 def _split_frame(
@@ -236,7 +320,9 @@ def _split_frame(
                 f"Target column {target!r} not found in {what}; available columns: "
                 f"{_short(columns)}.{did_you_mean(target, columns)}"
             )
-        return frame.drop(columns=[target]), frame[target]
+        features, labels = frame.drop(columns=[target]), frame[target]
+        check_no_target_copy(features, labels, what)
+        return features, labels
     return frame, _target_series(target, len(frame))
 
 
