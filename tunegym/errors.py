@@ -12,6 +12,7 @@ from collections.abc import Iterable
 __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
+    "MetaStoreWriteError",
     "MissingExtraError",
     "did_you_mean",
 ]
@@ -23,6 +24,14 @@ class DatasetError(ValueError):
 
 class DatasetNotFoundError(DatasetError, LookupError):
     """No dataset of that name/id exists in the named source."""
+
+
+class MetaStoreWriteError(RuntimeError):
+    """A meta-store write failed, after retries where another writer was in the way.
+
+    The message is one line: what failed, the database's reason, and what to do. The database
+    driver's error stays reachable as ``__context__``.
+    """
 
 
 class MissingExtraError(ImportError):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tunegym.metastore._entities import (
@@ -26,6 +26,7 @@ from tunegym.metastore._entities import (
     get_or_create_setup,
     get_or_create_task,
     insert_runs,
+    lock_run_keys,
     resolve_dataset,
     run_key,
     set_meta_features,
@@ -99,11 +100,14 @@ def detect_hardware(device: str = "cpu") -> str:
     return text
 
 
-def status_of(history: Sequence[EpochLike]) -> RunStatus:
-    """``failed`` for an empty history, ``diverged`` if an epoch diverged, else ``ok``."""
+def status_of(history: Sequence[EpochLike], finished: bool = True) -> RunStatus:
+    """``failed`` for an empty history, ``diverged`` if an epoch diverged, else ``ok``, or
+    ``partial`` for a run not ``finished`` (a diverged run has ended all the same)."""
     if not history:
         return RunStatus.FAILED
-    return RunStatus.DIVERGED if any(r.diverged for r in history) else RunStatus.OK
+    if any(r.diverged for r in history):
+        return RunStatus.DIVERGED
+    return RunStatus.OK if finished else RunStatus.PARTIAL
 
 
 def _epochs(record: RunRecord) -> int:
@@ -111,19 +115,29 @@ def _epochs(record: RunRecord) -> int:
 
 
 def store_runs(session: Session, records: Sequence[RunRecord]) -> list[int]:
-    """Add runs unless stored (by natural key); a stored run with fewer epochs is replaced."""
-    stored = existing_runs(session, {r.task_id for r in records})
+    """Add runs unless stored (by natural key); a stored run with fewer epochs is replaced,
+    and a ``partial`` one with as many takes the status of the run that ended."""
+    keys = [
+        run_key(r.task_id, r.setup_id, r.seed, r.source, r.init, r.checkpoint, r.openml_run_id)
+        for r in records
+    ]
+    lock_run_keys(session, keys)  # before reading what is stored
+    # Without OpenML ids a run's setup is part of its key: read only the runs of these setups.
+    setups = None if any(r.openml_run_id for r in records) else {r.setup_id for r in records}
+    stored = existing_runs(session, {r.task_id for r in records}, setups)
     ids: list[int] = []
     new: list[tuple[int, RunRecord]] = []
     stale: list[int] = []
-    for record in records:
-        key = run_key(
-            record.task_id, record.setup_id, record.seed, record.source, record.init,
-            record.checkpoint, record.openml_run_id,
-        )  # fmt: skip
+    for key, record in zip(keys, records, strict=True):
         found = stored.get(key)
         if found is not None and found[1] >= _epochs(record):
             ids.append(found[0])
+            if found[1] == _epochs(record) and record.status is not RunStatus.PARTIAL:
+                session.execute(
+                    update(Run)
+                    .where(Run.id == found[0], Run.status == RunStatus.PARTIAL)
+                    .values(status=record.status, total_seconds=record.total_seconds)
+                )
             continue
         if found is not None:
             stale.append(found[0])
@@ -147,8 +161,9 @@ def log_trial(
     split: SplitSpec,
     checkpoint: str | None,
     hardware: str,
+    finished: bool = True,
 ) -> int:
-    """Store one trained trial as a local run; return its id."""
+    """Store one trained trial as a local run (``partial`` unless ``finished``); its id."""
     info = dataset.info
     stored = get_or_create_dataset(
         session,
@@ -170,7 +185,7 @@ def log_trial(
         task=task,
         setup=get_or_create_setup(session, flow, params),
         seed=config.seed,
-        status=status_of(history),
+        status=status_of(history, finished),
         evaluations=history,
         init=Init.CHECKPOINT if checkpoint is not None else Init.SCRATCH,
         checkpoint=checkpoint,

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
@@ -35,6 +35,8 @@ METASTORE_ENV = "TUNEGYM_METASTORE"
 READ_ONLY = "tunegym_read_only"
 _MEMORY = {"sqlite://", ":memory:", "sqlite:///:memory:"}
 _BUSY_TIMEOUT_MS = 30_000
+# Key of the PostgreSQL advisory lock that serialises migrations: "tunegym" in ASCII and a 0.
+_MIGRATION_LOCK_KEY = 0x7475_6E65_6779_6D00
 
 
 def default_url() -> str:
@@ -172,6 +174,14 @@ def upgrade(engine: Engine) -> str:
     """Bring the database to the newest schema (a no-op when it is there); return its revision."""
     head = head_revision()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Processes opening a new database together would all see no revision and all
+            # create the tables; the first takes this lock and migrates, the others wait for its
+            # commit (the lock goes with the transaction) and then find the database at head.
+            # SQLite needs none: the transaction starts with BEGIN IMMEDIATE.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
         if MigrationContext.configure(connection).get_current_revision() != head:
             command.upgrade(alembic_config(connection), "head")
     return head

@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from numbers import Real
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy import ColumnElement, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from tunegym.errors import DatasetNotFoundError, did_you_mean
@@ -53,6 +54,7 @@ __all__ = [
     "get_or_create_setup",
     "get_or_create_task",
     "insert_runs",
+    "lock_run_keys",
     "resolve_dataset",
     "run_key",
     "set_meta_features",
@@ -62,6 +64,13 @@ __all__ = [
 # A run's natural key: its OpenML id where it has one, else (task, setup, seed, source, init,
 # checkpoint). Logging or importing a run whose key is stored does not add it again.
 RunKey = tuple[Any, ...]
+# PostgreSQL advisory locks on run keys: the first int of their two-int keys is "tune" in ASCII
+# (apart from the migration lock's one-bigint key), the second a bucket of the run key. Buckets
+# bound the locks one transaction holds: PostgreSQL's shared lock table has room for 64 per
+# connection by default, and a lock per run of a bulk `log_curves` or import (20,000 locks)
+# fails with "out of shared memory"; such a write takes at most every bucket.
+_RUN_LOCK_SPACE = 0x7475_6E65
+_RUN_LOCK_BUCKETS = 128
 
 
 def run_key(
@@ -77,6 +86,36 @@ def run_key(
     if openml_run_id is not None:
         return ("openml", int(openml_run_id))
     return (int(task_id), int(setup_id), int(seed), str(source), str(init), checkpoint)
+
+
+def lock_run_keys(session: Session, keys: Iterable[RunKey]) -> None:
+    """Hold PostgreSQL advisory locks on these run keys until the transaction ends.
+
+    `log_trial`, `log_curves` and `import_parquet` add a run unless its key is stored; two
+    writers of one key (two processes logging the same trial) would both find it missing and
+    both add it. Taken before the stored runs are read, the lock makes the second writer wait
+    for the first one's commit and then see its run. Keys share `_RUN_LOCK_BUCKETS` locks (two
+    keys of one bucket only wait for each other), taken in one order so that two writers of
+    many keys do not deadlock on them. SQLite needs none: its write transactions run one at a
+    time (``BEGIN IMMEDIATE``).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    buckets = sorted({_bucket(key) for key in keys})
+    if buckets:
+        session.execute(
+            text(
+                # unnest reads the sorted array out in its order
+                "SELECT count(pg_advisory_xact_lock(:space, bucket)) "
+                "FROM unnest(CAST(:buckets AS integer[])) AS bucket"
+            ),
+            {"space": _RUN_LOCK_SPACE, "buckets": buckets},
+        )
+
+
+def _bucket(key: RunKey) -> int:
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest) % _RUN_LOCK_BUCKETS
 
 
 def dataset_ref(row: Dataset) -> DatasetRef:
@@ -301,19 +340,27 @@ def get_or_create_flow(
             f"Flow {name!r} version {version!r} has the model spec {row.model_spec}, not {spec}; "
             "store the new one under another version."
         )
-    if search_space is not None:
-        stored = flow_ref(row).search_space
-        if stored is not None and type(stored) is not type(search_space):
-            raise ValueError(
-                f"Flow {name!r} version {version!r} searches {stored}, not {search_space}: a "
-                "grid and a space do not mix; store the other under another flow version."
-            )
-        merged = stored.union(search_space) if stored else search_space  # type: ignore[arg-type]
-        row.search_space = merged.to_json()
+    if search_space is not None and _widened(row, search_space) != row.search_space:
+        # Another writer may be widening it too: read it again under a row lock (PostgreSQL;
+        # SQLite writes one at a time anyway) so that neither widening is lost.
+        session.refresh(row, with_for_update=True)
+        row.search_space = _widened(row, search_space)
     row.model_spec = row.model_spec if row.model_spec is not None else spec
     row.openml_flow_id = row.openml_flow_id if row.openml_flow_id is not None else openml_flow_id
     session.flush()
     return flow_ref(row)
+
+
+def _widened(row: Flow, search_space: SearchGrid | FlowSpace) -> dict[str, Any]:
+    """The flow's stored search space widened to hold ``search_space``, as stored."""
+    stored = flow_ref(row).search_space
+    if stored is not None and type(stored) is not type(search_space):
+        raise ValueError(
+            f"Flow {row.name!r} version {row.version!r} searches {stored}, not {search_space}: "
+            "a grid and a space do not mix; store the other under another flow version."
+        )
+    merged = stored.union(search_space) if stored else search_space  # type: ignore[arg-type]
+    return merged.to_json()
 
 
 def get_or_create_setup(
@@ -412,15 +459,24 @@ def _check_references(session: Session, records: Iterable[RunRecord]) -> None:
             raise ValueError(f"No {name} with id {missing[0]} in the meta-store.")
 
 
-def existing_runs(session: Session, task_ids: Iterable[int]) -> dict[RunKey, tuple[int, int]]:
-    """Natural key -> (run id, epochs stored) of the runs of these tasks."""
+def existing_runs(
+    session: Session, task_ids: Iterable[int], setup_ids: Iterable[int] | None = None
+) -> dict[RunKey, tuple[int, int]]:
+    """Natural key -> (run id, epochs stored) of the runs of these tasks (and these setups).
+
+    Give the setups where the runs looked for have no OpenML id: ``log_trial`` then reads the
+    runs of its own setup, not every run of the task (which grows with every trial logged).
+    """
+    where = [Run.task_id.in_(set(task_ids))]
+    if setup_ids is not None:
+        where.append(Run.setup_id.in_(set(setup_ids)))
     rows = session.execute(
         select(
             Run.id, Run.task_id, Run.setup_id, Run.seed, Run.source, Run.init, Run.checkpoint,
             Run.openml_run_id, func.coalesce(func.max(Evaluation.epoch), 0),
         )
         .outerjoin(Evaluation, Evaluation.run_id == Run.id)
-        .where(Run.task_id.in_(set(task_ids)))
+        .where(*where)
         .group_by(Run.id)
     )  # fmt: skip
     return {run_key(*row[1:8]): (row[0], int(row[8] or 0)) for row in rows}

@@ -24,6 +24,7 @@ from tunegym.metastore._entities import (
     get_or_create_flow,
     get_or_create_setup,
     get_or_create_task,
+    lock_run_keys,
     run_key,
 )
 from tunegym.metastore._schema import (
@@ -48,6 +49,9 @@ MANIFEST = "manifest.json"
 # Older export versions still read, with the schema revision they were written at. Version 1
 # predates the model zoo (revision 0002 only added it): its zoo reads as empty.
 _OLDER_EXPORTS = {1: "0001"}
+# Revisions that changed no exported table read as the next one: 0003 added only `report_key`
+# (the warm-start service's idempotency keys, not exported).
+_SAME_EXPORT = {"0002": "0003"}
 _ADDED_IN_VERSION = {"zoo_models": 2}
 
 # TableCounts field -> model, in the order that foreign keys allow inserting them.
@@ -148,7 +152,8 @@ def _read(directory: Path, revision: str) -> dict[str, pd.DataFrame]:
             f"(format {manifest.get('format')!r}, version {version!r})."
         )
     revision = revision if version == EXPORT_VERSION else _OLDER_EXPORTS[version]
-    if manifest.get("alembic_revision") != revision:
+    written = manifest.get("alembic_revision")
+    if _SAME_EXPORT.get(str(written), written) != revision:
         raise ValueError(
             f"{directory} was exported at schema revision {manifest.get('alembic_revision')!r}; "
             f"this tunegym reads revision {revision!r}. Open it with the tunegym that wrote it, "
@@ -269,14 +274,20 @@ def _import_runs(
     Returns:
         Old id -> new id of the inserted runs, and old id -> stored id of those already stored.
     """
+    exported = _rows(frame)
+    keys = []
+    for row in exported:
+        row["task_id"], row["setup_id"] = tasks[row["task_id"]], setups[row["setup_id"]]
+        keys.append(
+            run_key(
+                row["task_id"], row["setup_id"], row["seed"], row["source"], row["init"],
+                row["checkpoint"], row["openml_run_id"],
+            )
+        )  # fmt: skip
+    lock_run_keys(session, keys)  # before reading what is stored
     stored = existing_runs(session, set(tasks.values()))
     old_ids, rows, kept = [], [], {}
-    for row in _rows(frame):
-        row["task_id"], row["setup_id"] = tasks[row["task_id"]], setups[row["setup_id"]]
-        key = run_key(
-            row["task_id"], row["setup_id"], row["seed"], row["source"], row["init"],
-            row["checkpoint"], row["openml_run_id"],
-        )  # fmt: skip
+    for key, row in zip(keys, exported, strict=True):
         if key in stored:
             if stored[key][0] >= 0:
                 kept[row["id"]] = stored[key][0]

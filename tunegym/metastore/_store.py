@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tunegym.metastore import _curves, _entities, _exchange, _zoo
 from tunegym.metastore._engine import READ_ONLY, make_engine, resolve_url, upgrade
+from tunegym.metastore._retry import retrying
 from tunegym.metastore._schema import Dataset, Evaluation, MetaFeature, Run, Task
 from tunegym.metastore._values import (
     DatasetRef,
@@ -46,12 +47,16 @@ if TYPE_CHECKING:
 
 __all__ = ["MetaStore"]
 
+T = TypeVar("T")
+
 
 class MetaStore:
     """A store of datasets, tasks, flows, setups, runs and their per-epoch evaluations.
 
     Opening a store creates the database if needed and migrates it to the newest schema
-    (Alembic ``upgrade head``). Every write method is one transaction.
+    (Alembic ``upgrade head``). Every write method is one transaction; many processes may
+    write one store at once (a transaction that loses a race with another writer is run again,
+    see ``docs/METASTORE.md``), and a write that still fails raises `MetaStoreWriteError`.
 
     Args:
         url: a SQLAlchemy URL (``"sqlite:///runs.sqlite"``, ``"postgresql+psycopg://…"``), a
@@ -95,10 +100,18 @@ class MetaStore:
     ) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
+    def _write(self, what: str, work: Callable[[Session], T]) -> T:
+        """``work`` in one write transaction, run again while it loses races to other writers.
+
+        Raises:
+            MetaStoreWriteError: (one line) when the database refuses the write.
+        """
+
+        def transaction() -> T:
+            with self._sessions.begin() as session:
+                return work(session)
+
+        return retrying(transaction, what, self.engine.url.render_as_string(hide_password=True))
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:
@@ -134,11 +147,13 @@ class MetaStore:
         Raises:
             ValueError: for bad values, or a spec and a did of two different stored datasets.
         """
-        with self._transaction() as session:
-            return _entities.get_or_create_dataset(
+        return self._write(
+            "get_or_create_dataset",
+            lambda session: _entities.get_or_create_dataset(
                 session, name, spec=spec, openml_did=openml_did, source=source,
                 n_rows=n_rows, n_features=n_features, n_classes=n_classes,
-            )  # fmt: skip
+            ),
+        )  # fmt: skip
 
     def get_or_create_task(
         self,
@@ -154,10 +169,12 @@ class MetaStore:
             split: the split (``None``: ``load_dataset``'s default, hold-out 60/20/20, seed 0).
             openml_task_id: the OpenML task id, if any.
         """
-        with self._transaction() as session:
-            return _entities.get_or_create_task(
+        return self._write(
+            "get_or_create_task",
+            lambda session: _entities.get_or_create_task(
                 session, dataset, split or SplitSpec(), openml_task_id
-            )
+            ),
+        )
 
     def get_or_create_flow(
         self,
@@ -183,11 +200,13 @@ class MetaStore:
         Raises:
             ValueError: if the stored flow has a different model spec.
         """
-        with self._transaction() as session:
-            return _entities.get_or_create_flow(
+        return self._write(
+            "get_or_create_flow",
+            lambda session: _entities.get_or_create_flow(
                 session, name, version, family=family, model_spec=model_spec,
                 search_space=search_space, openml_flow_id=openml_flow_id,
-            )  # fmt: skip
+            ),
+        )  # fmt: skip
 
     def get_or_create_setup(self, flow: FlowRef | int, params: Mapping[str, Any]) -> SetupRef:
         """Find the setup of ``flow`` with these hyperparameter values, or add it.
@@ -195,8 +214,10 @@ class MetaStore:
         Setups are deduplicated by the SHA-256 of their canonical JSON (sorted keys, floats to
         15 significant digits): ``{"lr": 0.1 + 0.2}`` and ``{"lr": 0.3}`` are one setup.
         """
-        with self._transaction() as session:
-            return _entities.get_or_create_setup(session, flow, params)
+        return self._write(
+            "get_or_create_setup",
+            lambda session: _entities.get_or_create_setup(session, flow, params),
+        )
 
     # --- meta-features ----------------------------------------------------------------------
 
@@ -214,9 +235,12 @@ class MetaStore:
             values: quality name (``"NumberOfInstances"``) -> value (``None``/``nan``: missing).
             source: computed locally or published by OpenML.
         """
-        with self._transaction() as session:
-            dataset_id = _entities.resolve_dataset(session, dataset).id
-            _entities.set_meta_features(session, dataset_id, values, source)
+        self._write(
+            "set_meta_features",
+            lambda session: _entities.set_meta_features(
+                session, _entities.resolve_dataset(session, dataset).id, values, source
+            ),
+        )
 
     def meta_features(self, source: MetaFeatureSource | str | None = None) -> pd.DataFrame:
         """Datasets × qualities (wide), indexed by dataset id.
@@ -289,8 +313,8 @@ class MetaStore:
         Returns:
             The new run ids, in the order of ``runs``.
         """
-        with self._transaction() as session:
-            return _entities.insert_runs(session, list(runs))
+        records = list(runs)
+        return self._write("add_runs", lambda session: _entities.insert_runs(session, records))
 
     def log_trial(
         self,
@@ -304,13 +328,17 @@ class MetaStore:
         device: str = "cpu",
         checkpoint: str | None = None,
         hardware: str | None = None,
+        finished: bool = True,
     ) -> int:
         """Store a trained tunegym trial as a local run; return its id.
 
         The dataset, task (seed and fold from ``dataset``), flow (``spec``) and setup (``config``
         without its seed) are found or added; the status comes from ``history`` (``diverged`` if
-        an epoch diverged, ``failed`` if empty). Logging the same trial again adds nothing, unless
-        the new history is longer: it then replaces the stored one.
+        an epoch diverged, ``failed`` if empty, ``partial`` while not ``finished``). Logging the
+        same trial again adds nothing, unless the new history is longer: it then replaces the
+        stored one; or unless the stored run is ``partial`` and this one ``finished``: it then
+        takes the final status. Logging after every epoch with ``finished=False``, and at the end
+        with ``finished=True``, keeps every trained epoch of a run that is killed, marked as such.
 
         Args:
             dataset: the data the trial trained on.
@@ -322,6 +350,8 @@ class MetaStore:
             device: where it trained (``"cuda"`` adds the GPU's name to the hardware).
             checkpoint: the checkpoint it started from, if any (``init="checkpoint"``).
             hardware: overrides the detected hardware.
+            finished: whether the trial has ended (``False``: stored as ``partial``, its curve
+                may grow).
 
         Example:
             >>> from tunegym.training import MLPSpec, TrainConfig, Trial
@@ -333,11 +363,14 @@ class MetaStore:
             2
         """
         split = SplitSpec.of_dataset(dataset, val_size=val_size, test_size=test_size)
-        with self._transaction() as session:
-            return _curves.log_trial(
+        ran_on = hardware or _curves.detect_hardware(device)
+        return self._write(
+            "log_trial",
+            lambda session: _curves.log_trial(
                 session, dataset, config, spec, history, split=split, checkpoint=checkpoint,
-                hardware=hardware or _curves.detect_hardware(device),
-            )  # fmt: skip
+                hardware=ran_on, finished=finished,
+            ),
+        )  # fmt: skip
 
     def log_curves(
         self,
@@ -363,11 +396,13 @@ class MetaStore:
         Returns:
             The run ids, one per curve.
         """
-        with self._transaction() as session:
-            return _curves.log_curves(
-                session, frame, split=split or SplitSpec(), model=model,
-                hardware=hardware or _curves.detect_hardware(),
-            )  # fmt: skip
+        ran_on = hardware or _curves.detect_hardware()
+        return self._write(
+            "log_curves",
+            lambda session: _curves.log_curves(
+                session, frame, split=split or SplitSpec(), model=model, hardware=ran_on
+            ),
+        )
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -480,8 +515,10 @@ class MetaStore:
             FileNotFoundError: without a manifest.
             ValueError: for another format, version or schema revision.
         """
-        with self._transaction() as session:
-            return _exchange.import_parquet(session, Path(directory), self.revision)
+        return self._write(
+            "import_parquet",
+            lambda session: _exchange.import_parquet(session, Path(directory), self.revision),
+        )
 
     # --- model zoo --------------------------------------------------------------------------
 
@@ -526,13 +563,15 @@ class MetaStore:
         Raises:
             TypeError, ValueError: for invalid values, an unknown run, or a name already taken.
         """
-        with self._transaction() as session:
-            return _zoo.add_model(
+        return self._write(
+            "zoo_add",
+            lambda session: _zoo.add_model(
                 session, weights, dataset=dataset, run_id=run_id, name=name, schema=schema,
                 feature_names=feature_names, feature_names_out=feature_names_out,
-                class_names=class_names, spec=spec, config=config, scores=scores, epochs=epochs,
-                note=note,
-            )  # fmt: skip
+                class_names=class_names, spec=spec, config=config, scores=scores,
+                epochs=epochs, note=note,
+            ),
+        )  # fmt: skip
 
     def zoo_models(
         self, *, schema: str | None = None, dataset: str | DatasetRef | None = None
@@ -566,5 +605,4 @@ class MetaStore:
 
     def zoo_remove(self, ref: str | int | ZooEntry) -> ZooEntry:
         """Delete a zoo model and its weights; return what was stored."""
-        with self._transaction() as session:
-            return _zoo.remove_model(session, ref)
+        return self._write("zoo_remove", lambda session: _zoo.remove_model(session, ref))
