@@ -49,7 +49,8 @@ def serve_command(
         str | None,
         typer.Option(
             envvar="TUNEGYM_READ_KEY",
-            help="Key the read routes require too (env TUNEGYM_READ_KEY); default: open reads.",
+            help="Key the read routes, /openapi.json and /docs require too (env "
+            "TUNEGYM_READ_KEY); default: open reads.",
             show_default=False,
         ),
     ] = None,
@@ -68,8 +69,10 @@ def serve_command(
 ) -> None:
     """Serve warm starts over HTTP: configurations, a narrowed search space, reported runs.
 
-    Routes (OpenAPI schema at /openapi.json, interactive docs at /docs): GET /v1/health,
-    POST /v1/warmstart, POST /v1/search-space, POST /v1/runs (needs --api-key).
+    Routes (OpenAPI schema at /openapi.json, interactive docs at /docs, both behind the read
+    key when there is one): GET /v1/health, POST /v1/warmstart, POST /v1/search-space,
+    POST /v1/runs (needs --api-key; reported runs are served only to requests that set
+    include_reported).
     """
     try:
         import uvicorn
@@ -90,9 +93,12 @@ def serve_command(
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     health = service.health()
+    docs = "/docs, read key needed" if read_key else "/docs"
     err_console.print(
         f"serving {health.datasets} datasets ({health.configurations} configurations; store "
-        f"{health.store or 'none'}) on http://{host}:{port} (docs: /docs); "
+        f"{health.store or 'none'}) on http://{host}:{port} (docs: {docs}); "
         f"reporting runs {'enabled' if api_key else 'disabled (no --api-key)'}"
     )
+    if health.store_error:
+        err_console.print(f"[bold yellow]warning:[/] {health.store_error}")
     uvicorn.run(app, host=host, port=port, log_level=log_level)

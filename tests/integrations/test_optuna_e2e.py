@@ -67,10 +67,12 @@ def test_reported_runs_are_served_back(live_service: str) -> None:
         )
         assert len(stored.run_ids) == len(runs)
         assert stored.candidate
-        again = client.warm_start({"name": "e2e:wine-copy"}, _space_spec(), k=1)
+        again = client.warm_start(
+            {"name": "e2e:wine-copy"}, _space_spec(), k=1, include_reported=True
+        )
     top = again.configurations[0]
     assert top.provenance.dataset == "e2e:wine-copy"
-    assert top.provenance.source == "store"
+    assert top.provenance.source == "reported"
     assert set(top.provenance.run_ids) <= set(stored.run_ids)
     assert top.params == {"lr": best.params["lr"], "batch_size": best.params["batch_size"]}
 

@@ -44,8 +44,15 @@ def _service(tmp_path: Path, lookup: bool) -> WarmStartService:
 
 
 def _ask(did: int) -> WarmStartRequest:
+    """A warm start for OpenML ``did`` from the runs `_service` reported."""
     return WarmStartRequest.model_validate(
-        {"dataset": {"openml_did": did}, "search_space": SPACE, "k": 1, "neighbors": 1}
+        {
+            "dataset": {"openml_did": did},
+            "search_space": SPACE,
+            "k": 1,
+            "neighbors": 1,
+            "include_reported": True,
+        }
     )
 
 

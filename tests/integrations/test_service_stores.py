@@ -1,4 +1,5 @@
-"""The service on every store backend: reported runs persist and are served after a restart."""
+"""The service on every store backend: reported runs persist, are served (on request) after a
+restart, and a report is stored once."""
 
 from __future__ import annotations
 
@@ -63,13 +64,14 @@ def test_reported_runs_are_served_and_survive_a_restart(store_url: str) -> None:
             "search_space": SPACE,
             "k": 2,
             "neighbors": 1,
+            "include_reported": True,
         }
     )
     first = service.warm_start(ask)
     top = first.configurations[0]
     assert top.params == {"lr": 3e-3, "batch_size": 32}
     assert top.provenance.dataset == "small"
-    assert top.provenance.source == "store"
+    assert top.provenance.source == "reported"
     assert top.provenance.seeds == [0, 1]
     assert top.score == pytest.approx(0.9)
     assert set(top.provenance.run_ids) == set(small_ids[:2])
@@ -79,6 +81,9 @@ def test_reported_runs_are_served_and_survive_a_restart(store_url: str) -> None:
     assert again.warm_start(ask) == first
     health = again.health()
     assert (health.datasets, health.configurations, health.runs) == (2, 4, 6)
+    assert (health.reported_runs, health.status) == (6, "ok")
+    curated = again.warm_start(ask.model_copy(update={"include_reported": False}))
+    assert curated.configurations == []  # reports are not served by default
     with MetaStore(store_url) as store:
         assert store.stats().runs_by_source == {"reported": 6}
         assert sorted(store.datasets()["name"]) == ["large", "small"]
@@ -92,7 +97,12 @@ def test_concurrent_reports_and_warm_starts(tmp_path: Path) -> None:
     service = WarmStartService.open(tmp_path / "s.sqlite", snapshot=False)
     _report(service, "small", 3e-3, 32, 0.9)
     ask = WarmStartRequest.model_validate(
-        {"dataset": {"meta_features": FEATURES["small"]}, "search_space": SPACE, "k": 3}
+        {
+            "dataset": {"meta_features": FEATURES["small"]},
+            "search_space": SPACE,
+            "k": 3,
+            "include_reported": True,
+        }
     )
 
     def write(i: int) -> int:
@@ -115,3 +125,27 @@ def test_concurrent_reports_and_warm_starts(tmp_path: Path) -> None:
         assert all(n >= 1 for n in reads)
     assert service.health().datasets == 25
     assert service.health().runs == 3 + 24
+
+
+def test_a_report_sent_at_once_under_one_key_is_stored_once(store_url: str) -> None:
+    """Retries of one report racing each other: on PostgreSQL the losers' keys clash at
+    commit and their transactions run again, finding the winner's key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = WarmStartService.open(store_url, snapshot=False)
+    request = RunsRequest.model_validate(
+        {
+            "dataset": {"name": "small", "meta_features": FEATURES["small"]},
+            "runs": [{"params": {"lr": 1e-3, "batch_size": 16}, "final_score": 0.5, "seed": s}
+                     for s in range(3)],
+        }
+    )  # fmt: skip
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: service.report(request, "one-report"), range(16)))
+    assert len({tuple(a.runs.run_ids) for a in answers}) == 1
+    assert [a.replayed for a in answers].count(False) == 1
+    unkeyed = [service.report(request) for _ in range(2)]  # its content is its key
+    assert unkeyed[1].replayed and unkeyed[1].runs == unkeyed[0].runs
+    with MetaStore(store_url) as store:
+        assert store.stats().runs == 6
+    service.store.close()  # type: ignore[union-attr]

@@ -279,8 +279,9 @@ def test_openapi_lists_the_routes_and_security(
     assert document["paths"]["/v1/runs"]["post"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
     assert "security" not in document["paths"]["/v1/warmstart"]["post"]  # reads are open
     closed = TestClient(create_app(WarmStartService(snapshot_service.index), read_key="r"))
-    reads = closed.get("/openapi.json").json()["paths"]
+    reads = closed.get("/openapi.json", headers={"X-API-Key": "r"}).json()["paths"]
     assert reads["/v1/health"]["get"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
+    assert set(reads) == set(document["paths"])  # the docs' own routes are not listed
 
 
 # --- errors: a 4xx with a message, never a 500 ----------------------------------------------
@@ -668,6 +669,29 @@ class TestKeys:
         run = client.post("/v1/runs", json=self.RUN, headers={"X-API-Key": "r"})
         assert run.status_code == 401  # the read key does not write
 
+    @pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+    def test_a_read_key_closes_the_docs_too(
+        self, snapshot_service: WarmStartService, path: str
+    ) -> None:
+        """The document lists every route and parameter: it is a read like the others."""
+        client = TestClient(create_app(snapshot_service, api_key="w", read_key="r"))
+        for headers in [*WRONG_KEYS, {"X-API-Key": "w"}]:
+            refused = client.get(path, headers=headers)
+            assert refused.status_code == 401, (headers, refused.text)
+            assert "Reading from this service needs an API key" in refused.json()["detail"]
+        for headers in [{"X-API-Key": "r"}, {"Authorization": "Bearer r"}]:
+            assert client.get(path, headers=headers).status_code == 200
+        if path != "/openapi.json":  # the page loads the document it guards
+            page = client.get(path, headers={"X-API-Key": "r"}).text
+            assert "/openapi.json" in page
+        assert client.get("/docs/oauth2-redirect").status_code == 404
+
+    @pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+    def test_without_a_read_key_the_docs_are_open(
+        self, snapshot_app: TestClient, path: str
+    ) -> None:
+        assert snapshot_app.get(path).status_code == 200
+
 
 # --- keys come before the body: no key is a 401 whatever was sent ---------------------------
 
@@ -836,16 +860,22 @@ class TestReportRuns:
         )
         assert health["store_reachable"] is True and health["store"].startswith("sqlite:///")
 
-        # served: the best reported configuration, in the client's names, with its run ids
+        # served on request: the best reported configuration, in the client's names, with its
+        # run ids
         served = post(
             store_app,
             "/v1/warmstart",
-            {"dataset": {"name": "toy:small"}, "search_space": CLIENT_SPACE, "k": 3},
+            {
+                "dataset": {"name": "toy:small"},
+                "search_space": CLIENT_SPACE,
+                "k": 3,
+                "include_reported": True,
+            },
         )
         assert [n["dataset"] for n in served["neighbors"]] == ["toy:small", "toy:big"]
         best, second, third = served["configurations"]
         assert best["params"] == {"learning_rate": 0.01, "bs": 32, "n_epochs": 3}
-        assert best["provenance"]["source"] == "store"
+        assert best["provenance"]["source"] == "reported"
         assert best["provenance"]["run_ids"] == ids[:2] and best["provenance"]["seeds"] == [0, 1]
         assert best["score"] == pytest.approx(0.85) and best["expected_score"] == 1.0
         assert second["provenance"]["dataset"] == "toy:big"
@@ -859,6 +889,7 @@ class TestReportRuns:
                 "dataset": {"meta_features": SMALL, "name": "toy:small"},
                 "search_space": CLIENT_SPACE,
                 "include_self": False,
+                "include_reported": True,
             },
         )
         assert {c["provenance"]["dataset"] for c in others["configurations"]} == {"toy:big"}
@@ -873,6 +904,7 @@ class TestReportRuns:
             "dataset": {"meta_features": SMALL},
             "search_space": CLIENT_SPACE,
             "neighbors": 5,
+            "include_reported": True,
         }
         before = post(store_app, "/v1/warmstart", request)
         assert [n["dataset"] for n in before["neighbors"]] == ["toy:big"]
@@ -893,12 +925,21 @@ class TestReportRuns:
     ) -> None:
         report(store_app, "toy:small", runs_of(0.01, 32, [0.9, 0.8]), meta_features=SMALL)
         report(store_app, "toy:big", runs_of(0.1, 64, [0.7]), meta_features=BIG)
-        request = {"dataset": {"name": "toy:small"}, "search_space": CLIENT_SPACE, "k": 2}
+        request = {
+            "dataset": {"name": "toy:small"},
+            "search_space": CLIENT_SPACE,
+            "k": 2,
+            "include_reported": True,
+        }
         assert store_service.store is not None
         again = TestClient(create_app(WarmStartService.open(store_service.store, snapshot=False)))
-        assert post(again, "/v1/warmstart", request) == post(store_app, "/v1/warmstart", request)
+        served = post(store_app, "/v1/warmstart", request)
+        assert len(served["configurations"]) == 2
+        assert post(again, "/v1/warmstart", request) == served
 
-    def test_runs_of_a_snapshot_dataset_replace_its_config(self, tmp_path: Path) -> None:
+    def test_runs_of_a_snapshot_dataset_pool_with_its_config_on_request(
+        self, tmp_path: Path
+    ) -> None:
         service = WarmStartService.open(store=tmp_path / "both.sqlite")
         client = TestClient(create_app(service, api_key=API_KEY))
         iris = service.index.get("sklearn:iris")
@@ -911,10 +952,15 @@ class TestReportRuns:
             client, "/v1/runs", {"dataset": {"openml_did": IRIS_DID}, "runs": runs}, **KEY
         )
         assert answer["dataset"] == "sklearn:iris" and answer["candidate"] is True
-        served = warm(client, k=1, search_space=space(LR, BATCH))["configurations"][0]
+        curated = warm(client, k=1, search_space=space(LR, BATCH))["configurations"][0]
+        assert curated["provenance"]["source"] == "snapshot"
+        assert curated["score"] == pytest.approx(top.best)
+        pooled = warm(client, k=1, search_space=space(LR, BATCH), include_reported=True)
+        served = pooled["configurations"][0]
         assert served["params"] == {"lr": top.lr, "batch_size": top.batch_size}
-        assert served["provenance"]["source"] == "store"
+        assert served["provenance"]["source"] == "reported"
         assert served["provenance"]["run_ids"] == answer["run_ids"]
+        assert served["provenance"]["seeds"] == sorted({*top.seeds, 7})
         assert client.get("/v1/health").json()["datasets"] == 144
         assert service.store is not None
         service.store.close()
@@ -945,7 +991,12 @@ def test_a_name_with_a_known_openml_id_is_found(snapshot_app: TestClient, name: 
 def test_warm_start_on_an_empty_neighbourhood(store_app: TestClient) -> None:
     """Nothing to serve is an answer (no configurations, no box), not an error."""
     report(store_app, "toy:small", runs_of(0.01, 32, [0.9]), meta_features=SMALL)
-    body = {"dataset": {"name": "toy:small"}, "search_space": CLIENT_SPACE, "include_self": False}
+    body = {
+        "dataset": {"name": "toy:small"},
+        "search_space": CLIENT_SPACE,
+        "include_self": False,
+        "include_reported": True,
+    }
     answer = post(store_app, "/v1/warmstart", body)
     assert (answer["configurations"], answer["neighbors"]) == ([], [])
     boxless = post(store_app, "/v1/search-space", body)

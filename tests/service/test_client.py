@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -172,16 +173,37 @@ def test_every_read_gives_up_after_its_retries(
     assert {r.url.path for r in script.requests} == {path}
 
 
-def test_runs_are_not_retried_once_the_server_has_them(sleeps: list[float]) -> None:
-    answers: list[httpx.Response | Exception] = [
-        status(503, {"detail": "busy"}),
+@pytest.mark.parametrize(
+    "failure",
+    [
+        status(500, {"detail": "boom"}),
+        status(503, {"detail": "The meta-store is busy"}),
         httpx.ReadTimeout("slow"),
-    ]
-    for answer in answers:
-        script = Script(answer, status(201, RUNS))
-        with pytest.raises(ServiceRequestError, match=r"503: busy|failed: slow"):
-            script.client(api_key=API_KEY).report_runs({"name": "x"}, [RUN])
-        assert len(script.requests) == 1
+        httpx.RemoteProtocolError("dropped"),
+    ],
+)
+def test_a_report_is_retried_under_one_idempotency_key(
+    sleeps: list[float], failure: httpx.Response | Exception
+) -> None:
+    """A report may have reached the server: its retries carry its key, so it is stored once."""
+    script = Script(failure, status(201, RUNS))
+    client = script.client(api_key=API_KEY)
+    assert client.report_runs({"name": "x"}, [RUN]).run_ids == [1]
+    first, retry = script.requests
+    key = first.headers["Idempotency-Key"]
+    assert str(uuid.UUID(key)) == key and retry.headers["Idempotency-Key"] == key
+    assert first.content == retry.content
+    # the next report is another one: a new key
+    script.answers = [status(201, RUNS)]
+    client.report_runs({"name": "x"}, [RUN])
+    assert script.requests[-1].headers["Idempotency-Key"] != key
+
+
+def test_a_report_keeps_the_key_it_is_given_and_4xx_are_final(sleeps: list[float]) -> None:
+    script = Script(status(422, {"detail": "used before for another report"}))
+    with pytest.raises(ServiceRequestError, match="422: used before"):
+        script.client(api_key=API_KEY).report_runs({"name": "x"}, [RUN], idempotency_key="k-1")
+    assert [r.headers["Idempotency-Key"] for r in script.requests] == ["k-1"]
 
 
 def test_connection_errors_are_retried_for_every_call(sleeps: list[float]) -> None:

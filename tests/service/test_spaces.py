@@ -372,16 +372,21 @@ def test_reported_lcbench_runs_join_lcbench_s_space(store_service: WarmStartServ
         }
         response = client.post("/v1/runs", json=report, headers={"X-API-Key": API_KEY})
         assert response.status_code == 201, response.text
-        body = {"dataset": {"meta_features": features}, "search_space": LCBENCH}
+        body = {
+            "dataset": {"meta_features": features},
+            "search_space": LCBENCH,
+            "include_reported": True,
+        }
         answer = client.post("/v1/warmstart", json=body).json()
     (served,) = answer["configurations"]
-    assert served["params"] == config and served["provenance"]["source"] == "store"
+    assert served["params"] == config and served["provenance"]["source"] == "reported"
     assert answer["source_space"]["name"] == "lcbench"
-    assert answer["source_space"]["meta_datasets"] == ["store"]
+    assert answer["source_space"]["meta_datasets"] == ["reported"]
     assert answer["source_space"]["flows"] == ["external.mine"]
     # the run with a learning rate, a batch size and a momentum only is the grid's, as before
-    spaces = {s.name: s.candidates for s in store_service.index.spaces()}
+    spaces = {s.name: s.candidates for s in store_service.index.spaces(include_reported=True)}
     assert spaces == {"lr-bs": 1, "lcbench": 1}
+    assert store_service.index.spaces() == []  # none of curated data
     assert store_service.store is not None
     again = WarmStartService.open(store_service.store, snapshot=False)
     restarted = again.warm_start(WarmStartRequest.model_validate(body))

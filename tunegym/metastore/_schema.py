@@ -1,7 +1,8 @@
 """The meta-store's tables: SQLAlchemy 2 declarative models shaped like OpenML's entities.
 
 Beside them, ``zoo_model`` holds the model zoo: trained networks (weights included) to
-fine-tune from.
+fine-tune from, and ``report_key`` the warm-start service's idempotency keys (what each report's
+first request stored and answered).
 
 Portable SQL only (SQLite and PostgreSQL): enums are stored as strings, JSON as the generic
 ``JSON`` type, evaluation ids are 64-bit. Constraint names follow one naming convention so that
@@ -49,6 +50,7 @@ __all__ = [
     "Evaluation",
     "Flow",
     "MetaFeature",
+    "ReportKey",
     "Run",
     "Setup",
     "Task",
@@ -246,6 +248,27 @@ class ZooModel(Base):
     n_parameters: Mapped[int] = mapped_column(BigInteger)
     created: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class ReportKey(Base):
+    """A report the warm-start service stored (``POST /v1/runs``), by its idempotency key.
+
+    Written in the transaction that stores the report's runs, so a report is stored once: a
+    repeat of the key (a client's retry) is answered ``status_code`` and ``response`` without
+    storing again. ``key`` is the client's ``Idempotency-Key`` (``key:...``) or, for a report
+    sent without one, the SHA-256 of its content (``sha256:...``); ``request_sha256`` tells a
+    repeat from another report sent under the same key. Service state, not meta-data: exports
+    leave it out.
+    """
+
+    __tablename__ = "report_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
+    created: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 # The table itself, for Core bulk INSERTs of evaluations (no per-row ORM bookkeeping).

@@ -40,13 +40,15 @@ from tunegym.service._schemas import (
 if TYPE_CHECKING:
     from tunegym.service._app import create_app
     from tunegym.service._client import Client, ServiceRequestError
-    from tunegym.service._core import (
+    from tunegym.service._core import WarmStartService
+    from tunegym.service._describe import describe
+    from tunegym.service._errors import (
+        IdempotencyKeyReusedError,
         NotFoundError,
         ServiceError,
-        WarmStartService,
+        StoreUnavailableError,
         WritesDisabledError,
     )
-    from tunegym.service._describe import describe
     from tunegym.service._index import WarmStartIndex
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "DatasetDescription",
     "ErrorOut",
     "HealthOut",
+    "IdempotencyKeyReusedError",
     "NeighborOut",
     "NotFoundError",
     "Parameter",
@@ -71,6 +74,7 @@ __all__ = [
     "ServiceError",
     "ServiceRequestError",
     "SourceSpaceOut",
+    "StoreUnavailableError",
     "WarmStartIndex",
     "WarmStartOut",
     "WarmStartRequest",
@@ -85,10 +89,12 @@ _LAZY = {
     "create_app": "tunegym.service._app",
     "Client": "tunegym.service._client",
     "ServiceRequestError": "tunegym.service._client",
-    "NotFoundError": "tunegym.service._core",
-    "ServiceError": "tunegym.service._core",
+    "IdempotencyKeyReusedError": "tunegym.service._errors",
+    "NotFoundError": "tunegym.service._errors",
+    "ServiceError": "tunegym.service._errors",
+    "StoreUnavailableError": "tunegym.service._errors",
     "WarmStartService": "tunegym.service._core",
-    "WritesDisabledError": "tunegym.service._core",
+    "WritesDisabledError": "tunegym.service._errors",
     "WarmStartIndex": "tunegym.service._index",
     "describe": "tunegym.service._describe",
 }

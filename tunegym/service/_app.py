@@ -1,19 +1,29 @@
-"""The FastAPI app: versioned routes over `WarmStartService`, keys, limits, clear 4xx errors."""
+"""The FastAPI app: versioned routes over `WarmStartService`, keys, limits, clear errors.
+
+Every error is JSON with one ``detail``: 4xx for what the client sent, a 503 naming the
+problem and the fix when the meta-store fails (full, read-only, locked, unreachable), and a
+500 without internals for anything else.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Annotated, Any, Final
 
-from fastapi import Depends, FastAPI, Request, Response, Security, status
+from fastapi import Depends, FastAPI, Header, Request, Response, Security, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.params import Depends as DependsParam
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.exc import DBAPIError
 
+from tunegym.errors import MetaStoreWriteError
 from tunegym.service._core import ServiceError, WarmStartService
+from tunegym.service._reports import KEY_HEADER, KEY_PATTERN
 from tunegym.service._schemas import (
     ErrorOut,
     HealthOut,
@@ -25,14 +35,24 @@ from tunegym.service._schemas import (
     WarmStartRequest,
 )
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "REPLAYED_HEADER", "create_app"]
 
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB: 1000 runs of 100 epochs fit
+REPLAYED_HEADER: Final = "Idempotent-Replayed"
+"""Set to ``true`` on the answer to a repeated report: it was stored by an earlier request."""
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "The request cannot be answered (message says why)."},
     401: {"model": ErrorOut, "description": "Missing or wrong API key."},
     413: {"description": "The body is larger than the service accepts (max_body_bytes)."},
+    500: {"model": ErrorOut, "description": "A fault of the service (its log has the details)."},
+}
+_STORE_ERROR: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorOut,
+        "description": "The meta-store failed (full, read-only, busy, unreachable): the "
+        "message names the problem and what to do; send the request again once it is fixed.",
+    }
 }
 
 
@@ -116,6 +136,29 @@ class _KeyFirstRoute(APIRoute):
         return key_first
 
 
+def _docs_behind(app: FastAPI, dependencies: Sequence[DependsParam]) -> None:
+    """``/openapi.json``, ``/docs`` and ``/redoc``, each requiring the read key.
+
+    A browser sends no key of its own: the docs pages open where something adds the header
+    (a reverse proxy, a header extension); clients that generate code fetch the document with
+    the key like any read.
+    """
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=list(dependencies))
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=list(dependencies))
+    def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=app.title)
+
+    @app.get("/redoc", include_in_schema=False, dependencies=list(dependencies))
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}/openapi.json", title=app.title)
+
+
 def create_app(
     service: WarmStartService | None = None,
     *,
@@ -129,11 +172,12 @@ def create_app(
         service: what answers (default: `WarmStartService.open()` on the shipped snapshot,
             read-only).
         api_key: the key ``POST /v1/runs`` requires; ``None``: reporting runs is refused.
-        read_key: a key the read routes require too; ``None``: reads are open.
+        read_key: a key the read routes require too, and ``/openapi.json``, ``/docs`` and
+            ``/redoc``; ``None``: reads and docs are open.
+        max_body_bytes: larger request bodies get a 413.
 
     A route with a key answers a request without it (or with a wrong one) 401, before its
     body is read: an empty, malformed or valid body alike. With the key, a bad body is a 422.
-        max_body_bytes: larger request bodies get a 413.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -146,6 +190,7 @@ def create_app(
     if max_body_bytes < 1024:
         raise ValueError(f"max_body_bytes must be at least 1024, got {max_body_bytes}.")
     served = service if service is not None else WarmStartService.open()
+    open_docs = read_key is None
     app = FastAPI(
         title="tunegym warm-start service",
         version=__version__,
@@ -156,6 +201,10 @@ def create_app(
         ),
         responses=_ERRORS,
         max_body_size=max_body_bytes,  # FastAPI answers a larger body with a 413
+        # With a read key, the document and the docs pages are routes behind it (below).
+        openapi_url="/openapi.json" if open_docs else None,
+        docs_url="/docs" if open_docs else None,
+        redoc_url="/redoc" if open_docs else None,
     )
     # Keys are checked before the body is read: whatever the body, no key is a 401.
     app.router.route_class = _KeyFirstRoute
@@ -170,9 +219,30 @@ def create_app(
         )
     )
 
+    if not open_docs:
+        _docs_behind(app, reads)
+
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(MetaStoreWriteError)
+    @app.exception_handler(DBAPIError)
+    async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+        # A store failure the service did not expect where it happened: still the store's.
+        error = served.store_failed(exc, f"{request.method} {request.url.path} failed", "try again")
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception) -> JSONResponse:
+        # JSON like every other error; Starlette then re-raises, so the server logs the trace.
+        return JSONResponse(
+            {
+                "detail": f"The service failed on this request ({type(exc).__name__}); its "
+                "log has the details. Report it if it persists."
+            },
+            status_code=500,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -184,7 +254,11 @@ def create_app(
 
     @app.get("/v1/health", dependencies=reads, tags=["service"])
     def health() -> HealthOut:
-        """Whether the service and its meta-store answer, and how much they hold."""
+        """Whether the service and its meta-store answer, and how much they hold.
+
+        ``status`` is ``degraded`` (still a 200: reads are served from memory) when the store
+        cannot be read or written; ``store_error`` says why and what to do.
+        """
         return served.health()
 
     @app.post(
@@ -199,6 +273,7 @@ def create_app(
 
         They come from one stored space (``source_space``): meta-dataset v1's learning rate ×
         batch size, or v2's LCBench space when your parameters name more of its hyperparameters.
+        Runs that tuners reported are used only with ``include_reported``.
         """
         return served.warm_start(request)
 
@@ -215,15 +290,54 @@ def create_app(
 
     @app.post(
         "/v1/runs",
+        response_model=RunsOut,
         response_model_exclude_none=True,
         dependencies=[write],
         tags=["runs"],
         status_code=status.HTTP_201_CREATED,
-        responses={409: {"model": ErrorOut, "description": "The service is read-only."}},
+        responses={
+            201: {
+                "headers": {
+                    REPLAYED_HEADER: {
+                        "description": "'true' when the report was stored by an earlier "
+                        "request of its Idempotency-Key (or identical content): nothing was "
+                        "stored now.",
+                        "schema": {"type": "string"},
+                    }
+                }
+            },
+            409: {"model": ErrorOut, "description": "The service is read-only."},
+            422: {
+                "description": "A bad body or key, or an Idempotency-Key sent before with "
+                "another report."
+            },
+            **_STORE_ERROR,
+        },
     )
-    def runs(request: RunsRequest) -> RunsOut:
-        """Report finished runs: stored in the meta-store and served from now on."""
-        return served.report_runs(request)
+    def runs(
+        request: RunsRequest,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias=KEY_HEADER,
+                pattern=KEY_PATTERN,
+                description="One key (a UUID) per report, sent again with its retries: the "
+                "report is stored once, and a retry is answered what the first request was. "
+                "Without one, a report identical to a stored one is not stored again.",
+            ),
+        ] = None,
+    ) -> JSONResponse:
+        """Report finished runs: stored in the meta-store, once per report.
+
+        They are kept apart from the curated runs: served to requests with
+        ``include_reported`` only.
+        """
+        reported = served.report(request, idempotency_key)
+        return JSONResponse(
+            reported.runs.model_dump(mode="json", exclude_none=True),
+            status_code=reported.status_code,
+            headers={REPLAYED_HEADER: "true"} if reported.replayed else None,
+        )
 
     app.state.service = served
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
 
@@ -26,6 +27,8 @@ __all__ = ["Client", "ServiceRequestError"]
 
 M = TypeVar("M", bound=BaseModel)
 _RETRY_STATUS: Final = frozenset({429, 502, 503, 504})
+# A report carries its idempotency key: any 5xx may be retried, the server stores it once.
+_REPORT_RETRY_STATUS: Final = _RETRY_STATUS | {500}
 
 DatasetLike = DatasetDescription | Mapping[str, Any]
 SpaceLike = SearchSpaceSpec | Mapping[str, Any]
@@ -44,9 +47,10 @@ class Client:
     """Talks to a ``tunegym serve`` instance.
 
     Reads (``health``, ``warm_start``, ``search_space``) are retried on connection errors,
-    timeouts and 429/502/503/504 with exponential back-off; ``report_runs`` is retried only
-    when the request never reached the server (a connection refused), so runs are not stored
-    twice.
+    timeouts and 429/502/503/504 with exponential back-off. ``report_runs`` sends an
+    ``Idempotency-Key`` (a new UUID per report) and is retried with the same key on connection
+    errors, timeouts, 429 and 5xx: the service stores the report once and answers a retry what
+    it answered the first request.
 
     Args:
         url: the service's base URL, e.g. ``http://127.0.0.1:8000``.
@@ -114,8 +118,10 @@ class Client:
         neighbors: int = 5,
         include_self: bool = True,
         include_curves: bool = False,
+        include_reported: bool = False,
     ) -> WarmStartOut:
-        """``POST /v1/warmstart``: up to ``k`` configurations mapped into ``search_space``."""
+        """``POST /v1/warmstart``: up to ``k`` configurations mapped into ``search_space``
+        (from curated runs, and with ``include_reported`` from runs tuners reported too)."""
         request = WarmStartRequest(
             dataset=_model(DatasetDescription, dataset),
             search_space=_model(SearchSpaceSpec, search_space),
@@ -123,6 +129,7 @@ class Client:
             neighbors=neighbors,
             include_self=include_self,
             include_curves=include_curves,
+            include_reported=include_reported,
         )
         return self._call("POST", "/v1/warmstart", request, WarmStartOut, idempotent=True)
 
@@ -134,6 +141,7 @@ class Client:
         neighbors: int = 5,
         top: int = 3,
         include_self: bool = True,
+        include_reported: bool = False,
     ) -> SearchSpaceOut:
         """``POST /v1/search-space``: ``search_space`` narrowed to the neighbours' box."""
         request = SearchSpaceRequest(
@@ -142,6 +150,7 @@ class Client:
             neighbors=neighbors,
             top=top,
             include_self=include_self,
+            include_reported=include_reported,
         )
         return self._call("POST", "/v1/search-space", request, SearchSpaceOut, idempotent=True)
 
@@ -153,8 +162,15 @@ class Client:
         search_space: SpaceLike | None = None,
         tuner: str = "external",
         metric: str = "val_accuracy",
+        idempotency_key: str | None = None,
     ) -> RunsOut:
-        """``POST /v1/runs`` (needs the API key): store finished runs."""
+        """``POST /v1/runs`` (needs the API key): store finished runs, once.
+
+        Args:
+            idempotency_key: the report's key (default: a new UUID); pass the same one to send
+                a report again that may have been stored (after this client gave up, or from
+                another process): the service stores it once.
+        """
         request = RunsRequest.model_validate(
             {
                 "dataset": _model(DatasetDescription, dataset),
@@ -166,19 +182,33 @@ class Client:
                 "runs": [_model(ReportedRun, r) for r in runs],
             }
         )
-        return self._call("POST", "/v1/runs", request, RunsOut, idempotent=False)
+        key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
+        return self._call(
+            "POST", "/v1/runs", request, RunsOut, idempotent=True,
+            headers={"Idempotency-Key": key}, retry_status=_REPORT_RETRY_STATUS,
+        )  # fmt: skip
 
     # --- transport --------------------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, body: BaseModel | None, answer: type[M], *, idempotent: bool
+        self,
+        method: str,
+        path: str,
+        body: BaseModel | None,
+        answer: type[M],
+        *,
+        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
+        retry_status: frozenset[int] = _RETRY_STATUS,
     ) -> M:
-        content = None if body is None else body.model_dump_json(exclude_none=True)
-        headers = {"Content-Type": "application/json"} if content is not None else {}
+        content = None if body is None else _json(body)
+        sent = dict(headers or {})
+        if content is not None:
+            sent["Content-Type"] = "application/json"
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                response = self._http.request(method, path, content=content, headers=headers)
+                response = self._http.request(method, path, content=content, headers=sent)
             except httpx.ConnectError as exc:  # never reached the server: safe to retry
                 if last:
                     raise ServiceRequestError(f"Cannot reach {self.url}{path}: {exc}") from exc
@@ -186,11 +216,18 @@ class Client:
                 if last or not idempotent:
                     raise ServiceRequestError(f"{method} {self.url}{path} failed: {exc}") from exc
             else:
-                retry = response.status_code in _RETRY_STATUS and idempotent and not last
+                retry = response.status_code in retry_status and idempotent and not last
                 if not retry:
                     return _answer(response, answer, f"{method} {path}")
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+
+
+def _json(body: BaseModel) -> str:
+    """The request body; ``include_reported`` only when set, so that a default request is what
+    a service of before that field accepts."""
+    exclude = None if getattr(body, "include_reported", True) else {"include_reported"}
+    return body.model_dump_json(exclude_none=True, exclude=exclude)
 
 
 def _model(kind: type[M], value: M | Mapping[str, Any]) -> M:

@@ -2,34 +2,35 @@
 
 `WarmStartService` answers the three requests of the API (warm start, search space, runs) on
 an in-memory `WarmStartIndex` built from the shipped snapshots (meta-datasets v1 and v2) and/or
-a meta-store, and writes reported runs to that store. Each answer comes from one space
-(`StoredSpace`), the one whose hyperparameters cover most of the client's parameters. The
-FastAPI app (`create_app`) and the Optuna helper's local mode call it with the same pydantic
-models, so both behave alike.
+a meta-store, and writes reported runs to that store (`tunegym.service._reports`: each report
+once). Reads use the curated data only unless they ask for reported runs too
+(``include_reported``). Each answer comes from one space (`StoredSpace`), the one whose
+hyperparameters cover most of the client's parameters. The FastAPI app (`create_app`) and the
+Optuna helper's local mode call it with the same pydantic models, so both behave alike.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from tunegym.errors import did_you_mean
+from tunegym.errors import MetaStoreWriteError, did_you_mean
 from tunegym.metastore import MetaStore, Neighbor
-from tunegym.metastore._values import (
-    EPOCH_MEASURES,
-    DataSplit,
-    EvaluationRow,
-    MetaFeatureSource,
-    RunRecord,
-    RunStatus,
-    Source,
-    SplitSpec,
+from tunegym.service import _reports
+from tunegym.service._errors import (
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    ServiceError,
+    StoreUnavailableError,
+    WritesDisabledError,
 )
 from tunegym.service._index import WarmStartIndex
 from tunegym.service._schemas import (
@@ -54,47 +55,36 @@ from tunegym.service._schemas import (
     WarmStartRequest,
 )
 from tunegym.service._space import config_params, named_of, narrow, roles_of, widened
-from tunegym.service._tables import ConfigStats, DatasetEntry, StoredSpace, stored_values
+from tunegym.service._store_health import probe, unavailable
+from tunegym.service._tables import ConfigStats, DatasetEntry, StoredSpace
 
 __all__ = [
     "NotFoundError",
+    "Reported",
     "ServiceError",
+    "StoreUnavailableError",
     "WarmStartService",
     "WritesDisabledError",
 ]
 
-# A reported run's split is the client's own: unknown to the store.
-_REPORTED_SPLIT = SplitSpec(seed=None, val_size=None, test_size=None)
+LOGGER: Final = logging.getLogger("tunegym.service")
 _CANONICAL = STORED_AS
 
 
-class ServiceError(Exception):
-    """A request the service cannot answer; ``status_code`` is its HTTP status."""
+@dataclass(frozen=True)
+class Reported:
+    """A report's answer: the runs stored (or stored before), with the HTTP status.
 
-    status_code = 400
+    Attributes:
+        runs: the answer's body.
+        status_code: its HTTP status (201).
+        replayed: the report was stored by an earlier request of its key (a retry), and this
+            is that request's answer: nothing was stored now.
+    """
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-    @classmethod
-    def with_status(cls, status_code: int, detail: str) -> ServiceError:
-        """An error answered with ``status_code``."""
-        error = cls(detail)
-        error.status_code = status_code
-        return error
-
-
-class NotFoundError(ServiceError):
-    """The dataset the request names is not in the store."""
-
-    status_code = 404
-
-
-class WritesDisabledError(ServiceError):
-    """The service has no meta-store to write reported runs to."""
-
-    status_code = 409
+    runs: RunsOut
+    status_code: int = 201
+    replayed: bool = False
 
 
 def _neighbor_out(neighbor: Neighbor) -> NeighborOut:
@@ -179,6 +169,8 @@ class WarmStartService:
         self.store = store
         self.openml_lookup = openml_lookup
         self.openml_cache = openml_cache
+        # The last store failure (one line), until a write succeeds: /v1/health reports it.
+        self.store_error: str | None = None
 
     @classmethod
     def open(
@@ -223,47 +215,59 @@ class WarmStartService:
     # --- requests ---------------------------------------------------------------------------
 
     def health(self) -> HealthOut:
-        """Counts, and whether the store answers."""
+        """Counts, and whether the store answers and can take reports.
+
+        ``degraded`` when the store cannot be read, a cheap check of it fails (`probe`: a
+        read-only file, a nearly full disk) or its last write failed (until one succeeds);
+        ``store_error`` says which, on one line. Reads are served from memory either way.
+        """
         from tunegym import __version__
 
         reachable: bool | None = None
+        writable: bool | None = None
+        problem: str | None = None
         if self.store is not None:
-            try:
-                with self.store.engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-                reachable = True
-            except Exception:  # any driver error means "not reachable"; health must answer
-                reachable = False
+            reachable, found = probe(self.store)
+            problem = found or self.store_error
+            writable = problem is None
         datasets, configurations, runs = self.index.counts()
         return HealthOut(
-            status="ok",
+            status="ok" if problem is None else "degraded",
             version=__version__,
             api=API_VERSION,
             store=None if self.store is None else self.store.engine.url.render_as_string(),
             store_reachable=reachable,
+            store_writable=writable,
+            store_error=problem,
             datasets=datasets,
             configurations=configurations,
             runs=runs,
+            reported_runs=self.index.reported_runs(),
             writes_enabled=self.store is not None,
-            spaces=[s.name for s in self.index.spaces() if s.candidates],
+            spaces=[s.name for s in self.index.spaces(include_reported=True) if s.candidates],
         )
 
     def _target(
-        self, dataset: DatasetDescription
+        self, dataset: DatasetDescription, include_reported: bool = False
     ) -> tuple[dict[str, float], list[str], int | None]:
-        """(qualities, names to leave out, OpenML id to leave out) of a description."""
+        """(qualities, names to leave out, OpenML id to leave out) of a description.
+
+        The stored qualities of a named dataset are its curated ones, or with
+        ``include_reported`` those a tuner reported with its runs too.
+        """
         names = [dataset.name] if dataset.name else []
         if dataset.meta_features is not None:
             return dict(dataset.meta_features), names, dataset.openml_did
         entry: DatasetEntry | None = None
         if dataset.openml_did is not None:
             entry = self.index.by_did(dataset.openml_did)
-            if (entry is None or not entry.features) and self.openml_lookup:
+            if (entry is None or not entry.qualities(include_reported)) and self.openml_lookup:
                 entry = self._from_openml(dataset.openml_did)
-            if entry is None or not entry.features:
+            if entry is None or not entry.qualities(include_reported):
                 raise NotFoundError(
                     f"No stored meta-features for OpenML dataset {dataset.openml_did}; send "
                     "'meta_features' computed with tunegym.metastore.compute_meta_features(X, y)."
+                    + _reported_only(entry, include_reported)
                 )
         else:
             assert dataset.name is not None  # the model requires one of the three
@@ -276,14 +280,18 @@ class WarmStartService:
                 except ValueError:  # not a spec tunegym can read
                     known_did = None
                 entry = self.index.by_did(known_did) if known_did is not None else None
-            if entry is None or not entry.features:
+            if entry is None or not entry.qualities(include_reported):
                 known = self.index.names()
                 raise NotFoundError(
                     f"No stored meta-features for dataset {dataset.name!r}; send "
                     "'meta_features' computed with tunegym.metastore.compute_meta_features(X, y)."
-                    + did_you_mean(dataset.name, known)
+                    + (
+                        _reported_only(entry, include_reported)
+                        if entry is not None
+                        else did_you_mean(dataset.name, known)
+                    )
                 )
-        return dict(entry.features), [*names, entry.name], entry.openml_did
+        return dict(entry.qualities(include_reported)), [*names, entry.name], entry.openml_did
 
     def _from_openml(self, did: int) -> DatasetEntry:
         """OpenML's published qualities of ``did``: fetched (or cached), stored, indexed."""
@@ -304,23 +312,38 @@ class WarmStartService:
                 f"OpenML has no published qualities for dataset {did}; send 'meta_features'."
             )
         if self.store is not None:
-            import_qualities(self.store, rows)
+            try:
+                import_qualities(self.store, rows)
+            except (MetaStoreWriteError, DBAPIError) as exc:
+                raise self.store_failed(
+                    exc, "OpenML's qualities were fetched but not stored", "ask again"
+                ) from exc
         features = {row.quality: row.value for row in rows}
         return self.index.update(rows[0].dataset_name, did, features, None)
 
     def _neighbors(
-        self, dataset: DatasetDescription, n: int, include_self: bool, plan: _Plan
+        self,
+        dataset: DatasetDescription,
+        n: int,
+        include_self: bool,
+        plan: _Plan,
+        include_reported: bool,
     ) -> list[tuple[Neighbor, DatasetEntry]]:
         """The nearest datasets with configurations in the plan's space."""
-        values, names, did = self._target(dataset)
+        values, names, did = self._target(dataset, include_reported)
         try:
             if include_self:
-                return self.index.neighbors(values, n, space=plan.key)
-            return self.index.neighbors(values, n, exclude=names, exclude_did=did, space=plan.key)
+                return self.index.neighbors(
+                    values, n, space=plan.key, include_reported=include_reported
+                )
+            return self.index.neighbors(
+                values, n, exclude=names, exclude_did=did, space=plan.key,
+                include_reported=include_reported,
+            )  # fmt: skip
         except ValueError as exc:
             raise ServiceError(str(exc)) from exc
 
-    def _plan(self, space: SearchSpaceSpec) -> _Plan:
+    def _plan(self, space: SearchSpaceSpec, include_reported: bool = False) -> _Plan:
         """The stored space to answer ``space`` from, and how each parameter maps.
 
         Every stored space has a learning rate and a batch size, and every configuration a best
@@ -336,7 +359,10 @@ class WarmStartService:
         """
         roles = roles_of(space)
         served = {r for r in roles if r != "epochs"}
-        options = [(s, named_of(space, s.hyperparameters, roles)) for s in self.index.spaces()]
+        options = [
+            (s, named_of(space, s.hyperparameters, roles))
+            for s in self.index.spaces(include_reported)
+        ]
         if not roles and not any(named for _, named in options):
             names = [p.name for p in space.parameters]
             stored = sorted(
@@ -366,11 +392,15 @@ class WarmStartService:
 
         Round robin over the neighbours (nearest first): each one's best configuration, then
         each one's second best, ...; configurations that map to the same point are served once.
-        All come from one space (`_plan`), named in ``source_space``.
+        All come from one space (`_plan`), named in ``source_space``; from curated runs only
+        unless the request includes reported ones.
         """
-        plan = self._plan(request.search_space)
-        found = self._neighbors(request.dataset, request.neighbors, request.include_self, plan)
-        tables = [entry.table(plan.key) if plan.key else () for _, entry in found]
+        reported = request.include_reported
+        plan = self._plan(request.search_space, reported)
+        found = self._neighbors(
+            request.dataset, request.neighbors, request.include_self, plan, reported
+        )
+        tables = [entry.table(plan.key, reported) if plan.key else () for _, entry in found]
         order = [p.name for p in request.search_space.parameters]
         served: list[ConfigurationOut] = []
         seen: set[str] = set()
@@ -426,10 +456,18 @@ class WarmStartService:
         name as `widened` says, so the search keeps room. Epochs are not narrowed: the stored
         runs stop at their own maximum, which says nothing about the client's.
         """
-        plan = self._plan(request.search_space)
-        found = self._neighbors(request.dataset, request.neighbors, request.include_self, plan)
+        reported = request.include_reported
+        plan = self._plan(request.search_space, reported)
+        found = self._neighbors(
+            request.dataset, request.neighbors, request.include_self, plan, reported
+        )
         order = [p.name for p in request.search_space.parameters]
-        tops = [c for _, entry in found if plan.key for c in entry.table(plan.key)[: request.top]]
+        tops = [
+            c
+            for _, entry in found
+            if plan.key
+            for c in entry.table(plan.key, reported)[: request.top]
+        ]
         if not tops:
             return SearchSpaceOut(
                 search_space=request.search_space,
@@ -479,115 +517,100 @@ class WarmStartService:
             source_space=plan.source(order),
         )
 
-    def report_runs(self, request: RunsRequest) -> RunsOut:
-        """Store reported runs in the meta-store and serve them from now on.
+    def report_runs(self, request: RunsRequest, *, idempotency_key: str | None = None) -> RunsOut:
+        """Store reported runs in the meta-store, once; `report` with the answer's body only."""
+        return self.report(request, idempotency_key).runs
+
+    def report(self, request: RunsRequest, idempotency_key: str | None = None) -> Reported:
+        """Store reported runs in the meta-store, once per report, and index them.
+
+        The report is stored under ``idempotency_key`` (one per logical report, reused on its
+        retries), or without one under the SHA-256 of its content: a repeat is answered what
+        the first request was answered (``replayed``), storing nothing.
 
         Parameters are stored under tunegym's names (``lr``, ``batch_size``, ``max_epochs``)
         where they play those roles, the others under their own; each run keeps its per-epoch
-        scores and its final one. A run is served in the largest known space whose
-        hyperparameters it has all of (`WarmStartIndex.space_of`: runs with LCBench's seven
+        scores and its final one, with source ``reported``. The runs are served to requests
+        that include reported runs (``include_reported``), in the largest known space whose
+        hyperparameters they have all of (`WarmStartIndex.space_of`: runs with LCBench's seven
         join meta-dataset v2's configurations, runs with a learning rate and a batch size
         v1's). Runs without both a learning rate and a batch size are stored but cannot be
         served as configurations.
 
         Raises:
             WritesDisabledError: when the service has no store.
+            IdempotencyKeyReusedError: for a key sent before with another report.
+            StoreUnavailableError: when the store fails (full, read-only, locked, gone): a 503
+                naming the problem; the report can be sent again once it is fixed.
         """
         if self.store is None:
             raise WritesDisabledError(
                 "This service is read-only (no meta-store); start it with --store URL to "
                 "accept reported runs."
             )
-        from tunegym.metastore._curves import _dataset_identity
-
-        dataset = request.dataset
-        renames = _renames(request)
-        label = dataset.name or f"openml:{dataset.openml_did}"
-        name, spec, did = _dataset_identity(label)
-        did = dataset.openml_did or did
+        renames = _reports.renames_of(request)
+        digest = _reports.request_sha256(request)
+        key = _reports.stored_key(idempotency_key, digest)
         store = self.store
         try:
-            ref = store.get_or_create_dataset(
-                name, spec=spec, openml_did=did, source=Source.REPORTED
-            )
-        except ValueError as exc:  # a name and an id of two stored datasets
-            raise ServiceError.with_status(409, f"{exc} Send the name or the id alone.") from exc
-
-        if dataset.meta_features:
-            store.set_meta_features(ref, dataset.meta_features, source=MetaFeatureSource.REPORTED)
-        task = store.get_or_create_task(ref, _REPORTED_SPLIT)
-        flow = store.get_or_create_flow(f"external.{request.tuner}", family="external")
-        measure, split = EPOCH_MEASURES[request.metric]
-        records = []
-        for run in request.runs:
-            params = {renames.get(k, k): v for k, v in run.params.items()}
-            scores = list(run.scores or [])
-            final = run.final_score
-            if final is None and scores:
-                final = scores[-1]
-            rows = [
-                EvaluationRow(measure, DataSplit(split), value, epoch)
-                for epoch, value in enumerate(scores, start=1)
-            ]
-            if final is not None:
-                rows.append(EvaluationRow(measure, DataSplit(split), final))
-            records.append(
-                RunRecord(
-                    task=task,
-                    setup=store.get_or_create_setup(flow, params),
-                    seed=run.seed,
-                    status=RunStatus(run.status),
-                    evaluations=rows,
-                    source=Source.REPORTED,
-                    total_seconds=run.seconds,
-                )
-            )
-        run_ids = store.add_runs(records)
+            found = _reports.stored_answer(store, key)
+            if found is not None:
+                return self._replayed(found, digest, idempotency_key)
+            ref, flow, records = _reports.prepared_runs(store, request, renames)
+            stored = _reports.insert_once(store, key, digest, records, ref.label)
+        except (MetaStoreWriteError, DBAPIError) as exc:
+            raise self.store_failed(
+                exc, "the reported runs were not stored", "send the report again"
+            ) from exc
+        self.store_error = None
+        if isinstance(stored, _reports.StoredAnswer):  # the same key, stored meanwhile
+            return self._replayed(stored, digest, idempotency_key)
         tables: dict[tuple[str, ...], pd.DataFrame] = {}
         if request.metric == self.index.metric:  # the index serves one measure
-            tables = _reported_curves(request, renames, run_ids, self.index)
-        entry = self.index.update(ref.label, ref.openml_did, dataset.meta_features, None)
+            tables = _reports.reported_curves(request, renames, stored, self.index)
+        features = request.dataset.meta_features
+        entry = self.index.update(ref.label, ref.openml_did, features, None, reported=True)
         for curves in tables.values():
-            entry = self.index.update(ref.label, ref.openml_did, None, curves, flow=flow.name)
-        return RunsOut(run_ids=run_ids, dataset=entry.name, candidate=entry.candidate)
+            entry = self.index.update(
+                ref.label, ref.openml_did, None, curves, flow=flow.name, reported=True
+            )
+        answer = RunsOut(run_ids=stored, dataset=entry.name, candidate=entry.is_candidate(True))
+        try:
+            _reports.record_answer(store, key, answer.model_dump(mode="json"))
+        except (MetaStoreWriteError, DBAPIError) as exc:  # the runs are stored: answer anyway
+            LOGGER.warning("Report %s stored, its answer not recorded: %s", key, exc)
+        return Reported(answer)
+
+    def _replayed(
+        self, found: _reports.StoredAnswer, digest: str, idempotency_key: str | None
+    ) -> Reported:
+        """The answer stored under a report's key, if it is the same report."""
+        if found.request_sha256 != digest:
+            raise IdempotencyKeyReusedError(
+                f"{_reports.KEY_HEADER} {idempotency_key!r} was used before for another report "
+                f"(which stored runs {found.body.get('run_ids', [])[:5]}...); send each new "
+                "report under a new key (a UUID), and reuse a key only to retry its report."
+            )
+        body = found.body
+        if "candidate" not in body:  # the store failed right after storing the runs
+            entry = self.index.get(str(body.get("dataset")))
+            body = {
+                **body,
+                "dataset": entry.name if entry is not None else body.get("dataset"),
+                "candidate": entry is not None and entry.is_candidate(True),
+            }
+        return Reported(RunsOut.model_validate(body), found.status_code, replayed=True)
+
+    def store_failed(self, error: BaseException, failed: str, then: str) -> StoreUnavailableError:
+        """The 503 of a store failure, remembered for `health` until a write succeeds."""
+        unavailable_error = unavailable(error, failed, then)
+        self.store_error = unavailable_error.detail
+        LOGGER.error("%s", unavailable_error.detail)
+        return unavailable_error
 
 
-def _renames(request: RunsRequest) -> dict[str, str]:
-    """`RunsRequest.renames`, refusing two parameter names inferred to play one role."""
-    renames = request.renames()
-    stored = list(renames.values())
-    clash = sorted(n for n, c in renames.items() if stored.count(c) > 1)
-    if clash:
-        raise ServiceError(
-            f"Parameters {clash} play one role; send the 'search_space' with their 'role'."
-        )
-    return renames
-
-
-def _reported_curves(
-    request: RunsRequest, renames: dict[str, str], run_ids: Sequence[int], index: WarmStartIndex
-) -> dict[tuple[str, ...], pd.DataFrame]:
-    """The reported runs with a learning rate and batch size, as long curve tables by space.
-
-    Each run goes to ``index.space_of`` its numeric hyperparameters (read as the index reads
-    the store, so a restarted service serves it in the same space).
-    """
-    rows: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
-    for run, run_id in zip(request.runs, run_ids, strict=True):
-        values = stored_values({renames.get(k, k): v for k, v in run.params.items()})
-        if values is None:
-            continue
-        key = index.space_of(values)
-        scores = list(run.scores or []) or (
-            [run.final_score] if run.final_score is not None else []
-        )
-        rows.setdefault(key, []).extend(
-            (*(values[n] for n in key), run.seed, epoch, score, run_id)
-            for epoch, score in enumerate(scores, start=1)
-        )
-    return {
-        key: pd.DataFrame(part, columns=[*key, "seed", "epoch", request.metric, "run_id"]).assign(
-            dataset=""
-        )
-        for key, part in rows.items()
-    }
+def _reported_only(entry: DatasetEntry | None, include_reported: bool) -> str:
+    """A hint, for a dataset whose only qualities a tuner reported."""
+    if entry is None or include_reported or not entry.reported_features:
+        return ""
+    return " Its only stored qualities were reported with runs: set 'include_reported' to use them."

@@ -1,7 +1,10 @@
 """The service's in-memory index of past runs: per dataset, its qualities and config tables.
 
 Built once at start-up from the shipped snapshots and/or a meta-store, then kept current as
-tuners report runs. A dataset keeps one config table per space (`tunegym.service._tables`
+tuners report runs. What tuners report (runs and qualities of source ``reported``) is kept
+apart from the curated data (the snapshots, the store's own runs, OpenML's qualities): every
+read takes ``include_reported``, and by default sees the curated data alone, so that a few
+reported runs cannot change what is served. A dataset keeps one config table per space (`tunegym.service._tables`
 holds the tables, their spaces and how both are built), so configurations of different spaces
 never mix. A request only touches numpy arrays and short lists: finding neighbours is one
 vectorised L1 distance over the candidates of one space (the same definition as
@@ -35,19 +38,20 @@ from tunegym.metastore._values import (
     ENV_FEATURE_PREFIX,
     EPOCH_MEASURES,
     DataSplit,
+    MetaFeatureSource,
+    Source,
     config_columns,
 )
 from tunegym.service._tables import (
     GRID_SPACE,
     LCBENCH_KEY,
-    ConfigStats,
     DatasetEntry,
+    Origin,
     SpaceKey,
     StoredSpace,
     Value,
     config_table,
     largest_space,
-    merged_table,
     space_key,
     space_name,
     stored_values,
@@ -56,6 +60,7 @@ from tunegym.service._tables import (
 __all__ = ["WarmStartIndex", "shipped_snapshots"]
 
 _IDENTITY: Final = ("openml_did", "family", "part")
+_Arrays = tuple[list[str], list[str], np.ndarray]
 MIN_SHARED: Final = 1 / 3  # share of the target's qualities a neighbour must have too
 
 
@@ -96,6 +101,10 @@ def _clean(values: Mapping[Any, Any]) -> dict[str, float]:
 class WarmStartIndex:
     """Datasets, their qualities and their config tables, with a vectorised neighbour search.
 
+    Two views of it: the curated data alone (``include_reported=False``, the default of every
+    read) and the curated data with what tuners reported (``True``); spaces, candidates and
+    their arrays are kept for each.
+
     Thread-safe: readers take a consistent snapshot of the candidate arrays; `update` rebuilds
     them under a lock.
     """
@@ -106,9 +115,13 @@ class WarmStartIndex:
         self.metric = metric
         self._lock = threading.Lock()
         self._entries: dict[str, DatasetEntry] = {}
-        self._spaces: dict[SpaceKey, StoredSpace] = {}
-        empty: tuple[list[str], list[str], np.ndarray] = ([], [], np.zeros((0, 0)))
-        self._arrays: dict[SpaceKey | None, tuple[list[str], list[str], np.ndarray]] = {None: empty}
+        # The spaces each view holds: reported runs join the second view's only.
+        self._spaces: dict[bool, dict[SpaceKey, StoredSpace]] = {False: {}, True: {}}
+        empty: _Arrays = ([], [], np.zeros((0, 0)))
+        self._arrays: dict[tuple[SpaceKey | None, bool], _Arrays] = {
+            (None, False): empty,
+            (None, True): empty,
+        }
 
     # --- building ---------------------------------------------------------------------------
 
@@ -159,7 +172,7 @@ class WarmStartIndex:
                 if not entry.features:
                     entry.features.update(_clean(row.to_dict()))
                 if str(name) in configs:
-                    self._merge(entry, key, configs[str(name)])
+                    entry.merge(key, configs[str(name)], reported=False)
             self._rebuild()
         return len(table)
 
@@ -170,21 +183,29 @@ class WarmStartIndex:
         configurations, the store's replacing the snapshot's where they coincide; one joined by
         OpenML id keeps the index's name (``keel:iris`` runs join ``sklearn:iris``). A run
         belongs to the largest known space whose hyperparameters it has all of (`space_of`).
+        Runs and qualities of source ``reported`` (sent through the service) go to the
+        reported side, the others (collected, imported, OpenML's) to the curated one.
         """
         with self._lock:
             known = self._known_spaces()
         tables, labels, dids, flows = _store_curves(store, self.metric, known)
-        features = store.meta_features()
+        curated = store.meta_features(MetaFeatureSource.OPENML).combine_first(
+            store.meta_features(MetaFeatureSource.COMPUTED)
+        )
+        reported = store.meta_features(MetaFeatureSource.REPORTED)
         with self._lock:
             joined: dict[str, DatasetEntry] = {}
             for dataset_id, label in labels.items():
                 entry = joined[label] = self._entry(label, dids.get(dataset_id))
-                if dataset_id in features.index:
-                    entry.features.update(_clean(features.loc[dataset_id].to_dict()))
-            for key, curves in tables.items():
-                self._join_space(key, "store", flows.get(key, ()))
-                for label, configs in config_table(curves, self.metric, "store", key).items():
-                    self._merge(joined[label], key, configs)
+                if dataset_id in curated.index:
+                    entry.features.update(_clean(curated.loc[dataset_id].to_dict()))
+                if dataset_id in reported.index:
+                    entry.reported_features.update(_clean(reported.loc[dataset_id].to_dict()))
+            for (key, by_tuners), curves in tables.items():
+                origin: Origin = "reported" if by_tuners else "store"
+                self._join_space(key, origin, flows.get((key, by_tuners), ()), by_tuners)
+                for label, configs in config_table(curves, self.metric, origin, key).items():
+                    joined[label].merge(key, configs, reported=by_tuners)
             self._rebuild()
         return len(labels)
 
@@ -196,22 +217,26 @@ class WarmStartIndex:
         curves: pd.DataFrame | None,
         *,
         flow: str | None = None,
+        reported: bool = False,
     ) -> DatasetEntry:
-        """Add reported runs (a long curve table of one dataset, in one space) and/or qualities.
+        """Add runs (a long curve table of one dataset, in one space) and/or qualities.
 
         The table's configuration columns (``lr`` and ``batch_size``, or LCBench's seven, ...)
-        name its space; ``flow`` is the flow that recorded the runs.
+        name its space; ``flow`` is the flow that recorded the runs. ``reported``: they were
+        reported by a tuner (the reported side), else curated (the store's own, OpenML's).
         """
+        origin: Origin = "reported" if reported else "store"
         with self._lock:
             entry = self._entry(name, openml_did)
             if features:
-                entry.features.update(_clean(features))
+                side = entry.reported_features if reported else entry.features
+                side.update(_clean(features))
             if curves is not None and not curves.empty:
                 columns = config_columns(curves.drop(columns="dataset", errors="ignore"))
                 key = space_key(columns)
-                table = config_table(curves.assign(dataset=entry.name), self.metric, "store")
-                self._join_space(key, "store", [flow] if flow else [])
-                self._merge(entry, key, table.get(entry.name, []))
+                table = config_table(curves.assign(dataset=entry.name), self.metric, origin)
+                self._join_space(key, origin, [flow] if flow else [], reported)
+                entry.merge(key, table.get(entry.name, []), reported=reported)
             self._rebuild()
             return entry
 
@@ -229,11 +254,17 @@ class WarmStartIndex:
         return largest_space(self._known_spaces(), names)
 
     def _known_spaces(self) -> list[SpaceKey]:
-        return sorted({GRID_SPACE, LCBENCH_KEY, *list(self._spaces)})
+        return sorted({GRID_SPACE, LCBENCH_KEY, *list(self._spaces[True])})
 
-    def _join_space(self, key: SpaceKey, meta_dataset: str, flows: Iterable[str]) -> None:
-        space = self._spaces.get(key) or StoredSpace(key, space_name(key))
-        self._spaces[key] = space.joined(meta_dataset, flows)
+    def _join_space(
+        self, key: SpaceKey, meta_dataset: str, flows: Iterable[str], reported: bool = False
+    ) -> None:
+        """Record where ``key``'s configurations come from, in the views that see them."""
+        flows = list(flows)
+        for view in (True,) if reported else (False, True):
+            spaces = self._spaces[view]
+            space = spaces.get(key) or StoredSpace(key, space_name(key))
+            spaces[key] = space.joined(meta_dataset, flows)
 
     def _entry(self, name: str, openml_did: int | None) -> DatasetEntry:
         found = self._entries.get(name) or (
@@ -245,37 +276,36 @@ class WarmStartIndex:
             found.openml_did = openml_did
         return found
 
-    @staticmethod
-    def _merge(entry: DatasetEntry, key: SpaceKey, configs: Iterable[ConfigStats]) -> None:
-        entry.tables[key] = merged_table(entry.tables.get(key, ()), configs)
-
     def _rebuild(self) -> None:
-        """The candidates' quality arrays: of all of them (key ``None``) and of each space.
+        """The candidates' quality arrays, per view: of all of them (key ``None``) and of each
+        space.
 
         A space's are the rows of its candidates and the qualities at least one of them has,
         exactly the arrays of an index holding that space alone.
         """
         entries = list(self._entries.items())
-        candidates = sorted(n for n, e in entries if e.candidate)
-        columns = sorted({q for n in candidates for q in self._entries[n].features})
-        matrix = np.full((len(candidates), len(columns)), np.nan)
-        position = {c: j for j, c in enumerate(columns)}
-        for i, name in enumerate(candidates):
-            for quality, value in self._entries[name].features.items():
-                matrix[i, position[quality]] = value
-        arrays: dict[SpaceKey | None, tuple[list[str], list[str], np.ndarray]] = {
-            None: (candidates, columns, matrix)
-        }
-        for key, space in list(self._spaces.items()):
-            rows = [i for i, n in enumerate(candidates) if self._entries[n].tables.get(key)]
-            part = matrix[rows]
-            cols = np.flatnonzero(~np.isnan(part).all(axis=0)) if rows else np.zeros(0, int)
-            arrays[key] = (
-                [candidates[i] for i in rows],
-                [columns[j] for j in cols],
-                part[:, cols],
-            )
-            self._spaces[key] = replace(space, candidates=len(rows))
+        arrays: dict[tuple[SpaceKey | None, bool], _Arrays] = {}
+        for view in (False, True):
+            candidates = sorted(n for n, e in entries if e.is_candidate(view))
+            qualities = [self._entries[n].qualities(view) for n in candidates]
+            columns = sorted({q for values in qualities for q in values})
+            matrix = np.full((len(candidates), len(columns)), np.nan)
+            position = {c: j for j, c in enumerate(columns)}
+            for i, values in enumerate(qualities):
+                for quality, value in values.items():
+                    matrix[i, position[quality]] = value
+            arrays[None, view] = (candidates, columns, matrix)
+            spaces = self._spaces[view]
+            for key, space in list(spaces.items()):
+                rows = [i for i, n in enumerate(candidates) if self._entries[n].table(key, view)]
+                part = matrix[rows]
+                cols = np.flatnonzero(~np.isnan(part).all(axis=0)) if rows else np.zeros(0, int)
+                arrays[key, view] = (
+                    [candidates[i] for i in rows],
+                    [columns[j] for j in cols],
+                    part[:, cols],
+                )
+                spaces[key] = replace(space, candidates=len(rows))
         self._arrays = arrays
 
     # --- reading ----------------------------------------------------------------------------
@@ -298,21 +328,33 @@ class WarmStartIndex:
         found.sort(key=lambda e: (not e.candidate, e.name))
         return found[0] if found else None
 
-    def spaces(self) -> list[StoredSpace]:
-        """The spaces the index holds configurations of (meta-dataset v1's first)."""
-        spaces = list(self._spaces.values())
+    def spaces(self, include_reported: bool = False) -> list[StoredSpace]:
+        """The spaces the index holds configurations of (meta-dataset v1's first): those of
+        curated data, or (``include_reported``) of reported runs too."""
+        spaces = list(self._spaces[include_reported].values())
         return sorted(spaces, key=lambda s: (s.hyperparameters != GRID_SPACE, s.hyperparameters))
 
-    def space(self, key: Sequence[str]) -> StoredSpace | None:
+    def space(self, key: Sequence[str], include_reported: bool = False) -> StoredSpace | None:
         """The space of these hyperparameters (a `StoredSpace.hyperparameters`), if held."""
-        return self._spaces.get(tuple(key))
+        return self._spaces[include_reported].get(tuple(key))
 
     def counts(self) -> tuple[int, int, int]:
-        """(candidate datasets, configurations, runs or seeds behind them), over every space."""
-        entries = [e for e in list(self._entries.values()) if e.candidate]
-        configs = [c for e in entries for t in list(e.tables.values()) for c in t]
+        """(candidate datasets, configurations, runs or seeds behind them), over every space,
+        reported runs included."""
+        entries = [e for e in list(self._entries.values()) if e.is_candidate(True)]
+        configs = [c for e in entries for t in list(e.pooled.values()) for c in t]
         runs = sum(max(len(c.run_ids), len(c.seeds)) for c in configs)
         return len(entries), len(configs), runs
+
+    def reported_runs(self) -> int:
+        """The reported runs (or seeds) behind the index's reported configurations."""
+        entries = list(self._entries.values())
+        return sum(
+            max(len(c.run_ids), len(c.seeds))
+            for e in entries
+            for t in list(e.reported.values())
+            for c in t
+        )
 
     def neighbors(
         self,
@@ -322,6 +364,7 @@ class WarmStartIndex:
         exclude: Sequence[str] = (),
         exclude_did: int | None = None,
         space: Sequence[str] | None = None,
+        include_reported: bool = False,
     ) -> list[tuple[Neighbor, DatasetEntry]]:
         """The ``k`` candidates nearest to ``values`` (see `tunegym.metastore.nearest_datasets`).
 
@@ -340,13 +383,18 @@ class WarmStartIndex:
             exclude_did: an OpenML id to leave out.
             space: only the candidates with configurations in this space (a
                 `StoredSpace.hyperparameters`), scaled among themselves; ``None``: all.
+            include_reported: candidates on reported runs and qualities too (else curated
+                data only).
 
         Raises:
-            ValueError: when ``values`` share no finite quality with the candidates.
+            ValueError: when ``values`` share no finite quality with the candidates (there are
+                some).
         """
-        empty: tuple[list[str], list[str], np.ndarray] = ([], [], np.zeros((0, 0)))
-        arrays = self._arrays
-        candidates, columns, matrix = arrays.get(None if space is None else tuple(space), empty)
+        empty: _Arrays = ([], [], np.zeros((0, 0)))
+        key = None if space is None else tuple(space)
+        candidates, columns, matrix = self._arrays.get((key, include_reported), empty)
+        if not candidates:  # nothing to compare with: no neighbours, not a bad request
+            return []
         target = {q: float(v) for q, v in values.items() if math.isfinite(float(v))}
         cols = [j for j, q in enumerate(columns) if q in target]
         if not cols:
@@ -387,29 +435,34 @@ class WarmStartIndex:
         ]
 
 
+# A store-side table: its space, and whether tuners reported its runs.
+_Part = tuple[SpaceKey, bool]
+
+
 def _store_curves(
     store: MetaStore, metric: str, known: Sequence[SpaceKey]
 ) -> tuple[
-    dict[SpaceKey, pd.DataFrame],
+    dict[_Part, pd.DataFrame],
     dict[int, str],
     dict[int, int | None],
-    dict[SpaceKey, set[str]],
+    dict[_Part, set[str]],
 ]:
     """Every run of the store with a learning rate and batch size, as long curve tables.
 
     One table per space (`WarmStartIndex.space_of`: the largest of ``known`` whose names the
-    run has), with that space's names as configuration columns. Runs with only a final value
-    (epoch NULL) count as a one-epoch curve.
+    run has) and per side (runs reported through the service, the others), with that space's
+    names as configuration columns. Runs with only a final value (epoch NULL) count as a
+    one-epoch curve.
 
     Returns:
-        (space -> curve table, dataset id -> label, dataset id -> OpenML id,
-        space -> names of the flows of its runs).
+        ((space, reported) -> curve table, dataset id -> label, dataset id -> OpenML id,
+        (space, reported) -> names of the flows of its runs).
     """
     measure, split = EPOCH_MEASURES[metric]
     query = (
         select(
-            Task.dataset_id, Run.id, Run.seed, Setup.params, Flow.name, Evaluation.epoch,
-            Evaluation.value,
+            Task.dataset_id, Run.id, Run.seed, Run.source, Setup.params, Flow.name,
+            Evaluation.epoch, Evaluation.value,
         )
         .join(Run, Run.id == Evaluation.run_id)
         .join(Setup, Setup.id == Run.setup_id)
@@ -417,21 +470,24 @@ def _store_curves(
         .join(Task, Task.id == Run.task_id)
         .where(Evaluation.measure == measure, Evaluation.split == DataSplit(split))
     )  # fmt: skip
-    # Per run: its space and its values there (a run's params are parsed once, not per epoch).
-    configs: dict[int, tuple[SpaceKey, tuple[Value, ...]] | None] = {}
-    rows: dict[SpaceKey, list[tuple[Any, ...]]] = {}
-    finals: dict[int, tuple[SpaceKey, tuple[Any, ...]]] = {}
+    # Per run: its table and its values there (a run's params are parsed once, not per epoch).
+    configs: dict[int, tuple[_Part, tuple[Value, ...]] | None] = {}
+    rows: dict[_Part, list[tuple[Any, ...]]] = {}
+    finals: dict[int, tuple[_Part, tuple[Any, ...]]] = {}
     with_epochs: set[int] = set()
-    flows: dict[SpaceKey, set[str]] = {}
+    flows: dict[_Part, set[str]] = {}
     with store.engine.connect() as connection:
-        for dataset_id, run_id, seed, params, flow, epoch, value in connection.execute(query):
+        for dataset_id, run_id, seed, source, params, flow, epoch, value in connection.execute(
+            query
+        ):
             if run_id not in configs:
                 values = stored_values(params or {})
                 configs[run_id] = None
                 if values is not None:
-                    key = largest_space(known, values)
-                    configs[run_id] = (key, tuple(values[n] for n in key))
-                    flows.setdefault(key, set()).add(flow)
+                    space = largest_space(known, values)
+                    part = (space, source == Source.REPORTED)
+                    configs[run_id] = (part, tuple(values[n] for n in space))
+                    flows.setdefault(part, set()).add(flow)
             config = configs[run_id]
             if config is None or value is None:
                 continue
@@ -450,11 +506,12 @@ def _store_curves(
         ).all()
     labels = {i: spec or name for i, spec, name, _ in datasets}
     dids = {i: did for i, _, _, did in datasets}
-    tables: dict[SpaceKey, pd.DataFrame] = {}
+    tables: dict[_Part, pd.DataFrame] = {}
     used: set[int] = set()
-    for key, part in rows.items():
-        frame = pd.DataFrame(part, columns=["dataset_id", *key, "seed", "epoch", metric, "run_id"])
+    for (space, reported), found in rows.items():
+        columns = ["dataset_id", *space, "seed", "epoch", metric, "run_id"]
+        frame = pd.DataFrame(found, columns=columns)
         frame["dataset"] = frame["dataset_id"].map(labels)
         used |= set(frame["dataset_id"].unique())
-        tables[key] = frame.drop(columns="dataset_id")
+        tables[space, reported] = frame.drop(columns="dataset_id")
     return tables, {i: labels[i] for i in sorted(used)}, dids, flows

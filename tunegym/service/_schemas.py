@@ -250,6 +250,13 @@ class WarmStartRequest(_Model):
     include_curves: bool = Field(
         default=False, description="Add each configuration's per-epoch mean validation score."
     )
+    include_reported: bool = Field(
+        default=False,
+        description="Also use runs and qualities that tuners reported (POST /v1/runs), pooled "
+        "with the curated ones (the shipped meta-datasets, the store's collected and imported "
+        "runs). Off by default: reports are unvetted, and a few could otherwise decide what "
+        "is served.",
+    )
 
 
 class SearchSpaceRequest(_Model):
@@ -262,6 +269,13 @@ class SearchSpaceRequest(_Model):
         default=3, description="Best configurations per neighbour that span the box."
     )
     include_self: bool = True
+    include_reported: bool = Field(
+        default=False,
+        description="Also use runs and qualities that tuners reported (POST /v1/runs), pooled "
+        "with the curated ones (the shipped meta-datasets, the store's collected and imported "
+        "runs). Off by default: reports are unvetted, and a few could otherwise decide what "
+        "is served.",
+    )
 
 
 class ReportedRun(_Model):
@@ -388,8 +402,10 @@ class ProvenanceOut(BaseModel):
     dataset: str
     openml_did: int | None = None
     distance: float
-    source: Literal["snapshot", "store"] = Field(
-        description="The shipped snapshot (no run ids) or the service's meta-store."
+    source: Literal["snapshot", "store", "reported"] = Field(
+        description="The shipped snapshot (no run ids), the meta-store's own runs, or runs "
+        "reported by tuners (only with include_reported; also a configuration whose curated "
+        "runs were pooled with reported ones)."
     )
     run_ids: list[int] = Field(description="The meta-store runs behind it.")
     seeds: list[int] = Field(description="The seeds behind it (its score is their mean).")
@@ -501,21 +517,38 @@ class RunsOut(BaseModel):
     run_ids: list[int]
     dataset: str
     candidate: bool = Field(
-        description="Whether the dataset now serves as a neighbour (it has meta-features)."
+        description="Whether the dataset now serves as a neighbour to requests that include "
+        "reported runs (it has meta-features and servable runs)."
     )
 
 
 class HealthOut(BaseModel):
     """``GET /v1/health`` answer."""
 
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="'degraded' when the store cannot be read, its checks fail or its last "
+        "write failed ('store_error' says how); reads are served from memory all the same."
+    )
     version: str
     api: str
     store: str | None = None
     store_reachable: bool | None = None
+    store_writable: bool | None = Field(
+        default=None,
+        description="Whether reports can be stored: the store's checks pass and its last "
+        "write did not fail (null: no store).",
+    )
+    store_error: str | None = Field(
+        default=None, description="What is wrong with the store and what to do, on one line."
+    )
     datasets: int
     configurations: int
     runs: int
+    reported_runs: int = Field(
+        default=0,
+        description="Runs reported by tuners among 'runs' (served only to requests with "
+        "include_reported).",
+    )
     writes_enabled: bool
     spaces: list[str] = Field(
         default_factory=list,

@@ -42,7 +42,7 @@ __all__ = [
 LEARNING_RATE: Final = "learning_rate"
 BATCH_SIZE: Final = "batch_size"
 
-Origin = Literal["snapshot", "store"]
+Origin = Literal["snapshot", "store", "reported"]
 SpaceKey = tuple[str, ...]
 Value = float | int
 
@@ -131,7 +131,9 @@ class ConfigStats:
         seeds: the seeds behind it.
         run_ids: the meta-store runs behind it (empty for the snapshot).
         curve: mean score per epoch (1, 2, ...).
-        origin: where it was read from.
+        origin: where it was read from: a shipped or given snapshot, the meta-store's own runs
+            (collected, imported), or runs tuners reported to the service (``reported``: also
+            a curated configuration pooled with reported runs of it).
         hyperparameters: the whole configuration, (name, value) by name: its space's names
             (``learning_rate`` and ``batch_size`` repeat ``lr`` and ``batch_size``).
     """
@@ -163,27 +165,61 @@ class ConfigStats:
 
 @dataclass
 class DatasetEntry:
-    """A dataset of the index: qualities and, per space, configurations (best first)."""
+    """A dataset of the index: qualities and, per space, configurations (best first).
+
+    Curated data (the snapshots, the meta-store's own runs, OpenML's qualities) and what tuners
+    reported through the service are kept apart: ``features`` and ``tables`` hold the first,
+    ``reported_features`` and ``reported`` the second, ``pooled`` both (a configuration with
+    curated and reported runs pooled into one, `merged_table`). Requests read the curated side
+    unless they ask for reported runs too.
+    """
 
     name: str
     openml_did: int | None
     features: dict[str, float] = field(default_factory=dict)
     tables: dict[SpaceKey, tuple[ConfigStats, ...]] = field(default_factory=dict)
+    reported_features: dict[str, float] = field(default_factory=dict)
+    reported: dict[SpaceKey, tuple[ConfigStats, ...]] = field(default_factory=dict)
+    pooled: dict[SpaceKey, tuple[ConfigStats, ...]] = field(default_factory=dict)
 
     @property
     def configs(self) -> tuple[ConfigStats, ...]:
-        """Its configurations in the learning-rate × batch-size space (meta-dataset v1's and
-        the runs known by those two only); `table` gives any space's."""
+        """Its curated configurations in the learning-rate × batch-size space (meta-dataset
+        v1's and the runs known by those two only); `table` gives any space's."""
         return self.tables.get(GRID_SPACE, ())
 
-    def table(self, space: Sequence[str]) -> tuple[ConfigStats, ...]:
-        """Its configurations in ``space`` (a `StoredSpace.hyperparameters`), best first."""
-        return self.tables.get(tuple(space), ())
+    def table(
+        self, space: Sequence[str], include_reported: bool = False
+    ) -> tuple[ConfigStats, ...]:
+        """Its configurations in ``space`` (a `StoredSpace.hyperparameters`), best first:
+        the curated ones, or (``include_reported``) those pooled with reported runs."""
+        return (self.pooled if include_reported else self.tables).get(tuple(space), ())
+
+    def qualities(self, include_reported: bool = False) -> dict[str, float]:
+        """Its curated qualities, or (``include_reported``) those over the reported ones."""
+        if not include_reported or not self.reported_features:
+            return self.features
+        return {**self.reported_features, **self.features}
+
+    def is_candidate(self, include_reported: bool = False) -> bool:
+        """Whether it can be a neighbour: it has both qualities and scored configurations
+        (curated ones, or either kind with ``include_reported``)."""
+        if include_reported:
+            return bool(self.features or self.reported_features) and any(self.pooled.values())
+        return bool(self.features) and any(self.tables.values())
 
     @property
     def candidate(self) -> bool:
-        """Whether it can be a neighbour: it has both qualities and scored configurations."""
-        return bool(self.features) and any(self.tables.values())
+        """Whether it is a neighbour on curated data alone (`is_candidate`)."""
+        return self.is_candidate()
+
+    def merge(self, key: SpaceKey, configs: Iterable[ConfigStats], reported: bool) -> None:
+        """Add configurations of ``key``'s space to its curated or its reported table."""
+        side = self.reported if reported else self.tables
+        side[key] = merged_table(side.get(key, ()), configs)
+        extra = self.reported.get(key, ())
+        curated = self.tables.get(key, ())
+        self.pooled[key] = merged_table(curated, extra) if extra else curated
 
 
 def config_table(
@@ -301,20 +337,27 @@ def _ranked(configs: Iterable[ConfigStats]) -> list[ConfigStats]:
 def merged_table(
     table: Iterable[ConfigStats], configs: Iterable[ConfigStats]
 ) -> tuple[ConfigStats, ...]:
-    """``table`` with ``configs`` added, best first: one of its configs is replaced by the same
-    config from ``configs``, or, when both are the store's (new runs reported), combined with
-    it (`_combined`)."""
+    """``table`` with ``configs`` added, best first.
+
+    A config of ``table`` that ``configs`` has too is combined with it (`_combined`) when the
+    two come from different runs — both the store's (more runs of it), or either reported —
+    and replaced by it otherwise (the store's runs of a snapshot config may be the snapshot's
+    own, imported: pooling would count them twice).
+    """
     merged = {c.identity: c for c in table}
     for config in configs:
         old = merged.get(config.identity)
-        if old is not None and old.origin == "store" and config.origin == "store":
+        if old is not None and (
+            "reported" in (old.origin, config.origin) or old.origin == config.origin == "store"
+        ):
             config = _combined(old, config)
         merged[config.identity] = config
     return tuple(_ranked(merged.values()))
 
 
 def _combined(a: ConfigStats, b: ConfigStats) -> ConfigStats:
-    """Two store-side stats of one config (new runs reported): a seed-weighted mean."""
+    """Two stats of one config from different runs: a seed-weighted mean (``reported`` when
+    either is)."""
     na, nb = max(len(a.seeds), 1), max(len(b.seeds), 1)
     length = max(len(a.curve), len(b.curve))
     curve = [
@@ -335,7 +378,7 @@ def _combined(a: ConfigStats, b: ConfigStats) -> ConfigStats:
         seeds=tuple(sorted({*a.seeds, *b.seeds})),
         run_ids=tuple(sorted({*a.run_ids, *b.run_ids})),
         curve=tuple(float(v) for v in curve),
-        origin="store",
+        origin="reported" if "reported" in (a.origin, b.origin) else "store",
         hyperparameters=a.hyperparameters,
     )
 
