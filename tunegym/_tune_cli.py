@@ -297,7 +297,7 @@ def tune_command(
         err_console.print(
             f"interrupted after {partial.epochs_used} epochs ({len(partial.trials)} trials)"
             + (f"; partial report in {written}" if written else "")
-            + (f"; trials logged to {store}" if store else "")
+            + (f"; trials logged to {store} (its open trials as partial runs)" if store else "")
         )
         if written or store:
             again = f"--resume {written}" if written else f"--resume {store} (same options)"
@@ -306,6 +306,8 @@ def tune_command(
     except (ValueError, TypeError, FileNotFoundError, NotImplementedError, ImportError) as exc:
         raise _fail(exc) from exc
     console.print(_summary(result))
+    if result.why_no_model is not None:
+        err_console.print(f"[yellow]no model:[/] {result.why_no_model}", soft_wrap=True)
     if report is not None or resuming_report:
         console.print(f"report written to {report or resume}")
     if plot is not None:

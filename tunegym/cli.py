@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,12 +19,9 @@ from tunegym._bench_cli import bench_command
 from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
 from tunegym._serve_cli import serve_command
+from tunegym._train_cli import as_data, train_command
 from tunegym._tune_cli import train_agent_command, tune_command
 from tunegym._zoo_cli import app as zoo_app
-
-if TYPE_CHECKING:
-    from tunegym.data import TabularDataset
-    from tunegym.training import EpochRecord
 
 app = typer.Typer(
     # click's plain help (not rich's boxed panels): it re-wraps paragraphs to the terminal and
@@ -49,14 +45,13 @@ app.add_typer(metastore_app, name="metastore")
 app.add_typer(zoo_app, name="zoo")
 app.command("bench")(bench_command)
 app.command("collect")(collect_command)
+app.command("train")(train_command)
 app.command("tune")(tune_command)
 app.command("train-agent")(train_agent_command)
 app.command("serve")(serve_command)
 
 console = Console()
 err_console = Console(stderr=True)
-
-DEFAULT_DATASET = "sklearn:breast_cancer"
 
 
 def _version_callback(value: bool) -> None:
@@ -83,20 +78,6 @@ def _root(
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code=2)
-
-
-def _as_data(spec: str) -> str | Path:
-    """A command-line dataset argument: a file path where it names one, else a spec."""
-    return Path(spec) if Path(spec).suffix.lower() in {".csv", ".tsv", ".parquet", ".pq"} else spec
-
-
-def _load(spec: str, target: str | None, seed: int) -> TabularDataset:
-    from tunegym.data import load_dataset
-
-    try:
-        return load_dataset(_as_data(spec), target=target, seed=seed)
-    except (ValueError, TypeError, ImportError) as exc:
-        raise _fail(str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- datasets
@@ -150,7 +131,7 @@ def datasets_show(
     from tunegym.data import describe_dataset
 
     try:
-        d = describe_dataset(_as_data(spec), target=target, seed=seed)
+        d = describe_dataset(as_data(spec), target=target, seed=seed)
     except (ValueError, TypeError, ImportError) as exc:
         raise _fail(str(exc)) from exc
     table = Table(show_header=False, title=d.spec or d.name)
@@ -172,153 +153,6 @@ def datasets_show(
     for key, value in fields:
         table.add_row(key, value)
     console.print(table)
-
-
-# --------------------------------------------------------------------------- train
-
-
-def _records_table(records: list[EpochRecord], title: str) -> Table:
-    table = Table(title=title)
-    for col in [
-        "epoch",
-        "train loss",
-        "val loss",
-        "val acc",
-        "val bal. acc",
-        "test acc",
-        "seconds",
-    ]:
-        table.add_column(col, justify="right")
-    for r in records:
-        table.add_row(
-            str(r.epoch),
-            f"{r.train_loss:.4f}",
-            f"{r.val_loss:.4f}",
-            f"{r.val_accuracy:.4f}",
-            f"{r.val_balanced_accuracy:.4f}",
-            "" if r.test_accuracy is None else f"{r.test_accuracy:.4f}",
-            f"{r.seconds:.3f}",
-            style="red" if r.diverged else None,
-        )
-    return table
-
-
-@app.command()
-def train(
-    spec: Annotated[
-        str,
-        typer.Argument(
-            help="Dataset spec (sklearn:iris, keel:magic, openml:31) or a CSV/Parquet path."
-        ),
-    ] = DEFAULT_DATASET,
-    lr: Annotated[float, typer.Option(help="Peak learning rate of Adam (cosine-annealed).")] = 3e-3,
-    batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 32,
-    epochs: Annotated[
-        int, typer.Option(help="Epochs to train (the cosine schedule spans them).")
-    ] = 20,
-    depth: Annotated[int, typer.Option(help="Hidden layers of the MLP.")] = 2,
-    width: Annotated[int, typer.Option(help="Units per hidden layer.")] = 64,
-    dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
-    weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
-    seed: Annotated[
-        int, typer.Option(help="Seed of the split, the initial weights and the batch order.")
-    ] = 0,
-    target: Annotated[
-        str | None, typer.Option(help="Target column (CSV/Parquet files only).")
-    ] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    plot: Annotated[
-        Path | None, typer.Option(help="Write a PNG of the learning curves here.")
-    ] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Write the per-epoch records as JSON here.")
-    ] = None,
-    store: Annotated[
-        str | None, typer.Option(help="Also log the run to this meta-store (URL or SQLite file).")
-    ] = None,
-) -> None:
-    """Train one configuration of the MLP and show its per-epoch metrics."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from tunegym.training import MLPSpec, TrainConfig, Trial
-
-    try:
-        config = TrainConfig(
-            lr=lr, batch_size=batch_size, max_epochs=epochs, seed=seed, weight_decay=weight_decay
-        )
-        mlp = MLPSpec(depth=depth, width=width, dropout=dropout)
-    except (ValueError, TypeError) as exc:
-        raise _fail(str(exc)) from exc
-    ds = _load(spec, target, seed)
-    console.print(
-        f"[bold]{ds.name}[/]: {len(ds.y_train)} train / {len(ds.y_val)} val / {len(ds.y_test)} test rows, "
-        f"{ds.n_features} features, {ds.n_classes} classes"
-    )
-    try:
-        trial = Trial(ds, config, mlp, device=device, eval_test=True)
-    except (ValueError, TypeError) as exc:
-        raise _fail(str(exc)) from exc
-
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("epoch {task.completed}/{task.total}"),
-        TextColumn("{task.fields[metrics]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task(f"lr={lr:g} bs={batch_size}", total=epochs, metrics="")
-
-        def on_epoch(r: EpochRecord) -> None:
-            progress.update(
-                task,
-                advance=1,
-                metrics=f"val acc {r.val_accuracy:.3f} loss {r.val_loss:.3f}",
-            )
-
-        records = trial.train(epochs, on_epoch=on_epoch)
-
-    console.print(_records_table(records, f"{ds.name} — lr={lr:g}, batch size={batch_size}"))
-    best = max(records, key=lambda r: r.val_accuracy)
-    if trial.diverged:
-        console.print(
-            f"[red]diverged at epoch {records[-1].epoch}[/] (recorded with the worst scores)."
-        )
-    console.print(
-        f"best epoch {best.epoch}: val accuracy {best.val_accuracy:.4f}, "
-        f"test accuracy {best.test_accuracy:.4f}; last epoch test accuracy "
-        f"{records[-1].test_accuracy:.4f}; {sum(r.seconds for r in records):.2f} s"
-    )
-    if store is not None:
-        from tunegym.metastore import MetaStore
-
-        with MetaStore(store) as meta:
-            run_id = meta.log_trial(ds, config, mlp, records, device=device)
-        console.print(f"logged as run {run_id} in {store}")
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "dataset": ds.name,
-            "config": asdict(config),
-            "mlp": asdict(mlp),
-            "diverged": trial.diverged,
-            "history": [asdict(r) for r in records],
-        }
-        report.write_text(json.dumps(payload, indent=2))
-        console.print(f"report written to {report}")
-    if plot is not None:
-        from tunegym.plots import plot_learning_curves
-
-        plot_learning_curves(records, plot, title=f"{ds.name} — lr={lr:g}, batch size={batch_size}")
-        console.print(f"plot written to {plot}")
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ only on its epoch counter), so that after every epoch it can
 
 * keep the weights of the best epoch so far, the env's incumbent (nothing is retrained at the
   end, even when the incumbent's trial was evicted or trained past its best epoch);
-* log the trial to a meta-store, so that a killed run loses no finished epoch there;
+* log the trial to a meta-store, so that a killed run loses no finished epoch there (as a
+  ``partial`` run until it reaches E_max or diverges, or the run finishes: `finish`);
 * save the trial's checkpoint to a `TrialCache`.
 
 A trial's epochs are a function of its dataset, network, configuration and seed (the trainer's
@@ -213,6 +214,7 @@ class _FoldTrial:
     trial: Trial | None  # built on the first epoch not served from the cache
     cached: list[EpochRecord]  # records served before training (from a checkpoint)
     logged: int = 0  # epochs logged to the store
+    ended: bool = False  # logged as ended (E_max reached, diverged, or the run finished)
     source: FineTuneSource | None = None  # the pre-trained model it starts from, if any
 
 
@@ -343,6 +345,7 @@ class TuneBackend:
         self.best_epoch = 0
         self.logs: list[TrialLog] = []
         self._open: dict[int, list[_FoldTrial]] = {}
+        self._parts: list[list[_FoldTrial]] = []  # every trial's folds, by handle
         self.trained_epochs = 0  # fold-epochs really trained (not served from the cache)
 
     @property
@@ -384,6 +387,7 @@ class TuneBackend:
             cached = trial.history if trial is not None else []
             parts.append(_FoldTrial(dataset, train, spec, key, trial, cached, source=source))
         self._open[handle] = parts
+        self._parts.append(parts)
         return handle
 
     def advance(self, handle: int, k: int) -> Segment:
@@ -525,16 +529,35 @@ class TuneBackend:
         if self.store is None:
             return
         for part in parts:
-            if epochs <= part.logged:
-                continue
-            history = part.cached if part.trial is None else part.trial.history
-            self.store.log_trial(
-                part.dataset, part.config, part.spec, history[:epochs],
-                device=self.device,
-                val_size=self.val_size, test_size=self.test_size,
-                checkpoint=None if part.source is None else part.source.name,
-            )  # fmt: skip
-            part.logged = epochs
+            if epochs > part.logged:
+                self._log_part(part, epochs, ended=False)
+
+    def _log_part(self, part: _FoldTrial, epochs: int, *, ended: bool) -> None:
+        """Log a fold's first ``epochs``: ``partial`` in the store until the trial has ended."""
+        assert self.store is not None
+        history = (part.cached if part.trial is None else part.trial.history)[:epochs]
+        ended = ended or epochs >= self.space.max_epochs or history[-1].diverged
+        self.store.log_trial(
+            part.dataset, part.config, part.spec, history,
+            device=self.device,
+            val_size=self.val_size, test_size=self.test_size,
+            checkpoint=None if part.source is None else part.source.name,
+            finished=ended,
+        )  # fmt: skip
+        part.logged, part.ended = epochs, ended
+
+    def finish(self) -> None:
+        """The run has ended: its trials logged ``partial`` are stored as ended (``ok``).
+
+        Not called on Ctrl-C or a kill, so that their runs stay ``partial``: a resumed run
+        may train them on.
+        """
+        if self.store is None:
+            return
+        for parts in self._parts:
+            for part in parts:
+                if part.logged and not part.ended:
+                    self._log_part(part, part.logged, ended=True)
 
     def release(self, handle: int) -> None:
         self._open.pop(handle, None)

@@ -120,6 +120,11 @@ class TrialCurve:
             loss_rise = float(self.val_loss[-1] - low) if math.isfinite(low) else math.nan
         return ValidationPeak(peak, trained, trained - peak, loss_rise)
 
+    @property
+    def diverged(self) -> bool:
+        """Whether its last epoch diverged (a diverged epoch's training loss is infinite)."""
+        return bool(self.train_loss) and not math.isfinite(self.train_loss[-1])
+
 
 @dataclass(frozen=True)
 class ValidationPeak:
@@ -239,11 +244,39 @@ class TuningResult:
         probabilities = []
         for model, preprocessor in members:
             if model is None or preprocessor is None:
-                raise ValueError("This tuning run found no model (no epoch was trained).")
+                raise ValueError(f"This tuning run found no model: {self.why_no_model}")
             features = torch.from_numpy(preprocessor.transform(X))
             with torch.no_grad():
                 probabilities.append(torch.softmax(model(features), dim=1).numpy())
         return np.mean(probabilities, axis=0)
+
+    @property
+    def why_no_model(self) -> str | None:
+        """Why the run has no model, and what to do, in a sentence (``None`` if it has one)."""
+        if self.model is not None:
+            return None
+        trained = [t for t in self.trials if t.val_scores]
+        if not trained:
+            return (
+                f"no epoch was trained ({self.epochs_used} of a budget of {self.budget_epochs} "
+                "epochs used); raise the budget."
+            )
+        if all(t.diverged for t in trained):
+            lrs = sorted({t.lr for t in trained if t.lr is not None})
+            rates = f", learning rates {', '.join(f'{lr:g}' for lr in lrs)}" if lrs else ""
+            lower = f" (below {lrs[0]:g})" if lrs else ""
+            return (
+                f"every trial diverged ({len(trained)} trials{rates}); search lower learning "
+                f"rates{lower}."
+            )
+        if self.status != "finished":
+            return (
+                f"the run was {self.status} before the weights of its best epoch were kept; "
+                "resume it to the end for its model."
+            )
+        return (
+            f"no epoch scored above 0 on {self.metric}; check the data (the labels) and the metric."
+        )
 
     @property
     def validation_peak(self) -> ValidationPeak | None:

@@ -167,10 +167,7 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
             test_size=max(self.test_size, least),
         )
         if result.model is None:
-            raise ValueError(
-                f"Tuning trained no model better than chance within {self.budget_epochs} epochs; "
-                "raise budget_epochs."
-            )
+            raise ValueError(f"Tuning found no model: {result.why_no_model}")
         self.tuning_result_: TuningResult = result
         return self
 

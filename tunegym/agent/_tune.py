@@ -655,6 +655,7 @@ def _run(
             _run_async(driver, args.workers, ray_address, args.seed, record)
         else:
             _run_steps(driver, args.seed, record)
+        backend.finish()  # the store's runs of this run's trials are no longer partial
         final = result("finished")
         if ft is not None and store is not None and not isinstance(store, str):
             zoo_name = add_to_zoo(store, final, folds[0])  # before an owned store closes

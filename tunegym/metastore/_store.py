@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,10 +13,24 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tunegym.errors import MetaStoreOpenError, MetaStoreReadOnlyError
 from tunegym.metastore import _curves, _entities, _exchange, _zoo
-from tunegym.metastore._engine import READ_ONLY, make_engine, resolve_url, upgrade
+from tunegym.metastore._engine import (
+    READ_ONLY,
+    head_revision,
+    make_engine,
+    read_only_file,
+    resolve_url,
+    revisions,
+    schema_revision,
+    shown_url,
+    store_timeout,
+    upgrade,
+)
+from tunegym.metastore._failures import open_error, read_error
 from tunegym.metastore._retry import retrying
 from tunegym.metastore._schema import Dataset, Evaluation, MetaFeature, Run, Task
 from tunegym.metastore._values import (
@@ -58,11 +73,29 @@ class MetaStore:
     write one store at once (a transaction that loses a race with another writer is run again,
     see ``docs/METASTORE.md``), and a write that still fails raises `MetaStoreWriteError`.
 
+    A SQLite file that this process cannot write (the file or its folder) opens read-only
+    (`read_only` is then true): it reads as usual and every write raises
+    `MetaStoreReadOnlyError`. A store that cannot be opened, read or written raises a
+    `tunegym.errors.MetaStoreError` whose message is one line naming the store, the problem
+    (read-only, full, locked by another process, unreachable) and what to do.
+
     Args:
         url: a SQLAlchemy URL (``"sqlite:///runs.sqlite"``, ``"postgresql+psycopg://…"``), a
             file path (a SQLite file), ``":memory:"``/``"sqlite://"`` (in-memory, gone when
             closed), or ``None``: ``$TUNEGYM_METASTORE`` if set, else
             ``$XDG_DATA_HOME/tunegym/metastore.sqlite`` (``~/.local/share/…`` by default).
+        timeout: seconds a write waits for another process's lock, and for a database server
+            to answer, before it fails with `MetaStoreLockedError` (or `MetaStoreOpenError`);
+            ``None``: ``$TUNEGYM_STORE_TIMEOUT`` if set, else 30.
+
+    Raises:
+        MetaStoreURLError: (a ``ValueError``) for a URL that is no database URL.
+        MetaStoreDriverError: (a ``MissingExtraError``) when the database's driver is missing.
+        MetaStoreOpenError: when the database cannot be reached, or is not a store.
+        MetaStoreReadOnlyError: for a read-only store at an older schema (it cannot migrate).
+        MetaStoreFullError, MetaStoreLockedError: when a new store or its migration cannot be
+            written.
+        ValueError: for a timeout that is not a positive number of seconds.
 
     Example:
         >>> with MetaStore(":memory:") as store:
@@ -71,16 +104,44 @@ class MetaStore:
         1
     """
 
-    def __init__(self, url: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, url: str | os.PathLike[str] | None = None, *, timeout: float | None = None
+    ) -> None:
         self.url = resolve_url(url)
-        self.engine = make_engine(self.url)
+        self.timeout = store_timeout(timeout)
+        self.read_only = read_only_file(self.url)
+        self._shown = shown_url(self.url)
+        self.engine = make_engine(self.url, timeout_s=self.timeout, read_only=self.read_only)
         try:
-            self.revision = upgrade(self.engine)
+            self.revision = self._migrate()
         except Exception:
             self.engine.dispose()
             raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}))
+
+    def _migrate(self) -> str:
+        """Bring the store to the newest schema, unless it is there (no write lock then)."""
+        head = head_revision()
+        try:
+            current = schema_revision(self.engine)
+            if current == head:
+                return head
+            if current is not None and current not in revisions():
+                raise MetaStoreOpenError(
+                    f"could not open the meta-store {self._shown}: its schema revision "
+                    f"{current!r} is newer than this tunegym knows ({head!r}). Upgrade "
+                    "tunegym, or point --store elsewhere."
+                )
+            if self.read_only:
+                raise MetaStoreReadOnlyError(
+                    f"the meta-store {self._shown} is read-only and at an older schema "
+                    f"(revision {current!r}; this tunegym needs {head!r}): open it writable "
+                    "once to upgrade it, or point --store elsewhere."
+                )
+            return upgrade(self.engine)
+        except (DBAPIError, sqlite3.Error) as error:
+            raise open_error(error, self._shown, self.timeout) from None
 
     def __repr__(self) -> str:
         return f"MetaStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -111,12 +172,16 @@ class MetaStore:
             with self._sessions.begin() as session:
                 return work(session)
 
-        return retrying(transaction, what, self.engine.url.render_as_string(hide_password=True))
+        return retrying(transaction, what, self._shown, self.timeout)
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:
-        with self._readers.begin() as session:
-            yield session
+        """A read transaction; a database error in it raises a one-line `MetaStoreError`."""
+        try:
+            with self._readers.begin() as session:
+                yield session
+        except DBAPIError as error:
+            raise read_error(error, self._shown, self.timeout) from None
 
     # --- entities ---------------------------------------------------------------------------
 

@@ -65,6 +65,9 @@ class RunStatus(enum.StrEnum):
     OK = "ok"
     DIVERGED = "diverged"
     FAILED = "failed"
+    # Logged before its last epoch (``log_trial(finished=False)``): still training, or stopped
+    # by a kill or Ctrl-C; its curve may grow when the run goes on or is resumed.
+    PARTIAL = "partial"
 
 
 class Init(enum.StrEnum):
