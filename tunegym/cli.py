@@ -156,8 +156,11 @@ def datasets_show(
 
 
 def main() -> None:
-    """Entry point of the ``tunegym`` console script."""
-    app()
+    """Entry point of the ``tunegym`` console script: errors tunegym explains (a store that
+    cannot be written, a missing extra, bad data) end in one line, not a traceback."""
+    from tunegym._cli_errors import run_cli
+
+    run_cli(app)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ from collections.abc import Iterable
 __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
+    "MetaStoreDriverError",
+    "MetaStoreError",
+    "MetaStoreFullError",
+    "MetaStoreLockedError",
+    "MetaStoreOpenError",
+    "MetaStoreReadOnlyError",
+    "MetaStoreURLError",
     "MetaStoreWriteError",
     "MissingExtraError",
     "did_you_mean",
@@ -26,12 +33,44 @@ class DatasetNotFoundError(DatasetError, LookupError):
     """No dataset of that name/id exists in the named source."""
 
 
-class MetaStoreWriteError(RuntimeError):
+class MetaStoreError(RuntimeError):
+    """A meta-store could not be opened, read or written.
+
+    The message is one line: the store (its URL without password), what is wrong, the
+    database's reason and what to do. The database driver's error stays reachable as
+    ``__context__``. ``tunegym`` prints the line, without a traceback.
+    """
+
+
+class MetaStoreOpenError(MetaStoreError):
+    """A meta-store could not be opened: a bad URL, a missing driver, a server that does not
+    answer or refuses the login, a file that cannot be created or is not a database."""
+
+
+class MetaStoreWriteError(MetaStoreError):
     """A meta-store write failed, after retries where another writer was in the way.
 
     The message is one line: what failed, the database's reason, and what to do. The database
     driver's error stays reachable as ``__context__``.
     """
+
+
+class MetaStoreReadOnlyError(MetaStoreWriteError):
+    """The store can be read but not written (a read-only file or folder, a read-only database
+    or user), or it needs a migration that it cannot be written for."""
+
+
+class MetaStoreFullError(MetaStoreWriteError):
+    """The store's disk (or the database's size limit) is full."""
+
+
+class MetaStoreLockedError(MetaStoreWriteError):
+    """Another process held the store locked for longer than the store's timeout
+    (``$TUNEGYM_STORE_TIMEOUT``, 30 s by default)."""
+
+
+class MetaStoreURLError(MetaStoreOpenError, ValueError):
+    """The store's URL cannot be parsed, or names a database SQLAlchemy does not know."""
 
 
 class MissingExtraError(ImportError):
@@ -41,6 +80,18 @@ class MissingExtraError(ImportError):
         super().__init__(
             f"{purpose} needs the optional package {package!r}, which is not installed. "
             f"Install it with: pip install 'tunegym[{extra}]'"
+        )
+
+
+class MetaStoreDriverError(MetaStoreOpenError, MissingExtraError):
+    """The store's database driver is not installed (the message says what to install)."""
+
+    def __init__(self, store: str, package: str, extra: str | None = None) -> None:
+        install = f"pip install 'tunegym[{extra}]'" if extra else f"pip install {package}"
+        ImportError.__init__(
+            self,
+            f"The meta-store {store} needs the database driver {package!r}, which is not "
+            f"installed. Install it with: {install}",
         )
 
 

@@ -19,6 +19,7 @@ from typing import Final, TypeVar
 from sqlalchemy.exc import DBAPIError
 
 from tunegym.errors import MetaStoreWriteError
+from tunegym.metastore._failures import write_error
 
 __all__ = ["ATTEMPTS", "LOGGER", "conflict_of", "retrying"]
 
@@ -65,17 +66,21 @@ def _reason(error: DBAPIError) -> str:
     return lines[0] if lines else type(error.orig).__name__
 
 
-def retrying(work: Callable[[], T], what: str, store: str) -> T:
+def retrying(work: Callable[[], T], what: str, store: str, timeout_s: float = _DEADLINE_S) -> T:
     """``work()``, run again after a short jittered sleep while it loses races to other writers.
 
     Args:
         work: one whole transaction (it begins, and commits or rolls back, inside).
         what: the operation, for the error message (``"log_trial"``).
         store: the store's URL without password, for the error message.
+        timeout_s: no new attempt starts after this long (the store's timeout: SQLite's busy
+            timeout has already waited as long).
 
     Raises:
         MetaStoreWriteError: with a one-line message, when the database refuses the write for
-            another reason, or after `ATTEMPTS` attempts (or 30 s) of lost races.
+            another reason, or after `ATTEMPTS` attempts (or ``timeout_s``) of lost races; a
+            `MetaStoreReadOnlyError`, `MetaStoreFullError` or `MetaStoreLockedError` (its
+            subclasses) when the store is read-only, full, or locked by another process.
     """
     started, attempt = time.monotonic(), 1
     while True:
@@ -83,8 +88,11 @@ def retrying(work: Callable[[], T], what: str, store: str) -> T:
             return work()
         except DBAPIError as error:
             conflict = conflict_of(error)
-            if conflict is None or attempt == ATTEMPTS or time.monotonic() - started > _DEADLINE_S:
-                raise MetaStoreWriteError(_message(error, conflict, attempt, what, store)) from None
+            if conflict is None or attempt == ATTEMPTS or time.monotonic() - started > timeout_s:
+                known = write_error(error, what, store, timeout_s)
+                raise known or MetaStoreWriteError(
+                    _message(error, conflict, attempt, what, store)
+                ) from None
             LOGGER.debug("%s: attempt %d lost a race (%s); retrying", what, attempt, conflict)
         time.sleep(random.uniform(0, min(_LONGEST_DELAY_S, _FIRST_DELAY_S * 2 ** (attempt - 1))))
         attempt += 1

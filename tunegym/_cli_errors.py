@@ -1,0 +1,65 @@
+"""The ``tunegym`` command's last word on an error that escaped a command: one line on stderr.
+
+A store that is read-only, full, locked or unreachable, or a missing optional package, is the
+user's to fix, not a bug: ``tunegym`` then prints ``error: <one line>`` and exits with 1,
+without a traceback. ``TUNEGYM_DEBUG=1`` shows the traceback instead. Any other exception is a
+bug, and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Final
+
+from tunegym.errors import DatasetError, MetaStoreError, MissingExtraError
+
+__all__ = ["DEBUG_ENV", "one_line", "run_cli"]
+
+DEBUG_ENV: Final = "TUNEGYM_DEBUG"
+# tunegym's errors whose message says what is wrong and what to do.
+_TOLD: Final = (MetaStoreError, MissingExtraError, DatasetError)
+
+
+def one_line(error: BaseException) -> str | None:
+    """What ``tunegym`` prints for ``error`` (after ``error: ``), or ``None`` for a bug.
+
+    tunegym's own errors (`MetaStoreError`, `MissingExtraError`, `DatasetError`) give their
+    message; a database error that no store method turned into one gives the database's
+    reason. A message of several lines is joined into one.
+    """
+    if isinstance(error, _TOLD):
+        message = str(error)
+    else:
+        # Imported only if loaded: a command that never touched a database raised none.
+        sa_exc = sys.modules.get("sqlalchemy.exc")
+        if sa_exc is None or not isinstance(error, sa_exc.DBAPIError):
+            return None
+        lines = str(error.orig or error).strip().splitlines()
+        reason = lines[0].strip() if lines else type(error).__name__
+        message = f"the meta-store's database failed: {reason} ({DEBUG_ENV}=1 shows why)."
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def run_cli(app: Callable[[], object]) -> None:
+    """Run the ``tunegym`` command ``app``; an error the user can fix ends in one line.
+
+    Such an error (see `one_line`) prints ``error: <one line>`` on stderr and exits with 1;
+    with ``TUNEGYM_DEBUG=1`` it propagates, traceback and all.
+
+    Example:
+        >>> import typer
+        >>> app = typer.Typer()
+        >>> def main() -> None:  # the console script's entry point
+        ...     run_cli(app)
+    """
+    try:
+        app()
+    except Exception as error:
+        message = one_line(error)
+        if message is None or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
