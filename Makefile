@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev,openml,metafeatures,service,lcbench,peers
+EXTRAS ?= dev,openml,metafeatures,service,lcbench,peers,ray
 # Benchmark peers whose metadata over-asks (pyproject.toml, extra "peers"): installed without deps.
 PEERS_NO_DEPS ?= syne-tune==0.16.0 DEHB==0.1.2
 

@@ -1,8 +1,9 @@
 """Suite-wide settings and fixtures: one torch thread (tiny models run fastest that way on 2
-cores), and a PostgreSQL server for the store tests."""
+cores), a PostgreSQL server for the store tests and a local Ray for the parallel runs."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -31,3 +32,18 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"postgresql+psycopg://postgres@/postgres?host={socket_dir}"
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """A local Ray of 2 CPUs, started once for the session (the work of ``Workers(2)`` then runs
+    on it, without a Ray of its own); skips when the extra ``ray`` is not installed."""
+    ray = pytest.importorskip("ray", reason="the extra 'ray' is not installed")
+    if ray.is_initialized():  # someone else's session: theirs to stop
+        yield
+        return
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        yield
+    finally:
+        ray.shutdown()

@@ -40,7 +40,22 @@ def bench_command(
         typer.Option("--budget", help="Epoch budget (repeatable); default: the suite's."),
     ] = None,
     seeds: Annotated[int, typer.Option(help="Episodes (seeds) per task.")] = 10,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Workers running episodes: with Ray installed (extra 'ray') a local Ray of this "
+            "many CPUs is started, else spawned processes (v1: processes).",
+            min=1,
+        ),
+    ] = 2,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the episodes on a Ray cluster: its address (ray://HOST:10001, or "
+            "HOST:6379 on a node of it), 'auto' (the cluster this machine belongs to, or "
+            "$RAY_ADDRESS), or 'local' (a local Ray of --workers CPUs). Not for v1.",
+        ),
+    ] = None,
     split: Annotated[str, typer.Option(help="Split file (empty: the suite's).")] = "",
     budget_seconds: Annotated[
         float, typer.Option(help="Also end episodes after this many training seconds (0: no).")
@@ -77,6 +92,8 @@ def bench_command(
         _list()
         return
     if suite == "v1":
+        if ray_address:
+            raise typer.BadParameter("v1 runs in processes; --ray-address is for the v2 suites.")
         _v1(methods, datasets, budgets, seeds, workers, live, quick, out, doc, figures, snapshot, agent,
             command)  # fmt: skip
         return
@@ -92,23 +109,31 @@ def bench_command(
         console.print(f"Rewrote {doc or 'no report'} and {len(result['figures'])} figures.")
         return
 
-    plan = BenchPlan(
-        suite=suite,
-        peers=tuple(methods or (_QUICK_PEERS if quick else ())),
-        budgets=tuple(budgets or ((200,) if quick else ())),
-        seeds=2 if quick else seeds,
-        tasks=tuple(datasets or ()),
-        split=split or None,
-        budget_seconds=budget_seconds or None,
-        workers=workers,
-        max_tasks=3 if quick else 0,
-    )
+    try:
+        plan = BenchPlan(
+            suite=suite,
+            peers=tuple(methods or (_QUICK_PEERS if quick else ())),
+            budgets=tuple(budgets or ((200,) if quick else ())),
+            seeds=2 if quick else seeds,
+            tasks=tuple(datasets or ()),
+            split=split or None,
+            budget_seconds=budget_seconds or None,
+            workers=workers,
+            ray_address=ray_address,
+            max_tasks=3 if quick else 0,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if merge and not methods:
         raise typer.BadParameter("--merge needs the --peer(s) to run.", param_hint="--merge")
     previous = read_results(out, suite) if merge else None  # before running: fail fast
     with Progress(console=console, transient=True) as bar:
-        job = bar.add_task(f"bench {suite}", total=None)
-        frame = run_suite(plan, progress=lambda d, n: bar.update(job, completed=d, total=n))
+        job = bar.add_task(f"bench {suite} {plan.where().describe()}", total=None)
+        try:
+            frame = run_suite(plan, progress=lambda d, n: bar.update(job, completed=d, total=n))
+        except (ImportError, ConnectionError) as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
     if merge:
         from tunegym.bench import merge_results
 
@@ -124,7 +149,10 @@ def bench_command(
             console.print(f"[bold]{scope}[/bold]")
             columns = ["budget", "peer", "regret@25", "regret@100", "rank", "auc", "decision_s"]
             console.print(table[columns].to_string(index=False, float_format="%.4f"))
-    console.print(f"Wrote {out}, {doc or 'no report'} and {len(result['figures'])} figures.")
+    console.print(
+        f"Wrote {out}, {doc or 'no report'} and {len(result['figures'])} figures; the episodes "
+        f"ran {plan.where().describe()}."
+    )
 
 
 bench_command.__doc__ = _HELP

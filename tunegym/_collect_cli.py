@@ -62,8 +62,23 @@ def collect_command(
             help="Subsample larger datasets to this many rows (stratified, seed 0); 0 keeps all."
         ),
     ] = 10_000,
-    workers: Annotated[int, typer.Option(help="Processes training in parallel.")] = 1,
-    threads: Annotated[int, typer.Option(help="torch threads per process.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Workers training in parallel: with Ray installed (extra 'ray') a local Ray of "
+            "this many CPUs is started, else spawned processes.",
+            min=1,
+        ),
+    ] = 1,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Train on a Ray cluster: its address (ray://HOST:10001, or HOST:6379 on a node "
+            "of it), 'auto' (the cluster this machine belongs to, or $RAY_ADDRESS), or 'local' "
+            "(a local Ray of --workers CPUs). This process stays the only writer of the store.",
+        ),
+    ] = None,
+    threads: Annotated[int, typer.Option(help="torch threads per worker.", min=1)] = 1,
     store: Annotated[
         str | None,
         typer.Option(help="Meta-store URL or SQLite file (default: $TUNEGYM_METASTORE, else ~)."),
@@ -114,6 +129,7 @@ def collect_command(
 
     from tunegym.envs import SearchSpace, collect, resolve_datasets
     from tunegym.metastore import MetaStore
+    from tunegym.parallel import Workers
 
     try:
         defaults = SearchSpace()
@@ -141,6 +157,7 @@ def collect_command(
             )
         specs = resolve_datasets(_items(datasets or ["all"]))
         trial_seeds = _numbers(seeds, int, "--seeds") if seeds else (0, 1, 2)
+        where = Workers(workers, ray_address, threads)
         ms = MetaStore(store)
     except (ValueError, ImportError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
@@ -149,7 +166,7 @@ def collect_command(
     console.print(
         f"collecting {len(specs)} datasets x {len(trial_seeds)} seeds x {space.n_configs} "
         f"{space_name.value} configurations x {space.max_epochs} epochs into {ms.url} "
-        f"({workers} workers)"
+        f"{where.describe()}"
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -174,15 +191,15 @@ def collect_command(
         try:
             summary = collect(
                 specs, space, trial_seeds, store=ms, max_rows=max_rows or None, target=target,
-                workers=workers, threads=threads, meta_features=meta_features, progress=show,
+                workers=where, meta_features=meta_features, progress=show,
             )  # fmt: skip
-        except ValueError as exc:
+        except (ValueError, ImportError, ConnectionError) as exc:
             err_console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from exc
         console.print(
             f"trained {summary.units_trained} units ({summary.runs_logged:,} runs), skipped "
             f"{summary.units_skipped} already stored; wall {_duration(summary.wall_seconds)}, "
-            f"CPU {_duration(summary.cpu_seconds)}"
+            f"CPU {_duration(summary.cpu_seconds)}, {where.describe()}"
         )
         for spec, twin in summary.twins:
             console.print(f"not collected: {spec} is the OpenML dataset stored as {twin}")

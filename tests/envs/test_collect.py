@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from tunegym import parallel
 from tunegym.cli import app
 from tunegym.data import load_dataset
 from tunegym.envs import (
@@ -134,8 +135,10 @@ with MetaStore(sys.argv[1]) as store:
 
 
 def test_killed_collection_resumes_in_parallel(
-    tmp_path: Path, uninterrupted: dict[str, pd.DataFrame]
+    tmp_path: Path, uninterrupted: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # In processes, as where Ray is not installed (tests/test_parallel.py runs collect on Ray).
+    monkeypatch.setattr(parallel, "ray_available", lambda: False)
     path = tmp_path / "ms.sqlite"
     code = _KILLED_RUN.format(
         specs=SPECS, lrs=SPACE.lrs, bss=SPACE.batch_sizes, epochs=SPACE.max_epochs, seeds=SEEDS

@@ -4,7 +4,8 @@ A suite is a list of `CurvePool` tasks with a split. Every (peer, task, seed) ep
 own seed from (suite seed, task, seed) — never the same tuner seed on every task — and the same
 draw serves every peer on that episode (common random numbers). Cold peers run on every task of
 the suite; warm-started ones on its meta-test tasks, from the portfolio of its meta-train tasks.
-Work units (one peer on one task, every seed) go to worker processes.
+Work units (one peer on one task, every seed) run in parallel: in worker processes or as Ray tasks
+(`tunegym.parallel`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import cache
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from tunegym.bench._episode import Episode, portfolio
 from tunegym.bench._ledger import BudgetSpent, EpisodeTrace, Ledger
 from tunegym.bench._registry import PEERS, get_peer
 from tunegym.envs._pool import CurvePool, config_prior, load_suite
+from tunegym.parallel import Workers, as_completed_results, executor
 
 __all__ = [
     "SUITE_BUDGETS",
@@ -91,7 +92,10 @@ class BenchPlan:
         tasks: restrict to these tasks (default: all).
         split: a split file (default: the suite's).
         budget_seconds: also end episodes after this many training seconds.
-        workers: processes.
+        workers: workers (1: in this process; more: a local Ray of that many CPUs, or spawned
+            processes where Ray is not installed).
+        ray_address: run the episodes on this Ray cluster instead (``ray://HOST:10001``,
+            ``HOST:6379``, ``auto``), or ``local`` (a local Ray of ``workers`` CPUs).
         base_seed: seeds every episode's seed (`episode_seed`).
         portfolio_size: configurations of the warm start's portfolio.
         lcbench_configs: configurations per LCBench pool.
@@ -106,6 +110,7 @@ class BenchPlan:
     split: str | None = None
     budget_seconds: float | None = None
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+    ray_address: str | None = None
     base_seed: int = 0
     portfolio_size: int = 8
     lcbench_configs: int = 2000
@@ -114,10 +119,15 @@ class BenchPlan:
     def __post_init__(self) -> None:
         for name in self.peers:
             get_peer(name)
-        if self.seeds < 1 or self.workers < 1:
-            raise ValueError(f"seeds and workers must be >= 1, got {self.seeds}, {self.workers}.")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}.")
+        self.where()  # checks workers and ray_address
         if any(b < 1 for b in self.budgets):
             raise ValueError(f"budgets must be >= 1 epoch, got {self.budgets}.")
+
+    def where(self) -> Workers:
+        """Where the episodes run."""
+        return Workers(self.workers, self.ray_address)
 
     def budget_list(self) -> tuple[int, ...]:
         """The budgets to run."""
@@ -224,21 +234,20 @@ def run_suite(
     units.sort(key=lambda u: (-u.budget, u.peer not in ("smac-hyperband", "bohb", "bohb-ws")))
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
-    if plan.workers == 1:
-        for done, unit in enumerate(units, 1):
-            rows += _run_unit(unit)
+    where = plan.where() if units else Workers()
+    # SMAC's choices depend on string hashing (its local search starts from a set): workers get a
+    # fixed hash seed so that an episode is the same in every run.
+    env = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+    with (
+        executor(where, env=env) as ex,
+        closing(as_completed_results(ex, _run_unit, units)) as results,
+    ):
+        for done, (_, result) in enumerate(results, 1):
+            if isinstance(result, BaseException):
+                raise result
+            rows += result
             if progress:
                 progress(done, len(units))
-    else:
-        # SMAC's choices depend on string hashing (its local search starts from a set): workers
-        # get a fixed hash seed so that an episode is the same in every run.
-        os.environ.setdefault("PYTHONHASHSEED", "0")
-        with ProcessPoolExecutor(plan.workers, mp_context=get_context("spawn")) as ex:
-            futures = [ex.submit(_run_unit, u) for u in units]
-            for done, future in enumerate(as_completed(futures), 1):
-                rows += future.result()
-                if progress:
-                    progress(done, len(units))
     frame = pd.DataFrame(rows).sort_values(["budget", "peer", "task", "seed", "epochs"])
     frame = frame.reset_index(drop=True)
     frame.attrs["bench"] = {
@@ -246,6 +255,7 @@ def run_suite(
         "budgets": list(plan.budget_list()),
         "seeds": plan.seeds,
         "workers": plan.workers,
+        "where": where.describe(),
         "tasks": len(chosen),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "python": sys.version.split()[0],

@@ -8,22 +8,22 @@ it finishes (``MetaStore.log_trial``), and a unit is complete once every candida
 its seed. Either way a collection killed at any point resumes by skipping what the store already
 holds complete: only the work in flight is redone and no row is duplicated.
 
-Units run in ``workers`` processes (spawned); the parent alone writes to the store, as SQLite has
-one writer. Datasets larger than ``max_rows`` are subsampled (stratified, seed 0), so the curves
-of a capped dataset are those of ``load_dataset(spec, max_rows=max_rows, seed=0)``.
+Units (off the grid: trials) run where `Workers` says: in this process, in spawned processes or
+as Ray tasks on a local Ray or a cluster (`tunegym.parallel`). The parent alone writes to the
+store: SQLite has one writer, a trial's records are small next to its training, and workers on
+other machines need no access to the database. Datasets larger than ``max_rows`` are subsampled
+(stratified, seed 0), so the curves of a capped dataset are those of
+``load_dataset(spec, max_rows=max_rows, seed=0)``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import pandas as pd
 from sqlalchemy import exists, or_, select
@@ -52,6 +52,7 @@ from tunegym.metastore import (
     openml_twins,
     trial_identity,
 )
+from tunegym.parallel import Workers, as_completed_results, executor
 from tunegym.training import EpochRecord, MLPSpec, Trial
 
 __all__ = [
@@ -331,47 +332,6 @@ def _train_trial(
     return history, time.process_time() - started
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-_Job = TypeVar("_Job", CollectUnit, tuple[CollectUnit, int])
-_Result = TypeVar("_Result")
-
-
-def _run_jobs(
-    jobs: Sequence[_Job],
-    workers: int,
-    threads: int,
-    function: Callable[..., _Result],
-    args: tuple[SearchSpace, MLPSpec, int | None, str | None],
-) -> Generator[tuple[_Job, _Result | BaseException], None, None]:
-    """Yield each job (a unit, or a unit's candidate) with its result or exception as it ends."""
-    if workers == 1:
-        for job in jobs:
-            try:
-                yield job, function(job, *args)
-            except Exception as exc:
-                yield job, exc
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _init_worker, (threads,)) as pool:
-        try:
-            pending: dict[Future, _Job] = {pool.submit(function, j, *args): j for j in jobs}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: pending[f]):
-                    job = pending.pop(future)
-                    error = future.exception()
-                    if isinstance(error, BrokenProcessPool):
-                        raise error  # a worker died (killed, out of memory): nothing can go on
-                    yield job, error if error is not None else future.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
 def collect(
     specs: Sequence[str],
     space: SearchSpace | None = None,
@@ -381,7 +341,7 @@ def collect(
     model: MLPSpec | None = None,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     target: str | None = None,
-    workers: int = 1,
+    workers: int | Workers = 1,
     threads: int = 1,
     meta_features: bool = True,
     progress: Callable[[CollectProgress], None] | None = None,
@@ -407,9 +367,12 @@ def collect(
         max_rows: datasets with more rows are subsampled to this many (stratified, seed 0);
             ``None`` keeps every row.
         target: the class column of file datasets.
-        workers: processes training units (off the grid: trials) in parallel (1: in this
-            process).
-        threads: torch threads per worker process (``workers > 1`` only).
+        workers: where units (off the grid: trials) are trained: a `Workers` (e.g.
+            ``Workers(4, ray_address="auto")`` for a Ray cluster), or a number of workers (1: in
+            this process; more: a local Ray of that many CPUs, or spawned processes where Ray
+            is not installed).
+        threads: torch threads per worker when ``workers`` is a number (a `Workers` carries
+            its own); work in this process keeps the process's setting.
         meta_features: also compute and store each dataset's meta-features.
         progress: called with a `CollectProgress` after the resume check and after each unit
             (off the grid: each trial).
@@ -419,6 +382,8 @@ def collect(
 
     Raises:
         ValueError: for no dataset, no seed, a negative seed, or ``workers``/``threads`` < 1.
+        MissingExtraError: (an ``ImportError``) for a Ray address without the ``ray`` package.
+        ConnectionError: for a Ray address nothing answers at.
 
     Example:
         >>> from tunegym.metastore import MetaStore
@@ -438,8 +403,7 @@ def collect(
         )
     if not seeds or min(seeds) < 0:
         raise ValueError(f"collect needs non-negative trial seeds, got {seeds!r}.")
-    if workers < 1 or threads < 1:
-        raise ValueError(f"workers and threads must be >= 1, got {workers!r} and {threads!r}.")
+    where = workers if isinstance(workers, Workers) else Workers(workers, threads=threads)
     started, cpu_started = time.perf_counter(), time.process_time()
     twins = openml_twins(store, specs)
     specs = [s for s in specs if s not in twins]
@@ -492,9 +456,15 @@ def collect(
 
     report(None)
     args = (space, model, max_rows, target)
-    # closing(): an exception of ``progress`` shuts the pool down at once, cancelling the rest.
+    remote = where.kind != "inline"  # the workers' CPU time is not this process's
+    if not (todo if space.is_grid else jobs):
+        where = Workers()  # nothing to train: no Ray to start
+    # closing(): an exception of ``progress`` cancels the work left at once.
     if space.is_grid:
-        with closing(_run_jobs(todo, workers, threads, _train_unit, args)) as results:
+        with (
+            executor(where) as ex,
+            closing(as_completed_results(ex, _train_unit, todo, *args)) as results,
+        ):
             for unit, result in results:
                 left[unit.dataset] -= 1
                 if isinstance(result, BaseException):
@@ -502,12 +472,15 @@ def collect(
                 else:
                     frame, cpu = result
                     runs += len(store.log_curves(frame))
-                    trained, worker_cpu = trained + 1, worker_cpu + (cpu if workers > 1 else 0.0)
+                    trained, worker_cpu = trained + 1, worker_cpu + (cpu if remote else 0.0)
                     describe(unit.dataset)
                 report(unit)
     else:
-        with closing(_run_jobs(jobs, workers, threads, _train_trial, args)) as trial_results:
-            for (unit, index), outcome in trial_results:
+        with (
+            executor(where) as ex,
+            closing(as_completed_results(ex, _train_trial, jobs, *args)) as outcomes,
+        ):
+            for (unit, index), outcome in outcomes:
                 trials_left[unit] -= 1
                 if isinstance(outcome, BaseException):
                     unit_error.setdefault(unit, f"{type(outcome).__name__}: {outcome}")
@@ -519,7 +492,7 @@ def collect(
                     dataset = _load(unit.dataset, max_rows, target)
                     store.log_trial(dataset, train, spec, history)
                     runs, configs = runs + 1, configs + 1
-                    worker_cpu += cpu if workers > 1 else 0.0
+                    worker_cpu += cpu if remote else 0.0
                     describe(unit.dataset)
                 if trials_left[unit] == 0:
                     left[unit.dataset] -= 1
