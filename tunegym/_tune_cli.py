@@ -31,6 +31,7 @@ def _step_line(r: StepRecord, metric: str = "val_accuracy") -> str:
     return (
         f"step {r.step:3d} {r.kind:8s} #{r.trial:<2d} lr {r.lr:<7.2g} bs {r.batch_size:<3d} "
         f"+{r.epochs:<2d}={r.trial_epochs:2d} ep  val {val}  best {_value(r.incumbent_val, metric)}"
+        + (f"  ({r.pending} still training)" if r.pending else "")
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tunegym.agent import FREEZE_THAW, TuningResult, tune
@@ -83,3 +85,16 @@ def test_only_the_freeze_thaw_agent_trains_trials_at_once() -> None:
         tune("sklearn:iris", budget_epochs=8, method="random", workers=2)
     with pytest.raises(ValueError, match="workers must be"):
         tune("sklearn:iris", budget_epochs=8, workers=0)
+
+
+def test_the_step_line_says_how_many_trials_are_still_training() -> None:
+    from tunegym._tune_cli import _step_line
+    from tunegym.agent import StepRecord
+
+    step = StepRecord(
+        step=3, action=7, kind="continue", trial=1, lr=0.01, batch_size=32, epochs=2,
+        trial_epochs=5, val_score=0.8, incumbent_val=0.9, epochs_used=12, seconds=1.0,
+        decision_seconds=0.001, pending=1,
+    )  # fmt: skip
+    assert _step_line(step).endswith("(1 still training)")
+    assert "still training" not in _step_line(replace(step, pending=0))
