@@ -123,6 +123,7 @@ def collect_command(
     The space is the (learning rate, batch size) grid, or --n-configs candidates of LCBench's
     space. Resumable: stop it at any time (Ctrl-C) and run the same command again; finished
     (dataset, seed) units are skipped (off the grid: every stored trial), nothing is stored twice.
+    Several collections on one store share its work: each unit (trial) is trained once.
     """
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -196,10 +197,13 @@ def collect_command(
         except (ValueError, ImportError, ConnectionError) as exc:
             err_console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from exc
+        elsewhere = summary.units_elsewhere
         console.print(
             f"trained {summary.units_trained} units ({summary.runs_logged:,} runs), skipped "
-            f"{summary.units_skipped} already stored; wall {_duration(summary.wall_seconds)}, "
-            f"CPU {_duration(summary.cpu_seconds)}, {where.describe()}"
+            f"{summary.units_skipped} already stored"
+            + (f", {elsewhere} finished by another collector" if elsewhere else "")
+            + f"; wall {_duration(summary.wall_seconds)}, CPU {_duration(summary.cpu_seconds)}, "
+            f"{where.describe()}"
         )
         for spec, twin in summary.twins:
             console.print(f"not collected: {spec} is the OpenML dataset stored as {twin}")

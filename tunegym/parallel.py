@@ -9,6 +9,10 @@ Ray is optional (the extra ``ray``) and imported only when work goes to it. A Ra
 process already holds (the user's own, a test fixture's) is used and left running; one started
 here is shut down on exit.
 
+Workers die with this process, however it ends (``kill -9`` included): a spawned worker watches
+its parent, and a local Ray started here has a watcher process that kills Ray's processes once
+this one is gone (Ray's agents would otherwise outlive it by a minute or more).
+
 Example:
     >>> from tunegym.parallel import Workers, as_completed_results, executor
     >>> with executor(Workers(1)) as pool:
@@ -18,19 +22,23 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import multiprocessing
 import os
 import queue
 import re
+import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_for
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
@@ -56,6 +64,11 @@ WorkersKind = Literal["inline", "processes", "ray"]
 # tells within seconds.
 _CONNECT_SECONDS: Final = 5.0
 _AUTH_NOTICE: Final = "ray._private.authentication.authentication_token_setup"
+# How often a worker checks that its parent lives, and a local Ray's watcher that the driver does
+# (and, less often, which processes the driver's Ray has: a scan of every process).
+_PARENT_POLL_S: Final = 0.5
+_TREE_POLL_S: Final = 1.0
+_PR_SET_PDEATHSIG: Final = 1  # <linux/prctl.h>
 # Ray's exceptions that say a worker, a node or the session went away (not that the job raised).
 _RAY_FAILURES: Final = (
     "WorkerCrashedError",
@@ -209,6 +222,33 @@ def _set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def _die_with(parent: int) -> None:
+    """End this process as soon as ``parent``, the process that spawned it, is gone.
+
+    On Linux the kernel kills it (``PR_SET_PDEATHSIG``: with the thread that spawned it, so a
+    pool is to be used from the thread that opened it); everywhere a daemon thread checks every
+    `_PARENT_POLL_S` seconds that the parent is still the one (an orphan gets another).
+    """
+    if sys.platform == "linux":
+        with suppress(OSError, AttributeError):  # no libc prctl: the thread below does it
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # gone before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tunegym-parent-watch", daemon=True).start()
+
+
+def _start_worker(threads: int, parent: int) -> None:
+    """A spawned worker's initializer: it dies with ``parent`` and uses ``threads`` threads."""
+    _die_with(parent)
+    _set_threads(threads)
+
+
 def _call_in_worker(
     threads: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
@@ -305,6 +345,81 @@ def _unreachable(address: str, reason: object) -> str:
     )
 
 
+def _psutil() -> Any:
+    """psutil: installed, or the copy Ray ships (``ray/thirdparty_files``)."""
+    try:
+        import psutil  # type: ignore[import-untyped]
+    except ImportError:
+        ray = importlib.util.find_spec("ray")
+        if ray is None or not ray.submodule_search_locations:
+            raise
+        sys.path.insert(
+            0, os.path.join(next(iter(ray.submodule_search_locations)), "thirdparty_files")
+        )
+        import psutil
+    return psutil
+
+
+def _reap_when_gone(driver: int) -> None:
+    """Run in a process of its own (`_ray_watcher`): note the processes ``driver`` starts from
+    now on (its local Ray: GCS, raylet, agents, workers) and kill those still alive once it is
+    gone."""
+    psutil = _psutil()
+    try:
+        parent = psutil.Process(driver)
+    except psutil.NoSuchProcess:
+        return
+    own = {child.pid for child in parent.children(recursive=True)}  # this one, and older ones
+    print("watching", flush=True)  # the driver starts its Ray now
+    started: dict[int, Any] = {}
+    scanned = 0.0
+    while os.getppid() == driver and parent.is_running():
+        if time.monotonic() - scanned >= _TREE_POLL_S:
+            scanned = time.monotonic()
+            try:
+                for child in parent.children(recursive=True):
+                    if child.pid not in own:
+                        started.setdefault(child.pid, child)
+            except psutil.Error:
+                pass  # the driver ended during the scan
+        time.sleep(_PARENT_POLL_S / 2)
+    for process in started.values():
+        with suppress(psutil.Error):
+            process.kill()  # psutil kills no process that took a dead one's pid
+
+
+@contextmanager
+def _ray_watcher() -> Iterator[None]:
+    """A process that kills the local Ray started inside if this process dies (``kill -9``).
+
+    Ray makes its GCS and raylet die with the driver, but the raylet's agents then wait a
+    minute on the dead GCS and its workers a few seconds; the watcher kills them at once.
+    """
+    code = (
+        "import sys; from tunegym.parallel import _reap_when_gone; "
+        "_reap_when_gone(int(sys.argv[1]))"
+    )
+    try:
+        watcher = subprocess.Popen(
+            [sys.executable, "-c", code, str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal stops the driver, not the watcher
+        )
+    except OSError:
+        watcher = None  # best effort: Ray's own fate sharing remains
+    if watcher is not None and watcher.stdout is not None:
+        watcher.stdout.readline()  # it knows which processes are not Ray's (or it failed)
+        watcher.stdout.close()
+    try:
+        yield
+    finally:
+        if watcher is not None:
+            watcher.kill()
+            watcher.wait()
+
+
 @contextmanager
 def _ray_session(workers: Workers) -> Iterator[None]:
     """A Ray session for ``workers``: the one this process holds, else one started here."""
@@ -316,30 +431,32 @@ def _ray_session(workers: Workers) -> Iterator[None]:
         yield
         return
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if workers.starts_ray:
-        # A Ray started for this work alone: no notice that it uses Ray's default token auth.
-        notice = logging.getLogger(_AUTH_NOTICE)
-        level = notice.level
-        notice.setLevel(logging.ERROR)
-        try:
-            ray.init(address="local", num_cpus=workers.n, include_dashboard=False, **quiet)
-        finally:
-            notice.setLevel(level)
-    else:
-        address = str(workers.ray_address)
-        if (endpoint := _endpoint(address)) is not None:
+    with ExitStack() as stack:
+        if workers.starts_ray:
+            stack.enter_context(_ray_watcher())
+            # A Ray started for this work alone: no notice that it uses Ray's default token auth.
+            notice = logging.getLogger(_AUTH_NOTICE)
+            level = notice.level
+            notice.setLevel(logging.ERROR)
             try:
-                socket.create_connection(endpoint, timeout=_CONNECT_SECONDS).close()
-            except OSError as exc:
+                ray.init(address="local", num_cpus=workers.n, include_dashboard=False, **quiet)
+            finally:
+                notice.setLevel(level)
+        else:
+            address = str(workers.ray_address)
+            if (endpoint := _endpoint(address)) is not None:
+                try:
+                    socket.create_connection(endpoint, timeout=_CONNECT_SECONDS).close()
+                except OSError as exc:
+                    raise ConnectionError(_unreachable(address, exc)) from exc
+            try:
+                ray.init(address=address, **quiet)
+            except ConnectionError as exc:
                 raise ConnectionError(_unreachable(address, exc)) from exc
         try:
-            ray.init(address=address, **quiet)
-        except ConnectionError as exc:
-            raise ConnectionError(_unreachable(address, exc)) from exc
-    try:
-        yield
-    finally:
-        ray.shutdown()
+            yield
+        finally:
+            ray.shutdown()
 
 
 @contextmanager
@@ -392,7 +509,9 @@ def executor(workers: Workers, *, env: Mapping[str, str] | None = None) -> Itera
         else:
             stack.enter_context(_environment(env or {}))
             spawn = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(workers.n, spawn, _set_threads, (workers.threads,))
+            pool = ProcessPoolExecutor(
+                workers.n, spawn, _start_worker, (workers.threads, os.getpid())
+            )
         try:
             yield pool
         except BaseException:
@@ -406,44 +525,60 @@ _Result = TypeVar("_Result")
 
 
 def as_completed_results(
-    pool: Executor, function: Callable[..., _Result], jobs: Iterable[_Job], *args: Any
+    pool: Executor,
+    function: Callable[..., _Result],
+    jobs: Iterable[_Job],
+    *args: Any,
+    window: int | None = None,
 ) -> Generator[tuple[_Job, _Result | BaseException], None, None]:
     """Run ``function(job, *args)`` for every job on ``pool``; yield each job with its result
     or the exception it raised, as jobs end (those ending together in the jobs' order).
 
     An `InlineExecutor` runs one job per step of the iteration; other executors get every job
-    at once. Closing the generator (``with contextlib.closing(...)`` around the loop, so that an
-    exception in it closes it too) cancels the jobs not yet yielded.
+    at once, or with a ``window`` at most that many jobs not yet yielded: ``jobs`` is then read
+    as jobs end (a generator of jobs can decide each one late, e.g. claim it). Closing the
+    generator (``with contextlib.closing(...)`` around the loop, so that an exception in it
+    closes it too) cancels the jobs not yet yielded.
 
     Raises:
         BrokenProcessPool: or Ray's ``WorkerCrashedError``, ``NodeDiedError`` ... when a worker
             died (killed, out of memory): the work cannot go on (`is_worker_failure`).
     """
-    jobs = list(jobs)
+    if window is not None and window < 1:
+        raise ValueError(f"window must be None or >= 1, got {window!r}.")
+    upcoming = iter(jobs)
+    limit = 1 if isinstance(pool, InlineExecutor) else window
     ended: queue.SimpleQueue[int] = queue.SimpleQueue()
-    futures: dict[int, Future[_Result]] = {}
-    one_by_one = isinstance(pool, InlineExecutor)
+    futures: dict[int, tuple[_Job, Future[_Result]]] = {}
     submitted = 0
+    exhausted = False
 
     def on_end(index: int) -> Callable[[Future[_Result]], None]:
         return lambda _: ended.put(index)
 
     try:
-        while submitted < len(jobs) or futures:
-            while submitted < len(jobs) and not (one_by_one and futures):
-                future = pool.submit(function, jobs[submitted], *args)
-                futures[submitted] = future
+        while True:
+            while not exhausted and (limit is None or len(futures) < limit):
+                try:
+                    job = next(upcoming)
+                except StopIteration:
+                    exhausted = True
+                    break
+                future = pool.submit(function, job, *args)
+                futures[submitted] = job, future
                 future.add_done_callback(on_end(submitted))
                 submitted += 1
+            if not futures:
+                return
             finished = [ended.get()]
             while not ended.empty():
                 finished.append(ended.get())
             for index in sorted(finished):
-                future = futures.pop(index)
+                job, future = futures.pop(index)
                 error = future.exception()
                 if error is not None and is_worker_failure(error):
                     raise error
-                yield jobs[index], error if error is not None else future.result()
+                yield job, error if error is not None else future.result()
     finally:
-        for future in futures.values():
+        for _, future in futures.values():
             future.cancel()

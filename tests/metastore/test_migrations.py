@@ -40,7 +40,7 @@ def test_the_parity_check_sees_a_model_that_drifted(tmp_path: Path) -> None:
 def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     engine = make_engine(url)
-    assert upgrade(engine) == head_revision() == "0003"
+    assert upgrade(engine) == head_revision() == "0004"
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "base")
     assert sa.inspect(engine).get_table_names() == ["alembic_version"]
@@ -56,25 +56,28 @@ def test_a_file_store_keeps_its_data_when_reopened(tmp_path: Path) -> None:
         store.get_or_create_dataset("iris", spec="sklearn:iris")
     with MetaStore(str(path)) as store:
         assert store.datasets()["spec"].tolist() == ["sklearn:iris"]
-        assert store.revision == "0003"
+        assert store.revision == "0004"
 
 
 def test_a_store_at_0002_migrates_and_its_exports_still_import(tmp_path: Path) -> None:
-    """0003 added only ``report_key`` (the service's idempotency keys, not exported)."""
+    """0003 added only ``report_key`` (the service's idempotency keys) and 0004 only
+    ``collect_claim`` (collectors' claims on jobs): neither is exported."""
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = make_engine(url)
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "0002")
     engine.dispose()
     with MetaStore(url) as store:
-        assert store.revision == "0003" and diffs(store.engine, Base.metadata) == []
+        assert store.revision == "0004" and diffs(store.engine, Base.metadata) == []
         store.get_or_create_dataset("iris", spec="sklearn:iris")
         store.export_parquet(tmp_path / "export")
     manifest = tmp_path / "export" / "manifest.json"
-    assert '"alembic_revision": "0003"' in manifest.read_text()
-    manifest.write_text(manifest.read_text().replace('"0003"', '"0002"'))  # as 0002 wrote it
-    with MetaStore(":memory:") as other:
-        assert other.import_parquet(tmp_path / "export").datasets == 1
+    assert '"alembic_revision": "0004"' in manifest.read_text()
+    for older in ("0002", "0003"):  # as 0002 and 0003 wrote it
+        manifest.write_text(manifest.read_text().replace('"0004"', f'"{older}"'))
+        with MetaStore(":memory:") as other:
+            assert other.import_parquet(tmp_path / "export").datasets == 1
+        manifest.write_text(manifest.read_text().replace(f'"{older}"', '"0004"'))
 
 
 def test_env_py_migrates_a_url_without_a_connection(tmp_path: Path) -> None:

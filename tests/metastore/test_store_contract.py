@@ -56,7 +56,7 @@ class TestMetaStoreContract:
     def test_schema_is_migrated_to_match_the_models(self, store: MetaStore) -> None:
         with store.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert context.get_current_revision() == store.revision == "0003"
+            assert context.get_current_revision() == store.revision == "0004"
             assert compare_metadata(context, Base.metadata) == []
 
     def test_foreign_keys_are_enforced(self, store: MetaStore) -> None:
@@ -311,7 +311,7 @@ class TestMetaStoreContract:
             assert other.stats().runs == 7
             assert sorted(other.datasets()["name"]) == ["iris", "toy"]
             manifest = tmp_path / "toy" / "manifest.json"
-            manifest.write_text(manifest.read_text().replace('"0003"', '"0099"'))
+            manifest.write_text(manifest.read_text().replace('"0004"', '"0099"'))
             with pytest.raises(ValueError, match="schema revision '0099'"):
                 other.import_parquet(tmp_path / "toy")
             with pytest.raises(FileNotFoundError, match=r"No manifest\.json"):

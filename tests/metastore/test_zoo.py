@@ -226,7 +226,7 @@ def test_a_store_at_revision_0001_is_upgraded_when_opened(tmp_path: Path) -> Non
         )  # fmt: skip
     engine.dispose()
     with MetaStore(url) as store:
-        assert store.revision == "0003"
+        assert store.revision == "0004"
         entry = store.zoo_add(weights(0), **meta())
         assert entry.dataset_id == store.get_or_create_dataset("iris", spec="sklearn:iris").id
     with MetaStore(url) as store:

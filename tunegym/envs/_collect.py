@@ -8,6 +8,12 @@ it finishes (``MetaStore.log_trial``), and a unit is complete once every candida
 its seed. Either way a collection killed at any point resumes by skipping what the store already
 holds complete: only the work in flight is redone and no row is duplicated.
 
+Collectors running at once on one store (a SQLite file, or a PostgreSQL server from several
+machines) share its work: each claims a unit (off the grid: a trial) in the store just before it
+trains it and leaves those another holds (the table ``collect_claim``); once its own are done it
+waits for the jobs others still hold, and takes over those of a collector that was killed when
+their claims expire (a minute without its heartbeat). Each job is trained once.
+
 Units (off the grid: trials) run where `Workers` says: in this process, in spawned processes or
 as Ray tasks on a local Ray or a cluster (`tunegym.parallel`). The parent alone writes to the
 store: SQLite has one writer, a trial's records are small next to its training, and workers on
@@ -18,20 +24,22 @@ other machines need no access to the database. Datasets larger than ``max_rows``
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
 import pandas as pd
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from tunegym.data import TabularDataset, list_datasets, load_dataset, read_table
 from tunegym.envs._backends import trial_setup
 from tunegym.envs._curves import record_curves
 from tunegym.envs._features import task_meta_features
+from tunegym.envs._sharing import shared_results
 from tunegym.envs._task import SearchSpace
 from tunegym.errors import did_you_mean
 from tunegym.metastore import (
@@ -52,7 +60,8 @@ from tunegym.metastore import (
     openml_twins,
     trial_identity,
 )
-from tunegym.parallel import Workers, as_completed_results, executor
+from tunegym.metastore._claims import WorkClaims, shared
+from tunegym.parallel import Workers, executor
 from tunegym.training import EpochRecord, MLPSpec, Trial
 
 __all__ = [
@@ -95,7 +104,7 @@ class CollectProgress:
     Attributes:
         unit: the unit just finished, or off the grid the unit of the trial just finished
             (``None`` for the first report, after the resume check).
-        units_done: units finished, skipped ones included.
+        units_done: units finished, skipped ones and those another collector finished included.
         units_total: units of the whole collection.
         units_skipped: units found complete in the store and not trained again.
         configs_trained: configurations (trials) trained in this session.
@@ -150,6 +159,8 @@ class CollectSummary:
             dataset under another spec (see `openml_twins`).
         wall_seconds: wall time of the session.
         cpu_seconds: CPU time of the training (summed over workers) and of the parent.
+        units_elsewhere: units that another collector on the store finished during this
+            session (off the grid: whose trials left to do it stored, none stored here).
     """
 
     units_trained: int
@@ -159,6 +170,7 @@ class CollectSummary:
     twins: tuple[tuple[str, str], ...] = field(default=())
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    units_elsewhere: int = 0
 
 
 def resolve_datasets(selection: Sequence[str]) -> list[str]:
@@ -202,9 +214,26 @@ def completed_units(
     flow (the network's spec) are those `trial_setup` gives the candidate.
     """
     if not space.is_grid:
-        stored = _stored_candidates(store, space, model)
+        stored = _stored_candidates(store, space, _candidate_identities(space, model))
         return {unit for unit, found in stored.items() if len(found) == space.n_configs}
-    flow = mlp_flow_name(asdict(model or MLPSpec()))
+    return _completed_grid_units(store, space, model or MLPSpec())
+
+
+def _of_unit(unit: CollectUnit | None) -> tuple[ColumnElement[bool], ...]:
+    """The conditions that keep the runs of ``unit`` (none: every unit's)."""
+    if unit is None:
+        return ()
+    label = or_(
+        Dataset.spec == unit.dataset, and_(Dataset.spec.is_(None), Dataset.name == unit.dataset)
+    )
+    return (Run.seed == unit.seed, label)
+
+
+def _completed_grid_units(
+    store: MetaStore, space: SearchSpace, model: MLPSpec, unit: CollectUnit | None = None
+) -> set[CollectUnit]:
+    """On the grid: `completed_units` (of ``unit`` alone, if given)."""
+    flow = mlp_flow_name(asdict(model))
     reached = exists().where(Evaluation.run_id == Run.id, Evaluation.epoch == space.max_epochs)
     query = (
         select(Dataset.spec, Dataset.name, Run.seed, Setup.params)
@@ -219,6 +248,7 @@ def completed_units(
             Run.source == "local",
             Run.init == "scratch",
             or_(Run.status == RunStatus.DIVERGED, reached),
+            *_of_unit(unit),
         )
     )
     grid = {(float(f"{lr:.9g}"), bs) for lr in space.lrs for bs in space.batch_sizes}
@@ -245,20 +275,26 @@ def _frozen(value: Any) -> Hashable:
     return repr(value)
 
 
-def _candidate_identities(space: SearchSpace, model: MLPSpec | None) -> dict[Hashable, int]:
-    """Each candidate's stored identity (flow's model spec, setup params) → its index."""
-    identities: dict[Hashable, int] = {}
-    for index, config in enumerate(space.candidates):
+def _candidate_identities(space: SearchSpace, model: MLPSpec | None) -> list[Hashable]:
+    """Each candidate's stored identity (flow's model spec, setup params), in index order."""
+    identities: list[Hashable] = []
+    for config in space.candidates:
         model_spec, params = trial_identity(*trial_setup(config, space.max_epochs, 0, model))
-        identities.setdefault((_frozen(model_spec), _frozen(params)), index)
+        identities.append((_frozen(model_spec), _frozen(params)))
     return identities
 
 
 def _stored_candidates(
-    store: MetaStore, space: SearchSpace, model: MLPSpec | None
+    store: MetaStore,
+    space: SearchSpace,
+    identities: Sequence[Hashable],
+    unit: CollectUnit | None = None,
 ) -> dict[CollectUnit, set[int]]:
-    """Off the grid: per unit, the indices of the candidates the store holds complete."""
-    identities = _candidate_identities(space, model)
+    """Off the grid: per unit (``unit`` alone, if given), the indices of the candidates the
+    store holds complete (``identities``: the candidates', `_candidate_identities`)."""
+    index_of: dict[Hashable, int] = {}
+    for i, identity in enumerate(identities):
+        index_of.setdefault(identity, i)
     reached = exists().where(Evaluation.run_id == Run.id, Evaluation.epoch == space.max_epochs)
     query = (
         select(Dataset.spec, Dataset.name, Run.seed, Setup.params, Flow.model_spec)
@@ -273,15 +309,30 @@ def _stored_candidates(
             Run.source == "local",
             Run.init == "scratch",
             or_(Run.status == RunStatus.DIVERGED, reached),
+            *_of_unit(unit),
         )
     )
     found: dict[CollectUnit, set[int]] = {}
     with store.engine.connect() as connection:
         for spec, name, seed, params, model_spec in connection.execute(query):
-            index = identities.get((_frozen(model_spec or {}), _frozen(params)))
+            index = index_of.get((_frozen(model_spec or {}), _frozen(params)))
             if index is not None:
                 found.setdefault(CollectUnit(spec or name, int(seed)), set()).add(index)
     return found
+
+
+def _key(*parts: Hashable) -> str:
+    """A job's claim key (`WorkClaims`): a digest of what makes it (numbers `_frozen`)."""
+    return "collect:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _unit_key(unit: CollectUnit, space: SearchSpace, model: MLPSpec) -> str:
+    """On the grid: the claim key of a unit (its dataset, seed, flow and grid)."""
+    lrs = tuple(sorted(float(f"{lr:.9g}") for lr in space.lrs))
+    flow = mlp_flow_name(asdict(model))
+    return _key(
+        unit.dataset, unit.seed, flow, space.max_epochs, lrs, tuple(sorted(space.batch_sizes))
+    )
 
 
 def _datasets_with_meta_features(store: MetaStore) -> set[str]:
@@ -408,9 +459,10 @@ def collect(
     twins = openml_twins(store, specs)
     specs = [s for s in specs if s not in twins]
     units = [CollectUnit(spec, seed) for spec in specs for seed in seeds]
-    stored = {} if space.is_grid else _stored_candidates(store, space, model)
+    identities = [] if space.is_grid else _candidate_identities(space, model)
+    stored = {} if space.is_grid else _stored_candidates(store, space, identities)
     if space.is_grid:
-        done = completed_units(store, space, model) & set(units)
+        done = _completed_grid_units(store, space, model) & set(units)
     else:
         done = {u for u in units if len(stored.get(u, ())) == space.n_configs}
     todo = [u for u in units if u not in done]
@@ -421,10 +473,11 @@ def collect(
     )
     trials_left = {u: space.n_configs - len(stored.get(u, ())) for u in todo}
     unit_error: dict[CollectUnit, str] = {}
+    ours: set[CollectUnit] = set()  # units with a trial stored in this session
     left = {spec: sum(1 for u in todo if u.dataset == spec) for spec in specs}
     described = _datasets_with_meta_features(store) if meta_features else set(specs)
     failures: list[tuple[str, int, str]] = []
-    trained = runs = configs = 0
+    trained = runs = configs = elsewhere = trials_elsewhere = 0
     worker_cpu = 0.0
 
     def report(unit: CollectUnit | None) -> None:
@@ -432,7 +485,7 @@ def collect(
             progress(
                 CollectProgress(
                     unit=unit,
-                    units_done=len(done) + trained + len(failures),
+                    units_done=len(done) + trained + len(failures) + elsewhere,
                     units_total=len(units),
                     units_skipped=len(done),
                     configs_trained=trained * space.n_configs if space.is_grid else configs,
@@ -440,7 +493,7 @@ def collect(
                     datasets_total=len(specs),
                     seconds=time.perf_counter() - started,
                     failures=tuple(failures),
-                    configs_total=None if space.is_grid else len(jobs),
+                    configs_total=None if space.is_grid else len(jobs) - trials_elsewhere,
                 )
             )
 
@@ -454,20 +507,34 @@ def collect(
             store.set_meta_features(dataset, values, source="computed")
             described.add(dataset)
 
+    def trial_stored(job: tuple[CollectUnit, int]) -> bool:
+        unit, index = job
+        return index in _stored_candidates(store, space, identities, unit).get(unit, ())
+
     report(None)
     args = (space, model, max_rows, target)
     remote = where.kind != "inline"  # the workers' CPU time is not this process's
     if not (todo if space.is_grid else jobs):
         where = Workers()  # nothing to train: no Ray to start
-    # closing(): an exception of ``progress`` cancels the work left at once.
-    if space.is_grid:
-        with (
-            executor(where) as ex,
-            closing(as_completed_results(ex, _train_unit, todo, *args)) as results,
-        ):
-            for unit, result in results:
+    with ExitStack() as stack:
+        # Other collectors on the store take the jobs this one has claimed, and vice versa.
+        claims = None
+        if shared(store) and (todo if space.is_grid else jobs):
+            claims = stack.enter_context(WorkClaims(store))
+        ex = stack.enter_context(executor(where))
+        window = _window(where)
+        # closing(): an exception of ``progress`` cancels the work left at once.
+        if space.is_grid:
+            results = shared_results(
+                ex, _train_unit, todo, args, claims=claims, window=window,
+                key=lambda unit: _unit_key(unit, space, model),
+                stored=lambda unit: unit in _completed_grid_units(store, space, model, unit),
+            )  # fmt: skip
+            for unit, result in stack.enter_context(closing(results)):
                 left[unit.dataset] -= 1
-                if isinstance(result, BaseException):
+                if result is None:
+                    elsewhere += 1
+                elif isinstance(result, BaseException):
                     failures.append((unit.dataset, unit.seed, f"{type(result).__name__}: {result}"))
                 else:
                     frame, cpu = result
@@ -475,14 +542,17 @@ def collect(
                     trained, worker_cpu = trained + 1, worker_cpu + (cpu if remote else 0.0)
                     describe(unit.dataset)
                 report(unit)
-    else:
-        with (
-            executor(where) as ex,
-            closing(as_completed_results(ex, _train_trial, jobs, *args)) as outcomes,
-        ):
-            for (unit, index), outcome in outcomes:
+        else:
+            outcomes = shared_results(
+                ex, _train_trial, jobs, args, claims=claims, window=window,
+                key=lambda job: _key(job[0].dataset, job[0].seed, identities[job[1]]),
+                stored=trial_stored,
+            )  # fmt: skip
+            for (unit, index), outcome in stack.enter_context(closing(outcomes)):
                 trials_left[unit] -= 1
-                if isinstance(outcome, BaseException):
+                if outcome is None:
+                    trials_elsewhere += 1
+                elif isinstance(outcome, BaseException):
                     unit_error.setdefault(unit, f"{type(outcome).__name__}: {outcome}")
                 else:
                     history, cpu = outcome
@@ -493,13 +563,16 @@ def collect(
                     store.log_trial(dataset, train, spec, history)
                     runs, configs = runs + 1, configs + 1
                     worker_cpu += cpu if remote else 0.0
+                    ours.add(unit)
                     describe(unit.dataset)
                 if trials_left[unit] == 0:
                     left[unit.dataset] -= 1
                     if unit in unit_error:
                         failures.append((unit.dataset, unit.seed, unit_error[unit]))
-                    else:
+                    elif unit in ours:
                         trained += 1
+                    else:
+                        elsewhere += 1
                 report(unit)
     return CollectSummary(
         units_trained=trained,
@@ -509,4 +582,16 @@ def collect(
         twins=tuple(twins.items()),
         wall_seconds=time.perf_counter() - started,
         cpu_seconds=worker_cpu + time.process_time() - cpu_started,
+        units_elsewhere=elsewhere,
     )
+
+
+def _window(where: Workers) -> int:
+    """Jobs in flight at once (and claimed ahead): one per worker, and one more so that a worker
+    that ends a job starts the next while this process stores the results."""
+    n = where.n
+    if where.kind == "ray":  # a cluster's parallelism is its CPUs
+        import ray
+
+        n = max(n, int(ray.cluster_resources().get("CPU", 0)))
+    return n + 1

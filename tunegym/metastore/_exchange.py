@@ -49,9 +49,10 @@ MANIFEST = "manifest.json"
 # Older export versions still read, with the schema revision they were written at. Version 1
 # predates the model zoo (revision 0002 only added it): its zoo reads as empty.
 _OLDER_EXPORTS = {1: "0001"}
-# Revisions that changed no exported table read as the next one: 0003 added only `report_key`
-# (the warm-start service's idempotency keys, not exported).
-_SAME_EXPORT = {"0002": "0003"}
+# Revisions that changed no exported table read as the newest: 0003 added only `report_key` (the
+# warm-start service's idempotency keys), 0004 only `collect_claim` (collectors' claims on jobs);
+# neither is exported.
+_SAME_EXPORT = {"0002": "0004", "0003": "0004"}
 _ADDED_IN_VERSION = {"zoo_models": 2}
 
 # TableCounts field -> model, in the order that foreign keys allow inserting them.

@@ -1,8 +1,9 @@
 """The meta-store's tables: SQLAlchemy 2 declarative models shaped like OpenML's entities.
 
 Beside them, ``zoo_model`` holds the model zoo: trained networks (weights included) to
-fine-tune from, and ``report_key`` the warm-start service's idempotency keys (what each report's
-first request stored and answered).
+fine-tune from, ``report_key`` the warm-start service's idempotency keys (what each report's
+first request stored and answered), and ``collect_claim`` the jobs that collectors sharing the
+store are training.
 
 Portable SQL only (SQLite and PostgreSQL): enums are stored as strings, JSON as the generic
 ``JSON`` type, evaluation ids are 64-bit. Constraint names follow one naming convention so that
@@ -46,6 +47,7 @@ from tunegym.metastore._values import (
 __all__ = [
     "EVALUATION_TABLE",
     "Base",
+    "CollectClaim",
     "Dataset",
     "Evaluation",
     "Flow",
@@ -269,6 +271,24 @@ class ReportKey(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON(none_as_null=True))
     created: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class CollectClaim(Base):
+    """A job that a collector (``tunegym collect``) is training, so that the others leave it.
+
+    ``key`` names the job (a hash of its dataset, trial seed and configurations); ``owner`` is
+    the collector (host, process id and a random suffix). The claim holds until
+    ``expires``, which the owner's heartbeat keeps pushing on, and is deleted once the job's runs
+    are stored: a collector that was killed leaves claims that expire, and its jobs pass to
+    others. Coordination state, not meta-data: exports leave it out.
+    """
+
+    __tablename__ = "collect_claim"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    expires: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # The table itself, for Core bulk INSERTs of evaluations (no per-row ORM bookkeeping).
