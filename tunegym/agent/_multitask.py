@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from tunegym.agent._metadata import MetaDataset
-from tunegym.envs import ReplayBackend, SearchSpace, TaskSpec, TuningEnv
+from tunegym.envs import RENDER_MODES, ReplayBackend, SearchSpace, TaskSpec, TuningEnv
 
 __all__ = ["MultiTaskReplayEnv"]
 
@@ -43,7 +43,7 @@ class MultiTaskReplayEnv(gym.Env[np.ndarray, np.int64]):
         True
     """
 
-    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012  (gymnasium declares it this way)
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 4}  # noqa: RUF012  (gymnasium declares it this way)
 
     def __init__(
         self,
@@ -131,7 +131,7 @@ class MultiTaskReplayEnv(gym.Env[np.ndarray, np.int64]):
         """Normalised regret of the current task's incumbent."""
         return self.current.regret
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         return self.current.render()
 
     def close(self) -> None:

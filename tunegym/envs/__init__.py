@@ -69,6 +69,7 @@ from tunegym.envs._pool import (
     snapshot_meta_features,
     table_pools,
 )
+from tunegym.envs._render import RENDER_MODES, text_frame
 from tunegym.envs._tables import TABLE_COLUMNS, curve_search, read_curve_table
 from tunegym.envs._task import (
     DEFAULT_BATCH_SIZES,
@@ -100,6 +101,7 @@ __all__ = [
     "META_FEATURE_NAMES",
     "MINIMISED_METRICS",
     "OPTIONAL_CURVE_COLUMNS",
+    "RENDER_MODES",
     "ROW_FIELDS",
     "SCORE_METRICS",
     "TABLE_COLUMNS",
@@ -154,6 +156,7 @@ __all__ = [
     "source_json",
     "table_pools",
     "task_meta_features",
+    "text_frame",
     "train_source",
     "transfer_pairs",
     "trial_setup",

@@ -47,6 +47,7 @@ from gymnasium import spaces
 from tunegym.envs._actions import Action, ActionCodec, ActionKind
 from tunegym.envs._backends import Backend
 from tunegym.envs._features import META_FEATURE_NAMES
+from tunegym.envs._render import RENDER_MODES, text_frame
 from tunegym.envs._task import TaskSpec
 from tunegym.space import learning_rate_of
 
@@ -110,7 +111,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         invalid_action_penalty: subtracted from the reward of an invalid action.
     """
 
-    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012  (gymnasium declares it this way)
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 4}  # noqa: RUF012  (gymnasium declares it this way)
 
     def __init__(
         self,
@@ -462,9 +463,14 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         best, worst = bounds
         return (best - self._incumbent) / (best - worst) if best > worst else 0.0
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
+    def render(self) -> str | np.ndarray | None:
+        """The state as text (``ansi``), or that text as an image (``rgb_array``)."""
+        if self.render_mode is None:
             return None
+        text = self._render_text()
+        return text if self.render_mode == "ansi" else text_frame(text)
+
+    def _render_text(self) -> str:
         lines = [
             f"epochs {self._epochs_used}/{self.task.budget_epochs}  trials {self._n_trials}  "
             f"incumbent {self._incumbent:.4f}"

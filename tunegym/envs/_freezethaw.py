@@ -54,6 +54,7 @@ from gymnasium import spaces
 
 from tunegym.envs._backends import Backend, Segment
 from tunegym.envs._features import META_FEATURE_NAMES
+from tunegym.envs._render import RENDER_MODES, text_frame
 from tunegym.space import Space
 
 __all__ = [
@@ -145,7 +146,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         ValueError: repeated or invalid candidates, a prior of the wrong shape, or ``rows < N``.
     """
 
-    metadata = {"render_modes": ["ansi"]}  # noqa: RUF012  (gymnasium declares it this way)
+    metadata = {"render_modes": RENDER_MODES, "render_fps": 4}  # noqa: RUF012  (gymnasium declares it this way)
 
     def __init__(
         self,
@@ -581,9 +582,14 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         """Epochs each candidate has trained."""
         return self._epochs.copy()
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
+    def render(self) -> str | np.ndarray | None:
+        """The state as text (``ansi``), or that text as an image (``rgb_array``)."""
+        if self.render_mode is None:
             return None
+        text = self._render_text()
+        return text if self.render_mode == "ansi" else text_frame(text)
+
+    def _render_text(self) -> str:
         info = self._info()
         lines = [
             f"epochs {self._used}/{self.budget}  started {info['started']}/{self.n}  "
