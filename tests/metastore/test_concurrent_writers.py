@@ -13,9 +13,7 @@ import dataclasses
 import multiprocessing
 import sqlite3
 import traceback
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -23,8 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -163,22 +160,6 @@ def _serial_summary(writers: int) -> dict[str, Any]:
         for worker in range(writers):
             write_like_a_tuner(store, worker, datasets)
         return _summary(store)
-
-
-@pytest.fixture
-def fresh_postgres(postgres_server: str) -> Iterator[str]:
-    """A new, empty database on the test server (dropped afterwards)."""
-    server = make_url(postgres_server)
-    name = f"tunegym_writers_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.mark.parametrize(("kind", "writers"), [("postgresql", 8), ("sqlite", 4)])
