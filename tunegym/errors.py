@@ -7,7 +7,9 @@ catch the built-ins keep working while those who care can catch tunegym's own.
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Iterable
+from pathlib import Path
 
 __all__ = [
     "DatasetError",
@@ -22,6 +24,7 @@ __all__ = [
     "MetaStoreWriteError",
     "MissingExtraError",
     "did_you_mean",
+    "install_command",
 ]
 
 
@@ -79,7 +82,7 @@ class MissingExtraError(ImportError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(
             f"{purpose} needs the optional package {package!r}, which is not installed. "
-            f"Install it with: pip install 'tunegym[{extra}]'"
+            f"Install it with: {install_command(extra)}"
         )
 
 
@@ -87,12 +90,25 @@ class MetaStoreDriverError(MetaStoreOpenError, MissingExtraError):
     """The store's database driver is not installed (the message says what to install)."""
 
     def __init__(self, store: str, package: str, extra: str | None = None) -> None:
-        install = f"pip install 'tunegym[{extra}]'" if extra else f"pip install {package}"
+        install = install_command(extra) if extra else f"pip install {package}"
         ImportError.__init__(
             self,
             f"The meta-store {store} needs the database driver {package!r}, which is not "
             f"installed. Install it with: {install}",
         )
+
+
+def install_command(extra: str) -> str:
+    """The pip command that adds an extra to *this* installation of tunegym.
+
+    tunegym is installed from its source (it is not on PyPI), so ``pip install 'tunegym[x]'``
+    cannot work: from a clone (an editable install, the README's ``make setup``) the command
+    names the clone's folder; otherwise it names the package, for an index that has it.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file():
+        return f"pip install -e {shlex.quote(f'{root}[{extra}]')}"
+    return f"pip install 'tunegym[{extra}]'"
 
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:

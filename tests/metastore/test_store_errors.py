@@ -39,6 +39,7 @@ from tunegym.errors import (
     MetaStoreURLError,
     MetaStoreWriteError,
     MissingExtraError,
+    install_command,
 )
 from tunegym.metastore import MetaStore
 from tunegym.metastore import _engine as engine_module
@@ -396,7 +397,7 @@ def test_a_bad_scheme_or_a_missing_driver_fails_to_open_in_one_line(
         MetaStore(UNREACHABLE)
     assert isinstance(missing.value, MissingExtraError)
     message = one_line(missing.value, UNREACHABLE_SHOWN)
-    assert message.endswith("pip install 'tunegym[postgres]'")
+    assert message.endswith(install_command("postgres"))
 
     monkeypatch.setitem(sys.modules, "pymysql", None)
     with pytest.raises(MetaStoreDriverError, match=r"'pymysql'.*pip install pymysql$"):

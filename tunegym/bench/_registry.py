@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 
 from tunegym.bench._episode import Peer
-from tunegym.errors import did_you_mean
+from tunegym.errors import did_you_mean, install_command
 
 __all__ = ["PEERS", "PeerInfo", "get_peer", "peer_names", "unavailable_peers"]
 
@@ -187,7 +187,7 @@ def unavailable_peers() -> dict[str, str]:
     for name, info in PEERS.items():
         module = _IMPORT_NAMES.get(info.library)
         if module is not None and importlib.util.find_spec(module) is None:
-            out[name] = f"{info.library} is not installed (pip install 'tunegym[peers]')"
+            out[name] = f"{info.library} is not installed ({install_command('peers')})"
     return out
 
 

@@ -1,7 +1,7 @@
 """Surrogate benchmarks: models that predict learning curves instead of training networks.
 
 `LCBench` is YAHPO Gym's LCBench surrogate (34 OpenML tasks, 7 hyperparameters of a funnel MLP,
-52 epochs), read from its ONNX model with onnxruntime (``pip install 'tunegym[lcbench]'``).
+52 epochs), read from its ONNX model with onnxruntime (``pip install -e '.[lcbench]'``).
 Importing this package loads nothing; `LCBench.open` finds the files and starts the model.
 """
 

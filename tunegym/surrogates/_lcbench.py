@@ -130,7 +130,7 @@ class LCBench:
         Raises:
             FileNotFoundError: no folder found, or one without the files.
             ValueError: a model with another checksum, foreign JSON, or ``threads < 1``.
-            MissingExtraError: onnxruntime is not installed (``pip install 'tunegym[lcbench]'``).
+            MissingExtraError: onnxruntime is not installed (``pip install -e '.[lcbench]'``).
         """
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be an int >= 1, got {threads!r}.")
