@@ -1,6 +1,6 @@
 """Issue 15's targets, checked on the committed benchmark results (meta-test, protocol v2).
 
-    python experiments/agent_targets.py            # after tunegym bench ... --peer agent --merge
+    python experiments/agent_targets.py    # after tunegym bench ... --peer agent --merge --publish
 
 For each suite and budget: the agent's mean rank among all peers at each budget fraction from
 10 % (the oracle left out: it is the limit, not a tuner), its final regret and regret area

@@ -1,11 +1,12 @@
 """Each peer's figures in the v1 harness beside the same peer under protocol v2.
 
-v1 (``tunegym bench --suite v1``, docs/BENCHMARKS_V1.md): the env baselines on the 13 x 6 grid
-of meta-dataset v1, 37 meta-test datasets x 10 seeds, 64 epochs, step-end reading, one tuner
-seed for every dataset, regret on pooled seeds, a plain bootstrap. v2 (``tunegym bench --suite
-lcbench`` and ``--suite own``, docs/BENCHMARKS.md): the peers' own libraries, per-epoch reading,
-seed-mean truth, per-episode seeds, hierarchical bootstrap, family weights. The suites differ,
-so the numbers say how each peer's standing moves, not that one protocol is easier.
+v1 (``tunegym bench --suite v1 --publish``, docs/BENCHMARKS_V1.md): the env baselines on the
+13 x 6 grid of meta-dataset v1, 37 meta-test datasets x 10 seeds, 64 epochs, step-end reading,
+one tuner seed for every dataset, regret on pooled seeds, a plain bootstrap. v2 (``tunegym bench
+--suite lcbench --publish`` and ``--suite own --publish``, docs/BENCHMARKS.md): the peers' own
+libraries, per-epoch reading, seed-mean truth, per-episode seeds, hierarchical bootstrap, family
+weights. The suites differ, so the numbers say how each peer's standing moves, not that one
+protocol is easier.
 
 Reads the kept summaries (no run) and writes ``docs/benchmarks/v2/v1_vs_v2.csv`` and the table
 between the ``v1-vs-v2`` markers of docs/BENCHMARKS.md.

@@ -11,7 +11,7 @@ figures ``docs/figures/bench_regret.png`` and ``bench_rank.png`` and ``docs/BENC
 ``--live`` runs the documented live subset (the agent, random, hyperband and TPE on the three
 smallest meta-test datasets, 3 seeds) and writes ``live_*`` files and ``docs/BENCHMARKS_LIVE.md``.
 
-Run (what produced docs/BENCHMARKS_V1.md; the same as ``tunegym bench --suite v1``):
+Run (what produced docs/BENCHMARKS_V1.md; the same as ``tunegym bench --suite v1 --publish``):
     .venv/bin/python experiments/benchmark.py
 """
 

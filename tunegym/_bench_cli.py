@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Annotated
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 console = Console()
 
-_HELP = """Run the benchmark (BENCHMARK_PROTOCOL.md v2) on a suite and rewrite its section of
-docs/BENCHMARKS.md, its results CSV (docs/benchmarks/v2) and its figures.
+_HELP = """Run the benchmark (BENCHMARK_PROTOCOL.md v2) on a suite.
+
+A run writes its results CSV, a Markdown report and its figures into the scratch folder
+runs/bench/SUITE/ (under the current folder). '--publish' instead rewrites the suite's section
+of docs/BENCHMARKS.md, its results in docs/benchmarks/v2 and its figures in docs/figures (v1:
+docs/BENCHMARKS_V1.md and docs/benchmarks); a '--quick' run is never published.
 
 Suites: 'lcbench' (the LCBench surrogate's 34 tasks, a pool of 2,000 Sobol configurations each;
 budgets 1000 and 200 epochs), 'own' (the meta-dataset v2: 32 datasets x 100 configurations x 2
@@ -64,6 +73,13 @@ def bench_command(
         bool,
         typer.Option(help="Seconds-long: 3 meta-test tasks, 2 seeds, 200 epochs, 5 cold peers."),
     ] = False,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            help="Write the published files (docs/BENCHMARKS.md, docs/benchmarks/v2, "
+            "docs/figures) instead of runs/bench/SUITE/. Not with --quick."
+        ),
+    ] = False,
     report_only: Annotated[
         bool,
         typer.Option(help="Rewrite the report from the results CSV in --out, running nothing."),
@@ -77,12 +93,29 @@ def bench_command(
     ] = False,
     list_peers: Annotated[bool, typer.Option("--list", help="List the peers and exit.")] = False,
     out: Annotated[
-        str, typer.Option(help="Folder of the results (v1: docs/benchmarks).")
-    ] = "docs/benchmarks/v2",
+        str | None,
+        typer.Option(
+            help="Folder of the results (default: runs/bench/SUITE; --publish: "
+            "docs/benchmarks/v2, v1: docs/benchmarks).",
+            show_default=False,
+        ),
+    ] = None,
     doc: Annotated[
-        str, typer.Option(help="Markdown report (empty: none; v1: docs/BENCHMARKS_V1.md).")
-    ] = "docs/BENCHMARKS.md",
-    figures: Annotated[str, typer.Option(help="Folder of the figures.")] = "docs/figures",
+        str | None,
+        typer.Option(
+            help="Markdown report, '' for none (default: runs/bench/SUITE/BENCHMARKS.md; "
+            "--publish: docs/BENCHMARKS.md, v1: docs/BENCHMARKS_V1.md).",
+            show_default=False,
+        ),
+    ] = None,
+    figures: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder of the figures (default: runs/bench/SUITE/figures; --publish: "
+            "docs/figures).",
+            show_default=False,
+        ),
+    ] = None,
     live: Annotated[bool, typer.Option(help="v1 only: the live subset.")] = False,
     snapshot: Annotated[str, typer.Option(help="v1 only: snapshot folder.")] = "",
     agent: Annotated[str, typer.Option(help="v1 only: agent folder.")] = "",
@@ -91,21 +124,23 @@ def bench_command(
     if list_peers:
         _list()
         return
+    where = _destination(suite, publish=publish, quick=quick, out=out, doc=doc, figures=figures)
     if suite == "v1":
         if ray_address:
             raise typer.BadParameter("v1 runs in processes; --ray-address is for the v2 suites.")
-        _v1(methods, datasets, budgets, seeds, workers, live, quick, out, doc, figures, snapshot, agent,
+        _v1(methods, datasets, budgets, seeds, workers, live, quick, where, snapshot, agent,
             command)  # fmt: skip
         return
     from rich.progress import Progress
 
-    from tunegym.bench import BenchPlan, read_results, run_suite, write_report
+    from tunegym.bench import BenchPlan, run_suite, write_report
 
+    out, doc = where.out, where.doc
     if report_only:
-        frame = read_results(out, suite)
+        frame = _read_results(where, suite)
         result = write_report(frame, out_dir=out, doc=doc or None,
                               command=frame.attrs["bench"].get("command", command),
-                              figures_dir=figures)  # fmt: skip
+                              figures_dir=where.figures)  # fmt: skip
         console.print(f"Rewrote {doc or 'no report'} and {len(result['figures'])} figures.")
         return
 
@@ -126,7 +161,7 @@ def bench_command(
         raise typer.BadParameter(str(exc)) from exc
     if merge and not methods:
         raise typer.BadParameter("--merge needs the --peer(s) to run.", param_hint="--merge")
-    previous = read_results(out, suite) if merge else None  # before running: fail fast
+    previous = _read_results(where, suite) if merge else None  # before running: fail fast
     with Progress(console=console, transient=True) as bar:
         job = bar.add_task(f"bench {suite} {plan.where().describe()}", total=None)
         try:
@@ -140,7 +175,8 @@ def bench_command(
         assert previous is not None
         frame = merge_results(previous, frame, command)
         command = frame.attrs["bench"].get("command", command)  # the section's own run
-    result = write_report(frame, out_dir=out, doc=doc or None, command=command, figures_dir=figures)
+    result = write_report(frame, out_dir=out, doc=doc or None, command=command,
+                          figures_dir=where.figures)  # fmt: skip
     import pandas as pd
 
     for scope in ("meta-test", "all"):
@@ -150,8 +186,7 @@ def bench_command(
             columns = ["budget", "peer", "regret@25", "regret@100", "rank", "auc", "decision_s"]
             console.print(table[columns].to_string(index=False, float_format="%.4f"))
     console.print(
-        f"Wrote {out}, {doc or 'no report'} and {len(result['figures'])} figures; the episodes "
-        f"ran {plan.where().describe()}."
+        f"The episodes ran {plan.where().describe()}. {where.describe(len(result['figures']))}"
     )
 
 
@@ -159,6 +194,93 @@ bench_command.__doc__ = _HELP
 
 
 _QUICK_PEERS = ("random", "hyperband", "top-k-1epoch", "tpe", "asha")
+
+SCRATCH = Path("runs") / "bench"
+"""Where a run writes unless --publish: ``SCRATCH/<suite>/`` under the current folder."""
+
+# The published files of each protocol: (results folder, report, figures folder).
+_PUBLISHED = {
+    "v2": ("docs/benchmarks/v2", "docs/BENCHMARKS.md", "docs/figures"),
+    "v1": ("docs/benchmarks", "docs/BENCHMARKS_V1.md", "docs/figures"),
+}
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where a run writes: its results folder, report ('' for none) and figures folder."""
+
+    out: str
+    doc: str
+    figures: str
+    publish: bool
+
+    def describe(self, n_figures: int) -> str:
+        """The closing line of a run: what was written where, and how to publish."""
+        report = f"the report {self.doc}" if self.doc else "no report"
+        text = (
+            f"Wrote the results to {self.out}, {report} and {n_figures} figures to {self.figures}."
+        )
+        if self.publish:
+            return text
+        return text + " The published docs/ files are untouched: --publish rewrites them."
+
+
+def _destination(
+    suite: str, *, publish: bool, quick: bool, out: str | None, doc: str | None,
+    figures: str | None,
+) -> _Destination:  # fmt: skip
+    """The scratch folder ``runs/bench/<suite>/`` by default, the published files with
+    --publish; an explicit --out/--doc/--figures wins. A quick run is refused anywhere it would
+    overwrite a published file: its 3 tasks x 2 seeds must never become the published table."""
+    if publish and quick:
+        raise typer.BadParameter(
+            "A --quick run is never published (its few tasks and seeds are not the protocol's "
+            "table): "
+            f"drop --publish to write it to {SCRATCH / Path(suite).stem}/, or drop --quick to "
+            "run the full suite.",
+            param_hint="--publish",
+        )
+    if publish:
+        default_out, default_doc, default_figures = _PUBLISHED["v1" if suite == "v1" else "v2"]
+    else:
+        scratch = SCRATCH / Path(suite).stem
+        report = "BENCHMARKS_V1.md" if suite == "v1" else "BENCHMARKS.md"
+        default_out, default_doc = str(scratch), str(scratch / report)
+        default_figures = str(scratch / "figures")
+    where = _Destination(
+        out=default_out if out is None else out,
+        doc=default_doc if doc is None else doc,
+        figures=default_figures if figures is None else figures,
+        publish=publish,
+    )
+    if quick:
+        _refuse_published(where)
+    return where
+
+
+def _refuse_published(where: _Destination) -> None:
+    """Raise if a quick run's explicit --out/--doc/--figures is a published file or folder."""
+    published = {Path(p).resolve() for paths in _PUBLISHED.values() for p in paths}
+    for flag, path in (("--out", where.out), ("--doc", where.doc), ("--figures", where.figures)):
+        if path and Path(path).resolve() in published:
+            raise typer.BadParameter(
+                f"A --quick run would overwrite the published {path}; give {flag} a scratch "
+                "path (or leave it out: runs/bench/SUITE/).",
+                param_hint=flag,
+            )
+
+
+def _read_results(where: _Destination, suite: str) -> pd.DataFrame:
+    """The kept results of ``suite`` in ``where.out`` (--report-only, --merge), or exit 2 with
+    a message saying where else they may be."""
+    from tunegym.bench import read_results
+
+    try:
+        return read_results(where.out, suite)
+    except FileNotFoundError as exc:
+        hint = "" if where.publish else " (the published results are read with --publish)"
+        console.print(f"[bold red]error:[/] {exc}{hint}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 def _list() -> None:
@@ -185,9 +307,7 @@ def _v1(
     workers: int,
     live: bool,
     quick: bool,
-    out: str,
-    doc: str,
-    figures: str,
+    where: _Destination,
     snapshot: str,
     agent: str,
     command: str,
@@ -202,11 +322,12 @@ def _v1(
         workers=workers,
         live=live,
         quick=quick,
-        out="docs/benchmarks" if out == "docs/benchmarks/v2" else out,
-        figures=figures,
-        doc="docs/BENCHMARKS_V1.md" if doc == "docs/BENCHMARKS.md" else doc,
+        out=where.out,
+        figures=where.figures,
+        doc=where.doc,
         snapshot=snapshot,
         agent=agent,
     )
     summary = regenerate(config, command)
     console.print(summary.to_string(index=False, float_format="%.4f"))
+    console.print(where.describe(2), highlight=False)

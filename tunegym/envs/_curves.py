@@ -8,10 +8,14 @@ dataset's meta-features). The meta-store will become their home; the column name
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -73,6 +77,39 @@ def _rows(
     ]
 
 
+ProgressCallback = Callable[[int, int], None]
+
+
+@contextmanager
+def _progress_display(
+    progress: ProgressCallback | Literal["auto"] | None, title: str
+) -> Iterator[ProgressCallback | None]:
+    """The ``progress(done, total)`` to call: ``progress`` itself, or with ``"auto"`` a rich bar on
+    stderr when stderr is a terminal (in the main process only: a worker of ``tunegym collect``
+    drawing its own bar would garble its parent's), else none."""
+    if progress != "auto":
+        yield progress
+        return
+    if multiprocessing.parent_process() is not None or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        job = bar.add_task(title, total=None)
+        yield lambda done, total: bar.update(job, completed=done, total=total)
+
+
 def record_curves(
     dataset: TabularDataset,
     space: SearchSpace,
@@ -81,7 +118,8 @@ def record_curves(
     model: MLPSpec | None = None,
     device: str = "cpu",
     batched: bool = True,
-    on_config: Callable[[int, int], None] | None = None,
+    progress: ProgressCallback | Literal["auto"] | None = "auto",
+    on_config: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """Train every grid configuration for ``E_max`` epochs per seed and return the curves.
 
@@ -94,15 +132,52 @@ def record_curves(
         batched: train all learning rates of a batch size as one stacked model
             (``BatchedTrial``; equal to separate training within float tolerance), or each
             configuration as its own ``Trial`` (bitwise what the live env trains).
-        on_config: called with (configurations done, total) for progress display.
+        progress: called with (configurations done, total) after each batch size (batched) or
+            configuration; ``"auto"`` (the default) draws a progress bar on stderr when it is a
+            terminal, as the whole grid takes tens of seconds; ``None`` shows nothing.
+        on_config: the former name of a ``progress`` callable, still called when given.
 
     Returns:
         A DataFrame with ``CURVE_COLUMNS``, one row per epoch trained; a diverged run stops at
         its diverged epoch (recorded with the worst scores).
     """
+    if isinstance(progress, str) and progress != "auto":
+        raise ValueError(
+            f"record_curves' progress is a callable(done, total), 'auto' or None, got {progress!r}."
+        )
+    if on_config is not None:
+        if progress != "auto":
+            raise TypeError(
+                "record_curves got both progress and on_config (its former name); give progress."
+            )
+        progress = on_config
     model = model or MLPSpec()
+    title = f"record_curves {dataset.name}"
+    with _progress_display(progress, title) as report:
+        rows = _train_grid(dataset, space, seeds, model, device, batched, report)
+    frame = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+    frame.attrs["tunegym"] = {
+        "model": asdict(model),
+        "datasets": {dataset.name: {"meta_features": task_meta_features(dataset).tolist()}},
+        "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return frame
+
+
+def _train_grid(
+    dataset: TabularDataset,
+    space: SearchSpace,
+    seeds: Sequence[int],
+    model: MLPSpec,
+    device: str,
+    batched: bool,
+    report: ProgressCallback | None,
+) -> list[dict]:
+    """The curve rows of every (seed, batch size, lr), reporting (done, total) as it goes."""
     rows: list[dict] = []
     total, done = len(space.lrs) * len(space.batch_sizes) * len(seeds), 0
+    if report is not None:
+        report(0, total)
     for seed in seeds:
         for batch_size in space.batch_sizes:
             if batched:
@@ -120,8 +195,8 @@ def record_curves(
                 for lr, history in zip(space.lrs, group.members_history, strict=True):
                     rows += _rows(dataset.name, lr, batch_size, seed, history)
                 done += len(space.lrs)
-                if on_config is not None:
-                    on_config(done, total)
+                if report is not None:
+                    report(done, total)
                 continue
             for lr in space.lrs:
                 config = TrainConfig(
@@ -130,15 +205,9 @@ def record_curves(
                 trial = Trial(dataset, config, model, device=device, eval_test=True)
                 rows += _rows(dataset.name, lr, batch_size, seed, trial.train(space.max_epochs))
                 done += 1
-                if on_config is not None:
-                    on_config(done, total)
-    frame = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
-    frame.attrs["tunegym"] = {
-        "model": asdict(model),
-        "datasets": {dataset.name: {"meta_features": task_meta_features(dataset).tolist()}},
-        "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    return frame
+                if report is not None:
+                    report(done, total)
+    return rows
 
 
 def write_curves(frame: pd.DataFrame, path: str | Path) -> Path:
