@@ -9,7 +9,7 @@ docs/BASELINES.md) on the meta-test datasets of the snapshot, 10 seeds, budget 6
 replay, over worker processes; writes ``docs/benchmarks/curves.csv`` and ``summary.csv``, the
 figures ``docs/figures/bench_regret.png`` and ``bench_rank.png`` and ``docs/BENCHMARKS_V1.md``.
 ``--live`` runs the documented live subset (the agent, random, hyperband and TPE on the three
-smallest meta-test datasets, 3 seeds) and writes ``live_*`` files and ``docs/BENCHMARKS_LIVE.md``.
+smallest meta-test datasets, 3 seeds) and writes ``live_*`` files and ``docs/BENCHMARKS_V1_LIVE.md``.
 
 Run (what produced docs/BENCHMARKS_V1.md; the same as ``tunegym bench --suite v1 --publish``):
     .venv/bin/python experiments/benchmark.py
@@ -20,6 +20,7 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -39,7 +40,19 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 
 def run(args: Args, data: MetaDataset | None = None) -> pd.DataFrame:
-    """Run the benchmark and write its results; returns the summary."""
+    """Run the benchmark and write its results; returns the summary.
+
+    A ``--quick`` run never writes the published files: what it would have written under
+    ``docs/`` goes to ``runs/bench/v1-quick/`` instead.
+    """
+    if args.quick:
+        published, scratch = BenchConfig(), Path("runs/bench/v1-quick")
+        if args.out == published.out:
+            args.out = str(scratch)
+        if args.figures == published.figures:
+            args.figures = str(scratch / "figures")
+        if args.doc == published.doc:
+            args.doc = str(scratch / "BENCHMARKS_V1.md")
     command = shlex.join(["python", "experiments/benchmark.py", *sys.argv[1:]])
     return regenerate(args, command, data)
 

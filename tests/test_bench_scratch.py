@@ -119,3 +119,25 @@ def test_where_each_suite_writes() -> None:
     assert where("own", True) == ("docs/benchmarks/v2", "docs/BENCHMARKS.md", "docs/figures")
     assert where("data/my.csv", False)[0] == "runs/bench/my"
     assert where("own", False, doc="", figures="/tmp/f") == ("runs/bench/own", "", "/tmp/f")
+
+
+def test_the_v1_script_writes_a_quick_run_to_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """experiments/benchmark.py --quick writes under runs/bench/v1-quick/, never docs/."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("v1_benchmark_script", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    seen = []
+    monkeypatch.setattr(script, "regenerate", lambda args, command, data: seen.append(args))
+    script.run(script.parse_args(["--quick"]))
+    script.run(script.parse_args([]))
+    quick, published = seen
+    assert (quick.out, quick.figures, quick.doc) == (
+        "runs/bench/v1-quick",
+        "runs/bench/v1-quick/figures",
+        "runs/bench/v1-quick/BENCHMARKS_V1.md",
+    )
+    assert (published.out, published.doc) == ("docs/benchmarks", "docs/BENCHMARKS_V1.md")

@@ -356,7 +356,9 @@ def _train_unit(
     """Record one unit's curves; return them and the CPU seconds spent (runs in a worker)."""
     started = time.process_time()
     dataset = load_dataset(unit.dataset, target=target, max_rows=max_rows, seed=0)
-    frame = record_curves(dataset, space, seeds=(unit.seed,), model=model, batched=True)
+    frame = record_curves(
+        dataset, space, seeds=(unit.seed,), model=model, batched=True, progress=None
+    )
     return frame, time.process_time() - started
 
 
