@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from tunegym._cli_errors import fail, print_error
+
 if TYPE_CHECKING:
     from tunegym.envs import CollectProgress
 
@@ -161,13 +163,13 @@ def collect_command(
         where = Workers(workers, ray_address, threads)
         ms = MetaStore(store)
     except (ValueError, ImportError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        raise fail(err_console, exc) from exc
     torch.set_num_threads(threads)
     console.print(
         f"collecting {len(specs)} datasets x {len(trial_seeds)} seeds x {space.n_configs} "
         f"{space_name.value} configurations x {space.max_epochs} epochs into {ms.url} "
-        f"{where.describe()}"
+        f"{where.describe()}",
+        markup=False,
     )
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -195,8 +197,7 @@ def collect_command(
                 workers=where, meta_features=meta_features, progress=show,
             )  # fmt: skip
         except (ValueError, ImportError, ConnectionError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from exc
+            raise fail(err_console, exc) from exc
         elsewhere = summary.units_elsewhere
         console.print(
             f"trained {summary.units_trained} units ({summary.runs_logged:,} runs), skipped "
@@ -206,16 +207,19 @@ def collect_command(
             f"{where.describe()}"
         )
         for spec, twin in summary.twins:
-            console.print(f"not collected: {spec} is the OpenML dataset stored as {twin}")
+            console.print(
+                f"not collected: {spec} is the OpenML dataset stored as {twin}", markup=False
+            )
         for spec, seed, message in summary.failures:
-            err_console.print(f"[red]failed[/] {spec} seed {seed}: {message}")
+            print_error(err_console, f"{spec} seed {seed}: {message}", "failed")
         if snapshot is not None:
             from tunegym.metastore import write_snapshot
 
             info = write_snapshot(ms, snapshot, datasets=specs, max_rows=max_rows or None)
             console.print(
                 f"snapshot of {info.datasets} datasets, {info.runs:,} runs written to {snapshot} "
-                f"({info.size_bytes / 2**20:.1f} MiB)"
+                f"({info.size_bytes / 2**20:.1f} MiB)",
+                markup=False,
             )
     if summary.failures:
         raise typer.Exit(1)

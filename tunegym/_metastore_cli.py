@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from tunegym._cli_errors import fail
+
 if TYPE_CHECKING:
-    from tunegym.metastore import LayeredStats, MetaStore, SnapshotStats
+    from tunegym.metastore import LayeredStats, MetaStore, SnapshotStats, TableCounts
 
 app = typer.Typer(
     help=(
@@ -26,7 +30,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 StoreOption = Annotated[
-    str | None, typer.Option("--store", help="SQLAlchemy URL or SQLite file (default: see above).")
+    str | None,
+    typer.Option(
+        "--store",
+        help="SQLAlchemy URL or SQLite file (default: $TUNEGYM_METASTORE, else "
+        "~/.local/share/tunegym/metastore.sqlite).",
+    ),
 ]
 
 
@@ -36,13 +45,24 @@ def _open(url: str | None) -> MetaStore:
     try:
         return MetaStore(url)
     except (ValueError, ImportError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}")
-    return typer.Exit(2)
+    return fail(err_console, exc)
+
+
+def _counts_table(counts: TableCounts, title: str, directory: Path | None = None) -> Table:
+    """Rows per table of an export or an import; with ``directory``, each table's file."""
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    if directory is not None:
+        table.add_column("file", overflow="fold")
+    for field in fields(counts):
+        file = [] if directory is None else [escape(str(directory / f"{field.name}.parquet"))]
+        table.add_row(field.name, f"{getattr(counts, field.name):,}", *file)
+    return table
 
 
 def _snapshot_stats(path: Path | None) -> None:
@@ -234,7 +254,10 @@ def import_lcbench_cmd(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the configurations' draw.")] = 0,
     lcbench: Annotated[
         Path | None,
-        typer.Option(help="The surrogate's folder (default: $TUNEGYM_LCBENCH, ../shared/lcbench)."),
+        typer.Option(
+            help="The surrogate's folder (default: $TUNEGYM_LCBENCH, else ../shared/lcbench "
+            "beside a clone of tunegym's repository)."
+        ),
     ] = None,
     store: StoreOption = None,
 ) -> None:
@@ -273,7 +296,8 @@ def import_parquet_cmd(
             counts = ms.import_parquet(directory)
         except (ValueError, OSError) as exc:
             raise _fail(exc) from exc
-    console.print(f"imported {counts}")
+    console.print(_counts_table(counts, f"rows added from {escape(str(directory))}"))
+    console.print(f"imported {sum(getattr(counts, f.name) for f in fields(counts)):,} rows")
 
 
 @import_app.command("curves")
@@ -297,7 +321,9 @@ def import_curves_cmd(
                     store_meta_features(ms, str(spec))
         except (ValueError, OSError) as exc:
             raise _fail(exc) from exc
-    console.print(f"stored {len(runs):,} runs of {frame['dataset'].nunique()} dataset(s)")
+    console.print(
+        f"stored {len(runs):,} runs of {frame['dataset'].nunique()} dataset(s)", markup=False
+    )
 
 
 @app.command()
@@ -316,7 +342,12 @@ def export(
             counts = ms.export_parquet(directory, dataset)
         except (ValueError, OSError) as exc:
             raise _fail(exc) from exc
-    console.print(f"exported {counts} to {directory}")
+    console.print(_counts_table(counts, "exported", directory))
+    console.print(
+        f"exported {sum(getattr(counts, f.name) for f in fields(counts)):,} rows to {directory} "
+        f"(read it back with: tunegym metastore import parquet {directory})",
+        markup=False,
+    )
 
 
 @app.command()
@@ -345,14 +376,14 @@ def neighbors(
         except (ValueError, TypeError, OSError) as exc:
             raise _fail(exc) from exc
     table = Table(
-        title=f"{len(ws.neighbors)} nearest datasets to {spec} (L1, scaled meta-features)"
+        title=f"{len(ws.neighbors)} nearest datasets to {escape(spec)} (L1, scaled meta-features)"
     )
     for col in ("dataset", "distance", "OpenML id", "from"):
         table.add_column(col, justify="left" if col in ("dataset", "from") else "right")
     for n in ws.neighbors:
         did = "" if n.openml_did is None else str(n.openml_did)
         layer = "your store" if n.layer is Layer.STORE else "snapshot"
-        table.add_row(n.dataset, f"{n.distance:.4f}", did, layer)
+        table.add_row(escape(n.dataset), f"{n.distance:.4f}", did, layer)
     console.print(table)
     table = Table(title="portfolio (try these first)")
     for col in ("lr", "batch size", "best epoch", "score there", "normalised", "from", "runs"):
@@ -360,7 +391,7 @@ def neighbors(
     for e in ws.portfolio:
         table.add_row(
             f"{e.lr:g}", str(e.batch_size), str(e.epochs), f"{e.score:.4f}",
-            f"{e.expected_score:.3f}", e.dataset, ",".join(map(str, e.run_ids)),
+            f"{e.expected_score:.3f}", escape(e.dataset), ",".join(map(str, e.run_ids)),
         )  # fmt: skip
     console.print(table)
     if ws.box is not None:

@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tunegym._cli_errors import fail, print_error
+from tunegym.errors import install_command
+
 err_console = Console(stderr=True)
 
 
@@ -80,8 +83,7 @@ def serve_command(
         from tunegym.metastore import default_url
         from tunegym.service import WarmStartService, create_app
     except ImportError as exc:
-        err_console.print(f"[bold red]error:[/] {exc} (pip install 'tunegym[service]')")
-        raise typer.Exit(2) from exc
+        raise fail(err_console, f"{exc} ({install_command('service')})") from exc
     try:
         service = WarmStartService.open(
             None if no_store else (store or default_url()),
@@ -90,15 +92,15 @@ def serve_command(
         )
         app = create_app(service, api_key=api_key, read_key=read_key, max_body_bytes=max_body_bytes)
     except (ValueError, OSError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        raise fail(err_console, exc) from exc
     health = service.health()
     docs = "/docs, read key needed" if read_key else "/docs"
     err_console.print(
         f"serving {health.datasets} datasets ({health.configurations} configurations; store "
         f"{health.store or 'none'}) on http://{host}:{port} (docs: {docs}); "
-        f"reporting runs {'enabled' if api_key else 'disabled (no --api-key)'}"
+        f"reporting runs {'enabled' if api_key else 'disabled (no --api-key)'}",
+        markup=False,
     )
     if health.store_error:
-        err_console.print(f"[bold yellow]warning:[/] {health.store_error}")
+        print_error(err_console, health.store_error, "warning")
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -28,7 +28,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from tunegym._cli_errors import fail
 
 if TYPE_CHECKING:
     from tunegym.data import TabularDataset
@@ -47,8 +50,7 @@ _USAGE, _STORE_FAILED, _INTERRUPTED = 2, 1, 130
 
 
 def _fail(message: object, code: int = _USAGE) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code=code)
+    return fail(err_console, message, code)
 
 
 def as_data(spec: str) -> str | Path:
@@ -237,15 +239,34 @@ def _records_table(records: list[EpochRecord], title: str) -> Table:
     return table
 
 
+# The parameters that give the dataset (``TrainArgs.spec``), by how the command line names them.
+_DATA_PARAMS = {"spec": "SPEC", "dataset": "--dataset", "data": "--data"}
+
+
+def _data_spec(spec: str | None, dataset: str | None, data: Path | None) -> str:
+    """The dataset of the run: the SPEC argument, --dataset or --data (at most one of them)."""
+    values = zip(_DATA_PARAMS.values(), (spec, dataset, data), strict=True)
+    given = [(option, str(value)) for option, value in values if value is not None]
+    if len(given) > 1:
+        shown = " and ".join(f"{option} {value}" for option, value in given)
+        raise _fail(
+            f"{shown} each name the dataset: give one (SPEC, --dataset SPEC or --data FILE)."
+        )
+    return given[0][1] if given else DEFAULT_DATASET
+
+
 def _explicit_conflicts(ctx: typer.Context, args: TrainArgs, report: Path) -> None:
     """Refuse options given on the command line that differ from the run being resumed."""
     for field in fields(TrainArgs):
-        source = ctx.get_parameter_source(field.name)  # typer's own click: compared by name
-        if source is None or source.name != "COMMANDLINE":
-            continue
-        given, recorded = ctx.params[field.name], getattr(args, field.name)
-        if given != recorded:
-            option = "SPEC" if field.name == "spec" else "--" + field.name.replace("_", "-")
+        option_of = {field.name: "--" + field.name.replace("_", "-")}
+        names = _DATA_PARAMS if field.name == "spec" else option_of
+        for name, option in names.items():
+            source = ctx.get_parameter_source(name)  # typer's own click: compared by name
+            if source is None or source.name != "COMMANDLINE":
+                continue
+            given, recorded = ctx.params[name], getattr(args, field.name)
+            if (str(given) if isinstance(given, Path) else given) == recorded:
+                continue
             raise _fail(
                 f"{option} {given} differs from the run in {report} ({recorded}): a resumed run "
                 f"keeps its arguments. Drop {option}, or start a new run without --resume."
@@ -260,17 +281,21 @@ def _resumed_trial(
 
     path = checkpoint_of(report)
     if not path.is_file():
-        console.print(f"no checkpoint at {path}: training from epoch 1")
+        console.print(f"no checkpoint at {path}: training from epoch 1", markup=False)
         return None
     try:
         trial = Trial.load(path, dataset, device=device)
     except (ValueError, RuntimeError, OSError, KeyError, TypeError) as error:
-        console.print(f"cannot read the checkpoint {path} ({error}): training from epoch 1")
+        console.print(
+            f"cannot read the checkpoint {path} ({error}): training from epoch 1", markup=False
+        )
         return None
     if asdict(trial.config) != asdict(args.config()) or spec_to_dict(trial.spec) != spec_to_dict(
         args.mlp()
     ):
-        console.print(f"the checkpoint {path} is of another run: training from epoch 1")
+        console.print(
+            f"the checkpoint {path} is of another run: training from epoch 1", markup=False
+        )
         return None
     return trial
 
@@ -284,11 +309,25 @@ def _fallback_report(dataset: TabularDataset) -> Path:
 def train_command(
     ctx: typer.Context,
     spec: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            help="Dataset spec (sklearn:iris, keel:magic, openml:31) or a CSV/Parquet path."
+            help="Dataset spec (sklearn:iris, keel:magic, openml:31) or a CSV/Parquet file "
+            f"(with --target); default {DEFAULT_DATASET}.",
+            show_default=False,
         ),
-    ] = DEFAULT_DATASET,
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="Dataset spec, as the SPEC argument gives it (one or the other)."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="A CSV/Parquet file to train on (with --target), as SPEC gives it."
+        ),
+    ] = None,
     lr: Annotated[float, typer.Option(help="Peak learning rate of Adam (cosine-annealed).")] = 3e-3,
     batch_size: Annotated[int, typer.Option(help="Minibatch size.")] = 32,
     epochs: Annotated[
@@ -345,15 +384,15 @@ def train_command(
             raise _fail(f"--resume {resume} rewrites its own report; drop --report {report}.")
         report = resume
     else:
-        args = TrainArgs(spec, target, lr, batch_size, epochs, depth, width, dropout,
-                         weight_decay, seed)  # fmt: skip
+        args = TrainArgs(_data_spec(spec, dataset, data), target, lr, batch_size, epochs, depth,
+                         width, dropout, weight_decay, seed)  # fmt: skip
     try:
         config, mlp = args.config(), args.mlp()
     except (ValueError, TypeError) as exc:
         raise _fail(exc) from exc
     ds = _load(args.spec, args.target, args.seed)
     console.print(
-        f"[bold]{ds.name}[/]: {len(ds.y_train)} train / {len(ds.y_val)} val / {len(ds.y_test)} test rows, "
+        f"[bold]{escape(ds.name)}[/]: {len(ds.y_train)} train / {len(ds.y_val)} val / {len(ds.y_test)} test rows, "
         f"{ds.n_features} features, {ds.n_classes} classes"
     )
     meta = None if store is None else _open_store(store)
@@ -401,7 +440,9 @@ def _run(
     if resumed.get("status") == "finished":
         records = [EpochRecord(**r) for r in resumed["history"]]
         diverged = bool(resumed.get("diverged"))
-        console.print(f"the run in {report} finished ({len(records)} epochs): nothing to train")
+        console.print(
+            f"the run in {report} finished ({len(records)} epochs): nothing to train", markup=False
+        )
     else:
         if resumed:
             assert report is not None
@@ -467,17 +508,17 @@ def _run(
         _write_report(report, finished)
         for leftover in (checkpoint, _partial(checkpoint), _partial(report)):
             leftover.unlink(missing_ok=True)  # the last two: of a run killed while writing
-        console.print(f"report written to {report}")
+        console.print(f"report written to {report}", markup=False)
     if plot is not None:
         from tunegym.plots import plot_learning_curves
 
         plot_learning_curves(records, plot, title=title)
-        console.print(f"plot written to {plot}")
+        console.print(f"plot written to {plot}", markup=False)
     if meta is None:
         return
     meta.log(ds, args, records, device, finished=True)
     if meta.error is None:
-        console.print(f"logged as run {meta.run_id} in {_shown(meta.url)}")
+        console.print(f"logged as run {meta.run_id} in {_shown(meta.url)}", markup=False)
         return
     kept = report
     if kept is None:
@@ -544,10 +585,11 @@ def _interrupted(
         (f"interrupted after epoch {done} of {args.epochs}" if done else "interrupted in epoch 1")
         + (f"; {', '.join(kept)}" if kept else "; nothing kept (no --report)"),
         soft_wrap=True,
+        markup=False,
     )
     if report is not None:
         again = f"tunegym train --resume {report}"
         if meta is not None:
             again += f" --store {_shown(meta.url)}"
-        err_console.print(f"continue with: {again}", soft_wrap=True)
+        err_console.print(f"continue with: {again}", soft_wrap=True, markup=False)
     raise typer.Exit(code=_INTERRUPTED)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tunegym._metastore_cli import StoreOption, _fail, _open
@@ -82,8 +83,9 @@ def list_cmd(
     table.add_column("created", no_wrap=True)
     for e in entries:
         table.add_row(
-            e.name, e.dataset, str(len(e.class_names)), str(len(e.feature_names_out)),
-            _config(e), _val_score(e), str(e.epochs), f"{e.created:%Y-%m-%d}",
+            escape(e.name), escape(e.dataset), str(len(e.class_names)),
+            str(len(e.feature_names_out)), escape(_config(e)), _val_score(e), str(e.epochs),
+            f"{e.created:%Y-%m-%d}",
         )  # fmt: skip
     console.print(table)
 
@@ -103,11 +105,11 @@ def show(name: NameArgument, store: StoreOption = None) -> None:
     with _open(store) as ms:
         try:
             entry = ms.zoo_get(name)
-            table = Table(title=f"zoo model {entry.name}", show_header=False)
+            table = Table(title=f"zoo model {escape(entry.name)}", show_header=False)
             table.add_column(style="bold", no_wrap=True)
             table.add_column(overflow="fold")
             for key, value in _fields(entry):
-                table.add_row(key, value)
+                table.add_row(key, escape(value))
             console.print(table)
             weights = ms.zoo_weights(entry)
         except (ValueError, TypeError) as exc:
@@ -152,11 +154,14 @@ def add(
         except (ValueError, TypeError) as exc:
             raise _fail(exc) from exc
     if entry.id in before:
-        console.print(f"already in the zoo: {entry.name} (id {entry.id}), the same weights")
+        console.print(
+            f"already in the zoo: {entry.name} (id {entry.id}), the same weights", markup=False
+        )
         return
     console.print(
         f"added {entry.name} (id {entry.id}): {entry.n_parameters:,} numbers, "
-        f"trained on {entry.dataset}"
+        f"trained on {entry.dataset}",
+        markup=False,
     )
 
 
@@ -188,7 +193,7 @@ def export(
         pt, js = save_zoo_file(stem, weights, entry)
     except (ValueError, TypeError, OSError) as exc:
         raise _fail(exc) from exc
-    console.print(f"wrote {pt} and {js}")
+    console.print(f"wrote {pt} and {js}", markup=False)
 
 
 @app.command()
@@ -199,4 +204,4 @@ def remove(name: NameArgument, store: StoreOption = None) -> None:
             entry = ms.zoo_remove(name)
         except (ValueError, TypeError) as exc:
             raise _fail(exc) from exc
-    console.print(f"removed {entry.name} (id {entry.id})")
+    console.print(f"removed {entry.name} (id {entry.id})", markup=False)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, Final
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
 import tunegym
 from tunegym._bench_cli import bench_command
+from tunegym._cli_errors import fail
 from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
 from tunegym._serve_cli import serve_command
@@ -23,7 +26,62 @@ from tunegym._train_cli import as_data, train_command
 from tunegym._tune_cli import train_agent_command, tune_command
 from tunegym._zoo_cli import app as zoo_app
 
+# What an option's value is, by its name where that says more than its type.
+_NAMED_METAVARS: Final = {"store": "STORE", "dataset": "SPEC", "data": "FILE", "target": "COLUMN"}
+_TYPE_METAVARS: Final = {int: "INTEGER", float: "FLOAT", str: "TEXT", Path: "PATH", bool: "BOOLEAN"}
+
+
+class _BareArgument(typer.core.TyperArgument):
+    """An argument shown as its metavar alone (``SPEC``), as click shows it, without the
+    ``<str>`` typer adds after it."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:  # ctx: the click typer bundles
+        return None
+
+    def _usage_display_name(self) -> str:
+        # click's usage: DIRECTORY, [SPEC] (typer's own writes a required one {DIRECTORY}).
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+def _metavar(param: typer.core.TyperOption) -> str:
+    """An option's conventional metavar: a name that says what to give (``STORE``), the
+    choices (``[lr-bs|lcbench]``), else the type in click's words (``INTEGER``, ``PATH``)."""
+    described = param.type_descriptor
+    if param.name in _NAMED_METAVARS:
+        return _NAMED_METAVARS[param.name]
+    if described.is_choice and described.choices:
+        return "[" + "|".join(str(getattr(c, "value", c)) for c in described.choices) + "]"
+    annotation: Any = described.annotation
+    if described.is_list:
+        annotation = getattr(annotation, "__args__", (str,))[0]
+    return _TYPE_METAVARS.get(annotation, "TEXT")
+
+
+def conventional_metavars(command: object) -> None:
+    """Give every parameter under ``command`` the metavar its ``--help`` shows, the way click's
+    own commands do: ``--store STORE``, ``--epochs INTEGER``, ``SPEC`` (not typer's ``<str>``,
+    ``<list[str]>``); a metavar a command sets itself is kept."""
+    for param in getattr(command, "params", []):
+        if isinstance(param, typer.core.TyperArgument):
+            param.metavar = param.metavar or (param.name or "").upper()
+            param.__class__ = _BareArgument  # typer has no setting for it
+        elif isinstance(param, typer.core.TyperOption) and not (param.is_flag or param.count):
+            param.metavar = param.metavar or _metavar(param)
+    for sub in getattr(command, "commands", {}).values():
+        conventional_metavars(sub)
+
+
+class _Group(typer.core.TyperGroup):
+    """The ``tunegym`` group: its commands' ``--help`` show conventional metavars."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        conventional_metavars(self)
+
+
 app = typer.Typer(
+    cls=_Group,
     # click's plain help (not rich's boxed panels): it re-wraps paragraphs to the terminal and
     # leaves option descriptions half the width at 80 columns, where the panels left a third.
     rich_markup_mode=None,
@@ -76,8 +134,7 @@ def _root(
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=2)
+    return fail(err_console, message)
 
 
 # --------------------------------------------------------------------------- datasets

@@ -27,6 +27,7 @@ __all__ = [
     "DataLike",
     "TargetLike",
     "keel_spec",
+    "listing_hint",
     "read_data",
     "read_keel_table",
     "read_sklearn",
@@ -111,17 +112,35 @@ def read_table(
     return read_data(data, target, cache_dir)
 
 
+def listing_hint(source: str | None = None) -> str:
+    """Where to see the datasets of ``source`` (all sources if ``None``): the command and the
+    Python call, for a message to end with; users meet these messages on either side.
+
+    Example:
+        >>> print(listing_hint("keel"))  # doctest: +NORMALIZE_WHITESPACE
+        `tunegym datasets list --source keel` lists them
+        (in Python: tunegym.data.list_datasets('keel')).
+    """
+    option, argument = ("", "") if source is None else (f" --source {source}", repr(source))
+    return (
+        f"`tunegym datasets list{option}` lists them "
+        f"(in Python: tunegym.data.list_datasets({argument}))."
+    )
+
+
 def _read_spec(spec: str, target: TargetLike, cache_dir: str | os.PathLike[str] | None) -> RawTable:
     source, sep, ref = spec.partition(":")
     if not sep:
         raise DatasetNotFoundError(
             f"{spec!r} is neither a dataset spec nor an existing .csv/.parquet file. Specs look "
             f"like 'keel:german', 'sklearn:iris' or 'openml:31'.{did_you_mean(spec, _known_specs())}"
+            f" {listing_hint()}"
         )
     if source not in SOURCES:
         raise DatasetError(
             f"Unknown dataset source {source!r} in {spec!r}; known sources: {list(SOURCES)} "
-            f"(or give a path to a .csv/.parquet file).{did_you_mean(source, SOURCES)}"
+            f"(or give a path to a .csv/.parquet file).{did_you_mean(source, SOURCES)} "
+            f"{listing_hint()}"
         )
     if source == "openml":
         if target is not None and not isinstance(target, str):
@@ -155,7 +174,7 @@ def read_sklearn(name: str) -> RawTable:
     if name not in loaders:
         raise DatasetNotFoundError(
             f"Unknown scikit-learn dataset 'sklearn:{name}'; available: {list(SKLEARN_NAMES)}."
-            f"{did_you_mean(name, SKLEARN_NAMES)}"
+            f"{did_you_mean(name, SKLEARN_NAMES)} {listing_hint('sklearn')}"
         )
     bunch = loaders[name](as_frame=True)
     # A categorical target keeps scikit-learn's class order (0 = target_names[0], ...).
@@ -180,9 +199,23 @@ def keel_spec(collection: str, name: str) -> str:
     )
 
 
+def _unknown_keel(ref: str) -> str:
+    """The message for an unknown KEEL name: near misses, then where to list the names."""
+    collection, _, name = ref.rpartition("/")
+    choices = keel_names(collection) if collection else sorted(set(_all_keel_names()))
+    return f"Unknown KEEL dataset 'keel:{ref}'.{did_you_mean(name, choices)} {listing_hint('keel')}"
+
+
+def _all_keel_names() -> list[str]:
+    return [name for collection in KEEL_COLLECTIONS for name in keel_names(collection)]
+
+
 def read_keel_table(ref: str) -> RawTable:
     """Read a KEEL raw table named ``"name"`` or ``"collection/name"``."""
-    collection, name = resolve_keel_name(ref)
+    try:
+        collection, name = resolve_keel_name(ref)
+    except DatasetNotFoundError:
+        raise DatasetNotFoundError(_unknown_keel(ref)) from None
     frame = read_keel(collection, name)
     spec = keel_spec(collection, name)
     return RawTable(
