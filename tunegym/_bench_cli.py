@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from tunegym._cli_errors import fail
 
 if TYPE_CHECKING:
     import pandas as pd
 
 console = Console()
 
-_HELP = """Run the benchmark (BENCHMARK_PROTOCOL.md v2) on a suite.
+_HELP = """Run the benchmark (protocol v2; the method is in docs/BENCHMARKS.md) on a suite.
 
 A run writes its results CSV, a Markdown report and its figures into the scratch folder
 runs/bench/SUITE/ (under the current folder). '--publish' instead rewrites the suite's section
@@ -167,8 +170,7 @@ def bench_command(
         try:
             frame = run_suite(plan, progress=lambda d, n: bar.update(job, completed=d, total=n))
         except (ImportError, ConnectionError) as exc:
-            console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from exc
+            raise fail(console, exc) from exc
     if merge:
         from tunegym.bench import merge_results
 
@@ -279,8 +281,7 @@ def _read_results(where: _Destination, suite: str) -> pd.DataFrame:
         return read_results(where.out, suite)
     except FileNotFoundError as exc:
         hint = "" if where.publish else " (the published results are read with --publish)"
-        console.print(f"[bold red]error:[/] {exc}{hint}", highlight=False)
-        raise typer.Exit(2) from exc
+        raise fail(console, f"{exc}{hint}") from exc
 
 
 def _list() -> None:
@@ -291,11 +292,11 @@ def _list() -> None:
     missing = unavailable_peers()
     table = Table("peer", "library", "start", "what", "here")
     for name, info in PEERS.items():
-        here = f"[red]no: {missing[name]}[/red]" if name in missing else "yes"
+        here = f"[red]no: {escape(missing[name])}[/red]" if name in missing else "yes"
         table.add_row(name, info.library, "warm" if info.warm else "cold", info.about, here)
     for name, reason in missing.items():
         if name not in PEERS:
-            table.add_row(name, "", "", "", f"[red]not run: {reason}[/red]")
+            table.add_row(name, "", "", "", f"[red]not run: {escape(reason)}[/red]")
     console.print(table)
 
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from tunegym._cli_errors import fail, print_error
+
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from rich.progress import Progress
+
     from tunegym.agent import StepRecord, TrainProgress, TuningResult
 
 console = Console()
@@ -20,8 +29,7 @@ DEFAULT_DATASET = "sklearn:breast_cancer"
 
 
 def _fail(message: object) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=2)
+    return fail(err_console, message)
 
 
 def _step_line(r: StepRecord, metric: str = "val_accuracy") -> str:
@@ -50,14 +58,15 @@ def _metric_rows(result: TuningResult) -> list[tuple[str, str]]:
     return rows
 
 
-def _recorded_metric(report: Path, default: str) -> str:
-    """The metric a report's run tuned (what its step lines show), else ``default``."""
+def _recorded_arguments(report: Path) -> dict[str, Any]:
+    """The arguments a report's run recorded (its metric, its budget), else ``{}``."""
     import json
 
     try:
-        return str(json.loads(report.read_text(encoding="utf-8"))["arguments"]["metric"])
+        arguments = json.loads(report.read_text(encoding="utf-8"))["arguments"]
     except (OSError, ValueError, KeyError, TypeError):
-        return default  # tune() itself says what is wrong with the report
+        return {}  # tune() itself says what is wrong with the report
+    return arguments if isinstance(arguments, dict) else {}
 
 
 def _config_text(config: dict[str, Any]) -> str:
@@ -77,8 +86,10 @@ def _summary(result: TuningResult) -> Table:
     table = Table(
         title=f"{result.method} on {result.dataset} (seed {result.seed})", show_header=False
     )
-    table.add_column("", style="bold")
-    table.add_column("")
+    # A narrow terminal wraps and folds the cells rather than end them in "…", which turned a
+    # learning rate of 0.0633 into "0.…".
+    table.add_column("", style="bold", overflow="fold")
+    table.add_column("", overflow="fold")
     best = result.best
     rows = [
         ("best lr", "—" if best is None else f"{best.lr:g}"),
@@ -106,17 +117,142 @@ def _summary(result: TuningResult) -> Table:
     return table
 
 
+def _eta(left: float, spent: float, wall: float) -> float | None:
+    """Seconds until ``left`` more of a budget is spent, at the wall seconds per unit that
+    ``spent`` units took (``None`` before any was spent)."""
+    return None if spent <= 0 else max(left, 0.0) * wall / spent
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "eta -:--:--"
+    whole = round(seconds)
+    return f"eta {whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+class _TuneBar:
+    """A progress bar over a run's budget, below its step lines.
+
+    It fills with the share of the budget spent: the epochs, or with ``budget_seconds`` the
+    training seconds where they are further along (whichever binds first ends the run). The
+    ETA is the budget left at the wall seconds per epoch (or per training second) since the
+    first step, so that loading the data and the warm start do not count; before a second
+    step, at the first step's training seconds per epoch.
+    """
+
+    def __init__(
+        self, progress: Progress, budget_epochs: int, budget_seconds: float | None
+    ) -> None:
+        self.progress = progress
+        self.budget_epochs = budget_epochs
+        self.budget_seconds = budget_seconds
+        spent = f"0/{budget_epochs} epochs" + (
+            f" · 0.0/{budget_seconds:g} s" if budget_seconds else ""
+        )
+        self.task = progress.add_task("tuning", total=1.0, spent=spent, eta=_clock(None))
+        self.first: tuple[float, int, float] | None = None  # wall clock, epochs, seconds
+
+    def measure(self, r: StepRecord, now: float) -> tuple[float, str, float | None]:
+        """The share of the budget spent after step ``r``, as text, and the ETA in seconds
+        (``None`` while there is no rate yet), at wall clock ``now``."""
+        if self.first is None:
+            self.first = (now, r.epochs_used, r.seconds)
+        wall, epochs, seconds = self.first
+        share = r.epochs_used / self.budget_epochs
+        text = f"{r.epochs_used}/{self.budget_epochs} epochs"
+        spent, took = (
+            (r.epochs_used - epochs, now - wall)
+            if r.epochs_used > epochs
+            else (r.epochs_used, r.seconds)
+        )
+        etas = [_eta(self.budget_epochs - r.epochs_used, spent, took)]
+        if self.budget_seconds:
+            share = max(share, r.seconds / self.budget_seconds)
+            text += f" · {r.seconds:.1f}/{self.budget_seconds:g} s"
+            spent_s, took_s = (
+                (r.seconds - seconds, now - wall) if r.seconds > seconds else (1.0, 1.0)
+            )
+            etas.append(_eta(self.budget_seconds - r.seconds, spent_s, took_s))
+        known = [eta for eta in etas if eta is not None]
+        return min(share, 1.0), text, min(known) if known else None
+
+    def update(self, r: StepRecord) -> None:
+        """Show the budget spent after step ``r``."""
+        share, text, eta = self.measure(r, time.perf_counter())
+        self.progress.update(self.task, completed=share, spent=text, eta=_clock(eta), refresh=True)
+
+
+@contextlib.contextmanager
+def _step_output(
+    metric: str, budget_epochs: int | None, budget_seconds: float | None
+) -> Iterator[Callable[[StepRecord], None]]:
+    """The progress callback of a run: its step lines, with a progress bar below them on a
+    terminal (not in a pipe or a file, which get the lines alone)."""
+
+    def line(r: StepRecord) -> None:
+        console.print(_step_line(r, metric), highlight=False)
+
+    if not console.is_terminal or not budget_epochs:
+        yield line
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("tuning"),
+        BarColumn(bar_width=20),
+        TextColumn("{task.fields[spent]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = _TuneBar(progress, budget_epochs, budget_seconds)
+
+        def show(r: StepRecord) -> None:
+            bar.update(r)  # first: printing the line redraws the bar below it
+            line(r)
+
+        yield show
+
+
+def _positional(
+    given: str | None, dataset: str | None, data: Path | None
+) -> tuple[str | None, Path | None]:
+    """``(dataset, data)`` with the DATASET argument put where its option would have put it: a
+    CSV/Parquet file (or any existing file) as --data, anything else as --dataset."""
+    from tunegym.data._sources import FILE_SUFFIXES
+
+    if given is None:
+        return dataset, data
+    if dataset is not None or data is not None:
+        option = "--dataset" if dataset is not None else "--data"
+        raise _fail(
+            f"Give the dataset once: as the DATASET argument ({given!r}) or with {option}, "
+            "not both."
+        )
+    if Path(given).suffix.lower() in FILE_SUFFIXES or Path(given).is_file():
+        return None, Path(given)
+    return given, None
+
+
 def tune_command(
-    dataset: Annotated[
+    given: Annotated[
         str | None,
-        typer.Option(
-            help=f"Dataset spec (sklearn:iris, keel:german, openml:31); default {DEFAULT_DATASET}."
+        typer.Argument(
+            metavar="DATASET",
+            help=f"Dataset spec (sklearn:iris, keel:german, openml:31) or a CSV/Parquet file "
+            f"(with --target), as `tunegym train` takes it; default {DEFAULT_DATASET}.",
+            show_default=False,
         ),
     ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="A CSV/Parquet file to tune on (with --target).")
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Dataset spec, as the DATASET argument gives it (one or the other)."),
     ] = None,
-    target: Annotated[str | None, typer.Option(help="Class column of --data.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="A CSV/Parquet file to tune on (with --target), as DATASET gives it."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Class column of a CSV/Parquet file.")] = None,
     method: Annotated[
         str,
         typer.Option(
@@ -150,7 +286,13 @@ def tune_command(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    threads: Annotated[int, typer.Option(help="torch threads (1 is fastest for small MLPs).")] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="torch threads while tuning (1 is fastest for small MLPs; tune(threads=) "
+            "in Python)."
+        ),
+    ] = 1,
     metric: Annotated[
         str,
         typer.Option(
@@ -226,6 +368,10 @@ def tune_command(
 ) -> None:
     """Tune an MLP's hyperparameters and epochs on a dataset.
 
+    DATASET is a spec or a CSV/Parquet file, as `tunegym train` takes it: `tunegym tune
+    keel:german`, `tunegym tune my.csv --target y` (--dataset SPEC and --data FILE say the
+    same). On a terminal a progress bar below the step lines shows the budget spent and an ETA.
+
     With no arguments it tunes LCBench's 7 hyperparameters (layers, width, dropout, learning
     rate, momentum, weight decay, batch size) of a funnel MLP on sklearn:breast_cancer with the
     freeze-thaw agent (meta-trained on LCBench's surrogate and meta-dataset v2; it advances one
@@ -236,26 +382,28 @@ def tune_command(
 
     With --store, the best model joins the store's model zoo, and a later run on new data of
     the same table (same feature columns) fine-tunes it among its candidates: `tunegym tune
-    --data june.csv --target y --store team.db` finds May's model by its schema.
+    june.csv --target y --store team.db` finds May's model by its schema.
     """
-    import torch
-
     from tunegym.agent import TuningInterrupted, plot_tuning, tune
 
+    dataset, data = _positional(given, dataset, data)
     if dataset is not None and data is not None:
         raise _fail("Give either --dataset SPEC or --data FILE (with --target), not both.")
     if data is not None and target is None:
-        raise _fail(f"--data {data} needs --target COLUMN (the class column).")
+        raise _fail(f"The file {data} needs --target COLUMN (its class column).")
     resuming_report = resume is not None and resume.endswith(".json")
     source: str | Path | None = data if data is not None else dataset
     if source is None and not resuming_report:
         source = DEFAULT_DATASET
     if resume is not None and store is None and not resuming_report:
         store = resume
-    torch.set_num_threads(threads)
     if resuming_report:
-        console.print(f"resuming the run in {resume} (with the arguments it recorded)")
-        metric = _recorded_metric(Path(str(resume)), metric)
+        console.print(
+            f"resuming the run in {resume} (with the arguments it recorded)", markup=False
+        )
+        recorded = _recorded_arguments(Path(str(resume)))
+        metric = str(recorded.get("metric", metric))
+        bar = (recorded.get("budget_epochs"), recorded.get("budget_seconds"))
     else:
         from tunegym.agent import resolve_search
 
@@ -263,57 +411,61 @@ def tune_command(
         shown, searched, epochs = resolve_search(method, space, budget_epochs, agent=agent)
         where = f"the {searched}" if isinstance(searched, str) else "its own"
         console.print(
-            f"{verb} [bold]{source}[/] with [bold]{shown}[/] on {where} space, budget "
+            f"{verb} [bold]{escape(str(source))}[/] with [bold]{shown}[/] on {where} space, budget "
             f"{epochs} epochs"
             + (f", {workers} trials at once" if workers > 1 else "")
             + (f", on Ray at {ray_address}" if ray_address else "")
         )
+        bar = (epochs, budget_seconds)
     try:
-        result = tune(
-            source,
-            target,
-            budget_epochs=budget_epochs,
-            budget_seconds=budget_seconds,
-            seed=seed,
-            method=method,
-            device=device,
-            store=store,
-            agent=agent,
-            metric=metric,
-            space=space,
-            cv=cv,
-            report=report,
-            resume=resume,
-            checkpoints=checkpoints,
-            keep_checkpoints=keep_checkpoints,
-            from_model=int(from_model) if from_model and from_model.isdigit() else from_model,
-            transfer=not no_transfer,
-            workers=workers,
-            ray_address=ray_address,
-            progress=lambda r: console.print(_step_line(r, metric), highlight=False),
-        )
+        with _step_output(metric, *bar) as on_step:
+            result = tune(
+                source,
+                target,
+                budget_epochs=budget_epochs,
+                budget_seconds=budget_seconds,
+                seed=seed,
+                method=method,
+                device=device,
+                store=store,
+                agent=agent,
+                metric=metric,
+                space=space,
+                cv=cv,
+                report=report,
+                resume=resume,
+                checkpoints=checkpoints,
+                keep_checkpoints=keep_checkpoints,
+                from_model=int(from_model) if from_model and from_model.isdigit() else from_model,
+                transfer=not no_transfer,
+                workers=workers,
+                ray_address=ray_address,
+                threads=threads,
+                progress=on_step,
+            )
     except TuningInterrupted as stop:
         partial = stop.result
         written = report or (resume if resuming_report else None)
         err_console.print(
             f"interrupted after {partial.epochs_used} epochs ({len(partial.trials)} trials)"
             + (f"; partial report in {written}" if written else "")
-            + (f"; trials logged to {store} (its open trials as partial runs)" if store else "")
+            + (f"; trials logged to {store} (its open trials as partial runs)" if store else ""),
+            markup=False,
         )
         if written or store:
             again = f"--resume {written}" if written else f"--resume {store} (same options)"
-            err_console.print(f"continue with: tunegym tune {again}")
+            err_console.print(f"continue with: tunegym tune {again}", markup=False)
         raise typer.Exit(code=130) from None
     except (ValueError, TypeError, FileNotFoundError, NotImplementedError, ImportError) as exc:
         raise _fail(exc) from exc
     console.print(_summary(result))
     if result.why_no_model is not None:
-        err_console.print(f"[yellow]no model:[/] {result.why_no_model}", soft_wrap=True)
+        print_error(err_console, result.why_no_model, "no model")
     if report is not None or resuming_report:
-        console.print(f"report written to {report or resume}")
+        console.print(f"report written to {report or resume}", markup=False)
     if plot is not None:
         plot_tuning(result, plot)
-        console.print(f"plot written to {plot}")
+        console.print(f"plot written to {plot}", markup=False)
 
 
 def train_agent_command(
@@ -348,7 +500,7 @@ def train_agent_command(
             "--v2",
             help="The freeze-thaw agent (the default tuner on any space): clone the curve-race "
             "teacher, then MaskablePPO on LCBench's and meta-dataset v2's meta-train tasks, "
-            "select on their meta-val (docs/AGENT.md).",
+            "select on their meta-val (docs/AGENT.md in the repository).",
         ),
     ] = False,
     max_minutes: Annotated[float, typer.Option(help="--v2: stop PPO after this long.")] = 80.0,

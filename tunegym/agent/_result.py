@@ -194,7 +194,8 @@ class TuningResult:
         best: the incumbent (``None`` if no epoch beat the starting score).
         model: the network at the incumbent epoch, on the CPU in eval mode.
         preprocessor: the dataset's fitted preprocessing (raw rows -> the model's input).
-        class_names: the label of each of the model's outputs.
+        class_names: the label of each of the model's outputs, as the target held it (``int``
+            for an integer target, ``str`` for text): what `predict` returns.
         history: one record per step.
         trials: every trial's curve.
         prior: where the warm-start prior came from.
@@ -221,7 +222,7 @@ class TuningResult:
     best: BestConfig | None
     model: MLP | None
     preprocessor: FittedPreprocessor | None
-    class_names: tuple[str, ...]
+    class_names: tuple[Any, ...]
     history: tuple[StepRecord, ...]
     trials: tuple[TrialCurve, ...]
     prior: str = "none"
@@ -249,6 +250,18 @@ class TuningResult:
             with torch.no_grad():
                 probabilities.append(torch.softmax(model(features), dim=1).numpy())
         return np.mean(probabilities, axis=0)
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The most probable class of each raw row, as a label of `class_names`.
+
+        The labels keep the target's type (an integer target gives an ``int64`` array, text
+        gives strings), so ``(result.predict(X) == y).mean()`` is the accuracy on ``(X, y)``.
+
+        Raises:
+            ValueError: the run found no model (`why_no_model` says why and what to do).
+        """
+        probabilities = self.predict_proba(X)
+        return np.asarray(self.class_names)[probabilities.argmax(axis=1)]
 
     @property
     def why_no_model(self) -> str | None:
@@ -300,6 +313,7 @@ class TuningResult:
             "prior": self.prior,
             "status": self.status,
             "cv": self.cv,
+            "class_names": list(self.class_names),
             "best": None if self.best is None else asdict(self.best),
             "test_metrics": self.test_metrics,
             "best_trial_curve": self._best_curve(),
@@ -330,8 +344,9 @@ class TuningResult:
         """The report as JSON text, also written to ``path`` when given.
 
         It holds ``method``, ``dataset``, ``seed``, ``budget_epochs``, ``epochs_used``,
-        ``seconds``, ``best`` (``lr``, ``batch_size``, ``epochs``, ``val_score``, ``test_score``,
-        ...), ``history`` (one entry per step) and every trial's curve.
+        ``seconds``, ``class_names`` (JSON numbers for an integer target), ``best`` (``lr``,
+        ``batch_size``, ``epochs``, ``val_score``, ``test_score``, ...), ``history`` (one entry
+        per step) and every trial's curve.
         """
         text = json.dumps(self.to_dict(), indent=2) + "\n"
         if path is not None:

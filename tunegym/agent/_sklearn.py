@@ -49,6 +49,8 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
             ``"val_loss"``, ...; see `tunegym.tune`).
         cv: k-fold cross-validation inside tuning (``None``: one validation split); the
             fitted model then averages the k fold models.
+        threads: torch's threads while ``fit`` tunes (the caller's setting is restored after
+            it; 1 is fastest for small MLPs); ``None`` leaves torch's setting alone.
 
     Attributes:
         classes_: the class labels.
@@ -78,6 +80,7 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         test_size: float = 0.1,
         metric: str = "val_accuracy",
         cv: int | None = None,
+        threads: int | None = 1,
     ) -> None:
         self.budget_epochs = budget_epochs
         self.method = method
@@ -91,6 +94,7 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.test_size = test_size
         self.metric = metric
         self.cv = cv
+        self.threads = threads
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -165,6 +169,7 @@ class TunedMLPClassifier(ClassifierMixin, BaseEstimator):
             cv=self.cv,
             val_size=max(self.val_size, least),
             test_size=max(self.test_size, least),
+            threads=self.threads,
         )
         if result.model is None:
             raise ValueError(f"Tuning found no model: {result.why_no_model}")

@@ -16,14 +16,17 @@ instead of training them again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 from tunegym.agent._agent import Agent, load_agent
 from tunegym.agent._finetune import add_to_zoo, find_source, finetune_search
@@ -282,6 +285,7 @@ def tune(
     transfer: bool = True,
     workers: int = 1,
     ray_address: str | None = None,
+    threads: int | None = 1,
 ) -> TuningResult:
     """Tune an MLP's hyperparameters and epochs on a dataset, live.
 
@@ -366,6 +370,11 @@ def tune(
             at a time (``workers`` must be 1 for them).
         ray_address: run the workers on this Ray cluster (``"auto"``, ``"ray://head:10001"``;
             ``"local"`` starts a local Ray) instead of this machine.
+        threads: torch's threads (``torch.set_num_threads``) while the run trains in this
+            process; the caller's setting is restored when it returns or raises. 1 (the
+            default, as ``tunegym tune --threads``) is fastest for these small MLPs, and keeps a
+            loaded machine from slowing the run tenfold (threads contending for busy cores).
+            ``None`` leaves torch's setting alone. Workers (``workers > 1``) use one thread each.
 
     Returns:
         The best configuration and the model trained with it, every metric of that model on
@@ -374,8 +383,8 @@ def tune(
 
     Raises:
         ValueError: for an unknown method or metric (with the closest names), an agent that
-            cannot act on the requested space or cannot be loaded, or a budget smaller than
-            ``cv``.
+            cannot act on the requested space or cannot be loaded, a budget smaller than
+            ``cv``, or ``threads`` not None or an int >= 1.
         FileNotFoundError: an agent folder lacks its files.
         TuningInterrupted: on Ctrl-C, with the partial result (a ``KeyboardInterrupt``).
 
@@ -384,6 +393,7 @@ def tune(
         >>> result.epochs_used <= 16, result.best.epochs <= result.best.max_epochs
         (True, True)
     """
+    _check_threads(threads)
     report = None if report is None else Path(report)
     if resume is not None and is_report(resume):
         payload = read_report(Path(resume))
@@ -434,11 +444,37 @@ def tune(
         loaded_agent = agent
     if checkpoints is None and (report is not None or store is not None):
         checkpoints = default_checkpoints(report)
-    return _run(
-        args, data, target, loaded_agent, store=store, progress=progress, report=report,
-        cache=None if checkpoints is None else TrialCache(checkpoints),
-        keep_checkpoints=keep_checkpoints, ray_address=ray_address,
-    )  # fmt: skip
+    with torch_threads(threads):
+        return _run(
+            args, data, target, loaded_agent, store=store, progress=progress, report=report,
+            cache=None if checkpoints is None else TrialCache(checkpoints),
+            keep_checkpoints=keep_checkpoints, ray_address=ray_address,
+        )  # fmt: skip
+
+
+def _check_threads(threads: object) -> None:
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ValueError(
+            f"threads must be an int >= 1 (1 is fastest for small MLPs) or None to leave "
+            f"torch's setting alone, got {threads!r}."
+        )
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block and the caller's setting
+    back after it, also on an exception (``None``: torch's setting is left alone)."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check_args(args: TuneArgs) -> None:
@@ -630,6 +666,9 @@ def _run(
             budget_seconds=args.budget_seconds,
             n_slots=n_slots,
             model=model,
+            # Three seeds from the run's, as the replayed curves the v1 agent learnt on have: a
+            # configuration started again trains with a new seed, at most three times.
+            trial_seeds=tuple(args.seed + i for i in range(3)),
             metric=args.metric,
             prior=ws.prior if ws is not None and tuner is not None else None,
         )
@@ -884,7 +923,7 @@ def _result(
         best=best,
         model=members[0][0] if members else None,
         preprocessor=folds[0].preprocessor,
-        class_names=folds[0].info.class_names,
+        class_names=folds[0].info.class_labels,
         history=tuple(history),
         trials=trials,
         prior=prior,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,8 +30,8 @@ class DatasetInfo:
         n_categorical: raw categorical (symbolic) feature columns.
         n_classes: distinct target classes.
         feature_names: names of the raw feature columns.
-        class_names: original target labels, in label-encoded order (class ``i`` is
-            ``class_names[i]``).
+        class_names: original target labels as text, in label-encoded order (class ``i`` is
+            ``class_names[i]``); `class_labels` gives them as the target held them.
         extra: source-specific details (e.g. KEEL's ``"balanced"``/``"imbalanced"`` collection).
         numeric_features: the raw feature columns typed numeric, in column order (empty where the
             info was built by hand rather than by ``load_dataset``).
@@ -52,6 +52,16 @@ class DatasetInfo:
     extra: dict[str, str] = field(default_factory=dict)
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
+
+    @property
+    def class_labels(self) -> tuple[Any, ...]:
+        """The class labels as the target held them (``int`` for an integer target, ``str``
+        for text, ...), in label-encoded order: what a prediction is compared with.
+
+        ``load_dataset`` keeps them (its ``class_names`` are a ``ClassNames``); an info built
+        by hand gives its ``class_names``.
+        """
+        return tuple(getattr(self.class_names, "labels", self.class_names))
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tunegym.errors import DatasetError
 
 __all__ = [
+    "ClassNames",
     "FittedPreprocessor",
     "TypedFeatures",
     "encode_target",
@@ -177,7 +179,28 @@ def _as_levels(column: pd.Series) -> pd.Series:
     return column.astype(str).where(column.notna(), np.nan).astype(object)
 
 
-def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+class ClassNames(tuple[str, ...]):
+    """The class names (``str``, as shown, stored and compared) that keep the original labels.
+
+    A tuple of the labels as text, so that everything that shows or stores the classes (the
+    zoo, messages) keeps working, with ``labels``: the same classes as the target held them
+    (``int`` for an integer target, ``float``, ``bool`` or ``str``), so that predictions can be
+    compared with the target (`tunegym.agent.TuningResult.predict`).
+    """
+
+    labels: tuple[Any, ...]
+
+    def __new__(cls, labels: Iterable[Any]) -> ClassNames:
+        values = tuple(v.item() if isinstance(v, np.generic) else v for v in labels)
+        names = super().__new__(cls, (str(v) for v in values))
+        names.labels = values
+        return names
+
+    def __reduce__(self) -> tuple[type[ClassNames], tuple[tuple[Any, ...]]]:
+        return ClassNames, (self.labels,)
+
+
+def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, ClassNames]:
     """Label-encode the target.
 
     Classes are numbered in the order of a ``category`` dtype's categories (scikit-learn's and
@@ -185,7 +208,8 @@ def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, tuple[str, 
     as integers (``"1"``, not ``"1.0"``).
 
     Returns:
-        ``(codes, class_names)``: ``int64`` codes and the label of each code.
+        ``(codes, class_names)``: ``int64`` codes and the label of each code (as text, with
+        the original labels in ``class_names.labels``).
 
     Raises:
         DatasetError: the target has missing or infinite values.
@@ -200,7 +224,7 @@ def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, tuple[str, 
     if isinstance(target.dtype, pd.CategoricalDtype):
         target = target.cat.remove_unused_categories()
         codes = target.cat.codes.to_numpy().astype(np.int64)
-        return codes, tuple(str(c) for c in target.cat.categories)
+        return codes, ClassNames(target.cat.categories)
     if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
         numbers = target.to_numpy(dtype=np.float64)
         infinite = np.isinf(numbers)
@@ -211,10 +235,12 @@ def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, tuple[str, 
             )
         integral = np.array_equal(numbers, np.round(numbers))
         values: np.ndarray = numbers.astype(np.int64) if integral else numbers
+    elif pd.api.types.is_bool_dtype(target):
+        values = target.to_numpy(dtype=bool)  # False, True: the order of their names too
     else:
         values = target.astype(str).to_numpy()
     classes, codes = np.unique(values, return_inverse=True)
-    return codes.astype(np.int64), tuple(str(c) for c in classes)
+    return codes.astype(np.int64), ClassNames(classes)
 
 
 def fit_preprocessor(
