@@ -263,6 +263,13 @@ class TuningResult:
         probabilities = self.predict_proba(X)
         return np.asarray(self.class_names)[probabilities.argmax(axis=1)]
 
+    def plot(self, path: str | Path) -> Path:
+        """Write a PNG of the run: the incumbent over the epochs spent, every trial's validation
+        curve, and the best trial's train vs validation loss (`tunegym.agent.plot_tuning`)."""
+        from tunegym.agent._plot import plot_tuning  # matplotlib only when asked
+
+        return plot_tuning(self, path)
+
     @property
     def why_no_model(self) -> str | None:
         """Why the run has no model, and what to do, in a sentence (``None`` if it has one)."""
