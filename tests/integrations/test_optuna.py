@@ -11,9 +11,11 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.trial import TrialState
 
 from tunegym.integrations.optuna import (
     IMPORTED_ATTR,
+    SOURCE_ATTR,
     best_own_trial,
     from_optuna,
     own_trials,
@@ -95,14 +97,48 @@ def test_imported_runs_and_own_trials(snapshot_service) -> None:  # type: ignore
     warm_start(study, SPACE, "keel:german", k=4, source=snapshot_service, import_runs=True)
     imported = [t for t in study.trials if t.user_attrs.get(IMPORTED_ATTR)]
     assert 1 <= len(imported) <= 4
+    record = study.user_attrs["tunegym:warm_start"]
+    assert record["imported"] == len(imported)
+    neighbours = {n["dataset"] for n in record["neighbors"]}
     for trial in imported:
-        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert trial.state == TrialState.PRUNED  # so that best_* never pick one
+        assert trial.user_attrs[SOURCE_ATTR] in neighbours
         assert trial.intermediate_values
         assert trial.value == trial.intermediate_values[max(trial.intermediate_values)]
+    with pytest.raises(ValueError, match="No trials are completed yet"):
+        study.best_trial  # noqa: B018 - the property raises: no own trial has finished
     study.optimize(lambda t: 0.5 + 0 * len(suggest(t, SPACE)), n_trials=2)
     own = own_trials(study)
     assert all(not t.user_attrs.get(IMPORTED_ATTR) for t in own)
-    assert best_own_trial(study).value == 0.5  # imported runs score higher but are skipped
+    assert max(t.value for t in imported if t.value is not None) > 0.5
+    # Imported runs score higher but are another dataset's: the study's answers are its own.
+    assert study.best_value == 0.5
+    assert not study.best_trial.user_attrs.get(IMPORTED_ATTR)
+    assert study.best_params in [t.params for t in own]
+    assert best_own_trial(study).number == study.best_trial.number
+
+
+def test_tpe_fits_on_the_imported_runs(snapshot_service) -> None:  # type: ignore[no-untyped-def]
+    """The imported (pruned) trials count for TPE: with n_startup_trials of them it samples
+    from its model at once, where the same sampler on a study without them samples at random."""
+    space = {
+        "lr": FloatDistribution(1e-5, 10.0, log=True),
+        "batch_size": IntDistribution(16, 512, log=True),
+    }
+
+    def next_lrs(import_runs: bool) -> list[float]:
+        sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=4)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        warm_start(
+            study, space, "keel:german", k=4, narrow=False, source=snapshot_service,
+            import_runs=import_runs,
+        )  # fmt: skip
+        for _ in study.get_trials(states=(TrialState.WAITING,)):  # the enqueued ones
+            study.tell(study.ask(), state=TrialState.FAIL)  # TPE ignores failed trials
+        assert len(study.get_trials(states=(TrialState.PRUNED,))) == (4 if import_runs else 0)
+        return [study.ask(space).params["lr"] for _ in range(3)]
+
+    assert next_lrs(import_runs=True) != next_lrs(import_runs=False)
 
 
 def test_minimising_study_needs_a_transform(snapshot_service) -> None:  # type: ignore[no-untyped-def]

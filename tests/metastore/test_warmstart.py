@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tunegym.metastore._warmstart import SearchBox, compute_warm_start, nearest_datasets
+from tunegym.metastore._warmstart import (
+    Neighbor,
+    SearchBox,
+    compute_warm_start,
+    nearest_datasets,
+)
 
 LRS = (1e-3, 1e-2, 1e-1)
 BATCH_SIZES = (16, 64)
@@ -88,7 +93,8 @@ def test_portfolio_box_and_prior_follow_the_nearest_neighbour() -> None:
     )
     first = ws.portfolio[0]
     assert (first.lr, first.batch_size, first.dataset) == (1e-2, 16, "small_binary")
-    assert first.expected_score == pytest.approx(1.0)
+    # Its expected score is a prediction over both neighbours, not 1 for being one's best.
+    assert 0.0 < first.expected_score < 1.0
     assert first.epochs == 3
     assert len(first.run_ids) == 2
     assert all(1 <= r <= 12 for r in first.run_ids)
@@ -111,3 +117,55 @@ def test_box_restricts_a_grid() -> None:
         (32, 64, 128),
     )
     assert not box.contains(1e-1, 64)
+
+
+def test_expected_score_is_the_prior_over_every_neighbour() -> None:
+    """A portfolio entry's expected score is the distance-weighted mean of its normalised score
+    on every neighbour (the prior's value for it), not 1 for being its source's best."""
+    neighbors = [Neighbor("small_binary", 0.05), Neighbor("mid", 0.2), Neighbor("big_multi", 0.6)]
+    ws = compute_warm_start(
+        "t", neighbors, CURVES.__getitem__, LRS, BATCH_SIZES, top=2, n_portfolio=6
+    )
+    scores = [e.expected_score for e in ws.portfolio]
+    assert len(set(scores)) > 1 and all(0.0 <= v < 1.0 for v in scores)
+    for entry in ws.portfolio:
+        i, j = LRS.index(entry.lr), BATCH_SIZES.index(entry.batch_size)
+        assert entry.expected_score == pytest.approx(float(ws.prior[i, j]), rel=1e-6)
+    # By hand for the first: 1 on small_binary (its best), its normalised score elsewhere.
+    first = ws.portfolio[0]
+    normalised = {
+        name: _normalised_final(CURVES[name], first.lr, first.batch_size) for name in CURVES
+    }
+    weights = {n.dataset: 1 / (n.distance + 1e-3) for n in neighbors}
+    assert normalised["small_binary"] == 1.0 and normalised["big_multi"] < 1.0
+    expected = sum(weights[d] * normalised[d] for d in weights) / sum(weights.values())
+    assert first.expected_score == pytest.approx(expected)
+
+
+def test_expected_score_off_the_grid_matches_configurations_across_neighbours() -> None:
+    """Off the grid (whole configurations), a configuration is matched by all its values: A's
+    best is B's worst, so its expected score mixes 1 and 0 by the distances."""
+
+    def curves(name: str, best_momentum: float) -> pd.DataFrame:
+        rows = [
+            {"dataset": name, "lr": 0.01, "batch_size": 32, "momentum": m, "seed": 0,
+             "epoch": 1, "val_accuracy": 0.9 if m == best_momentum else 0.6}
+            for m in (0.5, 0.9)
+        ]  # fmt: skip
+        return pd.DataFrame(rows)
+
+    tables = {"a": curves("a", 0.9), "b": curves("b", 0.5)}
+    neighbors = [Neighbor("a", 0.1), Neighbor("b", 0.3)]
+    ws = compute_warm_start("t", neighbors, tables.__getitem__, LRS, BATCH_SIZES, top=1)
+    first, second = ws.portfolio
+    assert first.config == {"lr": 0.01, "batch_size": 32, "momentum": 0.9}
+    w_a, w_b = 1 / (0.1 + 1e-3), 1 / (0.3 + 1e-3)
+    assert first.expected_score == pytest.approx(w_a / (w_a + w_b))
+    assert second.expected_score == pytest.approx(w_b / (w_a + w_b))
+
+
+def _normalised_final(curves: pd.DataFrame, lr: float, batch_size: int) -> float:
+    """A configuration's mean final score scaled between the dataset's worst and best ones."""
+    last = curves[curves["epoch"] == curves["epoch"].max()]
+    final = last.groupby(["lr", "batch_size"])["val_accuracy"].mean()
+    return float((final[(lr, batch_size)] - final.min()) / (final.max() - final.min()))

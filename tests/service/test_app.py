@@ -92,7 +92,9 @@ class TestWarmStart:
             "batch_size": best.batch_size,
             "epochs": best.epochs,
         }
-        assert first["expected_score"] == 1.0 and first["score"] == best.best
+        assert first["score"] == best.best
+        # Its own runs weigh 1,000 (distance 0), each neighbour's about 20: near its 1 there.
+        assert 0.9 <= first["expected_score"] <= 1.0
 
     def test_round_robin_over_the_neighbours_best_first(
         self, snapshot_app: TestClient, snapshot_service: WarmStartService

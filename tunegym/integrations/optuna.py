@@ -4,41 +4,49 @@
 shipped snapshot) for the configurations that did best on the nearest datasets, enqueues them
 as the study's first trials (``Study.enqueue_trial(skip_if_exists=True)``) and returns the
 search space narrowed to the box those datasets' best configurations span. Optionally it also
-imports the neighbours' runs as completed trials with their per-epoch intermediate values
+imports the neighbours' runs as pruned trials with their per-epoch intermediate values
 (``optuna.trial.create_trial`` + ``Study.add_trials``)::
 
     import optuna
-    from optuna.distributions import FloatDistribution, IntDistribution
     from tunegym.integrations.optuna import suggest, warm_start
+    from tunegym.space import LR_BS_SPACE
 
-    space = {"lr": FloatDistribution(1e-5, 1.0, log=True),
-             "batch_size": IntDistribution(16, 512, log=True)}
     study = optuna.create_study(direction="maximize")
-    narrowed = warm_start(study, space, dataset=(X, y), k=8)  # or source="http://host:8000"
+    narrowed = warm_start(study, LR_BS_SPACE, dataset=(X, y), k=8)  # or source="http://host:8000"
     study.optimize(lambda trial: train_and_score(**suggest(trial, narrowed)), n_trials=30)
+
+(``docs/SERVICE.md`` has the whole runnable example.) The search space is a mapping of Optuna
+distributions, a `tunegym.space.Space` (``LR_BS_SPACE``, ``LCBENCH_SPACE``, ...), the env's
+`tunegym.envs.SearchSpace` (its lr × batch-size grid as two categoricals, or its candidates'
+`Space`) or the service's `SearchSpaceSpec`.
 
 Any search space: learning rate, batch size and epochs map by role (``lr``, ``batch_size``,
 ``epochs``, ... or ``roles``), other parameters by their exact name when the service holds a
 space with a hyperparameter of that name. A study over LCBench's seven hyperparameters
-(``to_optuna(SearchSpaceSpec.from_space(tunegym.space.LCBENCH_SPACE))``: ``batch_size``,
-``learning_rate``, ``max_dropout``, ``max_units``, ``momentum``, ``num_layers``,
-``weight_decay``) is served meta-dataset v2's configurations, all seven values each; a study
-over learning rate and batch size, meta-dataset v1's grid. The space used is recorded in the
-study's ``tunegym:warm_start`` attribute (``source_space``).
+(``tunegym.space.LCBENCH_SPACE``: ``batch_size``, ``learning_rate``, ``max_dropout``,
+``max_units``, ``momentum``, ``num_layers``, ``weight_decay``) is served meta-dataset v2's
+configurations, all seven values each; a study over learning rate and batch size, meta-dataset
+v1's grid. The space used is recorded in the study's ``tunegym:warm_start`` attribute
+(``source_space``).
 
-How imported trials interact with samplers and pruners:
+How imported trials interact with Optuna (they are ``PRUNED`` trials, so that the study's
+answers stay its own):
 
-* **Samplers.** Imported trials are ``COMPLETE`` trials like any other: TPE (and GP, CMA-ES)
-  fit on them, so the sampler models from the first trial on and they count toward
-  ``n_startup_trials``. Their values come from *other* datasets: good when the neighbours are
+* **Best trial.** ``study.best_trial``, ``best_params`` and ``best_value`` consider
+  ``COMPLETE`` trials only, so they only ever answer with the study's own trials — never with
+  another dataset's run. `own_trials` / `best_own_trial` skip imported trials explicitly (by
+  their ``tunegym:imported`` attribute).
+* **Samplers.** TPE (the default) fits on pruned trials: they count toward
+  ``n_startup_trials``, so it models from the first trial on. It ranks a pruned trial by its
+  last intermediate value, below every complete one: the best imported runs are its "good"
+  examples only while fewer own trials have completed than its good quantile
+  (``min(ceil(0.1 n), 25)`` of ``n`` trials), then they count among the rest.
+  ``CmaEsSampler(consider_pruned_trials=True)`` uses them too; ``GPSampler``, random and QMC
+  sampling ignore them. Their values come from *other* datasets: good when the neighbours are
   close, misleading when they are not — import when the distances are small.
-* **Pruners.** ``MedianPruner``/``PercentilePruner`` compare a running trial's intermediate
-  value at step *s* with the completed trials' values at *s*, imported ones included (one step
-  = one epoch of the neighbour's run); ``SuccessiveHalvingPruner``/``HyperbandPruner`` rank
-  rung values the same way. Report intermediate values per epoch, on the same [0, 1] accuracy
-  scale, or leave ``import_runs=False``.
-* **Best trial.** ``study.best_trial`` may be an imported trial (another dataset's score); use
-  `own_trials` / `best_own_trial`, which skip trials with the ``tunegym:imported`` attribute.
+* **Pruners.** ``MedianPruner``/``PercentilePruner`` compare a running trial with completed
+  trials only, ``SuccessiveHalvingPruner``/``HyperbandPruner`` with the rung values they
+  recorded themselves: imported runs never prune the study's trials.
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 import optuna
 from optuna.distributions import (
@@ -69,11 +77,18 @@ from tunegym.service._schemas import (
 )
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from tunegym.envs import SearchSpace
     from tunegym.service._core import WarmStartService
+    from tunegym.space import Space
+
+    SpaceLike: TypeAlias = Mapping[str, BaseDistribution] | Space | SearchSpace | SearchSpaceSpec
 
 __all__ = [
     "IMPORTED_ATTR",
     "best_own_trial",
+    "distributions_of",
     "from_optuna",
     "own_trials",
     "suggest",
@@ -140,6 +155,58 @@ def _range(parameter: Parameter) -> tuple[float, float]:
     if parameter.low is None or parameter.high is None:  # the model validator forbids it
         raise ValueError(f"Parameter {parameter.name!r} has no low/high.")
     return parameter.low, parameter.high
+
+
+def distributions_of(search_space: SpaceLike) -> dict[str, BaseDistribution]:
+    """Any search space `warm_start` takes, as Optuna distributions (name -> distribution).
+
+    * a mapping of Optuna distributions: as given;
+    * a `tunegym.space.Space` (``LR_BS_SPACE``, ``LCBENCH_SPACE``, ...): its ``to_optuna()``;
+    * the env's `tunegym.envs.SearchSpace`: on the grid, ``lr`` and ``batch_size`` as
+      categoricals of its learning rates and batch sizes (exactly the env's candidates); over
+      another space (``SearchSpace.sampled(LCBENCH_SPACE, n)``), that `Space`'s distributions;
+    * the service's `SearchSpaceSpec`: `to_optuna`.
+
+    Raises:
+        TypeError: for anything else, or a mapping with a value that is no distribution.
+    """
+    from tunegym.space import Space
+
+    if isinstance(search_space, Space):
+        return search_space.to_optuna()
+    if isinstance(search_space, SearchSpaceSpec):
+        return to_optuna(search_space)
+    if _is_env_search_space(search_space):
+        if search_space.space is not None:
+            return search_space.space.to_optuna()
+        return {
+            "lr": CategoricalDistribution(list(search_space.lrs)),
+            "batch_size": CategoricalDistribution(list(search_space.batch_sizes)),
+        }
+    if isinstance(search_space, Mapping):
+        bad = {
+            str(name): type(dist).__name__
+            for name, dist in search_space.items()
+            if not isinstance(dist, BaseDistribution)
+        }
+        if bad:
+            raise TypeError(
+                f"search_space maps names to Optuna distributions, but {bad} are not "
+                "(use e.g. FloatDistribution(1e-4, 0.1, log=True), or a tunegym.space.Space)."
+            )
+        return dict(search_space)
+    raise TypeError(
+        "search_space must be a mapping of Optuna distributions, a tunegym.space.Space "
+        "(e.g. tunegym.space.LR_BS_SPACE or LCBENCH_SPACE), a tunegym.envs.SearchSpace or a "
+        f"tunegym.service.SearchSpaceSpec; got {type(search_space).__name__}."
+    )
+
+
+def _is_env_search_space(value: Any) -> TypeGuard[SearchSpace]:
+    """Whether ``value`` is a `tunegym.envs.SearchSpace` (without importing the envs to find
+    out: one exists only once its module is loaded)."""
+    module = sys.modules.get("tunegym.envs._task")
+    return module is not None and isinstance(value, module.SearchSpace)
 
 
 def suggest(trial: optuna.Trial, distributions: Mapping[str, BaseDistribution]) -> dict[str, Any]:
@@ -280,7 +347,7 @@ def _contain(
 
 def warm_start(
     study: optuna.Study,
-    search_space: Mapping[str, BaseDistribution],
+    search_space: SpaceLike,
     dataset: Any,
     *,
     k: int = 8,
@@ -297,7 +364,9 @@ def warm_start(
 
     Args:
         study: the study to warm-start (single-objective).
-        search_space: parameter name -> Optuna distribution. Learning rate, batch size and
+        search_space: parameter name -> Optuna distribution, or a `tunegym.space.Space`, a
+            `tunegym.envs.SearchSpace` or a `SearchSpaceSpec` (`distributions_of` converts
+            it; `suggest` then takes the returned distributions). Learning rate, batch size and
             epochs are recognised by name (``lr``, ``learning_rate``, ``batch_size``,
             ``epochs``, ...) or by ``roles``; another parameter is mapped by its exact name
             when the source holds a space with a hyperparameter of that name (``momentum``,
@@ -314,8 +383,10 @@ def warm_start(
         roles: parameter name -> ``"learning_rate"``, ``"batch_size"`` or ``"epochs"``.
         narrow: return the distributions narrowed to the box (else the given ones).
         include_self: use the dataset's own past runs when the source has them.
-        import_runs: also add the served configurations' runs as completed trials with
-            per-epoch intermediate values (see the module notes on samplers and pruners).
+        import_runs: also add the served configurations' runs as ``PRUNED`` trials with
+            per-epoch intermediate values, flagged ``tunegym:imported``: TPE learns from them,
+            while ``study.best_trial``/``best_params``/``best_value`` (complete trials only)
+            stay the study's own (see the module notes on samplers and pruners).
         objective_of: maps a run's validation accuracy to the study's objective when importing
             (e.g. ``lambda acc: 1 - acc`` for a minimised error); default: the accuracy itself,
             which needs ``direction="maximize"``.
@@ -326,6 +397,7 @@ def warm_start(
         box where ``narrow``, and always containing every enqueued configuration.
 
     Raises:
+        TypeError: for a search space of another kind (`distributions_of`).
         ValueError: for a multi-objective study, or importing into a minimised study
             without ``objective_of``.
         tunegym.service.ServiceRequestError: when the service answers with an error.
@@ -337,7 +409,8 @@ def warm_start(
             "Imported runs carry validation accuracy (higher is better) but the study "
             "minimises; pass objective_of (e.g. lambda acc: 1 - acc) or maximise."
         )
-    spec = from_optuna(search_space, roles)
+    given = distributions_of(search_space)
+    spec = from_optuna(given, roles)
     description = _description(dataset)
     warm = WarmStartRequest(
         dataset=description, search_space=spec, k=k, neighbors=neighbors,
@@ -347,7 +420,7 @@ def warm_start(
         dataset=description, search_space=spec, neighbors=neighbors, include_self=include_self
     )
     answer, narrowed = _ask(source, warm, box, api_key)
-    distributions = to_optuna(narrowed.search_space) if narrow else dict(search_space)
+    distributions = to_optuna(narrowed.search_space) if narrow else given
     for config in answer.configurations:
         distributions = _contain(distributions, config.params)
     for config in answer.configurations:
@@ -357,14 +430,15 @@ def warm_start(
             "tunegym:expected_score": config.expected_score,
         }
         study.enqueue_trial(dict(config.params), user_attrs=source_attrs, skip_if_exists=True)
-    if import_runs:
-        study.add_trials(_imported(answer, distributions, objective_of or (lambda v: v)))
+    imported = _imported(answer, distributions, objective_of) if import_runs else []
+    study.add_trials(imported)
     study.set_user_attr(
         "tunegym:warm_start",
         {
             "neighbors": [n.model_dump() for n in answer.neighbors],
             "narrowed": narrowed.narrowed,
             "enqueued": len(answer.configurations),
+            "imported": len(imported),
             "source_space": None if answer.source_space is None else answer.source_space.name,
         },
     )
@@ -374,8 +448,16 @@ def warm_start(
 def _imported(
     answer: WarmStartOut,
     distributions: Mapping[str, BaseDistribution],
-    objective_of: Callable[[float], float],
+    objective_of: Callable[[float], float] | None,
 ) -> list[FrozenTrial]:
+    """The served configurations' runs as ``PRUNED`` trials (see the module notes).
+
+    Pruned, not complete: Optuna's best trial is chosen among complete trials only, so an
+    imported run (another dataset's score) can never become the study's answer, while TPE
+    still fits on it (it ranks pruned trials by their last intermediate value). Its value is
+    that last intermediate value, as Optuna records for a trial pruned at its last step.
+    """
+    to_objective = objective_of or (lambda v: v)
     trials = []
     for config in answer.configurations:
         curve = config.curve or []
@@ -385,8 +467,9 @@ def _imported(
             optuna.trial.create_trial(
                 params=dict(config.params),
                 distributions={name: distributions[name] for name in config.params},
-                value=objective_of(curve[-1]),
-                intermediate_values={e: objective_of(v) for e, v in enumerate(curve, start=1)},
+                state=TrialState.PRUNED,
+                value=to_objective(curve[-1]),
+                intermediate_values={e: to_objective(v) for e, v in enumerate(curve, start=1)},
                 user_attrs={
                     IMPORTED_ATTR: True,
                     SOURCE_ATTR: config.provenance.dataset,

@@ -4,12 +4,15 @@
   min-max scaled over all datasets (as auto-sklearn's meta-learning does), averaged over the
   qualities both sides have; the target itself (same name or OpenML id) is always left out.
 * **Portfolio** — the best grid configurations of the neighbours, round robin (each neighbour's
-  best, nearest first, then each one's second best, ...), each with its provenance: source dataset, distance, the run ids behind it and its score there.
+  best, nearest first, then each one's second best, ...), each with its provenance: source
+  dataset, distance, the run ids behind it and its score there, and its expected score on the
+  target (the prior's value for it: how good it is over all the neighbours, not just its own).
 * **Search box** — min/max learning rate and batch size over the neighbours' top configurations
   (Syne Tune's ``BoundingBox`` idea); ``SearchBox.restrict`` cuts a grid down to it.
-* **Prior** — for every grid configuration, the distance-weighted mean of the neighbours'
-  normalised final validation score (mean over seeds, scaled per neighbour to [0, 1] between its
-  worst and best configuration): what `tunegym.envs.TuningEnv` takes as ``prior``.
+* **Prior** — for every grid configuration, the distance-weighted mean (weights
+  ``1 / (distance + 0.001)``) of the neighbours' normalised final validation score (mean over
+  seeds, scaled per neighbour to [0, 1] between its worst and best configuration): what
+  `tunegym.envs.TuningEnv` takes as ``prior``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -72,8 +75,12 @@ class PortfolioEntry:
         lr: learning rate (a grid value).
         batch_size: batch size (a grid value).
         epochs: the epoch at which it scored best on the neighbour (mean over seeds).
-        expected_score: its normalised score on the neighbour (1 = that dataset's best config).
-        score: its raw mean validation score on the neighbour at ``epochs``.
+        expected_score: its predicted normalised score on the target, in [0, 1]: the
+            distance-weighted mean (``1 / (distance + 0.001)``) over the neighbours that ran it
+            of its final score there scaled between that dataset's worst (0) and best (1)
+            configuration — on the grid, the prior's value for it. Not 1 by construction: a
+            neighbour's best may do less well on the others.
+        score: its raw mean validation score (accuracy) on the neighbour at ``epochs``.
         dataset: the neighbour it comes from.
         distance: that neighbour's distance to the target.
         run_ids: the meta-store runs behind it (one per seed), empty when unknown.
@@ -139,6 +146,7 @@ class WarmStart:
 
 
 _GRID_KEYS: Final = ("lr", "batch_size")
+_DISTANCE_EPS: Final = 1e-3  # a neighbour at distance 0 (the target's own runs) weighs 1,000
 
 
 def _scaled(table: pd.DataFrame) -> pd.DataFrame:
@@ -233,6 +241,17 @@ def _plain_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): v.item() if hasattr(v, "item") else v for k, v in config.items()}
 
 
+def _config_key(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A configuration's identity across neighbours: every value by name, numbers to 9
+    significant digits (as the prior's grid keys)."""
+    return tuple(
+        sorted(
+            (str(name), float(f"{float(v):.9g}") if isinstance(v, int | float | np.number) else v)
+            for name, v in config.items()
+        )
+    )
+
+
 def _normalised(values: pd.Series) -> pd.Series:
     low, high = values.min(), values.max()
     return (values - low) / (high - low) if high > low else pd.Series(1.0, index=values.index)
@@ -267,7 +286,9 @@ def compute_warm_start(
     lr_keys = [float(f"{v:.9g}") for v in lrs]
     prior_sum = np.zeros((len(lrs), len(batch_sizes)))
     weight_sum = np.zeros_like(prior_sum)
-    per_neighbor: list[list[PortfolioEntry]] = []
+    per_neighbor: list[list[tuple[Hashable, PortfolioEntry]]] = []  # (its _config_key, entry)
+    expected_sum: dict[Hashable, float] = {}  # per configuration, over all the neighbours
+    expected_weight: dict[Hashable, float] = {}
     box_lrs: list[float] = []
     box_bs: list[int] = []
     for neighbor in neighbors:
@@ -282,8 +303,13 @@ def compute_warm_start(
         table = _config_scores(curves, metric, keys)
         table["expected"] = _normalised(table["final"])
         configs = [dict(zip(keys, _as_tuple(index), strict=True)) for index in table.index]
-        weight = 1.0 / (neighbor.distance + 1e-3)
+        weight = 1.0 / (neighbor.distance + _DISTANCE_EPS)
         for config, expected in zip(configs, table["expected"], strict=True):
+            same = _config_key(config)
+            # An infinite distance weighs 0 in the prior; here barely more (never a 0/0).
+            w = max(weight, 1e-12)
+            expected_weight[same] = expected_weight.get(same, 0.0) + w
+            expected_sum[same] = expected_sum.get(same, 0.0) + w * float(expected)
             lr, bs = learning_rate_of(config), config.get("batch_size")
             key = None if lr is None else float(f"{lr:.9g}")
             if key in lr_keys and bs is not None and int(bs) in batch_sizes:
@@ -301,21 +327,27 @@ def compute_warm_start(
             if lr is not None and bs is not None:
                 box_lrs.append(lr)
                 box_bs.append(int(bs))
-            per_neighbor[-1].append(
-                PortfolioEntry(
-                    lr=math.nan if lr is None else lr,
-                    batch_size=0 if bs is None else int(bs),
-                    epochs=int(row["epoch"]),
-                    expected_score=float(row["expected"]),
-                    score=float(row["best"]),
-                    dataset=neighbor.dataset,
-                    distance=neighbor.distance,
-                    run_ids=tuple(row["run_ids"]),
-                    config=None if keys == list(_GRID_KEYS) else _plain_config(config),
-                )
+            entry = PortfolioEntry(
+                lr=math.nan if lr is None else lr,
+                batch_size=0 if bs is None else int(bs),
+                epochs=int(row["epoch"]),
+                expected_score=float(row["expected"]),  # replaced below (over all)
+                score=float(row["best"]),
+                dataset=neighbor.dataset,
+                distance=neighbor.distance,
+                run_ids=tuple(row["run_ids"]),
+                config=None if keys == list(_GRID_KEYS) else _plain_config(config),
             )
-    # Round robin: each neighbour's best (nearest first), then each one's second best, ...
-    ranked = [entries[r] for r in range(top) for entries in per_neighbor if r < len(entries)]
+            per_neighbor[-1].append((_config_key(config), entry))
+    # Round robin: each neighbour's best (nearest first), then each one's second best, ...,
+    # each expected score taken over every neighbour that ran it, not only its source.
+    predicted = {k: min(1.0, max(0.0, expected_sum[k] / expected_weight[k])) for k in expected_sum}
+    ranked = [
+        replace(entries[r][1], expected_score=predicted[entries[r][0]])
+        for r in range(top)
+        for entries in per_neighbor
+        if r < len(entries)
+    ]
     portfolio: list[PortfolioEntry] = []
     seen: set[Hashable] = set()
     for entry in ranked:

@@ -56,7 +56,7 @@ from tunegym.service._schemas import (
 )
 from tunegym.service._space import config_params, named_of, narrow, roles_of, widened
 from tunegym.service._store_health import probe, unavailable
-from tunegym.service._tables import ConfigStats, DatasetEntry, StoredSpace
+from tunegym.service._tables import ConfigStats, DatasetEntry, StoredSpace, predicted_score
 
 __all__ = [
     "NotFoundError",
@@ -393,7 +393,9 @@ class WarmStartService:
         Round robin over the neighbours (nearest first): each one's best configuration, then
         each one's second best, ...; configurations that map to the same point are served once.
         All come from one space (`_plan`), named in ``source_space``; from curated runs only
-        unless the request includes reported ones.
+        unless the request includes reported ones. Each one's ``expected_score`` is its
+        predicted normalised score on the target (`predicted_score` over the neighbours found),
+        its ``score`` its raw validation score on the neighbour it comes from.
         """
         reported = request.include_reported
         plan = self._plan(request.search_space, reported)
@@ -402,6 +404,10 @@ class WarmStartService:
         )
         tables = [entry.table(plan.key, reported) if plan.key else () for _, entry in found]
         order = [p.name for p in request.search_space.parameters]
+        scores = [
+            (neighbor.distance, entry.normalised_scores(plan.key, reported) if plan.key else {})
+            for neighbor, entry in found
+        ]
         served: list[ConfigurationOut] = []
         seen: set[str] = set()
         depth = max((len(table) for table in tables), default=0)
@@ -419,7 +425,7 @@ class WarmStartService:
                 served.append(
                     ConfigurationOut(
                         params=params,
-                        expected_score=config.expected,
+                        expected_score=predicted_score(config.identity, scores),
                         score=config.best,
                         provenance=ProvenanceOut(
                             dataset=entry.name,

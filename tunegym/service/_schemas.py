@@ -423,8 +423,18 @@ class ConfigurationOut(BaseModel):
     """A configuration to try, mapped into the client's space."""
 
     params: dict[str, Any]
-    expected_score: float = Field(description="Normalised score on the neighbour (1 = its best).")
-    score: float = Field(description="Mean validation score on the neighbour at 'epochs'.")
+    expected_score: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Predicted normalised score on your dataset, in [0, 1]: the mean over the "
+        "answer's neighbours that ran this configuration, weighted by 1 / (distance + 0.001), "
+        "of its final validation score there scaled between that dataset's worst (0) and best "
+        "(1) configuration. Ranks the served configurations; not an accuracy.",
+    )
+    score: float = Field(
+        description="Raw mean validation score (accuracy) on the neighbour it comes from, at "
+        "'epochs'."
+    )
     provenance: ProvenanceOut
     clipped: list[str] = Field(description="Parameters whose value was moved into the range.")
     curve: list[float] | None = Field(default=None, description="Mean validation score per epoch.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -117,6 +118,10 @@ class StoredSpace:
         )
 
 
+ConfigIdentity = tuple[tuple[str, Value], ...]
+"""A configuration's every hyperparameter value, by name (`ConfigStats.identity`)."""
+
+
 @dataclass(frozen=True)
 class ConfigStats:
     """One configuration of a dataset in one space: its scores, mean over seeds.
@@ -127,7 +132,8 @@ class ConfigStats:
         epochs: the epoch with the best mean score.
         best: that best mean score.
         final: the mean final score (each seed's last epoch).
-        expected: ``final`` scaled to [0, 1] between the dataset's worst and best config.
+        expected: ``final`` scaled to [0, 1] between the dataset's worst and best config (its
+            normalised score there; `predicted_score` averages it over neighbours).
         seeds: the seeds behind it.
         run_ids: the meta-store runs behind it (empty for the snapshot).
         curve: mean score per epoch (1, 2, ...).
@@ -157,9 +163,10 @@ class ConfigStats:
             return {LEARNING_RATE: self.lr, BATCH_SIZE: self.batch_size}
         return dict(self.hyperparameters)
 
-    @property
-    def identity(self) -> tuple[tuple[str, Value], ...]:
-        """What makes two stats one configuration: every hyperparameter's value."""
+    @cached_property
+    def identity(self) -> ConfigIdentity:
+        """What makes two stats one configuration: every hyperparameter's value (computed
+        once: the warm start looks every served configuration up in each neighbour's table)."""
         return tuple(sorted(self.config.items()))
 
 
@@ -181,6 +188,9 @@ class DatasetEntry:
     reported_features: dict[str, float] = field(default_factory=dict)
     reported: dict[SpaceKey, tuple[ConfigStats, ...]] = field(default_factory=dict)
     pooled: dict[SpaceKey, tuple[ConfigStats, ...]] = field(default_factory=dict)
+    _scores: dict[
+        tuple[SpaceKey, bool], tuple[tuple[ConfigStats, ...], dict[ConfigIdentity, float]]
+    ] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def configs(self) -> tuple[ConfigStats, ...]:
@@ -194,6 +204,22 @@ class DatasetEntry:
         """Its configurations in ``space`` (a `StoredSpace.hyperparameters`), best first:
         the curated ones, or (``include_reported``) those pooled with reported runs."""
         return (self.pooled if include_reported else self.tables).get(tuple(space), ())
+
+    def normalised_scores(
+        self, space: Sequence[str], include_reported: bool = False
+    ) -> Mapping[ConfigIdentity, float]:
+        """Its configurations' normalised scores (``expected``) in ``space``, by identity.
+
+        Built once per table (a merge makes a new table, and so a new mapping here): the warm
+        start looks every served configuration up in each neighbour's.
+        """
+        table = self.table(space, include_reported)
+        key = (tuple(space), include_reported)
+        cached = self._scores.get(key)
+        if cached is None or cached[0] is not table:
+            cached = (table, {c.identity: c.expected for c in table})
+            self._scores[key] = cached
+        return cached[1]
 
     def qualities(self, include_reported: bool = False) -> dict[str, float]:
         """Its curated qualities, or (``include_reported``) those over the reported ones."""
@@ -332,6 +358,38 @@ def _ranked(configs: Iterable[ConfigStats]) -> list[ConfigStats]:
     low, high = min(c.final for c in configs), max(c.final for c in configs)
     scale = (lambda v: (v - low) / (high - low)) if high > low else (lambda v: 1.0)
     return [replace(c, expected=float(scale(c.final))) for c in configs]
+
+
+DISTANCE_EPS: Final = 1e-3
+"""Added to a neighbour's distance before weighting by its inverse (distance 0: the target's
+own runs weigh 1,000, a neighbour at 0.05 about 20), as `tunegym.metastore`'s prior does."""
+
+
+def predicted_score(
+    identity: ConfigIdentity, neighbors: Sequence[tuple[float, Mapping[ConfigIdentity, float]]]
+) -> float:
+    """A configuration's predicted normalised score on the target, in [0, 1].
+
+    The distance-weighted mean (weights ``1 / (distance + DISTANCE_EPS)``) of its normalised
+    final score (``ConfigStats.expected``: 0 = that dataset's worst configuration, 1 = its
+    best) over the neighbours that ran it: how good it is across the similar datasets.
+    ``neighbors``: each neighbour's distance and `DatasetEntry.normalised_scores`.
+
+    Raises:
+        KeyError: when no neighbour ran it.
+    """
+    total = weight = 0.0
+    for distance, scores in neighbors:
+        score = scores.get(identity)
+        if score is None:
+            continue
+        # An infinite distance (no shared quality) still counts, barely: never a 0/0.
+        w = 1.0 / (max(distance, 0.0) + DISTANCE_EPS) if math.isfinite(distance) else 1e-12
+        total += w * score
+        weight += w
+    if weight == 0.0:
+        raise KeyError(identity)
+    return min(1.0, max(0.0, total / weight))
 
 
 def merged_table(
