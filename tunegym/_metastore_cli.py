@@ -386,7 +386,7 @@ def neighbors(
         table.add_row(escape(n.dataset), f"{n.distance:.4f}", did, layer)
     console.print(table)
     table = Table(title="portfolio (try these first)")
-    for col in ("lr", "batch size", "best epoch", "score there", "normalised", "from", "runs"):
+    for col in ("lr", "batch size", "best epoch", "score there", "expected", "from", "runs"):
         table.add_column(col)
     for e in ws.portfolio:
         table.add_row(
