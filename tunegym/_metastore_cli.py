@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -385,12 +386,22 @@ def neighbors(
         layer = "your store" if n.layer is Layer.STORE else "snapshot"
         table.add_row(escape(n.dataset), f"{n.distance:.4f}", did, layer)
     console.print(table)
-    table = Table(title="portfolio (try these first)")
-    for col in ("lr", "batch size", "best epoch", "score there", "expected", "from", "runs"):
-        table.add_column(col)
+    table = Table(
+        title="portfolio (try these first)",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    for col in ("lr", "batch size", "best epoch", "score there", "expected"):
+        table.add_column(col, justify="right")
+    # The dataset names what to look up: never cut; run ids fold onto more lines.
+    widest = max((len(e.dataset) for e in ws.portfolio), default=4)
+    table.add_column("from", no_wrap=True, min_width=widest)
+    table.add_column("runs", overflow="fold")
     for e in ws.portfolio:
         table.add_row(
-            f"{e.lr:g}", str(e.batch_size), str(e.epochs), f"{e.score:.4f}",
+            f"{e.lr:.3g}", str(e.batch_size), str(e.epochs), f"{e.score:.4f}",
             f"{e.expected_score:.3f}", escape(e.dataset), ",".join(map(str, e.run_ids)),
         )  # fmt: skip
     console.print(table)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final
 
 import typer
 import typer.core
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -155,25 +156,28 @@ def datasets_list(
     if as_json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
         return
-    table = Table(title=f"{len(rows)} datasets (load any of them with tunegym.load_dataset(spec))")
-    for col, justify in [
-        ("spec", "left"),
-        ("collection", "left"),
-        ("rows", "right"),
-        ("features", "right"),
-        ("classes", "right"),
-        ("OpenML id", "right"),
-    ]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    # The spec is what a user copies: never cut. Below 90 columns the KEEL collection (which
+    # `datasets show` gives) makes way for it.
+    columns = ["spec", "rows", "features", "classes", "OpenML id"]
+    if console.width >= 90:
+        columns.insert(1, "collection")
+    table = Table(
+        title=f"{len(rows)} datasets (load any of them with tunegym.load_dataset(spec))",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("spec", "collection") else "right",
+                         no_wrap=col == "spec")  # fmt: skip
     for r in rows:
-        table.add_row(
-            r.spec,
-            r.collection or "",
-            f"{r.n_rows:,}",
-            str(r.n_features),
-            str(r.n_classes),
-            "" if r.openml_id is None else str(r.openml_id),
-        )
+        cells = {
+            "spec": r.spec,
+            "collection": r.collection or "",
+            "rows": f"{r.n_rows:,}",
+            "features": str(r.n_features),
+            "classes": str(r.n_classes),
+            "OpenML id": "" if r.openml_id is None else str(r.openml_id),
+        }
+        table.add_row(*(cells[c] for c in columns))
     console.print(table)
     console.print("openml:<did> loads any OpenML dataset (extra 'openml'; cached for offline use).")
 
