@@ -123,3 +123,26 @@ def test_the_ten_line_example_is_ten_lines_and_runs(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_every_python_block_runs_as_printed() -> None:
     assert check.main(["--only", "python", "--timeout", "600"]) == 0
+
+
+def test_every_link_and_picture_of_the_readme_exists() -> None:
+    """Relative links and images point at files of the repo; the README shows a picture early."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [t for t in targets if not t.startswith(("http://", "https://", "mailto:"))]
+    missing = [t for t in local if not (ROOT / t).exists()]  # a clone has nothing beside it
+    assert not missing, missing
+    first_picture = text.index("![")
+    assert first_picture < text.index("## Python API")  # a picture before the reference
+    assert "docs/figures/readme_tuning.png" in text
+
+
+def test_the_license_file_matches_the_package_metadata() -> None:
+    import tomllib
+
+    license_ = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    name = license_ if isinstance(license_, str) else license_.get("text", "")
+    assert name == "BSD-3-Clause"
+    assert "Redistribution and use in source and binary forms" in (ROOT / "LICENSE").read_text()
