@@ -116,3 +116,15 @@ class TestBaselineContract:
         assert result.incumbent.val_score == result.incumbent_val[-1]
         assert result.n_trials == len(env.trials)
         assert result.decision_seconds > 0
+
+    def test_no_configuration_and_seed_is_trained_twice(
+        self, setting_env: SettingEnvFactory, baseline: BaselineFactory, name: str, setting: str
+    ) -> None:
+        # One trial seed and a budget of several times the candidates' E_max: repeats would come.
+        env = setting_env(setting, budget_epochs=48, trial_seeds=(0,))
+        for seed in range(2):
+            checked = MaskChecked(baseline(name, setting))
+            result = run_episode(env, checked, seed=seed)
+            keys = [(t["config"], t["seed"]) for t in env.trials]
+            assert len(keys) == len(set(keys))
+            assert checked.invalid == [] and not result.truncated

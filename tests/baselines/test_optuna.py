@@ -6,12 +6,20 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.baselines.conftest import CANDIDATES, candidate_env
+from tests.baselines.conftest import CANDIDATE_SEEDS, CANDIDATES, candidate_env
 from tests.envs.conftest import EnvFactory
 from tunegym.baselines import Pruner, TPESearch, run_episode
 from tunegym.baselines._candidates import nearest_candidate
 from tunegym.metastore import WarmStart
 from tunegym.space import LCBENCH_SPACE
+
+
+def is_candidate(params: dict) -> bool:
+    try:
+        CANDIDATES.index_of(params)
+    except ValueError:
+        return False
+    return True
 
 
 def env_trials(log: list[dict]) -> dict[int, list[dict]]:
@@ -27,14 +35,15 @@ def test_tpe_without_pruner_tells_each_full_trial_its_final_score(make_env: EnvF
     policy = TPESearch()
     run_episode(env, policy, seed=0)
     trials = env_trials(env.step_log)
-    told = policy.study.trials
+    # A proposal of a configuration that had had every trial seed failed untrained.
+    told = [t for t in policy.study.trials if t.state is not optuna.trial.TrialState.FAIL]
     assert len(told) == len(trials)
     space = env.task.space
     for frozen, steps in zip(told, trials.values(), strict=True):
         params = frozen.params
         config = (space.lrs[params["lr_index"]], space.batch_sizes[params["batch_size_index"]])
         assert config == (steps[0]["lr"], steps[0]["batch_size"])
-        if frozen.number == len(told) - 1 and frozen.state is optuna.trial.TrialState.RUNNING:
+        if frozen is told[-1] and frozen.state is optuna.trial.TrialState.RUNNING:
             assert sum(s["epochs"] for s in steps) < 4  # cut by the budget: never told
             continue
         assert steps[0]["k"] == 4
@@ -57,8 +66,11 @@ def test_pruners_prune_on_a_task_with_bad_learning_rates(
     assert all(
         s["k"] == 1 for steps in trials.values() for s in steps
     )  # the pruner sees each epoch
+    # Env trials in the order of the Optuna trials that trained them (failed ones trained none).
+    ran = [t.number for t in policy.study.trials if t.state is not optuna.trial.TrialState.FAIL]
+    trial_of = dict(zip(ran, trials, strict=False))
     for frozen in pruned:
-        steps = trials[frozen.number]
+        steps = trials[trial_of[frozen.number]]
         assert len(steps) < 4 and not steps[-1]["diverged"]
         assert dict(frozen.intermediate_values) == {
             n + 1: s["val_score"] for n, s in enumerate(steps)
@@ -106,13 +118,16 @@ def test_tpe_off_the_grid_tells_the_candidate_it_trained(
     assert len(ran) == len(env.trials)
     for frozen, trial in zip(ran, env.trials, strict=True):
         assert frozen.params == CANDIDATES.candidates[trial["config"]]
-    proposals = [t for t in study if t.state is optuna.trial.TrialState.FAIL]
+    failed = optuna.trial.TrialState.FAIL
+    proposals = [t for t in study if t.state is failed and not is_candidate(t.params)]
     assert proposals  # TPE samples the real space: most proposals are no candidate
     for proposal in proposals:  # each is followed by the nearest candidate's trial
         unit = LCBENCH_SPACE.to_unit(proposal.params)
         following = study[proposal.number + 1]
-        assert following.state is not optuna.trial.TrialState.FAIL
         assert following.params == CANDIDATES.candidates[nearest_candidate(CANDIDATES, unit)]
+        if following.state is failed:  # only when that candidate had had every trial seed
+            before = [t for t in ran if t.number < following.number]
+            assert [t.params for t in before].count(following.params) == len(CANDIDATE_SEEDS)
     steps = env_trials(env.step_log)
     for frozen in ran:
         if frozen.state is optuna.trial.TrialState.COMPLETE:

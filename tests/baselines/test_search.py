@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.baselines.conftest import CANDIDATES, candidate_env
+from tests.baselines.conftest import CANDIDATE_SEEDS, CANDIDATES, candidate_env
 from tests.envs.conftest import TINY_SPACE, EnvFactory
 from tunegym.baselines import (
     BoxRandomSearch,
@@ -141,8 +141,13 @@ def test_random_search_draws_candidate_indices_off_the_grid(
     seen: set[int] = set()
     for seed in range(4):
         run_episode(env, RandomSearch(), seed=seed)
-        rng = np.random.default_rng(seed)
-        expected = [int(rng.choice(np.arange(CANDIDATES.n_configs))) for _ in env.trials]
+        # Drawn uniformly with replacement; a candidate that has had both trial seeds is drawn
+        # again (the env masks it).
+        rng, expected = np.random.default_rng(seed), []
+        while len(expected) < len(env.trials):
+            config = int(rng.choice(np.arange(CANDIDATES.n_configs)))
+            if expected.count(config) < len(CANDIDATE_SEEDS):
+                expected.append(config)
         assert trained(env) == expected
         seen |= set(trained(env))
     assert len(seen) > CANDIDATES.n_configs // 2

@@ -9,7 +9,9 @@ continues the survivors (the best validation scores at the end of the previous r
 trials never survive) by the epochs the new rung adds.
 
 A survivor whose trial has lost its slot (more trials started than ``n_slots``: the env replaces
-the worst) restarts from scratch to the rung's epochs and is counted in ``n_restarts``. Every
+the worst) restarts from scratch to the rung's epochs (with another trial seed; skipped when its
+configuration has had every one) and is counted in ``n_restarts``. A bracket draws among the
+candidates that can still start a trial. Every
 trial costs at least one epoch, so an env with ``n_slots >= budget_epochs`` never replaces a
 trial and runs the textbook algorithm (see ``docs/BASELINES.md``).
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+
+import numpy as np
 
 from tunegym.baselines._jobs import Job, JobPolicy
 from tunegym.envs import TuningEnv
@@ -117,13 +121,15 @@ class Hyperband(JobPolicy):
 
     def _next_job(self) -> Job | None:
         while not self._pending:
-            self._next_rung()
+            if not self._next_rung():
+                return None  # no candidate can start a trial: no bracket can run
         return self._pending.popleft()
 
     def _job_done(self, job: Job) -> None:
         self._results.append(job)
 
-    def _next_rung(self) -> None:
+    def _next_rung(self) -> bool:
+        """Queue the next rung's jobs; False when a new bracket has no candidate to start."""
         rungs = self.brackets[self._bracket].rungs if self._bracket >= 0 else ()
         if self._bracket >= 0 and self._rung + 1 < len(rungs):
             self._rung += 1
@@ -135,10 +141,15 @@ class Hyperband(JobPolicy):
             self._bracket = (self._bracket + 1) % len(self.brackets)
             self._rung = 0
             n, epochs = self.brackets[self._bracket].rungs[0]
-            n_configs = self.task.space.n_configs
-            picks = self.rng.choice(n_configs, size=n, replace=n > n_configs)
+            # Among the candidates that can still start a trial (every one, unless some have
+            # had all their trial seeds): then the draw is the one Hyperband always made.
+            pool = np.flatnonzero(self._startable())
+            if not len(pool):
+                return False
+            picks = pool[self.rng.choice(len(pool), size=n, replace=n > len(pool))]
             self._pending.extend(Job(int(p), epochs) for p in picks)
         self._results = []
+        return True
 
 
 class SuccessiveHalving(Hyperband):

@@ -78,6 +78,9 @@ class TPESearch(JobPolicy):
 
     study: optuna.Study
     _trial: optuna.trial.Trial  # the Optuna trial of the current job
+    # An Optuna trial is one env trial: a proposal of a configuration that has had every trial
+    # seed fails (it is not told the score of a trial that an earlier proposal trained).
+    continue_held = False
     # The space's distributions off the grid; None on the grid (suggest_int of the indices).
     _distributions: dict[str, optuna.distributions.BaseDistribution] | None
 
@@ -186,7 +189,9 @@ class TPESearch(JobPolicy):
         return not job.done and self._trial.should_prune()
 
     def _job_done(self, job: Job) -> None:
-        if job.cut and self.pruner is not Pruner.NONE:
+        if job.trial is None:  # skipped: its configuration had had every trial seed
+            self.study.tell(self._trial, state=self._failed)
+        elif job.cut and self.pruner is not Pruner.NONE:
             self.study.tell(self._trial, state=self._pruned)
         else:
             self.study.tell(self._trial, job.val)

@@ -37,7 +37,9 @@ class RandomSearch(JobPolicy):
     On the grid, learning rate and batch size are drawn independently and uniformly from the
     grid (the learning rate first), with replacement (Bergstra & Bengio's random search on a
     grid); off the grid, a candidate is drawn uniformly, with replacement. A repeated
-    configuration is a new trial, possibly with another trial seed.
+    configuration is a new trial with another trial seed; a configuration that has had every
+    trial seed is drawn again (the env masks it), and the search stops when every candidate it
+    draws from has.
     """
 
     def _start(self, env: TuningEnv, seed: int) -> None:
@@ -52,7 +54,15 @@ class RandomSearch(JobPolicy):
         return int(np.ravel_multi_index(indices, self._shape))
 
     def _next_job(self) -> Job | None:
-        config = self._queue.pop(0) if self._queue else self._draw()
+        if self._queue:
+            return Job(self._queue.pop(0), self.task.space.max_epochs)
+        startable = self._startable()
+        drawable = np.ix_(*self._choices)  # every candidate the draws can reach, on its axes
+        if not startable.reshape(self._shape)[drawable].any():
+            return None  # every candidate it draws from has had all its trial seeds
+        config = self._draw()
+        while not startable[config]:
+            config = self._draw()
         return Job(config, self.task.space.max_epochs)
 
 

@@ -385,6 +385,18 @@ class ReplayBackend:
         # A table without a seed column (a deterministic benchmark) serves one curve per config.
         return int(seed) if self._seeds != [0] or seed == 0 else 0
 
+    @property
+    def recorded_seeds(self) -> tuple[int, ...]:
+        """The seeds the table holds curves of for this dataset (``(0,)`` without a seed
+        column): a replayed env's trial seeds unless it is given its own."""
+        return tuple(self._seeds)
+
+    def served_seed(self, seed: int) -> int:
+        """The recorded seed whose curve a trial of ``seed`` replays: ``seed`` itself, or 0 for
+        a table of one curve per configuration. `TuningEnv` counts trial seeds served by one
+        curve as one seed, so it never replays a curve twice in an episode."""
+        return self._seed(seed)
+
     def _check_coverage(self, space: SearchSpace, seeds: tuple[int, ...]) -> None:
         missing = [
             (c, s)

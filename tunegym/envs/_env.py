@@ -18,7 +18,12 @@ Semantics (identical for every backend):
   the epochs it trained. Seconds are measured live and read from the recorded epoch times in
   replay; with ``TaskSpec.budget_seconds`` the episode also ends once they are spent.
 * **Trial seeds** — each new trial draws its seed from ``TaskSpec.trial_seeds`` with the env's
-  ``np_random`` (so ``reset(seed=...)`` fixes them).
+  ``np_random`` (so ``reset(seed=...)`` fixes them), without replacement per configuration
+  within an episode: starting a configuration again trains it with a seed it has not had yet,
+  so no (configuration, seed) is trained twice from scratch. Once a configuration has had every
+  seed, its new-trial actions are masked (and invalid if they arrive anyway); its trials that
+  are still in a slot can be continued. Seeds that a backend serves with one curve (its
+  ``served_seed``: a replayed table of one curve per configuration) count as one seed.
 * **Incumbent** — the best validation score of any epoch of any trial so far (with that epoch's
   test score and configuration). Before any trial it is the worst score of the task when known,
   else 0.
@@ -184,12 +189,26 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         self._scale = (
             (bounds[0] - bounds[1]) if bounds is not None and bounds[0] > bounds[1] else 1.0
         )
+        # Each trial seed's identity at the backend: seeds that replay one curve are one seed.
+        served = getattr(backend, "served_seed", None)
+        self._served = {s: int(served(s)) if served else s for s in task.trial_seeds}
+        self._n_seeds = len(set(self._served.values()))
         self._mask = np.zeros(self.codec.n, dtype=bool)
+        self._bind_mask_views()
+        self._reset_state()
+
+    def _bind_mask_views(self) -> None:
         # Views of the mask's new-trial and continue blocks, one row of k's each, written in place.
         n_k = len(self._k)
         self._mask_new = self._mask[: self.codec.n_new].reshape(-1, n_k)
         self._mask_continue = self._mask[self.codec.n_new : self.codec.stop_index].reshape(-1, n_k)
-        self._reset_state()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a copy (``copy.deepcopy``, pickle: a vectorised env's workers) with its mask
+        views bound to its own mask: a copy of a view is an array of its own, which the mask
+        would never see."""
+        self.__dict__.update(state)
+        self._bind_mask_views()
 
     # ------------------------------------------------------------------ state
 
@@ -203,6 +222,9 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         self._best = np.zeros(s)
         self._slope = np.zeros(s)
         self._diverged = np.zeros(s, dtype=bool)
+        # Served trial seeds each candidate has had this episode, and how many (for the mask).
+        self._seeds_of: dict[int, set[int]] = {}
+        self._seeds_used = np.zeros(self.task.space.n_configs, dtype=np.int64)
         self._epochs_used = 0
         self._seconds_used = 0.0
         self._n_trials = 0
@@ -258,6 +280,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         left = self.task.budget_epochs - self._epochs_used
         e_max = self.task.space.max_epochs
         self._mask_new[:] = self._k <= min(e_max, left)  # broadcast over every (lr, batch size)
+        self._mask_new[self._seeds_used >= self._n_seeds] = False
         cap = np.where(self._continuable(), np.minimum(e_max - self._epochs, left), 0)
         np.less_equal(self._k, cap[:, None], out=self._mask_continue)
         self._mask[self.codec.stop_index] = True
@@ -300,7 +323,7 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         if act.kind is ActionKind.NEW:
             j = self._free_slot()
             config = self.task.space.candidates[act.config]
-            seed = self.task.trial_seeds[int(self.np_random.integers(len(self.task.trial_seeds)))]
+            seed = self._draw_seed(act.config)
             if self._handle[j] >= 0:
                 self.backend.release(int(self._handle[j]))
             self._handle[j] = self.backend.start(config, seed)
@@ -369,6 +392,20 @@ class TuningEnv(gym.Env[np.ndarray, np.int64]):
         except (TypeError, ValueError):
             return None
         return index if 0 <= index < self.codec.n else None
+
+    def _draw_seed(self, config: int) -> int:
+        """A trial seed ``config`` has not had this episode, drawn uniformly with ``np_random``.
+
+        The mask guarantees one is left. On a configuration's first trial the draw is the one
+        the env always made (an index into ``trial_seeds``), so episodes without restarts are
+        unchanged.
+        """
+        used = self._seeds_of.setdefault(config, set())  # served seeds
+        left = [s for s in self.task.trial_seeds if self._served[s] not in used]
+        seed = left[int(self.np_random.integers(len(left)))]
+        used.add(self._served[seed])
+        self._seeds_used[config] += 1
+        return seed
 
     def _free_slot(self) -> int:
         empty = self._handle < 0

@@ -47,7 +47,7 @@ def make_tuning_env(
     budget_seconds: float | None = None,
     n_slots: int = 8,
     model: MLPSpec | None = None,
-    trial_seeds: tuple[int, ...] = (0, 1, 2),
+    trial_seeds: tuple[int, ...] | None = None,
     metric: str = "val_accuracy",
     max_steps: int | None = None,
     split_seed: int = 0,
@@ -79,7 +79,8 @@ def make_tuning_env(
         budget_seconds: optional seconds budget.
         n_slots: trials kept open for continuation.
         model: the network (default `MLPSpec()`).
-        trial_seeds: seeds new trials draw from.
+        trial_seeds: seeds new trials draw from (default: in replay the seeds the curves hold,
+            e.g. (0, 1) for meta-dataset v2; else (0, 1, 2)).
         metric: a key of `SCORE_METRICS` (``"val_accuracy"``, ``"val_f1_macro"``, ``"val_loss"``, ...).
         max_steps: safety cap on steps (default ``4 * budget_epochs + 16``).
         split_seed: seed of the train/val/test split when ``dataset`` is a spec (live).
@@ -112,17 +113,6 @@ def make_tuning_env(
         space = SearchSpace.sampled(LCBENCH_SPACE, LCBENCH_CANDIDATES, seed=0, max_epochs=52)
     space = space or SearchSpace()
     model = model or MLPSpec()
-    task = TaskSpec(
-        dataset=name,
-        space=space,
-        budget_epochs=budget_epochs,
-        budget_seconds=budget_seconds,
-        n_slots=n_slots,
-        model=model,
-        trial_seeds=trial_seeds,
-        metric=metric,
-        max_steps=max_steps,
-    )
     chosen: Backend
     if isinstance(backend, str):
         if surrogate:
@@ -158,7 +148,8 @@ def make_tuning_env(
                         "other candidates."
                     )
                 curves = load_snapshot([name], path=None if space.is_grid else LCBENCH_SNAPSHOT_DIR)
-            chosen = ReplayBackend(curves, name, metric=metric, space=space, seeds=task.trial_seeds)
+            chosen = ReplayBackend(curves, name, metric=metric, space=space, seeds=trial_seeds)
+            trial_seeds = trial_seeds or chosen.recorded_seeds
         else:
             raise ValueError(
                 f"Unknown backend {backend!r}; choose one of {_BACKENDS}."
@@ -166,6 +157,17 @@ def make_tuning_env(
             )
     else:
         chosen = backend
+    task = TaskSpec(
+        dataset=name,
+        space=space,
+        budget_epochs=budget_epochs,
+        budget_seconds=budget_seconds,
+        n_slots=n_slots,
+        model=model,
+        trial_seeds=trial_seeds or (0, 1, 2),
+        metric=metric,
+        max_steps=max_steps,
+    )
     kwargs: dict[str, Any] = {
         "prior": prior,
         "invalid_action_penalty": invalid_action_penalty,

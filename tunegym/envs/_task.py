@@ -390,8 +390,9 @@ class TaskSpec:
         budget_seconds: optional wall-clock budget; the episode also ends when it is spent.
         n_slots: trials the tuner can keep open to continue later (``K``).
         model: the network that every trial trains.
-        trial_seeds: seeds a new trial draws from (its initial weights and batch order); replay
-            needs curves recorded for each of them.
+        trial_seeds: seeds a new trial draws from (its initial weights and batch order), distinct;
+            replay needs curves recorded for each of them. A configuration draws them without
+            replacement within an episode, so it can start at most ``len(trial_seeds)`` trials.
         metric: the validation metric tuned (a key of :data:`SCORE_METRICS`); the env maximises
             its score (`metric_score`: ``exp(-loss)`` for ``val_loss``). With
             ``metric_direction``, any column of a replayed curve table (a benchmark's own metric).
@@ -433,6 +434,12 @@ class TaskSpec:
         if not self.trial_seeds or any(s < 0 for s in self.trial_seeds):
             raise ValueError(
                 f"TaskSpec.trial_seeds must be non-negative ints, got {self.trial_seeds!r}."
+            )
+        if len(set(self.trial_seeds)) != len(self.trial_seeds):
+            raise ValueError(
+                f"TaskSpec.trial_seeds must be distinct, got {self.trial_seeds!r}: a configuration "
+                "draws them without replacement, so a repeated seed would retrain the same trial. "
+                "Drop the duplicates."
             )
         if self.metric_direction is not None:
             check_direction(self.metric, self.metric_direction)
