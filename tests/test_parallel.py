@@ -145,7 +145,7 @@ def test_a_dead_ray_worker_is_raised_not_yielded(ray_local: None) -> None:
 
 def test_ray_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails
-    with pytest.raises(MissingExtraError, match=r"pip install 'tunegym\[ray\]'"):  # noqa: SIM117
+    with pytest.raises(MissingExtraError, match=r"pip install -e '.*\[ray\]'"):  # noqa: SIM117
         with executor(Workers(2, "ray://head:10001")):
             pass
 

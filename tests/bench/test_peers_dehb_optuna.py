@@ -155,5 +155,5 @@ def test_dehb_names_the_missing_package(monkeypatch: pytest.MonkeyPatch) -> None
     from tunegym.bench._dehb import dehb
 
     monkeypatch.setitem(sys.modules, "dehb", None)
-    with pytest.raises(MissingExtraError, match=r"'dehb'.*tunegym\[peers\]"):
+    with pytest.raises(MissingExtraError, match=r"'dehb'.*pip install -e '.*\[peers\]'"):
         run(dehb)

@@ -104,7 +104,7 @@ def test_non_numeric_id() -> None:
 def test_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "openml", None)
 
-    with pytest.raises(MissingExtraError, match=r"tunegym\[openml\]"):
+    with pytest.raises(MissingExtraError, match=r"pip install -e '.*\[openml\]'"):
         load_dataset("openml:61")
 
 

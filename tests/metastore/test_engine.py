@@ -61,7 +61,7 @@ def test_postgresql_without_its_driver_names_the_extra(monkeypatch: pytest.Monke
     import sys
 
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed: import fails
-    with pytest.raises(MissingExtraError, match=r"tunegym\[postgres\]"):
+    with pytest.raises(MissingExtraError, match=r"pip install -e '.*\[postgres\]'"):
         MetaStore("postgresql+psycopg://user:secret@localhost/tunegym")
 
 

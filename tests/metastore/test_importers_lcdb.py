@@ -104,7 +104,7 @@ def test_missing_files(tmp_path: Path) -> None:
 def test_lcdb_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
 
-    with pytest.raises(MissingExtraError, match=r"tunegym\[lcdb\]"):
+    with pytest.raises(MissingExtraError, match=r"pip install -e '.*\[lcdb\]'"):
         lcdb_dir()
 
 

@@ -293,5 +293,5 @@ def test_pymfe_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"tunegym\[metafeatures\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '.*\[metafeatures\]'"):
         compute_meta_features("sklearn:iris", groups=["simple"], pymfe_groups=["general"])
