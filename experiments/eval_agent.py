@@ -306,8 +306,17 @@ def markdown(
         + (f": {match / args.budget:.1f} times the budget." if match else "."),
         "",
         f"Decision time of the agent per step (replay): p50 {extra['decision_ms_replay']['p50']:.3f} ms, "
-        f"p95 {extra['decision_ms_replay']['p95']:.3f} ms; live: p50 {extra['decision_ms_live']['p50']:.3f} ms, "
-        f"p95 {extra['decision_ms_live']['p95']:.3f} ms.",
+        f"p95 {extra['decision_ms_replay']['p95']:.3f} ms"
+        + (
+            f"; live: p50 {extra['decision_ms_live']['p50']:.3f} ms, "
+            f"p95 {extra['decision_ms_live']['p95']:.3f} ms."
+            if "decision_ms_live" in extra
+            else " (no live run: --live-seeds 0)."
+        ),
+    ]
+    if not len(live):
+        return "\n".join(lines)
+    lines += [
         "",
         f"Live (`tunegym.tune`, budget {live['budget'].iloc[0]} epochs, mean over {live['seed'].nunique()} seeds):",
         "",

@@ -210,7 +210,8 @@ def test_cli_neighbors_shows_the_users_run_on_top(store_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if "│" in line]
     assert re.search(rf"{USER} .* 0\.0000 .* your store", lines[0])
-    assert any(f"{USER}" in line and str(runs[0]) in line for line in lines[3:])  # portfolio
+    portfolio = result.output.split("portfolio (try these first)", 1)[1].splitlines()
+    assert any(f"{USER}" in line and str(runs[0]) in line for line in portfolio)
 
 
 def test_cli_neighbors_no_snapshot_on_an_empty_store_is_a_clear_error(store_path: Path) -> None:
