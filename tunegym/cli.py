@@ -23,8 +23,9 @@ from tunegym._cli_errors import fail
 from tunegym._collect_cli import collect_command
 from tunegym._metastore_cli import app as metastore_app
 from tunegym._serve_cli import serve_command
+from tunegym._train_agent_cli import train_agent_command
 from tunegym._train_cli import as_data, train_command
-from tunegym._tune_cli import train_agent_command, tune_command
+from tunegym._tune_cli import tune_command
 from tunegym._zoo_cli import app as zoo_app
 
 # What an option's value is, by its name where that says more than its type.

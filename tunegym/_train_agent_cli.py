@@ -1,0 +1,199 @@
+"""``tunegym train-agent``: meta-train the v1 agent or the freeze-thaw agent (v2)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from tunegym._cli_errors import fail
+
+if TYPE_CHECKING:
+    from tunegym.agent import TrainProgress
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: object) -> typer.Exit:
+    return fail(err_console, message)
+
+
+def train_agent_command(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A seconds-long run that checks the pipeline.")
+    ] = False,
+    timesteps: Annotated[
+        int | None, typer.Option(help="PPO steps (default 3,000,000; 64 with --quick).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the agent, logs and evaluations.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of PPO, the envs and the evaluations.")] = 0,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Meta-dataset snapshot folder (default: the shipped one).")
+    ] = None,
+    n_envs: Annotated[int | None, typer.Option(help="Environments per rollout step.")] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Timesteps between meta-val evaluations.")
+    ] = None,
+    subproc: Annotated[
+        bool, typer.Option("--subproc", help="Step the envs in subprocesses.")
+    ] = False,
+    ship: Annotated[
+        bool,
+        typer.Option("--ship", help="Copy the selected agent into the package (load_agent())."),
+    ] = False,
+    threads: Annotated[int, typer.Option(help="torch threads (1 is fastest here).")] = 1,
+    v2: Annotated[
+        bool,
+        typer.Option(
+            "--v2",
+            help="The freeze-thaw agent (the default tuner on any space): clone the curve-race "
+            "teacher, then MaskablePPO on LCBench's and meta-dataset v2's meta-train tasks, "
+            "select on their meta-val (docs/AGENT.md in the repository).",
+        ),
+    ] = False,
+    max_minutes: Annotated[float, typer.Option(help="--v2: stop PPO after this long.")] = 80.0,
+    no_warm: Annotated[
+        bool, typer.Option("--no-warm", help="--v2 ablation: no portfolio, no prior.")
+    ] = False,
+    no_meta: Annotated[
+        bool, typer.Option("--no-meta", help="--v2 ablation: meta-features zeroed.")
+    ] = False,
+    bc_episodes: Annotated[
+        int | None, typer.Option(help="--v2: teacher episodes cloned before PPO (0: none).")
+    ] = None,
+    bc_epochs: Annotated[int | None, typer.Option(help="--v2: passes over them.")] = None,
+) -> None:
+    """Meta-train the agent (MaskablePPO) on the meta-train datasets, select it on meta-val."""
+    import torch
+
+    if v2:
+        _train_freeze_thaw(quick, timesteps, out, seed, eval_every, ship, max_minutes,
+                           no_warm, no_meta, bc_episodes, bc_epochs)  # fmt: skip
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tunegym.agent import (
+        AGENT_FILE,
+        PRETRAINED_DIR,
+        WEIGHTS_FILE,
+        AgentTrainConfig,
+        train_agent,
+    )
+
+    changes = {
+        "timesteps": timesteps,
+        "seed": seed,
+        "snapshot": None if snapshot is None else str(snapshot),
+        "n_envs": n_envs,
+        "eval_every": eval_every,
+        "subproc": subproc,
+    }
+    given: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+    try:
+        if quick:
+            config = AgentTrainConfig.quick(**given, out=str(out or "runs/agent-quick"))
+        else:
+            config = AgentTrainConfig(**given, out=str(out or "runs/agent"))
+    except (ValueError, TypeError) as exc:
+        raise _fail(exc) from exc
+    torch.set_num_threads(threads)
+    console.print(f"meta-training {config.timesteps:,} steps into {config.out}")
+    columns = (
+        TextColumn("PPO"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("train", total=config.timesteps, status="")
+
+        def show(p: TrainProgress) -> None:
+            bar.update(
+                task,
+                completed=p.timesteps,
+                status=f"return {p.mean_return:.3f} · best val regret {p.best_val_regret:.4f}",
+            )
+            if p.evaluation is not None:
+                e = p.evaluation
+                bar.console.print(
+                    f"{e.timesteps:>9,} steps  meta-val regret {e.val_regret:.4f} "
+                    f"(at 25 % of the budget {e.val_regret_25:.4f})  {e.seconds:.0f} s"
+                )
+
+        try:
+            trained = train_agent(config, progress=show)
+        except (ValueError, FileNotFoundError) as exc:
+            raise _fail(exc) from exc
+    best = trained.best
+    console.print(
+        f"selected the policy of step {best.timesteps:,}: meta-val regret {best.val_regret:.4f} "
+        f"(random search {trained.random_val_regret:.4f}); {trained.seconds / 60:.1f} min; "
+        f"agent in {trained.path}"
+    )
+    console.print(f"configuration, seeds and data version recorded in {trained.path / AGENT_FILE}")
+    if ship:
+        PRETRAINED_DIR.mkdir(parents=True, exist_ok=True)
+        for name in (AGENT_FILE, WEIGHTS_FILE):
+            shutil.copyfile(trained.path / name, PRETRAINED_DIR / name)
+        console.print(f"shipped: copied {AGENT_FILE} and {WEIGHTS_FILE} to {PRETRAINED_DIR}")
+
+
+def _train_freeze_thaw(
+    quick: bool,
+    timesteps: int | None,
+    out: Path | None,
+    seed: int,
+    eval_every: int | None,
+    ship: bool,
+    max_minutes: float,
+    no_warm: bool,
+    no_meta: bool,
+    bc_episodes: int | None = None,
+    bc_epochs: int | None = None,
+) -> None:
+    import shutil
+    import time
+
+    from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+    from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
+
+    given: dict[str, Any] = {"seed": seed, "warm": not no_warm, "use_meta": not no_meta,
+                             "max_minutes": max_minutes}  # fmt: skip
+    if timesteps is not None:
+        given["timesteps"] = timesteps
+    if eval_every is not None:
+        given["eval_every"] = eval_every
+    if bc_episodes is not None:
+        given["bc_episodes"] = bc_episodes
+    if bc_epochs is not None:
+        given["bc_epochs"] = bc_epochs
+    try:
+        if quick:
+            config = FTTrainConfig.quick(out=str(out or "runs/ft-agent-quick"), **given)
+        else:
+            config = FTTrainConfig(out=str(out or "runs/ft-agent"), **given)
+    except (ValueError, TypeError) as exc:
+        raise _fail(exc) from exc
+    start = time.perf_counter()
+    console.print(f"freeze-thaw agent: cloning the teacher, then up to {config.timesteps:,} PPO "
+                  f"steps or {config.max_minutes:g} min, into {config.out}")  # fmt: skip
+
+    def show(steps: int, row: dict[str, float]) -> None:
+        mark = "  [green]best[/green]" if row.get("best") else ""
+        console.print(f"{steps:>10,} steps  meta-val regret area {row['area']:.4f}  "
+                      f"final {row['final']:.4f}  {time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
+
+    agent, _ = train_ft_agent(config, progress=show)
+    console.print(f"selected: {agent.spec['selected']} ({agent.spec['train_seconds']} s)")
+    if ship:
+        DEFAULT_FT_AGENT_DIR.mkdir(parents=True, exist_ok=True)
+        for name in ("weights.pt", "agent.json", "evaluations.csv"):
+            shutil.copy2(Path(config.out) / name, DEFAULT_FT_AGENT_DIR / name)
+        console.print(f"shipped to {DEFAULT_FT_AGENT_DIR}")
