@@ -162,7 +162,10 @@ def _serial_summary(writers: int) -> dict[str, Any]:
         return _summary(store)
 
 
-@pytest.mark.parametrize(("kind", "writers"), [("postgresql", 8), ("sqlite", 4)])
+@pytest.mark.parametrize(
+    ("kind", "writers"),
+    [("postgresql", 4), pytest.param("postgresql", 8, marks=pytest.mark.slow), ("sqlite", 4)],
+)
 def test_concurrent_writers_store_exactly_what_serial_writers_store(
     kind: str, writers: int, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

@@ -31,7 +31,10 @@ class DatasetInfo:
         n_classes: distinct target classes.
         feature_names: names of the raw feature columns.
         class_names: original target labels as text, in label-encoded order (class ``i`` is
-            ``class_names[i]``); `class_labels` gives them as the target held them.
+            ``class_names[i]``).
+        class_labels: the same labels as the target held them (``int`` for an integer target,
+            ``str`` for text, ...): what a prediction is compared with. An info built by hand
+            without them gets its ``class_names``.
         extra: source-specific details (e.g. KEEL's ``"balanced"``/``"imbalanced"`` collection).
         numeric_features: the raw feature columns typed numeric, in column order (empty where the
             info was built by hand rather than by ``load_dataset``).
@@ -52,16 +55,11 @@ class DatasetInfo:
     extra: dict[str, str] = field(default_factory=dict)
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
+    class_labels: tuple[Any, ...] = ()
 
-    @property
-    def class_labels(self) -> tuple[Any, ...]:
-        """The class labels as the target held them (``int`` for an integer target, ``str``
-        for text, ...), in label-encoded order: what a prediction is compared with.
-
-        ``load_dataset`` keeps them (its ``class_names`` are a ``ClassNames``); an info built
-        by hand gives its ``class_names``.
-        """
-        return tuple(getattr(self.class_names, "labels", self.class_names))
+    def __post_init__(self) -> None:
+        if not self.class_labels:
+            object.__setattr__(self, "class_labels", tuple(self.class_names))
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,6 +89,7 @@ class _Prepared:
     typed: TypedFeatures
     codes: np.ndarray  # label code of every row of the raw table
     class_names: tuple[str, ...]
+    class_labels: tuple[Any, ...]  # the same classes as the target held them
     rows: np.ndarray  # positions of the rows used (all of them unless max_rows subsampled)
     draws: np.ndarray | None  # row_draws of every row of the raw table for split="rows", else None
 
@@ -362,7 +364,7 @@ def _prepare(
     if features.shape[1] == 0:
         raise DatasetError(f"{what} has no feature columns besides the target.")
     typed = type_columns(features, what)
-    codes, class_names = encode_target(table.target.reset_index(drop=True), what)
+    codes, class_names, class_labels = encode_target(table.target.reset_index(drop=True), what)
     min_count = min_rows_per_class(n_folds)
     fix = "Drop or merge those classes before loading"
     fewer_folds = " or use fewer folds." if min_count > min_rows_per_class(None) else "."
@@ -380,7 +382,7 @@ def _prepare(
             f"{what} with max_rows={max_rows}",
             "Raise max_rows, or drop or merge those classes before loading.",
         )
-    return _Prepared(table, what, typed, codes, class_names, rows, draws)
+    return _Prepared(table, what, typed, codes, class_names, class_labels, rows, draws)
 
 
 def _split(prepared: _Prepared, seed: int, val_size: float, test: float | tuple[int, int]) -> Split:
@@ -451,6 +453,7 @@ def _materialise(
         n_classes=len(prepared.class_names),
         feature_names=tuple(str(c) for c in frame.columns),
         class_names=prepared.class_names,
+        class_labels=prepared.class_labels,
         extra=extra,
         numeric_features=tuple(str(c) for c in prepared.typed.numeric),
         categorical_features=tuple(str(c) for c in prepared.typed.categorical),

@@ -16,7 +16,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tunegym.errors import DatasetError
 
 __all__ = [
-    "ClassNames",
     "FittedPreprocessor",
     "TypedFeatures",
     "encode_target",
@@ -179,28 +178,9 @@ def _as_levels(column: pd.Series) -> pd.Series:
     return column.astype(str).where(column.notna(), np.nan).astype(object)
 
 
-class ClassNames(tuple[str, ...]):
-    """The class names (``str``, as shown, stored and compared) that keep the original labels.
-
-    A tuple of the labels as text, so that everything that shows or stores the classes (the
-    zoo, messages) keeps working, with ``labels``: the same classes as the target held them
-    (``int`` for an integer target, ``float``, ``bool`` or ``str``), so that predictions can be
-    compared with the target (`tunegym.agent.TuningResult.predict`).
-    """
-
-    labels: tuple[Any, ...]
-
-    def __new__(cls, labels: Iterable[Any]) -> ClassNames:
-        values = tuple(v.item() if isinstance(v, np.generic) else v for v in labels)
-        names = super().__new__(cls, (str(v) for v in values))
-        names.labels = values
-        return names
-
-    def __reduce__(self) -> tuple[type[ClassNames], tuple[tuple[Any, ...]]]:
-        return ClassNames, (self.labels,)
-
-
-def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, ClassNames]:
+def encode_target(
+    target: pd.Series, what: str
+) -> tuple[np.ndarray, tuple[str, ...], tuple[Any, ...]]:
     """Label-encode the target.
 
     Classes are numbered in the order of a ``category`` dtype's categories (scikit-learn's and
@@ -224,7 +204,7 @@ def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, ClassNames]
     if isinstance(target.dtype, pd.CategoricalDtype):
         target = target.cat.remove_unused_categories()
         codes = target.cat.codes.to_numpy().astype(np.int64)
-        return codes, ClassNames(target.cat.categories)
+        return codes, *_names_and_labels(target.cat.categories)
     if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
         numbers = target.to_numpy(dtype=np.float64)
         infinite = np.isinf(numbers)
@@ -240,7 +220,13 @@ def encode_target(target: pd.Series, what: str) -> tuple[np.ndarray, ClassNames]
     else:
         values = target.astype(str).to_numpy()
     classes, codes = np.unique(values, return_inverse=True)
-    return codes.astype(np.int64), ClassNames(classes)
+    return codes.astype(np.int64), *_names_and_labels(classes)
+
+
+def _names_and_labels(classes: Iterable[Any]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The classes as text and as Python values (numpy scalars unwrapped, for JSON)."""
+    labels = tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
+    return tuple(str(c) for c in labels), labels
 
 
 def fit_preprocessor(
