@@ -4,9 +4,9 @@ Every ```python block runs whole in a fresh interpreter; every command line of a
 runs in a shell, except the ones listed in `SKIPPED` with the reason (hours-long benchmarks,
 servers that never return, cluster set-up, the network). All run in one scratch folder, in block
 order, so that a file one block writes (``report.json``, ``r.json``) is there for the next, and
-with the placeholders the README names (``my.csv``, ``may.csv``, ``june.csv``) made first from
-bundled data. Commands find ``tunegym`` and ``python`` in the repo's ``.venv``; ``HOME`` is an
-empty folder, as on a new machine.
+with the placeholders the README names (``my.csv``, ``may.csv``, ``june.csv``,
+``my_benchmark.csv``) made first from bundled data. Commands find ``tunegym`` and ``python``
+in the repo's ``.venv``; ``HOME`` is an empty folder, as on a new machine.
 
     .venv/bin/python experiments/check_readme.py                # every block, a table at the end
     .venv/bin/python experiments/check_readme.py --only python  # the Python blocks
@@ -138,8 +138,15 @@ def _strip_comment(line: str) -> str:
 
 
 def make_placeholders(folder: Path) -> None:
-    """The user files the README's commands name, made from bundled data."""
+    """The user files the README's commands name, made from bundled data: tables of wine
+    (``my.csv``; ``may.csv`` and ``june.csv``, its halves) and a curve table
+    (``my_benchmark.csv``: meta-dataset v2's curves of keel:german)."""
     from sklearn.datasets import load_wine
+
+    from tunegym.metastore import LCBENCH_SNAPSHOT_DIR, load_snapshot
+
+    curves = load_snapshot(["keel:german"], path=LCBENCH_SNAPSHOT_DIR)
+    curves.to_csv(folder / "my_benchmark.csv", index=False)
 
     frame = load_wine(as_frame=True).frame.rename(columns={"target": "label"})
     frame.to_csv(folder / "my.csv", index=False)
