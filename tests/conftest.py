@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 
@@ -67,3 +68,14 @@ def ray_local() -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Ctrl-C (SIGINT) interrupt the CLI runs the tests start, as at a terminal.
+
+    A shell starts a background job (``make test &``, a CI runner's script) with SIGINT
+    ignored, and every process it starts inherits that, so a test that interrupts a run would
+    see it finish instead. A handler, unlike "ignore", is reset to the default in a child.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -98,7 +98,11 @@ def wait_for_steps(report: Path, proc: subprocess.Popen[bytes], steps: int) -> N
     raise AssertionError(f"the run wrote no report of {steps} steps: {proc.communicate()[0]!r}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize(
+    "sig",
+    # kill -9 of a tune run is also tests/test_durability.py's, in the fast suite
+    [signal.SIGINT, pytest.param(signal.SIGKILL, marks=pytest.mark.slow)],
+)
 def test_cli_killed_or_interrupted_resumes_from_its_report(tmp_path: Path, sig: int) -> None:
     report = tmp_path / "r.json"
     env = {**os.environ, "TUNEGYM_CHECKPOINTS": str(tmp_path / "ckpt")}
