@@ -86,6 +86,13 @@ Choice = (
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+_INCLUDE_REPORTED = (
+    "Also use runs and qualities that tuners reported (POST /v1/runs), pooled with the curated "
+    "ones (the shipped meta-datasets, the store's collected and imported runs). Off by default: "
+    "reports are unvetted, and a few could otherwise decide what is served."
+)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
@@ -252,10 +259,7 @@ class WarmStartRequest(_Model):
     )
     include_reported: bool = Field(
         default=False,
-        description="Also use runs and qualities that tuners reported (POST /v1/runs), pooled "
-        "with the curated ones (the shipped meta-datasets, the store's collected and imported "
-        "runs). Off by default: reports are unvetted, and a few could otherwise decide what "
-        "is served.",
+        description=_INCLUDE_REPORTED,
     )
 
 
@@ -271,10 +275,7 @@ class SearchSpaceRequest(_Model):
     include_self: bool = True
     include_reported: bool = Field(
         default=False,
-        description="Also use runs and qualities that tuners reported (POST /v1/runs), pooled "
-        "with the curated ones (the shipped meta-datasets, the store's collected and imported "
-        "runs). Off by default: reports are unvetted, and a few could otherwise decide what "
-        "is served.",
+        description=_INCLUDE_REPORTED,
     )
 
 
