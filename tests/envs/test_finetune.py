@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -77,6 +78,30 @@ def test_a_source_is_its_best_epoch_and_fits_targets_of_other_classes(vehicle_so
     assert state["linears.0.weight"].shape == source.weights["linears.0.weight"].shape
     assert state["linears.2.weight"].shape[0] == 2
     assert torch.equal(state["linears.1.weight"], source.weights["linears.1.weight"])
+
+
+def test_a_new_head_is_probed_and_a_kept_one_is_not(vehicle_source) -> None:  # type: ignore[no-untyped-def]
+    source, _ = vehicle_source
+    sibling = load_dataset("keel:vehicle0", max_rows=300, seed=0, split="rows")
+    same = load_dataset("keel:vehicle", max_rows=300, seed=0, split="rows")
+    assert source.keeps_head(same) and not source.probes(same)
+    assert not source.keeps_head(sibling) and source.probes(sibling)
+    siblings = dataclasses.replace(source, keep_head=False)  # KEEL's relabelled siblings
+    assert not siblings.keeps_head(same) and siblings.probes(same)
+    assert not dataclasses.replace(siblings, probe=False).probes(same)
+
+
+def test_record_finetune_curves_probe_a_new_head_before_the_first_epoch(vehicle_source) -> None:  # type: ignore[no-untyped-def]
+    source, _ = vehicle_source
+    configs = finetune_configs(source.config, 1)
+    curves = {
+        probe: record_finetune_curves(
+            "keel:vehicle0", dataclasses.replace(source, probe=probe), configs, seed=0,
+            max_epochs=1, max_rows=300,
+        )["val_loss"].iloc[0]
+        for probe in (False, True)
+    }  # fmt: skip
+    assert curves[True] < curves[False]
 
 
 def test_record_finetune_curves_trains_both_kinds_and_logs_checkpoint_runs(

@@ -225,6 +225,7 @@ class _FoldJob:
     spec: Any
     state: dict[str, Any] | None  # the trial so far (`Trial.state_dict`), None before it starts
     init: _STATE | None  # the starting weights of a fine-tuning trial's first epoch
+    probe: bool = False  # fit its new output layer first (`Trial(probe_head=True)`)
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,15 @@ def train_segment(job: SegmentJob) -> SegmentResult:
     other trials report meanwhile.
     """
     trials = [
-        Trial(f.dataset, f.config, f.spec, device=job.device, eval_test=True, init=f.init)
+        Trial(
+            f.dataset,
+            f.config,
+            f.spec,
+            device=job.device,
+            eval_test=True,
+            init=f.init,
+            probe_head=f.probe,
+        )
         if f.state is None
         else Trial.from_state_dict(f.state, f.dataset, device=job.device)
         for f in job.folds
@@ -380,8 +389,10 @@ class TuneBackend:
         parts = []
         for i, dataset in enumerate(self.folds):
             key = ""
-            if self.cache:  # a fine-tuning trial is named by its source too
-                fingerprint = self._fingerprints[i] + (f"|{source.name}" if source else "")
+            if self.cache:  # a fine-tuning trial is named by its source (and probe) too
+                fingerprint = self._fingerprints[i]
+                if source is not None:
+                    fingerprint += f"|{source.name}" + ("|probe" if source.probes(dataset) else "")
                 key = TrialCache.key(fingerprint, train, spec)
             trial = self.cache.load(key, dataset, self.device) if self.cache else None
             cached = trial.history if trial is not None else []
@@ -441,10 +452,11 @@ class TuneBackend:
         folds = []
         for part in parts:
             state = None if part.trial is None else part.trial.state_dict()
-            init = None
+            init, probe = None, False
             if state is None and part.source is not None:
                 init = part.source.init_state(part.dataset, part.config.seed)
-            folds.append(_FoldJob(part.dataset, part.config, part.spec, state, init))
+                probe = part.source.probes(part.dataset)
+            folds.append(_FoldJob(part.dataset, part.config, part.spec, state, init, probe))
         k = min(k, self.space.max_epochs - done)
         return SegmentJob(tuple(folds), done, k, self.metric, self.device, self.best_score)
 
@@ -500,6 +512,7 @@ class TuneBackend:
                 init=None
                 if part.source is None
                 else part.source.init_state(part.dataset, part.config.seed),
+                probe_head=part.source is not None and part.source.probes(part.dataset),
             )
         (record,) = part.trial.train(1)
         self.trained_epochs += 1
@@ -577,7 +590,8 @@ class TuneBackend:
             config, spec = trial_setup(log.config, self.space.max_epochs, log.seed, self.model)
             spec = spec if source is None else source.trial_spec()
             init = None if source is None else source.init_state(dataset, config.seed)
-            trial = Trial(dataset, config, spec, device=self.device, init=init)
+            probe = source is not None and source.probes(dataset)
+            trial = Trial(dataset, config, spec, device=self.device, init=init, probe_head=probe)
             trial.train(self.best_epoch)
             states.append(_cpu_copy(trial.model))
         self.best_states = states

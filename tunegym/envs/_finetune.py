@@ -3,7 +3,8 @@
 * `FineTuneSource` is a pre-trained model a trial can start from: a model-zoo entry's weights,
   network, inputs and classes. `FineTuneSource.init_state` gives a target dataset's starting
   weights (`tunegym.training.transfer_state`: hidden layers copied, inputs aligned by name, the
-  head kept when the classes are the same, new otherwise).
+  head kept when the classes are the same, new otherwise), and a new head is first fitted on
+  the source's frozen features (`FineTuneSource.probes`, `tunegym.training.probe_head`).
 * `finetune_configs` shrinks the search for it: the source's network, a learning rate within
   ``[lr / 30, lr]`` of the one it was trained with, and the rest of how it trains (batch size,
   momentum, weight decay) searched as from scratch. `scratch_configs` are the usual candidates
@@ -100,6 +101,9 @@ class FineTuneSource:
             classes have the same names in the same order (new data of the same table), else
             a new output layer. KEEL's binarised siblings all name their classes
             ``positive``/``negative`` but mean other ones: their collection passes ``False``.
+        probe: whether a new output layer is fitted to the target's training rows on the
+            source's hidden layers before fine-tuning (`tunegym.training.probe_head`, linear
+            probing then fine-tuning), rather than left at its random initialisation.
     """
 
     name: str
@@ -111,6 +115,7 @@ class FineTuneSource:
     dataset: str = ""
     score: float | None = None
     keep_head: bool | None = None
+    probe: bool = True
 
     def __post_init__(self) -> None:
         missing = sorted(set(LCBENCH_SPACE.names) - set(self.config))
@@ -143,16 +148,26 @@ class FineTuneSource:
             return replace(self.spec, out_width=len(self.classes))
         return self.spec
 
-    def init_state(self, dataset: TabularDataset, seed: int) -> dict[str, torch.Tensor]:
-        """The starting weights of a fine-tuning trial on ``dataset`` with seed ``seed``."""
-        model = build_mlp(self.trial_spec(), dataset.n_features, dataset.n_classes, seed=seed)
+    def keeps_head(self, dataset: TabularDataset) -> bool:
+        """Whether a fine-tuning trial on ``dataset`` starts with the source's output layer."""
         same = tuple(dataset.info.class_names) == self.classes
+        return same if self.keep_head is None else self.keep_head and same
+
+    def probes(self, dataset: TabularDataset) -> bool:
+        """Whether a fine-tuning trial on ``dataset`` fits its new output layer first:
+        ``Trial(..., init=self.init_state(dataset, seed), probe_head=self.probes(dataset))``."""
+        return self.probe and not self.keeps_head(dataset)
+
+    def init_state(self, dataset: TabularDataset, seed: int) -> dict[str, torch.Tensor]:
+        """The starting weights of a fine-tuning trial on ``dataset`` with seed ``seed`` (a new
+        output layer at its random initialisation: `probes` says whether to fit it)."""
+        model = build_mlp(self.trial_spec(), dataset.n_features, dataset.n_classes, seed=seed)
         return transfer_state(
             self.weights,
             model,
             source_inputs=_numbered(self.inputs),
             target_inputs=_numbered(dataset.feature_names_out),
-            same_classes=same if self.keep_head is None else self.keep_head and same,
+            same_classes=self.keeps_head(dataset),
             seed=seed,
         )
 
@@ -271,17 +286,18 @@ def train_source(
     max_rows: int | None = None,
     seed: int = 0,
     name: str | None = None,
+    target: str | None = None,
 ) -> tuple[FineTuneSource, list[EpochRecord]]:
     """Train a source model on ``spec`` (rows split, seed ``seed``): each of ``configs`` (LCBench's
     space) ``max_epochs`` epochs, the best validation epoch of all kept — a tuned model, as the
-    zoo holds.
+    zoo holds. ``spec`` may be a file, ``target`` its class column.
 
     Returns:
         The source (weights of the best epoch, its configuration) and that trial's epochs.
     """
     if not configs:
         raise ValueError("train_source needs at least one configuration.")
-    dataset = load_dataset(spec, max_rows=max_rows, seed=seed, split="rows")
+    dataset = load_dataset(spec, target, max_rows=max_rows, seed=seed, split="rows")
     best, weights, chosen, history = -np.inf, None, None, []
     for config in configs:
         config = LCBENCH_SPACE.validate(config)
@@ -320,25 +336,28 @@ def record_finetune_curves(
     max_epochs: int,
     max_rows: int | None = None,
     store: MetaStore | None = None,
+    target_column: str | None = None,
 ) -> pd.DataFrame:
     """Train every candidate of ``configs`` (`tunegym.space.FINE_TUNE_SPACE`) ``max_epochs``
     epochs on ``target`` with trial seed ``seed``: from scratch, or from ``source``.
 
     The split is by rows with seed 0, the source's. Each trial is logged to ``store`` where
-    given (a fine-tuning run with ``init="checkpoint"`` and the source's zoo name).
+    given (a fine-tuning run with ``init="checkpoint"`` and the source's zoo name). ``target``
+    may be a file, ``target_column`` its class column.
 
     Returns:
         The curve table (``docs/CURVES.md``): one row per candidate and epoch, with the
         candidate's hyperparameters, ``fine_tune`` among them.
     """
-    dataset = load_dataset(target, max_rows=max_rows, seed=0, split="rows")
+    dataset = load_dataset(target, target_column, max_rows=max_rows, seed=0, split="rows")
     rows: list[dict[str, Any]] = []
     for config in configs:
         fine = int(config.get(FINE_TUNE, 0)) == 1
         train, net = trial_setup(config, max_epochs, seed)
         net = source.trial_spec() if fine else net
         init = source.init_state(dataset, seed) if fine else None
-        trial = Trial(dataset, train, net, eval_test=True, init=init)
+        probe = fine and source.probes(dataset)
+        trial = Trial(dataset, train, net, eval_test=True, init=init, probe_head=probe)
         history = trial.train(max_epochs)
         if store is not None:
             store.log_trial(dataset, train, net, history, checkpoint=source.name if fine else None)

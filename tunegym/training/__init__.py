@@ -36,7 +36,7 @@ from tunegym.training._model import (
     spec_to_dict,
 )
 from tunegym.training._records import METRICS, EpochRecord
-from tunegym.training._transfer import transfer_state
+from tunegym.training._transfer import PROBE_L2, probe_head, transfer_state
 from tunegym.training._trial import TrainResult, Trial, train
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "METRICS",
     "MLP",
     "OPTIMIZERS",
+    "PROBE_L2",
     "BatchedTrial",
     "EpochRecord",
     "FunnelSpec",
@@ -58,6 +59,7 @@ __all__ = [
     "f1_macro",
     "lcbench_trial_config",
     "precision_macro",
+    "probe_head",
     "recall_macro",
     "spec_from_dict",
     "spec_to_dict",

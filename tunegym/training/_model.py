@@ -261,6 +261,13 @@ class MLP(nn.Module):
                 x = x * dropout_mask(x.shape, p, x.device, generator)
         return output(x)
 
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations of ``x``, without dropout: what the output layer
+        reads (``x`` itself for a network without hidden layers)."""
+        for linear in self.layers[:-1]:
+            x = self._activation(linear(x))
+        return x
+
 
 def dropout_mask(
     shape: torch.Size | tuple[int, ...],

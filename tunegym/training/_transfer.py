@@ -19,17 +19,33 @@ standardised on its own training part: siblings split with ``split="rows"`` shar
 training rows, and so their scaling, when they hold the same rows. Check
 ``tunegym.data.schema_fingerprint`` of both datasets first: KEEL names its columns by position,
 so equal names mean equal inputs only between tables of one schema.
+
+``probe_head`` then fits a fresh output layer to the target's training rows on the copied hidden
+layers, frozen: *linear probing before fine-tuning* (LP-FT; Kumar et al., "Fine-Tuning can
+Distort Pretrained Features and Underperform Out-of-Distribution", ICLR 2022). A random head
+reads the source's features as noise, so the first epochs of fine-tuning are spent learning the
+head while its large, random gradients also disturb the features; a probed head starts where a
+logistic regression on the source's features ends. ``Trial(..., probe_head=True)`` runs it and
+charges its seconds to the first epoch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import torch
+import torch.nn.functional as F
 
 from tunegym.training._model import MLP, build_mlp
 
-__all__ = ["transfer_state"]
+__all__ = ["PROBE_L2", "PROBE_MAX_ROWS", "probe_head", "transfer_state"]
+
+PROBE_L2: Final = 1e-2
+"""`probe_head`'s L2 penalty on the output weights, added to the mean cross-entropy."""
+
+PROBE_MAX_ROWS: Final = 10_000
+"""`probe_head` fits on at most this many training rows (a seeded sample of larger sets)."""
 
 
 def transfer_state(
@@ -171,3 +187,78 @@ def _fresh_head(model: MLP, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         built.weight.detach().to(head.weight.device, head.weight.dtype),
         built.bias.detach().to(head.bias.device, head.bias.dtype),
     )
+
+
+def probe_head(
+    model: MLP,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    l2: float = PROBE_L2,
+    max_iter: int = 100,
+    max_rows: int = PROBE_MAX_ROWS,
+    seed: int = 0,
+) -> bool:
+    """Fit ``model``'s output layer to ``(X, y)`` in place, its hidden layers frozen.
+
+    A multinomial logistic regression on ``model.hidden(X)`` (dropout off): the mean
+    cross-entropy plus ``l2 * ||W||²``, minimised from zeros by full-batch L-BFGS with a
+    strong-Wolfe line search. It is convex, so the result depends only on the data and the
+    hidden layers, not on the head ``model`` had. One forward pass of the rows through the
+    hidden layers, then matrix products of their width: a fraction of an epoch's cost.
+
+    Args:
+        model: the network, its hidden layers already the ones to probe (`transfer_state`'s).
+        X: training inputs, on ``model``'s device.
+        y: their class indices (``0 .. n_classes - 1``).
+        l2: the penalty on the weights (not the bias).
+        max_iter: L-BFGS iterations at most.
+        max_rows: fit on a sample of this many rows when ``X`` has more (drawn with ``seed``).
+        seed: the sample's seed.
+
+    Returns:
+        Whether the head was replaced: ``False`` (the head left as it was) when the features or
+        the fit are not finite, e.g. on non-finite inputs.
+
+    Example:
+        >>> from tunegym.training import MLPSpec
+        >>> model = build_mlp(MLPSpec(depth=1, width=16), n_features=2, n_classes=2, seed=0)
+        >>> X = torch.tensor([[0.0, 1.0], [1.0, 0.0]] * 8)
+        >>> y = torch.tensor([0, 1] * 8)
+        >>> probe_head(model, X, y)
+        True
+        >>> bool((model(X).argmax(1) == y).all())
+        True
+    """
+    if len(X) != len(y) or len(y) == 0:
+        raise ValueError(f"probe_head needs as many labels as rows (> 0); got {len(X)} rows "
+                         f"and {len(y)} labels.")  # fmt: skip
+    if len(y) > max_rows:
+        generator = torch.Generator().manual_seed(seed)
+        rows = torch.randperm(len(y), generator=generator)[:max_rows].to(X.device)
+        X, y = X[rows], y[rows]
+    head = model.layers[-1]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        features = model.hidden(X)
+    model.train(was_training)
+    if not features.isfinite().all():
+        return False
+    weight = torch.zeros_like(head.weight, requires_grad=True)
+    bias = torch.zeros_like(head.bias, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(features @ weight.T + bias, y) + l2 * weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    if not (weight.isfinite().all() and bias.isfinite().all()):
+        return False
+    with torch.no_grad():
+        head.weight.copy_(weight)
+        head.bias.copy_(bias)
+    return True

@@ -48,6 +48,7 @@ from tunegym.training._model import (
 )
 from tunegym.training._records import EpochRecord, best_record, make_record
 from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
+from tunegym.training._transfer import probe_head as fit_head
 
 __all__ = ["TrainResult", "Trial", "train"]
 
@@ -116,6 +117,10 @@ class Trial:
             training starts exactly from them: fine-tuning, with :func:`transfer_state`'s
             weights of a network trained on a related dataset. Checkpoints hold the current
             weights, so a resumed trial needs no ``init``.
+        probe_head: fit the output layer to the training split on the hidden layers, frozen,
+            before training (:func:`tunegym.training.probe_head`, linear probing then
+            fine-tuning): for an ``init`` whose output layer is new. Deterministic; its seconds
+            count in the first epoch's record.
 
     Raises:
         ValueError: for CUDA requested but unavailable, an empty split, or an ``init`` that
@@ -140,6 +145,7 @@ class Trial:
         device: str | torch.device = "cpu",
         eval_test: bool = False,
         init: Mapping[str, torch.Tensor] | None = None,
+        probe_head: bool = False,
     ) -> None:
         self.device, self._X_train, self._y_train, self._val, self._test = device_splits(
             dataset, device, eval_test
@@ -153,6 +159,11 @@ class Trial:
         ).to(self.device)
         if init is not None:
             _load_init(self._model, init, dataset, spec)
+        self._probe_seconds = 0.0  # charged to the first epoch
+        if probe_head:
+            start = time.perf_counter()
+            fit_head(self._model, self._X_train, self._y_train, seed=config.seed)
+            self._probe_seconds = time.perf_counter() - start
         self._model.eval()
         self._optimizer = make_optimizer(config, self._model.parameters())
         self._history: list[EpochRecord] = []
@@ -242,10 +253,11 @@ class Trial:
             scores.append(self._test.evaluate(self._logits, elements))
         finite = torch.stack([p.isfinite().all() for p in model.parameters()]).all()
         *values, weights_finite = torch.cat([s.view(-1) for s in [*scores, finite]]).tolist()
+        seconds = time.perf_counter() - start + (self._probe_seconds if epoch == 0 else 0.0)
         return make_record(
             epoch + 1,
             values,
-            time.perf_counter() - start,
+            seconds,
             has_test=self._test is not None,
             weights_finite=bool(weights_finite),
         )
