@@ -8,7 +8,8 @@ For each table (by default the meta-test families' single tables and sources of
 `experiments/collect_finetune.py`), a seeded hash of each row's feature values
 (`tunegym.data.row_draws`, another seed than the split's) cuts the rows in two halves: the **old**
 rows ("last month") and the **new** ones ("this month"); the halves share no row, so no row the
-target is tested on was trained on. Up to ``--max-rows`` rows per half.
+target is tested on was trained on, and each half is split into its parts by class
+(``split="stratified"``). Up to ``--max-rows`` rows per half.
 
 * The source is tuned on the old rows as `experiments/collect_finetune.py` tunes its sources:
   the best validation epoch of meta-dataset v2's 8 portfolio configurations, 25 epochs each.
@@ -57,6 +58,7 @@ TABLES = (
     "keel:poker-8-9_vs_5", "keel:shuttle-2_vs_5",
 )  # fmt: skip
 HALF_SEED = 7  # the old/new cut; the parts of each half use load_dataset's seed 0
+SPLIT = "stratified"  # the halves share no row: each is split by class
 
 
 @dataclass
@@ -94,15 +96,15 @@ def one_table(spec: str, args: Args) -> pd.DataFrame:
         old, new = halves(spec, Path(tmp), args.max_rows)
         portfolio = _portfolio(8)
         source, _ = train_source(str(old), portfolio, max_epochs=args.max_epochs,
-                                 target="class", name=f"{spec}-old")  # fmt: skip
+                                 target="class", name=f"{spec}-old", split=SPLIT)  # fmt: skip
         source = replace(source, keep_head=None)  # same table: the classes mean the same
-        target = load_dataset(str(new), "class", seed=0, split="rows")
+        target = load_dataset(str(new), "class", seed=0, split=SPLIT)
         head = "kept" if source.keeps_head(target) else "new, probed"
         configs = scratch_configs(args.n_candidates, 0, portfolio) + finetune_configs(
             source.config, args.n_candidates, 0
         )
         frames = [
-            record_finetune_curves(str(new), source, configs, seed=seed,
+            record_finetune_curves(str(new), source, configs, seed=seed, split=SPLIT,
                                    max_epochs=args.max_epochs, target_column="class")
             for seed in range(args.seeds)
         ]  # fmt: skip

@@ -287,17 +287,19 @@ def train_source(
     seed: int = 0,
     name: str | None = None,
     target: str | None = None,
+    split: str = "rows",
 ) -> tuple[FineTuneSource, list[EpochRecord]]:
     """Train a source model on ``spec`` (rows split, seed ``seed``): each of ``configs`` (LCBench's
     space) ``max_epochs`` epochs, the best validation epoch of all kept — a tuned model, as the
-    zoo holds. ``spec`` may be a file, ``target`` its class column.
+    zoo holds. ``spec`` may be a file, ``target`` its class column; ``split`` is
+    `tunegym.data.load_dataset`'s (by rows, so that siblings' test rows stay unseen).
 
     Returns:
         The source (weights of the best epoch, its configuration) and that trial's epochs.
     """
     if not configs:
         raise ValueError("train_source needs at least one configuration.")
-    dataset = load_dataset(spec, target, max_rows=max_rows, seed=seed, split="rows")
+    dataset = load_dataset(spec, target, max_rows=max_rows, seed=seed, split=split)
     best, weights, chosen, history = -np.inf, None, None, []
     for config in configs:
         config = LCBENCH_SPACE.validate(config)
@@ -337,19 +339,20 @@ def record_finetune_curves(
     max_rows: int | None = None,
     store: MetaStore | None = None,
     target_column: str | None = None,
+    split: str = "rows",
 ) -> pd.DataFrame:
     """Train every candidate of ``configs`` (`tunegym.space.FINE_TUNE_SPACE`) ``max_epochs``
     epochs on ``target`` with trial seed ``seed``: from scratch, or from ``source``.
 
     The split is by rows with seed 0, the source's. Each trial is logged to ``store`` where
     given (a fine-tuning run with ``init="checkpoint"`` and the source's zoo name). ``target``
-    may be a file, ``target_column`` its class column.
+    may be a file, ``target_column`` its class column; ``split`` is the source's.
 
     Returns:
         The curve table (``docs/CURVES.md``): one row per candidate and epoch, with the
         candidate's hyperparameters, ``fine_tune`` among them.
     """
-    dataset = load_dataset(target, target_column, max_rows=max_rows, seed=0, split="rows")
+    dataset = load_dataset(target, target_column, max_rows=max_rows, seed=0, split=split)
     rows: list[dict[str, Any]] = []
     for config in configs:
         fine = int(config.get(FINE_TUNE, 0)) == 1

@@ -25,7 +25,7 @@ layers, frozen: *linear probing before fine-tuning* (LP-FT; Kumar et al., "Fine-
 Distort Pretrained Features and Underperform Out-of-Distribution", ICLR 2022). A random head
 reads the source's features as noise, so the first epochs of fine-tuning are spent learning the
 head while its large, random gradients also disturb the features; a probed head starts where a
-logistic regression on the source's features ends. ``Trial(..., probe_head=True)`` runs it and
+linear classifier on the source's features ends (here a ridge fit in closed form). ``Trial(..., probe_head=True)`` runs it and
 charges its seconds to the first epoch.
 """
 
@@ -39,13 +39,17 @@ import torch.nn.functional as F
 
 from tunegym.training._model import MLP, build_mlp
 
-__all__ = ["PROBE_L2", "PROBE_MAX_ROWS", "probe_head", "transfer_state"]
+__all__ = ["PROBE_MAX_ROWS", "PROBE_RIDGE", "probe_head", "transfer_state"]
+
+PROBE_RIDGE: Final = 0.1
+"""`probe_head`'s ridge penalty, relative to the mean squared norm of the centred features."""
 
 PROBE_L2: Final = 1e-2
-"""`probe_head`'s L2 penalty on the output weights, added to the mean cross-entropy."""
+"""`probe_head`'s penalty on the squared norm of the output weights when it sets their scale."""
 
-PROBE_MAX_ROWS: Final = 10_000
-"""`probe_head` fits on at most this many training rows (a seeded sample of larger sets)."""
+PROBE_MAX_ROWS: Final = 256
+"""`probe_head` fits on at most this many training rows (a seeded sample of larger sets): its
+cost grows with the cube of the smaller of rows and width, and a head is a few hundred weights."""
 
 
 def transfer_state(
@@ -194,25 +198,30 @@ def probe_head(
     X: torch.Tensor,
     y: torch.Tensor,
     *,
-    l2: float = PROBE_L2,
-    max_iter: int = 100,
+    ridge: float = PROBE_RIDGE,
     max_rows: int = PROBE_MAX_ROWS,
     seed: int = 0,
 ) -> bool:
     """Fit ``model``'s output layer to ``(X, y)`` in place, its hidden layers frozen.
 
-    A multinomial logistic regression on ``model.hidden(X)`` (dropout off): the mean
-    cross-entropy plus ``l2 * ||W||²``, minimised from zeros by full-batch L-BFGS with a
-    strong-Wolfe line search. It is convex, so the result depends only on the data and the
-    hidden layers, not on the head ``model`` had. One forward pass of the rows through the
-    hidden layers, then matrix products of their width: a fraction of an epoch's cost.
+    A linear probe in closed form, so that it costs a fraction of an epoch even on tables whose
+    epochs take milliseconds (an iterative logistic regression took up to 10 epochs' time there):
+
+    1. ridge regression of the one-hot labels on the features ``H = model.hidden(X)`` (dropout
+       off), with an intercept and the penalty ``ridge`` times the mean squared feature-row
+       norm, solved by Cholesky in the smaller of its primal (width) and dual (rows) forms;
+    2. its outputs ``R`` (each row sums to 1) become logits ``s · R``, with the scale ``s`` of
+       36 in ``[0.1, 316]`` that gives the least cross-entropy on the rows' leave-one-out
+       outputs (exact for ridge, from the same solve): a head calibrated for the
+       cross-entropy training that follows, not overconfident where the fit interpolates.
+
+    The head ``model`` had does not enter the fit.
 
     Args:
         model: the network, its hidden layers already the ones to probe (`transfer_state`'s).
         X: training inputs, on ``model``'s device.
         y: their class indices (``0 .. n_classes - 1``).
-        l2: the penalty on the weights (not the bias).
-        max_iter: L-BFGS iterations at most.
+        ridge: the penalty, relative to the features' scale.
         max_rows: fit on a sample of this many rows when ``X`` has more (drawn with ``seed``).
         seed: the sample's seed.
 
@@ -242,23 +251,53 @@ def probe_head(
     model.eval()
     with torch.no_grad():
         features = model.hidden(X)
-    model.train(was_training)
-    if not features.isfinite().all():
-        return False
-    weight = torch.zeros_like(head.weight, requires_grad=True)
-    bias = torch.zeros_like(head.bias, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(features @ weight.T + bias, y) + l2 * weight.square().sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    if not (weight.isfinite().all() and bias.isfinite().all()):
-        return False
-    with torch.no_grad():
-        head.weight.copy_(weight)
-        head.bias.copy_(bias)
+        model.train(was_training)
+        fit = _ridge(features, y, head.out_features, ridge) if features.isfinite().all() else None
+        if fit is None:
+            return False
+        weight, bias, held_out = fit
+        scale = _calibrated_scale(held_out, y, weight.square().sum() * PROBE_L2)
+        if not (weight.isfinite().all() and bias.isfinite().all()):
+            return False
+        head.weight.copy_((scale * weight).T)
+        head.bias.copy_(scale * bias)
     return True
+
+
+def _ridge(
+    features: torch.Tensor, y: torch.Tensor, n_classes: int, ridge: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """Ridge weights ``(width, classes)``, bias, and each row's leave-one-out output; ``None``
+    when the system is not positive definite (non-finite features)."""
+    n, width = features.shape
+    targets = F.one_hot(y, n_classes).to(features.dtype)
+    mean, target_mean = features.mean(0), targets.mean(0)
+    centred, centred_targets = features - mean, targets - target_mean
+    penalty = ridge * max(float(centred.square().sum()) / n, 1e-12)
+    dual = n <= width  # the smaller system: (H Hᵀ + λI) over rows, or (Hᵀ H + λI) over width
+    gram = centred @ centred.T if dual else centred.T @ centred
+    gram.diagonal().add_(penalty)
+    factor, info = torch.linalg.cholesky_ex(gram)
+    if int(info) != 0:
+        return None
+    inverse = torch.cholesky_inverse(factor)
+    if dual:  # W = Hᵀ M Y with M the inverse; a row's LOO residual is (M Y)ᵢ / Mᵢᵢ
+        coefficients = inverse @ centred_targets
+        weight = centred.T @ coefficients
+        loo_residual = coefficients / inverse.diagonal()[:, None]
+    else:  # W = P Hᵀ Y with P the inverse; leverage hᵢ = Hᵢ P Hᵢᵀ
+        weight = inverse @ (centred.T @ centred_targets)
+        leverage = ((centred @ inverse) * centred).sum(dim=1)
+        loo_residual = (centred_targets - centred @ weight) / (1.0 - leverage)[:, None]
+    return weight, target_mean - mean @ weight, targets - loo_residual
+
+
+def _calibrated_scale(
+    outputs: torch.Tensor, y: torch.Tensor, penalty: torch.Tensor
+) -> torch.Tensor:
+    """The scale ``s`` that minimises the cross-entropy of ``s · outputs`` plus ``s² · penalty``."""
+    scales = torch.logspace(-1, 2.5, 36, dtype=outputs.dtype, device=outputs.device)
+    logp = torch.log_softmax(scales[:, None, None] * outputs[None], dim=2)
+    index = y[None, :, None].expand(len(scales), -1, 1)
+    loss = -logp.gather(2, index).mean(dim=(1, 2)) + scales.square() * penalty
+    return scales[torch.nan_to_num(loss, nan=torch.inf).argmin()]
