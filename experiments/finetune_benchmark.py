@@ -40,10 +40,11 @@ from tunegym.envs import (
     finetune_prior,
     snapshot_meta_features,
 )
-from tunegym.envs._pool import greedy_portfolio, normalised_finals
+from tunegym.envs._pool import greedy_portfolio, normalised_areas, normalised_finals
 from tunegym.space import FINE_TUNE, FINE_TUNE_SPACE
 
 ARMS = ("scratch", "transfer")
+PORTFOLIOS = ("final", "area")
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Args:
     seeds: int = 10
     agent: Path | None = None
     out: Path = Path("docs/transfer")
+    portfolio: str = "final"
 
 
 def _kinds(pool: CurvePool) -> np.ndarray:
@@ -97,15 +99,15 @@ def candidate_rows(pool: CurvePool) -> dict[str, float]:
 
 
 def _warm_start(
-    train: list[CurvePool], configs: list[dict], kinds: tuple[int, ...]
+    train: list[CurvePool], configs: list[dict], kinds: tuple[int, ...], portfolio: str
 ) -> tuple[list[int], np.ndarray]:
     """Candidates (indices of ``configs`` of the given kinds), the meta-train targets' greedy
-    portfolio first, and their prior."""
+    portfolio first (on final scores, or on areas under the curves), and their prior."""
     keys = [FINE_TUNE_SPACE.key(c) for c in configs]  # one of configurations equal up to noise
     keep = [i for i, c in enumerate(configs)
             if int(c.get(FINE_TUNE, 0)) in kinds and keys.index(keys[i]) == i]  # fmt: skip
-    table = normalised_finals(train)[:, keep]
-    order = [keep[j] for j in greedy_portfolio(table, 8)]
+    score = normalised_areas if portfolio == "area" else normalised_finals
+    order = [keep[j] for j in greedy_portfolio(score(train)[:, keep], 8)]
     order += [i for i in keep if i not in order]
     return order, finetune_prior(train, [configs[i] for i in order])
 
@@ -153,8 +155,8 @@ def run(args: Args) -> pd.DataFrame:
     for pool in tasks:
         meta = metas.get(pool.task) if use_meta else None  # None: zeros
         configs = list(pool.configs)
-        arms = {"scratch": _warm_start(train, configs, (0,)),
-                "transfer": _warm_start(train, configs, (0, 1))}  # fmt: skip
+        arms = {"scratch": _warm_start(train, configs, (0,), args.portfolio),
+                "transfer": _warm_start(train, configs, (0, 1), args.portfolio)}  # fmt: skip
         for budget in args.budgets:
             for arm, (order, prior) in arms.items():
                 for seed in range(args.seeds):
@@ -219,16 +221,17 @@ def summarise(results: pd.DataFrame, pools: dict[str, CurvePool]) -> tuple[pd.Da
         "## The agent: scratch candidates vs scratch + fine-tuning candidates, same budget",
         "",
         "| budget | targets | epoch-1 val scratch | transfer | median speed-up to scratch's "
-        "final | targets ≥ 2x | area scratch | transfer | final test scratch | transfer | "
-        "transfer no worse | incumbent fine-tuned |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "final | targets ≥ 2x | area scratch | transfer | final regret scratch | transfer | "
+        "final test scratch | transfer | transfer no worse | incumbent fine-tuned |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for budget, g in table.groupby("budget"):
         lines.append(
             f"| {budget} | {len(g)} | {g['scratch_epoch1'].mean():.3f} | "
             f"{g['transfer_epoch1'].mean():.3f} | {np.nanmedian(g['speedup']):.1f}x | "
             f"{int((g['speedup'] >= 2).sum())}/{len(g)} | {g['scratch_area'].mean():.4f} | "
-            f"{g['transfer_area'].mean():.4f} | {g['scratch_final_test'].mean():.4f} | "
+            f"{g['transfer_area'].mean():.4f} | {g['scratch_final_regret'].mean():.4f} | "
+            f"{g['transfer_final_regret'].mean():.4f} | {g['scratch_final_test'].mean():.4f} | "
             f"{g['transfer_final_test'].mean():.4f} | "
             f"{int((~g['hurt']).sum())}/{len(g)} ({100 * (~g['hurt']).mean():.0f} %) | "
             f"{100 * g['transfer_finetuned'].mean():.0f} % |"
@@ -269,14 +272,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=defaults.seeds)
     parser.add_argument("--agent", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=defaults.out)
+    parser.add_argument(
+        "--portfolio", choices=PORTFOLIOS, default=defaults.portfolio,
+        help="the warm start's greedy portfolio maximises the meta-train targets' normalised "
+        "final scores (tune's) or areas under their curves (which favours fast starters)",
+    )  # fmt: skip
     ns = parser.parse_args()
     args = Args(ns.snapshot, ns.part, tuple(ns.budget or defaults.budgets), ns.seeds, ns.agent,
-                ns.out)  # fmt: skip
+                ns.out, ns.portfolio)  # fmt: skip
     results = run(args)
     pools = {p.task: p for p in finetune_pools(args.snapshot, part=args.part)}
     table, text = summarise(results, pools)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "finetune" if args.part == "meta-test" else f"finetune_{args.part}"
+    stem += "" if args.portfolio == "final" else f"_{args.portfolio}"
     flat = results.drop(columns=["regret", "val"]).assign(
         final_regret=[r[-1] for r in results["regret"]],
         area=[float(np.mean(r)) for r in results["regret"]],
@@ -284,7 +293,8 @@ def main() -> None:
     flat.to_csv(args.out / f"{stem}_results.csv", index=False)
     table.to_csv(args.out / f"{stem}_targets.csv", index=False)
     command = "python " + " ".join(sys.argv)
-    header = f"# Fine-tuning vs scratch ({args.part}, {args.seeds} seeds)\n\n`{command}`\n\n"
+    header = (f"# Fine-tuning vs scratch ({args.part}, {args.seeds} seeds, portfolio on "
+              f"{args.portfolio} scores)\n\n`{command}`\n\n")  # fmt: skip
     (args.out / f"{stem}_summary.md").write_text(header + text + "\n", encoding="utf-8")
     plot(results, args.out / f"{stem}.png")
     print(header + text)

@@ -156,3 +156,17 @@ def test_input_names_the_encoder_repeats_are_matched_in_order() -> None:
     from tunegym.envs._finetune import _numbered
 
     assert _numbered(["a", "f2_other", "b", "f2_other"]) == ["a", "f2_other", "b", "f2_other#1"]
+
+
+def test_normalised_areas_reward_early_scores_where_finals_tie() -> None:
+    from tunegym.envs._pool import greedy_portfolio, normalised_areas, normalised_finals
+
+    configs = scratch_configs(3, seed=0)
+    curves = np.array([[0.5, 0.9, 0.9], [0.9, 0.9, 0.9], [0.5, 0.5, 0.6]])  # slow, fast, poor
+    val = curves[:, None, :]
+    pool = CurvePool("t", "t", "meta-train", FINE_TUNE_SPACE, tuple(configs), val, val,
+                     np.ones_like(val))  # fmt: skip
+    assert normalised_finals([pool])[0].tolist() == pytest.approx([1.0, 1.0, 0.0])
+    areas = normalised_areas([pool])[0]
+    assert areas.tolist() == pytest.approx([(2.3 - 1.6) / (2.7 - 1.6), 1.0, 0.0])
+    assert greedy_portfolio(normalised_areas([pool]), 1) == [1]

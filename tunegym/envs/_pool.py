@@ -520,6 +520,17 @@ def normalised_finals(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:
     return np.vstack(rows)
 
 
+def normalised_areas(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:
+    """``[tasks, n]``: each task's seed-mean learning curves averaged over the epochs (the area
+    under the curve, which rewards reaching a score early as well as the score) scaled to
+    [0, 1] (best 1)."""
+    rows = []
+    for p in pools:
+        area = p.truth.mean(axis=1)
+        rows.append((area - area.min()) / max(area.max() - area.min(), 1e-12))
+    return np.vstack(rows)
+
+
 def greedy_portfolio(table: npt.NDArray[np.float64], k: int) -> list[int]:
     """A greedy portfolio of ``k`` columns of a tasks × configurations score table (Feurer et
     al., 2015): first the best mean, then each time the column that adds most to the mean over
