@@ -73,7 +73,7 @@ def find_source(
                 f"with {dataset.name}: its inputs are {list(source.inputs)[:5]}…, this data's "
                 f"{list(dataset.feature_names_out)[:5]}…; fine-tune a model of the same table."
             )
-        return source, f"fine-tuning from {source.name} (given)"
+        return source, f"fine-tuning from {source.name} (given{_head(source, dataset)})"
     if not transfer or store is None:
         return None, ""
     schema = schema_fingerprint(dataset.info)
@@ -84,7 +84,16 @@ def find_source(
         return None, ""
     entry = usable[0]
     source = FineTuneSource.from_zoo(store, entry.id)
-    return source, f"fine-tuning from {entry.name} ({entry.dataset}, same feature schema)"
+    return source, (
+        f"fine-tuning from {entry.name} ({entry.dataset}, same feature schema"
+        f"{_head(source, dataset)})"
+    )
+
+
+def _head(source: FineTuneSource, dataset: TabularDataset) -> str:
+    if source.keeps_head(dataset):
+        return "; its output layer kept"
+    return "; a new output layer, probed" if source.probes(dataset) else "; a new output layer"
 
 
 @dataclass(frozen=True, eq=False)

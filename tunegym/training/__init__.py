@@ -36,7 +36,7 @@ from tunegym.training._model import (
     spec_to_dict,
 )
 from tunegym.training._records import METRICS, EpochRecord
-from tunegym.training._transfer import PROBE_RIDGE, probe_head, transfer_state
+from tunegym.training._transfer import PROBE_L2, PROBE_RIDGE, probe_head, transfer_state
 from tunegym.training._trial import TrainResult, Trial, train
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "METRICS",
     "MLP",
     "OPTIMIZERS",
+    "PROBE_L2",
     "PROBE_RIDGE",
     "BatchedTrial",
     "EpochRecord",
