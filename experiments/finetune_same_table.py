@@ -1,7 +1,7 @@
 """The user's case of transfer: new rows of the same table, fine-tuned from the old rows' model
 or trained from scratch, at equal cost (issue 16).
 
-    python experiments/finetune_same_table.py                  # 9 meta-test tables, ~10 min
+    python experiments/finetune_same_table.py                  # 9 meta-test tables, ~5 min
     python experiments/finetune_same_table.py --dataset keel:bands --seeds 1
 
 For each table (by default the meta-test families' single tables and sources of
