@@ -224,8 +224,7 @@ class _FoldJob:
     config: TrainConfig
     spec: Any
     state: dict[str, Any] | None  # the trial so far (`Trial.state_dict`), None before it starts
-    init: _STATE | None  # the starting weights of a fine-tuning trial's first epoch
-    probe: bool = False  # fit its new output layer first (`Trial(probe_head=True)`)
+    start: dict[str, Any]  # a fine-tuning trial's `FineTuneSource.trial_start`, before it starts
 
 
 @dataclass(frozen=True)
@@ -275,8 +274,7 @@ def train_segment(job: SegmentJob) -> SegmentResult:
             f.spec,
             device=job.device,
             eval_test=True,
-            init=f.init,
-            probe_head=f.probe,
+            **f.start,
         )
         if f.state is None
         else Trial.from_state_dict(f.state, f.dataset, device=job.device)
@@ -452,11 +450,10 @@ class TuneBackend:
         folds = []
         for part in parts:
             state = None if part.trial is None else part.trial.state_dict()
-            init, probe = None, False
+            start = {}
             if state is None and part.source is not None:
-                init = part.source.init_state(part.dataset, part.config.seed)
-                probe = part.source.probes(part.dataset)
-            folds.append(_FoldJob(part.dataset, part.config, part.spec, state, init, probe))
+                start = part.source.trial_start(part.dataset, part.config.seed)
+            folds.append(_FoldJob(part.dataset, part.config, part.spec, state, start))
         k = min(k, self.space.max_epochs - done)
         return SegmentJob(tuple(folds), done, k, self.metric, self.device, self.best_score)
 
@@ -509,11 +506,9 @@ class TuneBackend:
                 part.spec,
                 device=self.device,
                 eval_test=True,
-                init=None
-                if part.source is None
-                else part.source.init_state(part.dataset, part.config.seed),
-                probe_head=part.source is not None and part.source.probes(part.dataset),
-            )
+                **({} if part.source is None
+                   else part.source.trial_start(part.dataset, part.config.seed)),
+            )  # fmt: skip
         (record,) = part.trial.train(1)
         self.trained_epochs += 1
         if self.cache is not None:
@@ -589,9 +584,8 @@ class TuneBackend:
         for dataset in self.folds:
             config, spec = trial_setup(log.config, self.space.max_epochs, log.seed, self.model)
             spec = spec if source is None else source.trial_spec()
-            init = None if source is None else source.init_state(dataset, config.seed)
-            probe = source is not None and source.probes(dataset)
-            trial = Trial(dataset, config, spec, device=self.device, init=init, probe_head=probe)
+            start = {} if source is None else source.trial_start(dataset, config.seed)
+            trial = Trial(dataset, config, spec, device=self.device, **start)
             trial.train(self.best_epoch)
             states.append(_cpu_copy(trial.model))
         self.best_states = states

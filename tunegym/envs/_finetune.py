@@ -154,9 +154,14 @@ class FineTuneSource:
         return same if self.keep_head is None else self.keep_head and same
 
     def probes(self, dataset: TabularDataset) -> bool:
-        """Whether a fine-tuning trial on ``dataset`` fits its new output layer first:
-        ``Trial(..., init=self.init_state(dataset, seed), probe_head=self.probes(dataset))``."""
+        """Whether a fine-tuning trial on ``dataset`` fits its new output layer first."""
         return self.probe and not self.keeps_head(dataset)
+
+    def trial_start(self, dataset: TabularDataset, seed: int) -> dict[str, Any]:
+        """How a fine-tuning trial on ``dataset`` with seed ``seed`` starts, as
+        `tunegym.training.Trial`'s keywords: ``Trial(dataset, config, self.trial_spec(),
+        **self.trial_start(dataset, seed))``."""
+        return {"init": self.init_state(dataset, seed), "probe_head": self.probes(dataset)}
 
     def init_state(self, dataset: TabularDataset, seed: int) -> dict[str, torch.Tensor]:
         """The starting weights of a fine-tuning trial on ``dataset`` with seed ``seed`` (a new
@@ -358,9 +363,8 @@ def record_finetune_curves(
         fine = int(config.get(FINE_TUNE, 0)) == 1
         train, net = trial_setup(config, max_epochs, seed)
         net = source.trial_spec() if fine else net
-        init = source.init_state(dataset, seed) if fine else None
-        probe = fine and source.probes(dataset)
-        trial = Trial(dataset, train, net, eval_test=True, init=init, probe_head=probe)
+        start = source.trial_start(dataset, seed) if fine else {}
+        trial = Trial(dataset, train, net, eval_test=True, **start)
         history = trial.train(max_epochs)
         if store is not None:
             store.log_trial(dataset, train, net, history, checkpoint=source.name if fine else None)

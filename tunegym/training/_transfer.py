@@ -260,8 +260,6 @@ def probe_head(
             return False
         weight, bias, held_out = fit
         scale = _calibrated_scale(held_out, y, weight.square().sum() * l2)
-        if not (weight.isfinite().all() and bias.isfinite().all()):
-            return False
         head.weight.copy_((scale * weight).T)
         head.bias.copy_(scale * bias)
     return True
@@ -271,7 +269,7 @@ def _ridge(
     features: torch.Tensor, y: torch.Tensor, n_classes: int, ridge: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """Ridge weights ``(width, classes)``, bias, and each row's leave-one-out output; ``None``
-    when the system is not positive definite (non-finite features)."""
+    when the system is not positive definite or the fit not finite."""
     n, width = features.shape
     targets = F.one_hot(y, n_classes).to(features.dtype)
     mean, target_mean = features.mean(0), targets.mean(0)
@@ -292,7 +290,10 @@ def _ridge(
         weight = inverse @ (centred.T @ centred_targets)
         leverage = ((centred @ inverse) * centred).sum(dim=1)
         loo_residual = (centred_targets - centred @ weight) / (1.0 - leverage)[:, None]
-    return weight, target_mean - mean @ weight, targets - loo_residual
+    bias = target_mean - mean @ weight
+    if not (weight.isfinite().all() and bias.isfinite().all()):
+        return None
+    return weight, bias, targets - loo_residual
 
 
 def _calibrated_scale(
