@@ -9,9 +9,12 @@ their curves. Two measurements, both on seed-mean curves (protocol v2's truth):
 
 * **Candidates** (no tuner): the best fine-tuning candidate against the best scratch one —
   score after one epoch, epochs to reach scratch's best final score, final score.
-* **The agent** (the shipped freeze-thaw agent, greedy) with the same budget on the scratch
-  candidates alone (``scratch``) and on all of them (``transfer``), each warm-started from the
-  meta-train targets (greedy portfolio first, prior of every candidate): score after one epoch,
+* **The agent**, greedy, with the same budget: on the scratch candidates alone (``scratch``,
+  the shipped freeze-thaw agent, what a run without a pre-trained model gets) and on all of
+  them (``transfer``, the shipped transfer agent, which `tunegym.tune` runs when it may
+  fine-tune; ``--transfer-agent`` names another, e.g. the freeze-thaw agent's folder), each
+  warm-started from the meta-train targets (greedy portfolio first, prior of every candidate):
+  score after one epoch,
   epochs to reach scratch's final score, area under the regret curve, final test score, and
   whether transfer hurt (a final regret above scratch's).
 
@@ -30,7 +33,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tunegym.agent._ftagent import FreezeThawAgent, load_ft_agent
+from tunegym.agent._ftagent import (
+    DEFAULT_FT_AGENT_DIR,
+    DEFAULT_TRANSFER_AGENT_DIR,
+    FreezeThawAgent,
+    load_ft_agent,
+)
 from tunegym.envs import (
     FINETUNE_SNAPSHOT_DIR,
     CurvePool,
@@ -53,7 +61,8 @@ class Args:
     part: str = "meta-test"
     budgets: tuple[int, ...] = (50, 100)
     seeds: int = 10
-    agent: Path | None = None
+    agent: Path = DEFAULT_FT_AGENT_DIR
+    transfer_agent: Path = DEFAULT_TRANSFER_AGENT_DIR
     out: Path = Path("docs/transfer")
     portfolio: str = "final"
 
@@ -146,19 +155,20 @@ def episode(
 
 
 def run(args: Args) -> pd.DataFrame:
-    agent = load_ft_agent(args.agent) if args.agent else load_ft_agent()
+    agents = {"scratch": load_ft_agent(args.agent), "transfer": load_ft_agent(args.transfer_agent)}
     train = finetune_pools(args.snapshot, part="meta-train")
     tasks = finetune_pools(args.snapshot, part=args.part)
     metas = snapshot_meta_features()
-    use_meta = bool(agent.spec.get("use_meta", True))
     rows = []
     for pool in tasks:
-        meta = metas.get(pool.task) if use_meta else None  # None: zeros
         configs = list(pool.configs)
         arms = {"scratch": _warm_start(train, configs, (0,), args.portfolio),
                 "transfer": _warm_start(train, configs, (0, 1), args.portfolio)}  # fmt: skip
         for budget in args.budgets:
             for arm, (order, prior) in arms.items():
+                agent = agents[arm]
+                use_meta = bool(agent.spec.get("use_meta", True))
+                meta = metas.get(pool.task) if use_meta else None  # None: zeros
                 for seed in range(args.seeds):
                     out = episode(agent, pool, order, prior, meta, budget, seed)
                     rows.append({"task": pool.task, "family": pool.family, "budget": budget,
@@ -263,6 +273,14 @@ def plot(results: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def _name(folder: Path) -> str:
+    """An agent folder as the docs name it (inside the repo: its relative path)."""
+    try:
+        return str(folder.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = Args()
@@ -270,7 +288,18 @@ def main() -> None:
     parser.add_argument("--part", default=defaults.part)
     parser.add_argument("--budget", type=int, action="append", help="default 50 and 100")
     parser.add_argument("--seeds", type=int, default=defaults.seeds)
-    parser.add_argument("--agent", type=Path, default=None)
+    parser.add_argument(
+        "--agent",
+        type=Path,
+        default=defaults.agent,
+        help="the scratch arm's agent (default: the shipped freeze-thaw agent)",
+    )
+    parser.add_argument(
+        "--transfer-agent",
+        type=Path,
+        default=defaults.transfer_agent,
+        help="the transfer arm's agent (default: the shipped transfer agent)",
+    )
     parser.add_argument("--out", type=Path, default=defaults.out)
     parser.add_argument(
         "--portfolio", choices=PORTFOLIOS, default=defaults.portfolio,
@@ -279,7 +308,7 @@ def main() -> None:
     )  # fmt: skip
     ns = parser.parse_args()
     args = Args(ns.snapshot, ns.part, tuple(ns.budget or defaults.budgets), ns.seeds, ns.agent,
-                ns.out, ns.portfolio)  # fmt: skip
+                ns.transfer_agent, ns.out, ns.portfolio)  # fmt: skip
     results = run(args)
     pools = {p.task: p for p in finetune_pools(args.snapshot, part=args.part)}
     table, text = summarise(results, pools)
@@ -294,7 +323,8 @@ def main() -> None:
     table.to_csv(args.out / f"{stem}_targets.csv", index=False)
     command = "python " + " ".join(sys.argv)
     header = (f"# Fine-tuning vs scratch ({args.part}, {args.seeds} seeds, portfolio on "
-              f"{args.portfolio} scores)\n\n`{command}`\n\n")  # fmt: skip
+              f"{args.portfolio} scores)\n\n`{command}`\n\nAgents: scratch arm "
+              f"`{_name(args.agent)}`, transfer arm `{_name(args.transfer_agent)}`.\n\n")  # fmt: skip
     (args.out / f"{stem}_summary.md").write_text(header + text + "\n", encoding="utf-8")
     plot(results, args.out / f"{stem}.png")
     print(header + text)

@@ -4,10 +4,17 @@
     python experiments/train_freeze_thaw.py --no-warm --out runs/ft-no-warm   # ablation
     python experiments/train_freeze_thaw.py --no-meta --out runs/ft-no-meta   # ablation
     python experiments/train_freeze_thaw.py --quick                            # seconds, a smoke run
+    python experiments/train_freeze_thaw.py --transfer --ship  # the transfer agent (<= 30 min)
 
 Learns on the meta-train tasks of LCBench's surrogate and meta-dataset v2, selects on their
 meta-val tasks (`tunegym.agent._fttrain`), writes ``OUT/weights.pt``, ``OUT/agent.json``,
 ``OUT/evaluations.csv``; ``--ship`` copies the agent into ``tunegym/agent/pretrained/freeze_thaw``.
+
+``--transfer`` trains the agent `tunegym.tune` uses when some candidates fine-tune a pre-trained
+model (issue 16): PPO starts from the shipped agent's network and learns on the meta-dataset of
+fine-tuning's meta-train targets (half the draws; budgets 50 and 100 epochs) besides both suites
+(so that it keeps tuning from scratch), and is selected on the fine-tuning meta-val targets;
+``--ship`` then copies it into ``tunegym/agent/pretrained/freeze_thaw_transfer``.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import argparse
 import shutil
 import time
 
-from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR, DEFAULT_TRANSFER_AGENT_DIR
 from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
 
 
@@ -33,11 +40,23 @@ def main() -> None:
     parser.add_argument("--no-meta", action="store_true", help="ablation: meta-features zeroed")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
     parser.add_argument(
-        "--ship", action="store_true", help=f"copy the agent to {DEFAULT_FT_AGENT_DIR}"
-    )
+        "--transfer", action="store_true",
+        help="the transfer agent: from the shipped agent, on the fine-tuning meta-dataset too",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ship", action="store_true",
+        help=f"copy the agent to {DEFAULT_FT_AGENT_DIR} ({DEFAULT_TRANSFER_AGENT_DIR} with "
+        "--transfer)",
+    )  # fmt: skip
     args = parser.parse_args()
     changes = {"seed": args.seed, "warm": not args.no_warm, "use_meta": not args.no_meta,
                "max_minutes": args.max_minutes}  # fmt: skip
+    ship_to = DEFAULT_FT_AGENT_DIR
+    if args.transfer:
+        ship_to = DEFAULT_TRANSFER_AGENT_DIR
+        changes |= {"suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, 2.0),
+                    "select_on": ("finetune",), "init": str(DEFAULT_FT_AGENT_DIR),
+                    "bc_episodes": 0, "eval_seeds": 10, "hidden": FTTrainConfig.hidden}  # fmt: skip
     if args.quick:
         config = FTTrainConfig.quick(out=args.out, **changes)
     else:
@@ -52,10 +71,10 @@ def main() -> None:
     agent, _ = train_ft_agent(config, progress=report)
     print(f"selected: {agent.spec['selected']}  ({agent.spec['train_seconds']} s)")
     if args.ship:
-        DEFAULT_FT_AGENT_DIR.mkdir(parents=True, exist_ok=True)
+        ship_to.mkdir(parents=True, exist_ok=True)
         for name in ("weights.pt", "agent.json", "evaluations.csv"):
-            shutil.copy2(f"{args.out}/{name}", DEFAULT_FT_AGENT_DIR / name)
-        print(f"shipped to {DEFAULT_FT_AGENT_DIR}")
+            shutil.copy2(f"{args.out}/{name}", ship_to / name)
+        print(f"shipped to {ship_to}")
 
 
 if __name__ == "__main__":

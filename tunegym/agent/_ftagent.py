@@ -32,11 +32,13 @@ from tunegym.envs import (
     CurvePool,
     FreezeThawEnv,
     PoolBackend,
+    finetune_prior,
 )
 from tunegym.envs._pool import greedy_portfolio, normalised_finals
 
 __all__ = [
     "DEFAULT_FT_AGENT_DIR",
+    "DEFAULT_TRANSFER_AGENT_DIR",
     "FreezeThawAgent",
     "SuiteTask",
     "TaskSet",
@@ -48,6 +50,10 @@ __all__ = [
 DEFAULT_FT_AGENT_DIR = Path(__file__).resolve().parent / "pretrained" / "freeze_thaw"
 """Where the shipped freeze-thaw agent lives (``weights.pt`` + ``agent.json``)."""
 
+DEFAULT_TRANSFER_AGENT_DIR = DEFAULT_FT_AGENT_DIR.parent / "freeze_thaw_transfer"
+"""Where the shipped transfer agent lives: the freeze-thaw agent trained on the meta-dataset
+of fine-tuning too, which `tunegym.tune` uses when some candidates fine-tune a model."""
+
 FORMAT = "tunegym.freeze-thaw-agent"
 
 
@@ -57,7 +63,7 @@ class SuiteTask:
 
     Attributes:
         pool: the task's curves.
-        suite: the suite it belongs to (``lcbench``, ``own``).
+        suite: the suite it belongs to (``lcbench``, ``own``, ``finetune``).
         prior: ``[n]`` predicted normalised final score of each configuration.
         portfolio: pool indices of the warm start's portfolio, best default first.
         meta: the task's meta-features (zeros when unknown).
@@ -69,17 +75,26 @@ class SuiteTask:
     portfolio: tuple[int, ...]
     meta: npt.NDArray[np.float32]
     backend: PoolBackend = field(init=False, repr=False)
+    same: npt.NDArray[np.int64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.backend = PoolBackend(self.pool, self.meta)
+        keys = [self.pool.space.key(c) for c in self.pool.configs]
+        first: dict[Any, int] = {}
+        self.same = np.array([first.setdefault(k, i) for i, k in enumerate(keys)])
 
 
 class TaskSet:
     """The tasks of one or more suites with their warm starts.
 
     A meta-train task's prior and portfolio come from the suite's other meta-train tasks
-    (leave-one-out); every other task's from all of them. Tasks of one suite must share their
-    configurations (both suites do: LCBench's Sobol sample, the meta-dataset's 100).
+    (leave-one-out); every other task's from all of them. The portfolio is greedy over the
+    tasks' configurations by position, so a suite's tasks hold as many configurations, and the
+    i-th of each means the same: LCBench's and the meta-dataset's tasks share theirs, the
+    fine-tuning meta-dataset's i-th candidate is the same point relative to each target's
+    source. Where the configurations are shared, a configuration's prior is its mean normalised
+    final score; where they differ, `tunegym.envs.finetune_prior` (the nearest configuration of
+    the same kind on each task).
 
     Args:
         suites: suite name → its pools (`tunegym.envs.load_suite`).
@@ -100,24 +115,30 @@ class TaskSet:
             train = [p for p in pools if p.part == "meta-train"]
             if not train:
                 raise ValueError(f"Suite {suite!r} has no meta-train task to warm-start from.")
-            if any(p.configs != train[0].configs for p in pools):
-                raise ValueError(f"The tasks of suite {suite!r} hold different configurations.")
+            if any(p.n != train[0].n or p.space != train[0].space for p in pools):
+                raise ValueError(
+                    f"The tasks of suite {suite!r} hold different numbers (or spaces) of "
+                    "configurations; a suite's portfolio needs them aligned by position."
+                )
+            shared = all(p.configs == train[0].configs for p in pools)
             table = normalised_finals(train)
             total = table.sum(axis=0)
             where = {p.task: t for t, p in enumerate(train)}
             for pool in pools:
                 t = where.get(pool.task)
                 if t is None:
-                    rest, mean = table, total / len(train)
+                    rest, mean, others = table, total / len(train), train
                 else:  # leave the task itself out
                     rest = np.delete(table, t, axis=0)
                     mean = (total - table[t]) / max(len(train) - 1, 1)
+                    others = [p for p in train if p.task != pool.task] or train
+                prior = mean if shared else finetune_prior(others, pool.configs, space=pool.space)
                 m = np.asarray(meta.get(pool.task, np.zeros(len(META_FEATURE_NAMES))))
                 self.tasks.append(
                     SuiteTask(
                         pool,
                         suite,
-                        mean.astype(np.float32),
+                        prior.astype(np.float32),
                         tuple(greedy_portfolio(rest, portfolio_size)),
                         m.astype(np.float32),
                     )
@@ -129,12 +150,23 @@ class TaskSet:
 
 
 def episode_candidates(
-    n_pool: int, n: int, portfolio: Sequence[int], rng: np.random.Generator
+    n_pool: int,
+    n: int,
+    portfolio: Sequence[int],
+    rng: np.random.Generator,
+    *,
+    same: Sequence[int] | npt.NDArray[np.int64] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """``min(n, n_pool)`` distinct pool indices: the portfolio first, then a random sample."""
-    n = min(n, n_pool)
-    head = list(dict.fromkeys(int(i) for i in portfolio))[:n]
-    rest = np.setdiff1d(np.arange(n_pool), head)
+    """``min(n, n_pool)`` distinct pool indices: the portfolio first, then a random sample.
+
+    ``same[i]``: the first pool index of a configuration equal to ``i``'s (a pool may hold one
+    configuration twice); only first indices are drawn, so no configuration is a candidate twice.
+    """
+    first = np.arange(n_pool) if same is None else np.asarray(same)
+    pool = np.flatnonzero(first == np.arange(n_pool))
+    n = min(n, len(pool))
+    head = list(dict.fromkeys(int(first[i]) for i in portfolio))[:n]
+    rest = np.setdiff1d(pool, head)
     tail = rng.choice(rest, n - len(head), replace=False) if n > len(head) else np.zeros(0)
     return np.concatenate([np.asarray(head, dtype=np.int64), np.asarray(tail, dtype=np.int64)])
 
@@ -156,7 +188,7 @@ def task_env(
     """
     pool = task.pool
     folio = task.portfolio if warm else ()
-    index = episode_candidates(pool.n, n, folio, rng)
+    index = episode_candidates(pool.n, n, folio, rng, same=task.same)
     return FreezeThawEnv(
         pool.space,
         [pool.configs[i] for i in index],

@@ -29,10 +29,27 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tunegym.agent._candidates import CandidateNet, CandidatePolicy
-from tunegym.agent._ftagent import FreezeThawAgent, SuiteTask, TaskSet, run_ft_episode, task_env
+from tunegym.agent._ftagent import (
+    FreezeThawAgent,
+    SuiteTask,
+    TaskSet,
+    load_ft_agent,
+    run_ft_episode,
+    task_env,
+)
 from tunegym.envs import DEFAULT_K, FreezeThawEnv
 
-__all__ = ["FTTrainConfig", "MetaTrainEnv", "evaluate_tasks", "load_task_set", "train_ft_agent"]
+__all__ = [
+    "SUITES",
+    "FTTrainConfig",
+    "MetaTrainEnv",
+    "evaluate_tasks",
+    "load_task_set",
+    "train_ft_agent",
+]
+
+SUITES = ("lcbench", "own", "finetune")
+"""The suites an agent can learn from (`tunegym.envs.load_suite`)."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +58,18 @@ class FTTrainConfig:
 
     Attributes:
         out: folder for the agent and its evaluations.
-        suites: the suites to learn from (``lcbench``, ``own``).
+        suites: the suites to learn from (``lcbench``, ``own``, ``finetune``).
         timesteps: PPO environment steps in all.
         budgets: epoch budgets drawn per training episode.
+        suite_budgets: (suite, budgets) pairs that replace ``budgets`` for a suite: the
+            fine-tuning meta-dataset's targets hold 32 candidates × 25 epochs, so budgets of
+            thousands of epochs would mean nothing there.
+        suite_weights: how often each suite's tasks are drawn, in ``suites``' order (default:
+            alike).
+        select_on: the suites whose meta-val tasks select the policy (default: all of
+            ``suites``).
+        init: an agent folder (``weights.pt`` + ``agent.json``) whose network PPO starts from,
+            instead of cloning the teacher: to teach a trained agent a new suite.
         n: candidates per episode.
         hidden: the network's width.
         use_meta: show the task's meta-features (off: the ablation).
@@ -68,6 +94,10 @@ class FTTrainConfig:
     suites: tuple[str, ...] = ("lcbench", "own")
     timesteps: int = 1_500_000
     budgets: tuple[int, ...] = (200, 1000)
+    suite_budgets: tuple[tuple[str, tuple[int, ...]], ...] = (("finetune", (50, 100)),)
+    suite_weights: tuple[float, ...] | None = None
+    select_on: tuple[str, ...] | None = None
+    init: str | None = None
     n: int = 256
     hidden: int = 64
     use_meta: bool = True
@@ -98,8 +128,25 @@ class FTTrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"FTTrainConfig.{name} must be an int >= 1, got {value!r}.")
-        if not self.suites or any(s not in ("lcbench", "own") for s in self.suites):
-            raise ValueError(f"suites must be among 'lcbench', 'own', got {self.suites}.")
+        if not self.suites or any(s not in SUITES for s in self.suites):
+            raise ValueError(f"suites must be among {', '.join(SUITES)}, got {self.suites}.")
+        if self.suite_weights is not None and (
+            len(self.suite_weights) != len(self.suites)
+            or any(not w >= 0 for w in self.suite_weights)
+            or not sum(self.suite_weights) > 0
+        ):
+            raise ValueError(
+                f"suite_weights must give each of the suites {self.suites} a weight >= 0 "
+                f"(not all 0), got {self.suite_weights}."
+            )
+        if self.select_on is not None and not set(self.select_on) <= set(self.suites):
+            raise ValueError(
+                f"select_on {self.select_on} names suites not learnt from ({self.suites})."
+            )
+
+    def budgets_of(self, suite: str) -> tuple[int, ...]:
+        """The epoch budgets of ``suite``'s training and meta-val episodes."""
+        return dict(self.suite_budgets).get(suite, self.budgets)
 
     @classmethod
     def quick(cls, out: str = "runs/ft-agent-quick", **changes: Any) -> FTTrainConfig:
@@ -117,7 +164,9 @@ def load_task_set(suites: Sequence[str], *, lcbench_configs: int = 2000) -> Task
     from tunegym.envs._pool import load_suite, snapshot_meta_features
 
     pools = {s: load_suite(s, lcbench_configs=lcbench_configs) for s in suites}
-    meta: dict[str, Any] = dict(snapshot_meta_features()) if "own" in suites else {}
+    meta: dict[str, Any] = (
+        dict(snapshot_meta_features()) if {"own", "finetune"} & set(suites) else {}
+    )
     return TaskSet(pools, meta=meta)
 
 
@@ -135,16 +184,22 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError("Meta-training needs at least one meta-train task.")
         self.tasks, self.config = list(tasks), config
         self._suites = sorted({t.suite for t in tasks})
+        weights = dict(zip(config.suites, config.suite_weights or (), strict=False))
+        w = np.array([weights.get(s, 1.0) for s in self._suites])
+        self._weights = None if config.suite_weights is None else w / w.sum()
         self._rng = np.random.default_rng(seed)
         self.env = self._draw()
         self.observation_space = self.env.observation_space
         self.action_space = self.env.action_space
 
     def _draw(self) -> FreezeThawEnv:
-        suite = self._suites[int(self._rng.integers(len(self._suites)))]
+        if self._weights is None:  # alike (the shipped agent's draws)
+            suite = self._suites[int(self._rng.integers(len(self._suites)))]
+        else:
+            suite = self._suites[int(self._rng.choice(len(self._suites), p=self._weights))]
         own = [t for t in self.tasks if t.suite == suite]
         task = own[int(self._rng.integers(len(own)))]
-        budget = int(self._rng.choice(self.config.budgets))
+        budget = int(self._rng.choice(self.config.budgets_of(suite)))
         return task_env(
             task, budget, self._rng, n=self.config.n, rows=self.config.n,
             warm=self.config.warm, k_choices=self.config.k_choices,
@@ -172,15 +227,18 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
 def evaluate_tasks(
     agent: FreezeThawAgent,
     tasks: Sequence[SuiteTask],
-    budgets: Sequence[int],
+    budgets: Sequence[int] | Callable[[str], Sequence[int]],
     seeds: int,
     *,
     warm: bool = True,
 ) -> dict[str, float]:
-    """Mean area under the regret curve and final regret of greedy episodes on ``tasks``."""
+    """Mean area under the regret curve and final regret of greedy episodes on ``tasks``.
+
+    ``budgets``: the epoch budgets, or a suite's budgets by its name.
+    """
     areas, finals = [], []
     for task in tasks:
-        for budget in budgets:
+        for budget in budgets(task.suite) if callable(budgets) else budgets:
             for s in range(seeds):
                 rng = np.random.default_rng([s, budget, len(task.pool.task)])
                 env = task_env(task, budget, rng, n=agent.n_candidates, warm=warm,
@@ -253,6 +311,23 @@ def _net(model: Any) -> CandidateNet:
     return _policy(model).net
 
 
+def _start_from(net: CandidateNet, config: FTTrainConfig) -> None:
+    """Load ``config.init``'s weights into ``net`` (it must have the same shape)."""
+    start = load_ft_agent(config.init)
+    spec = start.spec
+    if (spec.get("hidden"), list(spec.get("k_choices", DEFAULT_K)), spec.get("use_meta")) != (
+        config.hidden,
+        list(config.k_choices),
+        config.use_meta,
+    ):
+        raise ValueError(
+            f"The agent in {config.init} has hidden={spec.get('hidden')}, "
+            f"k_choices={spec.get('k_choices')}, use_meta={spec.get('use_meta')}; train with "
+            "the same to start from it."
+        )
+    net.load_state_dict(start.net.state_dict())
+
+
 def _make_env(
     tasks: Sequence[SuiteTask], config: FTTrainConfig, seed: int
 ) -> Callable[[], gym.Env[np.ndarray, np.int64]]:
@@ -280,8 +355,8 @@ class _Selection(BaseCallback):
     def evaluate(self) -> None:
         net = _net(self.model)
         agent = FreezeThawAgent(net, self.spec)
-        scores = evaluate_tasks(agent, self.tasks, self.config.budgets, self.config.eval_seeds,
-                                warm=self.config.warm)  # fmt: skip
+        scores = evaluate_tasks(agent, self.tasks, self.config.budgets_of,
+                                self.config.eval_seeds, warm=self.config.warm)  # fmt: skip
         net.train()
         row = {"timesteps": self.num_timesteps, **scores,
                "seconds": round(time.perf_counter() - self._start, 1)}  # fmt: skip
@@ -310,6 +385,8 @@ def train_ft_agent(
     torch.set_num_threads(1)
     tasks = tasks or load_task_set(config.suites, lcbench_configs=config.lcbench_configs)
     train, val = tasks.part("meta-train"), tasks.part("meta-val")
+    if config.select_on is not None:
+        val = [t for t in val if t.suite in config.select_on]
     if not val:
         raise ValueError("Model selection needs meta-val tasks; the suites' split has none.")
     envs = DummyVecEnv([_make_env(train, config, config.seed * 1000 + i)
@@ -342,7 +419,10 @@ def train_ft_agent(
     }  # fmt: skip
     selection = _Selection(val, config, spec, progress)
     start = time.perf_counter()
-    if config.bc_episodes:
+    if config.init is not None:
+        _start_from(_net(model), config)
+        spec["init"] = {"agent": config.init}
+    elif config.bc_episodes:
         clone_teacher(_policy(model), train, config)
         spec["behaviour_cloning"] = {"teacher": "curve_race", "episodes": config.bc_episodes,
                                      "epochs": config.bc_epochs}  # fmt: skip

@@ -148,6 +148,16 @@ def _with_portfolio(space: SearchSpace, ws: WarmStart | None) -> SearchSpace:
     )  # fmt: skip
 
 
+def _transfer_agent(agent: FreezeThawAgent) -> tuple[FreezeThawAgent, str]:
+    """The shipped transfer agent (meta-trained on the meta-dataset of fine-tuning too) and a
+    note; ``agent`` and no note where it is not installed."""
+    from tunegym.agent._ftagent import DEFAULT_TRANSFER_AGENT_DIR
+
+    if not (DEFAULT_TRANSFER_AGENT_DIR / "agent.json").is_file():
+        return agent, ""
+    return _load_ft_agent(DEFAULT_TRANSFER_AGENT_DIR), "; the transfer agent decides"
+
+
 def _load_ft_agent(agent: object) -> FreezeThawAgent:
     """The freeze-thaw agent: given loaded, its folder (or ``agent.json``), or the shipped one.
 
@@ -358,7 +368,9 @@ def tune(
         from_model: a model of ``store``'s zoo (name or id, `tunegym zoo list`) that the
             freeze-thaw agent may fine-tune: 16 candidates start from its weights (its
             network, learning rates within 1/30 of its own; inputs matched by column name, a
-            new output layer when the classes differ) beside the scratch ones.
+            new output layer when the classes differ) beside the scratch ones. Without
+            ``agent``, the shipped transfer agent then decides (the freeze-thaw agent
+            meta-trained on the meta-dataset of fine-tuning too).
         transfer: with a ``store`` and no ``from_model``, fine-tune the store's newest zoo
             model of the same feature schema (last month's model of this table), if any. A
             finished freeze-thaw run with a store adds its best model to the zoo.
@@ -638,6 +650,9 @@ def _run(
             space, prior, n_portfolio = search.space, search.prior, search.portfolio
             prior_source += search.note
             backend.space = space
+            if agent is None:  # the shipped agent that learnt fine-tuning, where installed
+                ft, note = _transfer_agent(ft)
+                prior_source += note
         elif ws is not None:
             prior, note = _ft_prior(space.candidates)
             prior_source += note

@@ -418,25 +418,29 @@ def finetune_pools(path: str | Path | None = None, part: str | None = None) -> l
 
 
 def finetune_prior(
-    train: Sequence[CurvePool], configs: Sequence[Mapping[str, Any]]
+    train: Sequence[CurvePool],
+    configs: Sequence[Mapping[str, Any]],
+    *,
+    space: Space = FINE_TUNE_SPACE,
 ) -> npt.NDArray[np.float32]:
     """`tunegym.envs.config_prior` for candidates that may fine-tune: on each meta-train task
     the seed-mean final scores of all its configurations are scaled to [0, 1] (best 1), and a
     candidate is worth the score of the task's nearest configuration *of its kind* (scratch or
-    fine-tuning) in the unit cube, averaged over the tasks.
+    fine-tuning; a configuration without `FINE_TUNE` is scratch) in ``space``'s unit cube,
+    averaged over the tasks.
 
     Raises:
         ValueError: no meta-train task.
     """
     if not train:
         raise ValueError("A prior needs at least one meta-train task.")
-    target = FINE_TUNE_SPACE.to_unit_many(configs)
+    target = space.to_unit_many(configs)
     kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in configs])
     out = np.zeros(len(configs))
     for pool in train:
         final = pool.truth[:, -1]
         scaled = (final - final.min()) / max(final.max() - final.min(), 1e-12)
-        unit = FINE_TUNE_SPACE.to_unit_many(pool.configs)
+        unit = space.to_unit_many(pool.configs)
         theirs = np.array([int(c.get(FINE_TUNE, 0)) for c in pool.configs])
         d = ((target[:, None, :] - unit[None, :, :]) ** 2).sum(axis=2)
         d = np.where(kinds[:, None] == theirs[None, :], d, d + 1e6)  # the same kind first

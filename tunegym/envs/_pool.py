@@ -340,17 +340,30 @@ def _plain(value: object) -> object:
 def load_suite(
     suite: str, *, split: str | None = None, lcbench_configs: int = 2000
 ) -> list[CurvePool]:
-    """The tasks of a suite: ``lcbench``, ``own`` (the meta-dataset v2) or a curve table's path.
+    """The tasks of a suite: ``lcbench``, ``own`` (the meta-dataset v2), ``finetune`` (the
+    meta-dataset of fine-tuning: each target's candidates start from scratch or from its
+    sibling's model, so its tasks' configurations differ, aligned by position) or a curve
+    table's path.
 
     Args:
         suite: the suite's name or a ``.csv`` / ``.parquet`` curve table (``docs/CURVES.md``).
         split: a split file (``tunegym.metastore.write_split``'s JSON); default: the suite's own
             (``experiments/splits/lcbench_split.json``, the snapshot's split), for a table none
-            (every dataset meta-test: warm-started peers then cannot run).
+            (every dataset meta-test: warm-started peers then cannot run). ``finetune`` has only
+            its own family split.
         lcbench_configs: configurations per LCBench pool.
     """
     from tunegym.metastore import read_split
 
+    if suite == "finetune":
+        if split is not None:
+            raise ValueError(
+                "The 'finetune' suite keeps its own family split (siblings share rows); "
+                "drop split=."
+            )
+        from tunegym.envs._finetune import finetune_pools
+
+        return finetune_pools()
     table = read_split(split) if split is not None else None
     if suite == "lcbench":
         return lcbench_pools(n_configs=lcbench_configs, split=table)
@@ -363,8 +376,8 @@ def load_suite(
     path = Path(suite)
     if not path.exists():
         raise ValueError(
-            f"Unknown suite {suite!r}: use 'lcbench', 'own' or the path of a curve table "
-            "(.csv or .parquet, docs/CURVES.md)."
+            f"Unknown suite {suite!r}: use 'lcbench', 'own', 'finetune' or the path of a "
+            "curve table (.csv or .parquet, docs/CURVES.md)."
         )
     from tunegym.envs._tables import read_curve_table
 

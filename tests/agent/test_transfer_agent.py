@@ -1,0 +1,115 @@
+"""The transfer agent (issue 16): the freeze-thaw agent taught the meta-dataset of fine-tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.agent.test_freeze_thaw_agent import toy_suite
+from tunegym.agent._ftagent import (
+    TaskSet,
+    episode_candidates,
+    load_ft_agent,
+    run_ft_episode,
+    task_env,
+)
+from tunegym.agent._fttrain import FTTrainConfig, MetaTrainEnv, train_ft_agent
+from tunegym.envs import CurvePool, finetune_prior, load_suite
+from tunegym.space import FINE_TUNE
+
+
+@pytest.fixture(scope="module")
+def finetune_tasks() -> TaskSet:
+    return TaskSet({"finetune": load_suite("finetune")})
+
+
+def test_fine_tuning_targets_are_a_suite_with_a_nearest_of_kind_prior(
+    finetune_tasks: TaskSet,
+) -> None:
+    train = finetune_tasks.part("meta-train")
+    first = train[0]
+    assert first.suite == "finetune" and len(train) > 10
+    others = [t.pool for t in train[1:]]
+    expected = finetune_prior(others, first.pool.configs)
+    np.testing.assert_allclose(first.prior, expected, rtol=1e-6)
+    # targets whose sources were trained with other configurations hold other candidates,
+    # aligned by kind
+    second = next(t.pool for t in finetune_tasks.tasks if t.pool.configs != first.pool.configs)
+    kinds = [[c[FINE_TUNE] for c in p.configs] for p in (first.pool, second)]
+    assert kinds[0] == kinds[1] and 0 < sum(kinds[0]) < len(kinds[0])
+
+
+def test_a_pool_holding_a_configuration_twice_gives_it_once(finetune_tasks: TaskSet) -> None:
+    task = finetune_tasks.part("meta-val")[0]
+    keys = [task.pool.space.key(c) for c in task.pool.configs]
+    assert len(set(keys)) < len(keys)  # the snapshot's scratch candidates hold one twice
+    env = task_env(task, 50, np.random.default_rng(0), n=256)  # would raise on a repeat
+    assert env.n == len(set(keys))
+    info = run_ft_episode(load_ft_agent(), env, seed=0)
+    assert info["epochs_used"] <= 50
+
+
+def test_episode_candidates_map_a_repeat_to_its_first_index() -> None:
+    same = [0, 1, 2, 1, 4, 5]  # index 3 repeats index 1
+    for seed in range(5):
+        index = episode_candidates(6, 6, [3, 0], np.random.default_rng(seed), same=same)
+        assert list(index[:2]) == [1, 0] and sorted(index.tolist()) == [0, 1, 2, 4, 5]
+
+
+def test_a_suite_must_align_its_configurations() -> None:
+    pools = toy_suite()["toy"]
+    short = pools[1]
+    pools[1] = CurvePool(short.task, short.family, short.part, short.space, short.configs[:-1],
+                         short.val[:-1], short.test[:-1], short.seconds[:-1])  # fmt: skip
+    with pytest.raises(ValueError, match="aligned by position"):
+        TaskSet({"toy": pools})
+
+
+def test_train_config_checks_suites_weights_and_selection() -> None:
+    config = FTTrainConfig(suites=("own", "finetune"), suite_weights=(1.0, 2.0))
+    assert config.budgets_of("finetune") == (50, 100) and config.budgets_of("own") == (200, 1000)
+    with pytest.raises(ValueError, match="suites must be among"):
+        FTTrainConfig(suites=("imagenet",))
+    with pytest.raises(ValueError, match="suite_weights"):
+        FTTrainConfig(suites=("own", "finetune"), suite_weights=(1.0,))
+    with pytest.raises(ValueError, match="select_on"):
+        FTTrainConfig(suites=("own",), select_on=("finetune",))
+
+
+def test_suite_weights_set_how_often_each_suite_is_drawn() -> None:
+    suite = toy_suite()["toy"]
+    other = [CurvePool(f"b{p.task}", p.family, p.part, p.space, p.configs, p.val, p.test,
+                       p.seconds) for p in suite]  # fmt: skip
+    tasks = TaskSet({"own": suite, "finetune": other}).part("meta-train")
+    config = FTTrainConfig.quick(suites=("own", "finetune"), budgets=(20,), n=24,
+                                 suite_weights=(9.0, 1.0))  # fmt: skip
+    env = MetaTrainEnv(tasks, config, seed=0)
+    budgets: dict[bool, set[int]] = {True: set(), False: set()}
+    drawn = []
+    for s in range(100):
+        env.reset(seed=s)
+        drawn.append(env.env.backend.pool.task.startswith("b"))
+        budgets[drawn[-1]].add(env.env.budget)
+    assert 2 <= sum(drawn) <= 25  # about 10 of 100
+    assert budgets == {False: {20}, True: {50, 100}}  # the finetune suite's own budgets
+
+
+def test_training_can_start_from_a_trained_agent(tmp_path: Path) -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    first = FTTrainConfig.quick(out=str(tmp_path / "a"), budgets=(30,), n=12)
+    train_ft_agent(first, tasks=tasks)
+    # With a zero step size PPO cannot move: the agent trained from it is the same network.
+    again = FTTrainConfig.quick(out=str(tmp_path / "b"), budgets=(30,), n=12, learning_rate=0.0,
+                                init=str(tmp_path / "a"), bc_episodes=0)  # fmt: skip
+    agent, _ = train_ft_agent(again, tasks=tasks)
+    start = load_ft_agent(tmp_path / "a")
+    for x, y in zip(start.net.state_dict().values(), agent.net.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y)
+    assert agent.spec["init"] == {"agent": str(tmp_path / "a")}
+    wider = FTTrainConfig.quick(out=str(tmp_path / "c"), budgets=(30,), n=12, hidden=32,
+                                init=str(tmp_path / "a"))  # fmt: skip
+    with pytest.raises(ValueError, match="hidden=16"):
+        train_ft_agent(wider, tasks=tasks)
