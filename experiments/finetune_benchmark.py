@@ -246,6 +246,27 @@ def summarise(results: pd.DataFrame, pools: dict[str, CurvePool]) -> tuple[pd.Da
             f"{int((~g['hurt']).sum())}/{len(g)} ({100 * (~g['hurt']).mean():.0f} %) | "
             f"{100 * g['transfer_finetuned'].mean():.0f} % |"
         )
+    pays = dict(
+        zip(cand["task"], cand["finetune_final"] >= cand["scratch_final"] - 1e-12, strict=True)
+    )
+    lines += [
+        "",
+        "## When fine-tuning pays: the transfer arm's incumbent by kind of target",
+        "",
+        "A target where fine-tuning pays is one whose best fine-tuning candidate ends at least as "
+        "high as its best scratch one (seed-mean final scores).",
+        "",
+        "| budget | fine-tuning pays: targets | incumbent fine-tuned | no worse | scratch better: "
+        "targets | incumbent fine-tuned | no worse |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for budget, g in table.groupby("budget"):
+        cells = [f"| {budget} "]
+        for side in (True, False):
+            h = g[g["task"].map(pays) == side]
+            share = 100 * h["transfer_finetuned"].mean() if len(h) else float("nan")
+            cells.append(f"| {len(h)} | {share:.0f} % | {int((~h['hurt']).sum())}/{len(h)} ")
+        lines.append("".join(cells) + "|")
     return table, "\n".join(lines)
 
 

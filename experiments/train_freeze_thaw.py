@@ -43,6 +43,11 @@ def main() -> None:
         "--transfer", action="store_true",
         help="the transfer agent: from the shipped agent, on the fine-tuning meta-dataset too",
     )  # fmt: skip
+    parser.add_argument("--learning-rate", type=float, default=FTTrainConfig.learning_rate,
+                        help="PPO's step size")  # fmt: skip
+    parser.add_argument("--finetune-weight", type=float, default=2.0,
+                        help="with --transfer: how much more often a fine-tuning target is drawn "
+                        "than a task of each other suite")  # fmt: skip
     parser.add_argument(
         "--ship", action="store_true",
         help=f"copy the agent to {DEFAULT_FT_AGENT_DIR} ({DEFAULT_TRANSFER_AGENT_DIR} with "
@@ -50,12 +55,12 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     changes = {"seed": args.seed, "warm": not args.no_warm, "use_meta": not args.no_meta,
-               "max_minutes": args.max_minutes}  # fmt: skip
+               "max_minutes": args.max_minutes, "learning_rate": args.learning_rate}  # fmt: skip
     ship_to = DEFAULT_FT_AGENT_DIR
     if args.transfer:
         ship_to = DEFAULT_TRANSFER_AGENT_DIR
-        changes |= {"suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, 2.0),
-                    "select_on": ("finetune",), "init": str(DEFAULT_FT_AGENT_DIR),
+        changes |= {"suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, args.finetune_weight),
+                    "select_on": ("finetune",), "select_by": "area+final", "init": str(DEFAULT_FT_AGENT_DIR),
                     "bc_episodes": 0, "eval_seeds": 10, "hidden": FTTrainConfig.hidden}  # fmt: skip
     if args.quick:
         config = FTTrainConfig.quick(out=args.out, **changes)

@@ -77,6 +77,8 @@ def test_train_config_checks_suites_weights_and_selection() -> None:
         FTTrainConfig(suites=("own", "finetune"), suite_weights=(1.0,))
     with pytest.raises(ValueError, match="select_on"):
         FTTrainConfig(suites=("own",), select_on=("finetune",))
+    with pytest.raises(ValueError, match="select_by"):
+        FTTrainConfig(select_by="final")
 
 
 def test_suite_weights_set_how_often_each_suite_is_drawn() -> None:
@@ -97,6 +99,16 @@ def test_suite_weights_set_how_often_each_suite_is_drawn() -> None:
     assert budgets == {False: {20}, True: {50, 100}}  # the finetune suite's own budgets
 
 
+def test_selection_by_area_plus_final_keeps_the_lowest_sum(tmp_path: Path) -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    config = FTTrainConfig.quick(out=str(tmp_path / "s"), budgets=(30,), n=12,
+                                 select_by="area+final", timesteps=512)  # fmt: skip
+    agent, rows = train_ft_agent(config, tasks=tasks)
+    best = min(rows, key=lambda r: (r["area"] + r["final"], r["final"]))
+    assert agent.spec["selected"]["val_area"] == pytest.approx(best["area"])
+    assert agent.spec["selected"]["val_final"] == pytest.approx(best["final"])
+
+
 def test_training_can_start_from_a_trained_agent(tmp_path: Path) -> None:
     tasks = TaskSet(toy_suite(), portfolio_size=3)
     first = FTTrainConfig.quick(out=str(tmp_path / "a"), budgets=(30,), n=12)
@@ -109,6 +121,7 @@ def test_training_can_start_from_a_trained_agent(tmp_path: Path) -> None:
     for x, y in zip(start.net.state_dict().values(), agent.net.state_dict().values(), strict=True):
         torch.testing.assert_close(x, y)
     assert agent.spec["init"] == {"agent": str(tmp_path / "a")}
+    assert agent.spec["selected"]["by"] == "area" and agent.spec["selected"]["on"] == ["toy"]
     wider = FTTrainConfig.quick(out=str(tmp_path / "c"), budgets=(30,), n=12, hidden=32,
                                 init=str(tmp_path / "a"))  # fmt: skip
     with pytest.raises(ValueError, match="hidden=16"):

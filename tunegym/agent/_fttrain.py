@@ -40,6 +40,7 @@ from tunegym.agent._ftagent import (
 from tunegym.envs import DEFAULT_K, FreezeThawEnv
 
 __all__ = [
+    "SELECT_BY",
     "SUITES",
     "FTTrainConfig",
     "MetaTrainEnv",
@@ -50,6 +51,9 @@ __all__ = [
 
 SUITES = ("lcbench", "own", "finetune")
 """The suites an agent can learn from (`tunegym.envs.load_suite`)."""
+
+SELECT_BY = ("area", "area+final")
+"""What meta-val selection can minimise (`FTTrainConfig.select_by`)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class FTTrainConfig:
             alike).
         select_on: the suites whose meta-val tasks select the policy (default: all of
             ``suites``).
+        select_by: what the selection minimises on meta-val: ``area`` (the area under the
+            regret curve, ties broken by the final regret) or ``area+final`` (their sum: a
+            policy that ends on a better model at a slightly higher area may win).
         init: an agent folder (``weights.pt`` + ``agent.json``) whose network PPO starts from,
             instead of cloning the teacher: to teach a trained agent a new suite.
         n: candidates per episode.
@@ -97,6 +104,7 @@ class FTTrainConfig:
     suite_budgets: tuple[tuple[str, tuple[int, ...]], ...] = (("finetune", (50, 100)),)
     suite_weights: tuple[float, ...] | None = None
     select_on: tuple[str, ...] | None = None
+    select_by: str = "area"
     init: str | None = None
     n: int = 256
     hidden: int = 64
@@ -139,6 +147,8 @@ class FTTrainConfig:
                 f"suite_weights must give each of the suites {self.suites} a weight >= 0 "
                 f"(not all 0), got {self.suite_weights}."
             )
+        if self.select_by not in SELECT_BY:
+            raise ValueError(f"select_by must be one of {SELECT_BY}, got {self.select_by!r}.")
         if self.select_on is not None and not set(self.select_on) <= set(self.suites):
             raise ValueError(
                 f"select_on {self.select_on} names suites not learnt from ({self.suites})."
@@ -347,6 +357,7 @@ class _Selection(BaseCallback):
         super().__init__()
         self.tasks, self.config, self.spec, self.report = tasks, config, spec, progress
         self.best: tuple[float, float] = (np.inf, np.inf)
+        self.best_scores: dict[str, float] = {}
         self.best_state: dict[str, torch.Tensor] | None = None
         self.rows: list[dict[str, float]] = []
         self._next = config.eval_every
@@ -361,8 +372,13 @@ class _Selection(BaseCallback):
         row = {"timesteps": self.num_timesteps, **scores,
                "seconds": round(time.perf_counter() - self._start, 1)}  # fmt: skip
         self.rows.append(row)
-        if (scores["area"], scores["final"]) < self.best:
-            self.best = (scores["area"], scores["final"])
+        if self.config.select_by == "area+final":
+            key = (scores["area"] + scores["final"], scores["final"])
+        else:
+            key = (scores["area"], scores["final"])
+        if key < self.best:
+            self.best = key
+            self.best_scores = scores
             self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             row["best"] = 1.0
         if self.report:
@@ -433,7 +449,9 @@ def train_ft_agent(
     net = _net(model)
     if selection.best_state is not None:
         net.load_state_dict(selection.best_state)
-    spec["selected"] = {"val_area": selection.best[0], "val_final": selection.best[1]}
+    spec["selected"] = {"val_area": selection.best_scores["area"],
+                        "val_final": selection.best_scores["final"],
+                        "by": config.select_by, "on": sorted({t.suite for t in val})}  # fmt: skip
     spec["train_seconds"] = round(time.perf_counter() - start, 1)
     spec["tasks"] = {
         "meta-train": [t.pool.task for t in train], "meta-val": [t.pool.task for t in val],
