@@ -4,7 +4,7 @@
     python experiments/train_freeze_thaw.py --no-warm --out runs/ft-no-warm   # ablation
     python experiments/train_freeze_thaw.py --no-meta --out runs/ft-no-meta   # ablation
     python experiments/train_freeze_thaw.py --quick                            # seconds, a smoke run
-    python experiments/train_freeze_thaw.py --transfer --ship  # the transfer agent (<= 30 min)
+    python experiments/train_freeze_thaw.py --transfer --ship  # the transfer agent (<= 40 min)
 
 Learns on the meta-train tasks of LCBench's surrogate and meta-dataset v2, selects on their
 meta-val tasks (`tunegym.agent._fttrain`), writes ``OUT/weights.pt``, ``OUT/agent.json``,
@@ -12,8 +12,9 @@ meta-val tasks (`tunegym.agent._fttrain`), writes ``OUT/weights.pt``, ``OUT/agen
 
 ``--transfer`` trains the agent `tunegym.tune` uses when some candidates fine-tune a pre-trained
 model (issue 16): PPO starts from the shipped agent's network and learns on the meta-dataset of
-fine-tuning's meta-train targets (half the draws; budgets 50 and 100 epochs) besides both suites
-(so that it keeps tuning from scratch), and is selected on the fine-tuning meta-val targets;
+fine-tuning's meta-train targets (budgets 50 and 100 epochs) besides both suites (so that it
+keeps tuning from scratch), and is selected on the fine-tuning meta-val targets
+(`FTTrainConfig.transfer`);
 ``--ship`` then copies it into ``tunegym/agent/pretrained/freeze_thaw_transfer``.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from typing import Any
 
 from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR, DEFAULT_TRANSFER_AGENT_DIR
 from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
@@ -31,10 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="runs/ft-agent")
     parser.add_argument("--timesteps", type=int, default=FTTrainConfig.timesteps)
-    parser.add_argument("--eval-every", type=int, default=FTTrainConfig.eval_every)
+    parser.add_argument(
+        "--eval-every", type=int, default=None, help="PPO steps between meta-val evaluations"
+    )
     parser.add_argument("--n", type=int, default=FTTrainConfig.n, help="candidates per episode")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-minutes", type=float, default=FTTrainConfig.max_minutes,
+    parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop PPO after this many minutes")  # fmt: skip
     parser.add_argument("--no-warm", action="store_true", help="ablation: no portfolio, no prior")
     parser.add_argument("--no-meta", action="store_true", help="ablation: meta-features zeroed")
@@ -43,30 +47,32 @@ def main() -> None:
         "--transfer", action="store_true",
         help="the transfer agent: from the shipped agent, on the fine-tuning meta-dataset too",
     )  # fmt: skip
-    parser.add_argument("--learning-rate", type=float, default=FTTrainConfig.learning_rate,
-                        help="PPO's step size")  # fmt: skip
-    parser.add_argument("--finetune-weight", type=float, default=2.0,
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="PPO's step size (default 1e-4, 3e-4 with --transfer)")  # fmt: skip
+    parser.add_argument("--finetune-weight", type=float, default=None,
                         help="with --transfer: how much more often a fine-tuning target is drawn "
-                        "than a task of each other suite")  # fmt: skip
+                        "than a task of each other suite (default 10)")  # fmt: skip
     parser.add_argument(
         "--ship", action="store_true",
         help=f"copy the agent to {DEFAULT_FT_AGENT_DIR} ({DEFAULT_TRANSFER_AGENT_DIR} with "
         "--transfer)",
     )  # fmt: skip
     args = parser.parse_args()
-    changes = {"seed": args.seed, "warm": not args.no_warm, "use_meta": not args.no_meta,
-               "max_minutes": args.max_minutes, "learning_rate": args.learning_rate}  # fmt: skip
-    ship_to = DEFAULT_FT_AGENT_DIR
+    changes: dict[str, Any] = {"seed": args.seed, "warm": not args.no_warm,
+                               "use_meta": not args.no_meta}  # fmt: skip
+    for name in ("learning_rate", "eval_every", "max_minutes"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    if args.finetune_weight is not None:
+        changes["suite_weights"] = (1.0, 1.0, args.finetune_weight)
     if args.transfer:
-        ship_to = DEFAULT_TRANSFER_AGENT_DIR
-        changes |= {"suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, args.finetune_weight),
-                    "select_on": ("finetune",), "select_by": "area+final", "init": str(DEFAULT_FT_AGENT_DIR),
-                    "bc_episodes": 0, "eval_seeds": 10, "hidden": FTTrainConfig.hidden}  # fmt: skip
-    if args.quick:
+        sizes = {} if args.quick else {"timesteps": args.timesteps, "n": args.n}
+        config = FTTrainConfig.transfer(out=args.out, quick=args.quick, **sizes, **changes)
+    elif args.quick:
         config = FTTrainConfig.quick(out=args.out, **changes)
     else:
-        config = FTTrainConfig(out=args.out, timesteps=args.timesteps, eval_every=args.eval_every,
-                               n=args.n, **changes)  # fmt: skip
+        config = FTTrainConfig(out=args.out, timesteps=args.timesteps, n=args.n, **changes)
+    ship_to = DEFAULT_TRANSFER_AGENT_DIR if args.transfer else DEFAULT_FT_AGENT_DIR
     start = time.perf_counter()
 
     def report(steps: int, row: dict[str, float]) -> None:

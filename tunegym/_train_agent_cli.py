@@ -57,7 +57,10 @@ def train_agent_command(
             "select on their meta-val (docs/AGENT.md in the repository).",
         ),
     ] = False,
-    max_minutes: Annotated[float, typer.Option(help="--v2: stop PPO after this long.")] = 80.0,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(help="--v2: stop PPO after this many minutes (default 80, 40 --transfer)."),
+    ] = None,
     no_warm: Annotated[
         bool, typer.Option("--no-warm", help="--v2 ablation: no portfolio, no prior.")
     ] = False,
@@ -68,14 +71,25 @@ def train_agent_command(
         int | None, typer.Option(help="--v2: teacher episodes cloned before PPO (0: none).")
     ] = None,
     bc_epochs: Annotated[int | None, typer.Option(help="--v2: passes over them.")] = None,
+    transfer: Annotated[
+        bool,
+        typer.Option(
+            "--transfer",
+            help="--v2: the transfer agent, which `tune` runs when it may fine-tune a zoo model: "
+            "PPO from the shipped freeze-thaw agent, on the meta-dataset of fine-tuning too, "
+            "selected on its meta-val targets (docs/TRANSFER.md in the repository).",
+        ),
+    ] = False,
 ) -> None:
     """Meta-train the agent (MaskablePPO) on the meta-train datasets, select it on meta-val."""
     import torch
 
     if v2:
         _train_freeze_thaw(quick, timesteps, out, seed, eval_every, ship, max_minutes,
-                           no_warm, no_meta, bc_episodes, bc_epochs)  # fmt: skip
+                           no_warm, no_meta, bc_episodes, bc_epochs, transfer)  # fmt: skip
         return
+    if transfer:
+        raise _fail(ValueError("--transfer trains a freeze-thaw agent: add --v2."))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tunegym.agent import (
@@ -152,20 +166,22 @@ def _train_freeze_thaw(
     seed: int,
     eval_every: int | None,
     ship: bool,
-    max_minutes: float,
+    max_minutes: float | None,
     no_warm: bool,
     no_meta: bool,
     bc_episodes: int | None = None,
     bc_epochs: int | None = None,
+    transfer: bool = False,
 ) -> None:
     import shutil
     import time
 
-    from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+    from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR, DEFAULT_TRANSFER_AGENT_DIR
     from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
 
-    given: dict[str, Any] = {"seed": seed, "warm": not no_warm, "use_meta": not no_meta,
-                             "max_minutes": max_minutes}  # fmt: skip
+    given: dict[str, Any] = {"seed": seed, "warm": not no_warm, "use_meta": not no_meta}
+    if max_minutes is not None:
+        given["max_minutes"] = max_minutes
     if timesteps is not None:
         given["timesteps"] = timesteps
     if eval_every is not None:
@@ -174,15 +190,20 @@ def _train_freeze_thaw(
         given["bc_episodes"] = bc_episodes
     if bc_epochs is not None:
         given["bc_epochs"] = bc_epochs
+    ship_to = DEFAULT_TRANSFER_AGENT_DIR if transfer else DEFAULT_FT_AGENT_DIR
     try:
-        if quick:
+        if transfer:
+            config = FTTrainConfig.transfer(out=str(out or "runs/ft-transfer"), quick=quick,
+                                            **given)  # fmt: skip
+        elif quick:
             config = FTTrainConfig.quick(out=str(out or "runs/ft-agent-quick"), **given)
         else:
             config = FTTrainConfig(out=str(out or "runs/ft-agent"), **given)
     except (ValueError, TypeError) as exc:
         raise _fail(exc) from exc
     start = time.perf_counter()
-    console.print(f"freeze-thaw agent: cloning the teacher, then up to {config.timesteps:,} PPO "
+    first = f"starting from {config.init}" if config.init else "cloning the teacher"
+    console.print(f"freeze-thaw agent: {first}, then up to {config.timesteps:,} PPO "
                   f"steps or {config.max_minutes:g} min, into {config.out}")  # fmt: skip
 
     def show(steps: int, row: dict[str, float]) -> None:
@@ -193,7 +214,7 @@ def _train_freeze_thaw(
     agent, _ = train_ft_agent(config, progress=show)
     console.print(f"selected: {agent.spec['selected']} ({agent.spec['train_seconds']} s)")
     if ship:
-        DEFAULT_FT_AGENT_DIR.mkdir(parents=True, exist_ok=True)
+        ship_to.mkdir(parents=True, exist_ok=True)
         for name in ("weights.pt", "agent.json", "evaluations.csv"):
-            shutil.copy2(Path(config.out) / name, DEFAULT_FT_AGENT_DIR / name)
-        console.print(f"shipped to {DEFAULT_FT_AGENT_DIR}")
+            shutil.copy2(Path(config.out) / name, ship_to / name)
+        console.print(f"shipped to {ship_to}")

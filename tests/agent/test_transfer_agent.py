@@ -120,9 +120,31 @@ def test_training_can_start_from_a_trained_agent(tmp_path: Path) -> None:
     start = load_ft_agent(tmp_path / "a")
     for x, y in zip(start.net.state_dict().values(), agent.net.state_dict().values(), strict=True):
         torch.testing.assert_close(x, y)
-    assert agent.spec["init"] == {"agent": str(tmp_path / "a")}
+    assert agent.spec["init"]["agent"] == str((tmp_path / "a").resolve())
+    assert agent.spec["init"]["weights_sha256"] == start.spec["weights_sha256"]
     assert agent.spec["selected"]["by"] == "area" and agent.spec["selected"]["on"] == ["toy"]
     wider = FTTrainConfig.quick(out=str(tmp_path / "c"), budgets=(30,), n=12, hidden=32,
                                 init=str(tmp_path / "a"))  # fmt: skip
     with pytest.raises(ValueError, match="hidden=16"):
         train_ft_agent(wider, tasks=tasks)
+
+
+def test_the_transfer_recipe_starts_from_the_shipped_agent_and_selects_on_fine_tuning() -> None:
+    from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+
+    config = FTTrainConfig.transfer(out="x")
+    assert config.init == str(DEFAULT_FT_AGENT_DIR) and config.bc_episodes == 0
+    assert config.select_on == ("finetune",) and config.select_by == "area+final"
+    assert config.suites == ("lcbench", "own", "finetune") and config.budgets_of("finetune")
+    quick = FTTrainConfig.transfer(out="x", quick=True, seed=3)
+    assert quick.timesteps < 1000 and quick.hidden == config.hidden and quick.seed == 3
+    assert quick.suites == config.suites  # the quick run keeps the recipe's suites
+
+
+def test_train_agent_transfer_needs_v2() -> None:
+    from typer.testing import CliRunner
+
+    from tunegym.cli import app
+
+    result = CliRunner().invoke(app, ["train-agent", "--transfer", "--quick"])
+    assert result.exit_code != 0 and "add --v2" in result.output

@@ -159,14 +159,38 @@ class FTTrainConfig:
         return dict(self.suite_budgets).get(suite, self.budgets)
 
     @classmethod
+    def transfer(
+        cls, out: str = "runs/ft-transfer", *, quick: bool = False, **changes: Any
+    ) -> FTTrainConfig:
+        """The transfer agent's recipe (issue 16), which `tunegym.tune` runs when some candidates
+        fine-tune a pre-trained model: PPO starts from the shipped freeze-thaw agent and learns
+        on the fine-tuning meta-dataset's meta-train targets (drawn 10 times as often as a task of
+        either other suite, which it keeps learning on so as not to forget tuning from scratch
+        on hundreds of candidates), and is selected on the fine-tuning meta-val targets by area
+        plus final regret, 10 episodes per target and budget. ``quick``: the same in seconds."""
+        from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+
+        recipe: dict[str, Any] = {
+            "suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, 10.0),
+            "select_on": ("finetune",), "select_by": "area+final",
+            "init": str(DEFAULT_FT_AGENT_DIR), "bc_episodes": 0, "eval_seeds": 10,
+            "learning_rate": 3e-4, "eval_every": 25_000, "max_minutes": 40.0,
+        }  # fmt: skip
+        if quick:
+            recipe |= {k: v for k, v in _TINY.items() if k not in ("suites", "hidden")}
+        return cls(out=out, **{**recipe, **changes})
+
+    @classmethod
     def quick(cls, out: str = "runs/ft-agent-quick", **changes: Any) -> FTTrainConfig:
         """A seconds-long run on the own suite to check the pipeline end to end."""
-        tiny: dict[str, Any] = {
-            "suites": ("own",), "timesteps": 256, "budgets": (60,), "n": 16, "hidden": 16,
-            "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1, "eval_every": 128,
-            "eval_seeds": 1, "bc_episodes": 2, "bc_epochs": 1,
-        }  # fmt: skip
-        return cls(out=out, **{**tiny, **changes})
+        return cls(out=out, **{**_TINY, **changes})
+
+
+_TINY: dict[str, Any] = {
+    "suites": ("own",), "timesteps": 256, "budgets": (60,), "n": 16, "hidden": 16,
+    "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1, "eval_every": 128,
+    "eval_seeds": 1, "bc_episodes": 2, "bc_epochs": 1,
+}  # fmt: skip
 
 
 def load_task_set(suites: Sequence[str], *, lcbench_configs: int = 2000) -> TaskSet:
@@ -321,8 +345,10 @@ def _net(model: Any) -> CandidateNet:
     return _policy(model).net
 
 
-def _start_from(net: CandidateNet, config: FTTrainConfig) -> None:
-    """Load ``config.init``'s weights into ``net`` (it must have the same shape)."""
+def _start_from(net: CandidateNet, config: FTTrainConfig) -> dict[str, Any]:
+    """Load ``config.init``'s weights into ``net`` (it must have the same shape); where they came
+    from (the folder, relative to the package's when inside it, and the weights' checksum)."""
+    assert config.init is not None
     start = load_ft_agent(config.init)
     spec = start.spec
     if (spec.get("hidden"), list(spec.get("k_choices", DEFAULT_K)), spec.get("use_meta")) != (
@@ -336,6 +362,10 @@ def _start_from(net: CandidateNet, config: FTTrainConfig) -> None:
             "the same to start from it."
         )
     net.load_state_dict(start.net.state_dict())
+    folder = Path(config.init).resolve()
+    package = Path(__file__).resolve().parents[2]
+    shown = folder.relative_to(package) if folder.is_relative_to(package) else folder
+    return {"agent": str(shown), "weights_sha256": spec.get("weights_sha256")}
 
 
 def _make_env(
@@ -436,8 +466,7 @@ def train_ft_agent(
     selection = _Selection(val, config, spec, progress)
     start = time.perf_counter()
     if config.init is not None:
-        _start_from(_net(model), config)
-        spec["init"] = {"agent": config.init}
+        spec["init"] = _start_from(_net(model), config)
     elif config.bc_episodes:
         clone_teacher(_policy(model), train, config)
         spec["behaviour_cloning"] = {"teacher": "curve_race", "episodes": config.bc_episodes,
