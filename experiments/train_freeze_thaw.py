@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--finetune-weight", type=float, default=None,
                         help="with --transfer: how much more often a fine-tuning target is drawn "
                         "than a task of each other suite (default 10)")  # fmt: skip
+    parser.add_argument("--final-weight", type=float, default=None,
+                        help="the return also pays minus this times the final regret")  # fmt: skip
     parser.add_argument(
         "--ship", action="store_true",
         help=f"copy the agent to {DEFAULT_FT_AGENT_DIR} ({DEFAULT_TRANSFER_AGENT_DIR} with "
@@ -60,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     changes: dict[str, Any] = {"seed": args.seed, "warm": not args.no_warm,
                                "use_meta": not args.no_meta}  # fmt: skip
-    for name in ("learning_rate", "eval_every", "max_minutes"):
+    for name in ("learning_rate", "eval_every", "max_minutes", "final_weight"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.finetune_weight is not None:

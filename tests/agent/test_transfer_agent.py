@@ -148,3 +148,21 @@ def test_train_agent_transfer_needs_v2() -> None:
 
     result = CliRunner().invoke(app, ["train-agent", "--transfer", "--quick"])
     assert result.exit_code != 0 and "add --v2" in result.output
+
+
+def test_final_weight_charges_the_regret_an_episode_ends_on() -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3).part("meta-train")
+    returns = {}
+    for weight in (0.0, 2.0):
+        config = FTTrainConfig.quick(budgets=(20,), n=12, final_weight=weight)
+        env = MetaTrainEnv(tasks, config, seed=0)
+        env.reset(seed=5)
+        total, done, step = 0.0, False, 0
+        while not done:  # the portfolio's first candidate for 4 epochs, twice; then stop
+            action = 2 if step < 2 else env.action_space.n - 1  # type: ignore[attr-defined]
+            _, reward, terminated, truncated, info = env.step(action)
+            total, done, step = total + reward, terminated or truncated, step + 1
+        returns[weight] = (total, info["regret"])
+    (plain, regret), (charged, same) = returns[0.0], returns[2.0]
+    assert regret == same and regret > 0
+    assert charged == pytest.approx(plain - 2.0 * regret * config.reward_scale)

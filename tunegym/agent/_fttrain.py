@@ -85,6 +85,10 @@ class FTTrainConfig:
             ent_coef, target_kl: MaskablePPO's (``target_kl`` ends a rollout's epochs early
             when the policy moved too far: it keeps PPO from undoing the cloned policy).
         reward_scale: rewards are multiplied by it for PPO (the return is at most 1 in size).
+        final_weight: training's return also pays minus this times the regret the episode
+            ends on (0: the env's return alone, minus the area under the regret curve). The
+            area rewards a fast start; a weight on the end rewards ending on the best model,
+            which is what a run that may fine-tune must not lose.
         bc_episodes: episodes of the teacher (`curve_race`) on meta-train that the policy
             clones before PPO (0: PPO from scratch).
         bc_epochs: passes over them; the value head learns their returns at the same time.
@@ -122,6 +126,7 @@ class FTTrainConfig:
     ent_coef: float = 0.001
     target_kl: float | None = 0.02
     reward_scale: float = 10.0
+    final_weight: float = 0.0
     eval_every: int = 100_000
     eval_seeds: int = 2
     bc_episodes: int = 200
@@ -251,6 +256,8 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            reward -= self.config.final_weight * info["regret"]
         return obs, reward * self.config.reward_scale, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
