@@ -11,8 +11,9 @@ their curves. Two measurements, both on seed-mean curves (protocol v2's truth):
   score after one epoch, epochs to reach scratch's best final score, final score.
 * **The agent**, greedy, with the same budget: on the scratch candidates alone (``scratch``,
   the shipped freeze-thaw agent, what a run without a pre-trained model gets) and on all of
-  them (``transfer``, the shipped transfer agent, which `tunegym.tune` runs when it may
-  fine-tune; ``--transfer-agent`` names another, e.g. the freeze-thaw agent's folder), each
+  them (``transfer``: the transfer agent where one is installed, which `tunegym.tune` then
+  runs when it may fine-tune, else the freeze-thaw agent; ``--transfer-agent`` names another,
+  e.g. one trained by ``experiments/train_freeze_thaw.py --transfer``), each
   warm-started from the meta-train targets (greedy portfolio first, prior of every candidate):
   score after one epoch,
   epochs to reach scratch's final score, area under the regret curve, final test score, and
@@ -62,7 +63,11 @@ class Args:
     budgets: tuple[int, ...] = (50, 100)
     seeds: int = 10
     agent: Path = DEFAULT_FT_AGENT_DIR
-    transfer_agent: Path = DEFAULT_TRANSFER_AGENT_DIR
+    transfer_agent: Path = (
+        DEFAULT_TRANSFER_AGENT_DIR
+        if (DEFAULT_TRANSFER_AGENT_DIR / "agent.json").is_file()
+        else DEFAULT_FT_AGENT_DIR
+    )
     out: Path = Path("docs/transfer")
     portfolio: str = "final"
 
@@ -202,6 +207,7 @@ def summarise(results: pd.DataFrame, pools: dict[str, CurvePool]) -> tuple[pd.Da
             row["scratch_epochs_to_scratch_final"] / row["transfer_epochs_to_scratch_final"]
         )
         row["hurt"] = row["transfer_final_regret"] > row["scratch_final_regret"] + 1e-9
+        row["hurt_test"] = row["transfer_final_test"] < row["scratch_final_test"] - 1e-9
         out.append(row)
     table = pd.DataFrame(out)
     cand = pd.DataFrame([{"task": t, **candidate_rows(p)} for t, p in pools.items()])
@@ -232,8 +238,9 @@ def summarise(results: pd.DataFrame, pools: dict[str, CurvePool]) -> tuple[pd.Da
         "",
         "| budget | targets | epoch-1 val scratch | transfer | median speed-up to scratch's "
         "final | targets ≥ 2x | area scratch | transfer | final regret scratch | transfer | "
-        "final test scratch | transfer | transfer no worse | incumbent fine-tuned |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "final test scratch | transfer | transfer no worse (validation regret) | no worse "
+        "(test score) | incumbent fine-tuned |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for budget, g in table.groupby("budget"):
         lines.append(
@@ -244,6 +251,7 @@ def summarise(results: pd.DataFrame, pools: dict[str, CurvePool]) -> tuple[pd.Da
             f"{g['transfer_final_regret'].mean():.4f} | {g['scratch_final_test'].mean():.4f} | "
             f"{g['transfer_final_test'].mean():.4f} | "
             f"{int((~g['hurt']).sum())}/{len(g)} ({100 * (~g['hurt']).mean():.0f} %) | "
+            f"{int((~g['hurt_test']).sum())}/{len(g)} ({100 * (~g['hurt_test']).mean():.0f} %) | "
             f"{100 * g['transfer_finetuned'].mean():.0f} % |"
         )
     pays = dict(
@@ -319,7 +327,8 @@ def main() -> None:
         "--transfer-agent",
         type=Path,
         default=defaults.transfer_agent,
-        help="the transfer arm's agent (default: the shipped transfer agent)",
+        help="the transfer arm's agent (default: the shipped transfer agent where installed, "
+        "else the freeze-thaw agent)",
     )
     parser.add_argument("--out", type=Path, default=defaults.out)
     parser.add_argument(

@@ -4,18 +4,19 @@
     python experiments/train_freeze_thaw.py --no-warm --out runs/ft-no-warm   # ablation
     python experiments/train_freeze_thaw.py --no-meta --out runs/ft-no-meta   # ablation
     python experiments/train_freeze_thaw.py --quick                            # seconds, a smoke run
-    python experiments/train_freeze_thaw.py --transfer --ship  # the transfer agent (<= 40 min)
+    python experiments/train_freeze_thaw.py --transfer --seed 1 --out runs/ft-transfer  # <= 32 min
 
 Learns on the meta-train tasks of LCBench's surrogate and meta-dataset v2, selects on their
 meta-val tasks (`tunegym.agent._fttrain`), writes ``OUT/weights.pt``, ``OUT/agent.json``,
 ``OUT/evaluations.csv``; ``--ship`` copies the agent into ``tunegym/agent/pretrained/freeze_thaw``.
 
-``--transfer`` trains the agent `tunegym.tune` uses when some candidates fine-tune a pre-trained
-model (issue 16): PPO starts from the shipped agent's network and learns on the meta-dataset of
-fine-tuning's meta-train targets (budgets 50 and 100 epochs) besides both suites (so that it
-keeps tuning from scratch), and is selected on the fine-tuning meta-val targets
-(`FTTrainConfig.transfer`);
-``--ship`` then copies it into ``tunegym/agent/pretrained/freeze_thaw_transfer``.
+``--transfer`` trains a transfer agent (issue 16, `FTTrainConfig.transfer`): PPO starts from
+the shipped agent's network and learns on the meta-dataset of fine-tuning's meta-train targets
+(budgets 50 and 100 epochs) besides both suites (so that it keeps tuning from scratch), and is
+selected on the fine-tuning meta-val targets. ``--ship`` then installs it in
+``tunegym/agent/pretrained/freeze_thaw_transfer``, where `tunegym.tune` runs it whenever some
+candidates fine-tune a model. None ships: on held-out targets it fine-tunes nearly always and is
+worse than scratch more often than the freeze-thaw agent (docs/TRANSFER.md).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def train_agent_command(
     ] = False,
     max_minutes: Annotated[
         float | None,
-        typer.Option(help="--v2: stop PPO after this many minutes (default 80, 40 --transfer)."),
+        typer.Option(help="--v2: stop PPO after this many minutes (default 80, 32 --transfer)."),
     ] = None,
     no_warm: Annotated[
         bool, typer.Option("--no-warm", help="--v2 ablation: no portfolio, no prior.")

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tunegym.agent import tune
-from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
 from tunegym.metastore import MetaStore, Run
 from tunegym.space import FINE_TUNE
 
@@ -41,7 +40,6 @@ def test_new_data_of_the_same_table_fine_tunes_last_runs_model(zoo_store: Path) 
     result = tune("keel:iris0", budget_epochs=12, store=str(zoo_store), seed=1)
     assert "fine-tuning from iris" in result.prior
     assert "a new output layer, probed" in result.prior  # 3 classes -> 2
-    assert "the transfer agent decides" in result.prior  # the agent that learnt fine-tuning
     with MetaStore(zoo_store) as store, Session(store.engine) as session:
         inits = session.execute(select(Run.init, Run.checkpoint)).all()
         names = [e.name for e in store.zoo_models()]
@@ -59,9 +57,6 @@ def test_from_model_picks_a_zoo_model_by_name_and_no_transfer_skips_the_lookup(
         name = store.zoo_models(dataset="keel:iris")[0].name
     chosen = tune("keel:iris", budget_epochs=4, store=str(zoo_store), from_model=name, seed=2)
     assert f"fine-tuning from {name} (given; " in chosen.prior
-    own = tune("keel:iris", budget_epochs=4, store=str(zoo_store), from_model=name, seed=2,
-               agent=DEFAULT_FT_AGENT_DIR)  # fmt: skip
-    assert "the transfer agent" not in own.prior  # an agent given is the one that runs
     plain = tune("keel:iris", budget_epochs=4, store=str(zoo_store), transfer=False, seed=3)
     assert "fine-tuning from" not in plain.prior
 
@@ -73,3 +68,24 @@ def test_from_model_errors_say_what_to_do(zoo_store: Path) -> None:
         tune("keel:iris", budget_epochs=4, store=str(zoo_store), from_model="no-such-model")
     with pytest.raises(ValueError, match="freeze-thaw agent"):
         tune("keel:iris", budget_epochs=4, method="random", store=str(zoo_store), from_model=1)
+
+
+def test_an_installed_transfer_agent_decides_unless_an_agent_is_given(
+    zoo_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from tunegym.agent import _ftagent
+
+    installed = tmp_path / "freeze_thaw_transfer"
+    shutil.copytree(_ftagent.DEFAULT_FT_AGENT_DIR, installed)  # any freeze-thaw agent will do
+    monkeypatch.setattr(_ftagent, "DEFAULT_TRANSFER_AGENT_DIR", installed)
+    with MetaStore(zoo_store) as store:
+        name = store.zoo_models(dataset="keel:iris")[0].name
+    run = tune("keel:iris", budget_epochs=4, store=str(zoo_store), from_model=name, seed=4)
+    assert "; the transfer agent decides" in run.prior
+    given = tune("keel:iris", budget_epochs=4, store=str(zoo_store), from_model=name, seed=4,
+                 agent=_ftagent.DEFAULT_FT_AGENT_DIR)  # fmt: skip
+    assert "the transfer agent" not in given.prior  # an agent given is the one that runs
+    plain = tune("keel:iris", budget_epochs=4, store=str(zoo_store), transfer=False, seed=4)
+    assert "the transfer agent" not in plain.prior  # nothing to fine-tune: the usual agent

@@ -171,15 +171,17 @@ class FTTrainConfig:
         fine-tune a pre-trained model: PPO starts from the shipped freeze-thaw agent and learns
         on the fine-tuning meta-dataset's meta-train targets (drawn 10 times as often as a task of
         either other suite, which it keeps learning on so as not to forget tuning from scratch
-        on hundreds of candidates), and is selected on the fine-tuning meta-val targets by area
-        plus final regret, 10 episodes per target and budget. ``quick``: the same in seconds."""
+        on hundreds of candidates), its return charging the final regret once more
+        (``final_weight=1``), and is selected on the fine-tuning meta-val targets by area plus
+        final regret, 10 episodes per target and budget. ``quick``: the same in seconds."""
         from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
 
         recipe: dict[str, Any] = {
             "suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, 10.0),
             "select_on": ("finetune",), "select_by": "area+final",
             "init": str(DEFAULT_FT_AGENT_DIR), "bc_episodes": 0, "eval_seeds": 10,
-            "learning_rate": 3e-4, "eval_every": 25_000, "max_minutes": 40.0,
+            "learning_rate": 3e-4, "eval_every": 25_000, "max_minutes": 32.0,
+            "final_weight": 1.0,
         }  # fmt: skip
         if quick:
             recipe |= {k: v for k, v in _TINY.items() if k not in ("suites", "hidden")}
