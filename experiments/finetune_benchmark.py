@@ -327,7 +327,7 @@ def main() -> None:
         "--transfer-agent",
         type=Path,
         default=defaults.transfer_agent,
-        help="the transfer arm's agent (default: the shipped transfer agent where installed, "
+        help="the transfer arm's agent (default: a transfer agent where one is installed, "
         "else the freeze-thaw agent)",
     )
     parser.add_argument("--out", type=Path, default=defaults.out)

@@ -75,7 +75,7 @@ def train_agent_command(
         bool,
         typer.Option(
             "--transfer",
-            help="--v2: the transfer agent, which `tune` runs when it may fine-tune a zoo model: "
+            help="--v2: a transfer agent, which `tune` runs (with --ship) when it may fine-tune: "
             "PPO from the shipped freeze-thaw agent, on the meta-dataset of fine-tuning too, "
             "selected on its meta-val targets (docs/TRANSFER.md in the repository).",
         ),

@@ -51,8 +51,9 @@ DEFAULT_FT_AGENT_DIR = Path(__file__).resolve().parent / "pretrained" / "freeze_
 """Where the shipped freeze-thaw agent lives (``weights.pt`` + ``agent.json``)."""
 
 DEFAULT_TRANSFER_AGENT_DIR = DEFAULT_FT_AGENT_DIR.parent / "freeze_thaw_transfer"
-"""Where the shipped transfer agent lives: the freeze-thaw agent trained on the meta-dataset
-of fine-tuning too, which `tunegym.tune` uses when some candidates fine-tune a model."""
+"""Where a transfer agent is installed (none ships; ``tunegym train-agent --v2 --transfer
+--ship``): the freeze-thaw agent trained on the meta-dataset of fine-tuning too, which
+`tunegym.tune` then uses when some candidates fine-tune a model."""
 
 FORMAT = "tunegym.freeze-thaw-agent"
 

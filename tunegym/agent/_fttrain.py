@@ -30,6 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tunegym.agent._candidates import CandidateNet, CandidatePolicy
 from tunegym.agent._ftagent import (
+    DEFAULT_FT_AGENT_DIR,
     FreezeThawAgent,
     SuiteTask,
     TaskSet,
@@ -167,15 +168,13 @@ class FTTrainConfig:
     def transfer(
         cls, out: str = "runs/ft-transfer", *, quick: bool = False, **changes: Any
     ) -> FTTrainConfig:
-        """The transfer agent's recipe (issue 16), which `tunegym.tune` runs when some candidates
-        fine-tune a pre-trained model: PPO starts from the shipped freeze-thaw agent and learns
+        """The transfer agent's recipe (issue 16), which `tunegym.tune` runs, once installed, when
+        some candidates fine-tune a pre-trained model: PPO starts from the shipped freeze-thaw agent and learns
         on the fine-tuning meta-dataset's meta-train targets (drawn 10 times as often as a task of
         either other suite, which it keeps learning on so as not to forget tuning from scratch
         on hundreds of candidates), its return charging the final regret once more
         (``final_weight=1``), and is selected on the fine-tuning meta-val targets by area plus
         final regret, 10 episodes per target and budget. ``quick``: the same in seconds."""
-        from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
-
         recipe: dict[str, Any] = {
             "suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, 10.0),
             "select_on": ("finetune",), "select_by": "area+final",
@@ -184,7 +183,9 @@ class FTTrainConfig:
             "final_weight": 1.0,
         }  # fmt: skip
         if quick:
-            recipe |= {k: v for k, v in _TINY.items() if k not in ("suites", "hidden")}
+            # the recipe's suites; the width of the agent it starts from, so no teacher to clone
+            kept = ("suites", "hidden", "bc_episodes", "bc_epochs")
+            recipe |= {k: v for k, v in _TINY.items() if k not in kept}
         return cls(out=out, **{**recipe, **changes})
 
     @classmethod
@@ -395,7 +396,6 @@ class _Selection(BaseCallback):
     ) -> None:
         super().__init__()
         self.tasks, self.config, self.spec, self.report = tasks, config, spec, progress
-        self.best: tuple[float, float] = (np.inf, np.inf)
         self.best_scores: dict[str, float] = {}
         self.best_state: dict[str, torch.Tensor] | None = None
         self.rows: list[dict[str, float]] = []
@@ -411,17 +411,18 @@ class _Selection(BaseCallback):
         row = {"timesteps": self.num_timesteps, **scores,
                "seconds": round(time.perf_counter() - self._start, 1)}  # fmt: skip
         self.rows.append(row)
-        if self.config.select_by == "area+final":
-            key = (scores["area"] + scores["final"], scores["final"])
-        else:
-            key = (scores["area"], scores["final"])
-        if key < self.best:
-            self.best = key
+        if not self.best_scores or self._key(scores) < self._key(self.best_scores):
             self.best_scores = scores
             self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             row["best"] = 1.0
         if self.report:
             self.report(self.num_timesteps, row)
+
+    def _key(self, scores: dict[str, float]) -> tuple[float, float]:
+        """What selection minimises (`FTTrainConfig.select_by`), ties broken by the final."""
+        if self.config.select_by == "area+final":
+            return scores["area"] + scores["final"], scores["final"]
+        return scores["area"], scores["final"]
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:

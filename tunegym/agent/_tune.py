@@ -149,8 +149,8 @@ def _with_portfolio(space: SearchSpace, ws: WarmStart | None) -> SearchSpace:
 
 
 def _transfer_agent(agent: FreezeThawAgent) -> tuple[FreezeThawAgent, str]:
-    """The shipped transfer agent (meta-trained on the meta-dataset of fine-tuning too) and a
-    note; ``agent`` and no note where it is not installed."""
+    """The installed transfer agent (meta-trained on the meta-dataset of fine-tuning too) and a
+    note; ``agent`` and no note where none is installed (none ships)."""
     from tunegym.agent._ftagent import DEFAULT_TRANSFER_AGENT_DIR
 
     if not (DEFAULT_TRANSFER_AGENT_DIR / "agent.json").is_file():
@@ -369,8 +369,8 @@ def tune(
             freeze-thaw agent may fine-tune: 16 candidates start from its weights (its
             network, learning rates within 1/30 of its own; inputs matched by column name, a
             new output layer when the classes differ) beside the scratch ones. Without
-            ``agent``, the shipped transfer agent then decides (the freeze-thaw agent
-            meta-trained on the meta-dataset of fine-tuning too).
+            ``agent``, a transfer agent installed by ``tunegym train-agent --v2 --transfer
+            --ship`` then decides (none ships: docs/TRANSFER.md).
         transfer: with a ``store`` and no ``from_model``, fine-tune the store's newest zoo
             model of the same feature schema (last month's model of this table), if any. A
             finished freeze-thaw run with a store adds its best model to the zoo.
@@ -650,7 +650,7 @@ def _run(
             space, prior, n_portfolio = search.space, search.prior, search.portfolio
             prior_source += search.note
             backend.space = space
-            if agent is None:  # the shipped agent that learnt fine-tuning, where installed
+            if agent is None:  # an agent that learnt fine-tuning, where one is installed
                 ft, note = _transfer_agent(ft)
                 prior_source += note
         elif ws is not None:
