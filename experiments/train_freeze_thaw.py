@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR, DEFAULT_TRANSFER_AGENT_DIR
-from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
+from tunegym.agent._fttrain import SELECT_BY, FTTrainConfig, train_ft_agent
 
 
 def main() -> None:
@@ -55,6 +55,13 @@ def main() -> None:
                         "than a task of each other suite (default 10)")  # fmt: skip
     parser.add_argument("--final-weight", type=float, default=None,
                         help="the return also pays minus this times the final regret")  # fmt: skip
+    parser.add_argument("--worse-weight", type=float, default=None,
+                        help="the return also pays minus this times how far the final regret "
+                        "exceeds a scratch-only run's, where candidates fine-tune")  # fmt: skip
+    parser.add_argument("--select-by", choices=SELECT_BY, default=None,
+                        help="what meta-val selection minimises")  # fmt: skip
+    parser.add_argument("--select-on-train", action="store_true",
+                        help="select on the meta-train tasks as well as the meta-val ones")  # fmt: skip
     parser.add_argument(
         "--ship", action="store_true",
         help=f"copy the agent to {DEFAULT_FT_AGENT_DIR} ({DEFAULT_TRANSFER_AGENT_DIR} with "
@@ -63,9 +70,12 @@ def main() -> None:
     args = parser.parse_args()
     changes: dict[str, Any] = {"seed": args.seed, "warm": not args.no_warm,
                                "use_meta": not args.no_meta}  # fmt: skip
-    for name in ("learning_rate", "eval_every", "max_minutes", "final_weight"):
+    for name in ("learning_rate", "eval_every", "max_minutes", "final_weight", "worse_weight",
+                 "select_by"):  # fmt: skip
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
+    if args.select_on_train:
+        changes["select_parts"] = ("meta-train", "meta-val")
     if args.finetune_weight is not None:
         changes["suite_weights"] = (1.0, 1.0, args.finetune_weight)
     if args.transfer:
@@ -79,8 +89,10 @@ def main() -> None:
     start = time.perf_counter()
 
     def report(steps: int, row: dict[str, float]) -> None:
-        print(f"{steps:>9,} steps  meta-val area {row['area']:.4f}  final {row['final']:.4f}  "
-              f"{time.perf_counter() - start:6.0f} s{'  *' if row.get('best') else ''}", flush=True)  # fmt: skip
+        worse = f"  no worse {row['no_worse']:.0%}" if "no_worse" in row else ""
+        print(f"{steps:>9,} steps  meta-val area {row['area']:.4f}  final {row['final']:.4f}"
+              f"{worse}  {time.perf_counter() - start:6.0f} s{'  *' if row.get('best') else ''}",
+              flush=True)  # fmt: skip
 
     agent, _ = train_ft_agent(config, progress=report)
     print(f"selected: {agent.spec['selected']}  ({agent.spec['train_seconds']} s)")

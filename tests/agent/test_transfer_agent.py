@@ -166,3 +166,91 @@ def test_final_weight_charges_the_regret_an_episode_ends_on() -> None:
     (plain, regret), (charged, same) = returns[0.0], returns[2.0]
     assert regret == same and regret > 0
     assert charged == pytest.approx(plain - 2.0 * regret * config.reward_scale)
+
+
+def _episode_return(env: MetaTrainEnv, seed: int) -> tuple[float, float]:
+    """The portfolio's first candidate for 4 epochs, twice; then stop: the return and regret."""
+    env.reset(seed=seed)
+    total, done, step = 0.0, False, 0
+    while not done:
+        action = 2 if step < 2 else env.action_space.n - 1  # type: ignore[attr-defined]
+        _, reward, terminated, truncated, info = env.step(action)
+        total, done, step = total + reward, terminated or truncated, step + 1
+    return total, info["regret"]
+
+
+def test_a_scratch_only_episode_holds_no_fine_tuning_candidate(finetune_tasks: TaskSet) -> None:
+    task = finetune_tasks.part("meta-train")[0]
+    fine = [i for i, c in enumerate(task.pool.configs) if c[FINE_TUNE] == 1]
+    assert set(fine) & set(task.portfolio)  # the portfolio fine-tunes somewhere
+    full = task_env(task, 50, np.random.default_rng(0), n=256)
+    scratch = task_env(task, 50, np.random.default_rng(0), n=256, scratch_only=True)
+    assert any(c[FINE_TUNE] == 1 for c in full.candidates)
+    assert all(c[FINE_TUNE] == 0 for c in scratch.candidates)
+    assert scratch.n == full.n - len({task.same[i] for i in fine})
+    kept = [task.pool.configs[i] for i in task.portfolio if i not in fine]
+    assert (
+        list(scratch.candidates[: len(kept)]) == kept
+    )  # the portfolio's scratch members, in order
+
+
+def test_scratch_reference_is_a_scratch_only_run_of_each_fine_tuning_task(
+    finetune_tasks: TaskSet,
+) -> None:
+    from tunegym.agent._fttrain import evaluate_tasks, scratch_reference
+
+    val = finetune_tasks.part("meta-val")[:2]
+    agent = load_ft_agent()
+    reference = scratch_reference(val, lambda suite: (50,), agent=agent, seeds=2)
+    assert set(reference) == {(t.pool.task, 50) for t in val}
+    for task in val:
+        finals = []
+        for s in range(2):
+            env = task_env(task, 50, np.random.default_rng([s, 50, len(task.pool.task)]),
+                           n=agent.n_candidates, scratch_only=True)  # fmt: skip
+            finals.append(run_ft_episode(agent, env, seed=s)["regret"])
+        assert reference[(task.pool.task, 50)] == pytest.approx(np.mean(finals))
+    # own-suite tasks have no fine-tuning candidate, so no reference
+    own = TaskSet(toy_suite(), portfolio_size=3).part("meta-val")
+    assert scratch_reference(own, lambda suite: (20,), agent=agent) == {}
+    # a reference no run can reach (regret below 0): every episode is worse, by its regret + 1
+    impossible = {key: -1.0 for key in reference}
+    scores = evaluate_tasks(agent, val, (50,), 2, reference=impossible)
+    assert scores["no_worse"] == 0.0 and scores["worse"] == pytest.approx(scores["final"] + 1)
+    fair = evaluate_tasks(agent, val, (50,), 2, reference={k: 1.0 for k in reference})
+    assert fair["no_worse"] == 1.0 and fair["worse"] == 0.0
+
+
+def test_worse_weight_charges_only_the_excess_over_scratch() -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3).part("meta-train")
+    config = FTTrainConfig.quick(budgets=(20,), n=12, worse_weight=3.0)
+    plain, regret = _episode_return(MetaTrainEnv(tasks, config, seed=0), seed=5)
+    env = MetaTrainEnv(tasks, config, seed=0, reference={})
+    env.reset(seed=5)
+    drawn = env._drawn
+    # scratch ended 0.01 below this episode: charged 3 x 0.01; scratch ended above it: nothing
+    below = MetaTrainEnv(tasks, config, seed=0, reference={drawn: regret - 0.01})
+    above = MetaTrainEnv(tasks, config, seed=0, reference={drawn: regret + 0.01})
+    charged, _ = _episode_return(below, seed=5)
+    free, _ = _episode_return(above, seed=5)
+    assert free == pytest.approx(plain)
+    assert charged == pytest.approx(plain - 3.0 * 0.01 * config.reward_scale)
+
+
+def test_selection_by_return_charges_what_training_does(tmp_path: Path) -> None:
+    from tunegym.agent._fttrain import _Selection
+
+    config = FTTrainConfig.quick(select_by="return", final_weight=2.0, worse_weight=5.0)
+    selection = _Selection([], config, {}, None)
+    key = selection._key({"area": 0.1, "final": 0.05, "worse": 0.01})
+    assert key == (pytest.approx(0.1 + 2 * 0.05 + 5 * 0.01), 0.05)
+    with pytest.raises(ValueError, match="meta-test stays held out"):
+        FTTrainConfig(select_parts=("meta-test",))
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    both = FTTrainConfig.quick(out=str(tmp_path / "s"), budgets=(30,), n=12,
+                               select_parts=("meta-train", "meta-val"))  # fmt: skip
+    agent, _ = train_ft_agent(both, tasks=tasks)
+    assert agent.spec["selected"]["parts"] == ["meta-train", "meta-val"]
+    assert set(agent.spec["tasks"]["meta-val"]) == {
+        t.pool.task for t in tasks.part("meta-train") + tasks.part("meta-val")
+    }

@@ -35,6 +35,7 @@ from tunegym.envs import (
     finetune_prior,
 )
 from tunegym.envs._pool import greedy_portfolio, normalised_finals
+from tunegym.space import FINE_TUNE
 
 __all__ = [
     "DEFAULT_FT_AGENT_DIR",
@@ -182,14 +183,21 @@ def task_env(
     warm: bool = True,
     price: float = 0.0,
     k_choices: Sequence[int] = DEFAULT_K,
+    scratch_only: bool = False,
 ) -> FreezeThawEnv:
     """A freeze-thaw episode on a pool task: ``n`` candidates (portfolio + sample), its prior.
 
-    ``warm=False`` is the "no warm start" ablation: no portfolio, no prior.
+    ``warm=False`` is the "no warm start" ablation: no portfolio, no prior. ``scratch_only``:
+    the task's configurations that fine-tune a model are left out (the portfolio keeps its
+    other members, in order): what a run without a pre-trained model gets.
     """
     pool = task.pool
-    folio = task.portfolio if warm else ()
-    index = episode_candidates(pool.n, n, folio, rng, same=task.same)
+    folio, same = (task.portfolio if warm else ()), task.same
+    if scratch_only:
+        fine = np.array([int(c.get(FINE_TUNE, 0)) == 1 for c in pool.configs])
+        folio = tuple(i for i in folio if not fine[i])
+        same = np.where(fine, -1, same)  # never a first index: never drawn
+    index = episode_candidates(pool.n, n, folio, rng, same=same)
     return FreezeThawEnv(
         pool.space,
         [pool.configs[i] for i in index],

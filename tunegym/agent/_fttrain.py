@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import numpy.typing as npt
 import torch
 from sb3_contrib import MaskablePPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -39,6 +40,7 @@ from tunegym.agent._ftagent import (
     task_env,
 )
 from tunegym.envs import DEFAULT_K, FreezeThawEnv
+from tunegym.space import FINE_TUNE
 
 __all__ = [
     "SELECT_BY",
@@ -47,14 +49,18 @@ __all__ = [
     "MetaTrainEnv",
     "evaluate_tasks",
     "load_task_set",
+    "scratch_reference",
     "train_ft_agent",
 ]
 
 SUITES = ("lcbench", "own", "finetune")
 """The suites an agent can learn from (`tunegym.envs.load_suite`)."""
 
-SELECT_BY = ("area", "area+final")
+SELECT_BY = ("area", "area+final", "return")
 """What meta-val selection can minimise (`FTTrainConfig.select_by`)."""
+
+REFERENCE_SEEDS = 3
+"""Greedy episodes per task and budget that `scratch_reference` averages."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,15 @@ class FTTrainConfig:
             alike).
         select_on: the suites whose meta-val tasks select the policy (default: all of
             ``suites``).
+        select_parts: the parts of the split whose tasks (of ``select_on``'s suites) select
+            the policy: meta-val, or meta-train and meta-val where meta-val is too small to
+            tell policies apart (the fine-tuning meta-val holds one target where scratch is
+            better). Never meta-test.
         select_by: what the selection minimises on meta-val: ``area`` (the area under the
-            regret curve, ties broken by the final regret) or ``area+final`` (their sum: a
-            policy that ends on a better model at a slightly higher area may win).
+            regret curve, ties broken by the final regret), ``area+final`` (their sum: a
+            policy that ends on a better model at a slightly higher area may win) or
+            ``return`` (what training's return charges: the area, ``final_weight`` × the
+            final regret and ``worse_weight`` × the excess over scratch).
         init: an agent folder (``weights.pt`` + ``agent.json``) whose network PPO starts from,
             instead of cloning the teacher: to teach a trained agent a new suite.
         n: candidates per episode.
@@ -90,6 +102,12 @@ class FTTrainConfig:
             ends on (0: the env's return alone, minus the area under the regret curve). The
             area rewards a fast start; a weight on the end rewards ending on the best model,
             which is what a run that may fine-tune must not lose.
+        worse_weight: on tasks where some candidates fine-tune a model, training's return
+            also pays minus this times how far the final regret exceeds a scratch-only run's
+            of the same budget (`scratch_reference`: the shipped agent, greedy, on the task's
+            scratch candidates). It is the benchmark's "no worse than scratch" as a hinge: it
+            charges nothing where fine-tuning paid, and ending below what scratch alone finds
+            where it did not.
         bc_episodes: episodes of the teacher (`curve_race`) on meta-train that the policy
             clones before PPO (0: PPO from scratch).
         bc_epochs: passes over them; the value head learns their returns at the same time.
@@ -109,6 +127,7 @@ class FTTrainConfig:
     suite_budgets: tuple[tuple[str, tuple[int, ...]], ...] = (("finetune", (50, 100)),)
     suite_weights: tuple[float, ...] | None = None
     select_on: tuple[str, ...] | None = None
+    select_parts: tuple[str, ...] = ("meta-val",)
     select_by: str = "area"
     init: str | None = None
     n: int = 256
@@ -128,6 +147,7 @@ class FTTrainConfig:
     target_kl: float | None = 0.02
     reward_scale: float = 10.0
     final_weight: float = 0.0
+    worse_weight: float = 0.0
     eval_every: int = 100_000
     eval_seeds: int = 2
     bc_episodes: int = 200
@@ -155,6 +175,11 @@ class FTTrainConfig:
             )
         if self.select_by not in SELECT_BY:
             raise ValueError(f"select_by must be one of {SELECT_BY}, got {self.select_by!r}.")
+        if not self.select_parts or not set(self.select_parts) <= {"meta-train", "meta-val"}:
+            raise ValueError(
+                f"select_parts must be meta-val and/or meta-train (meta-test stays held out), "
+                f"got {self.select_parts}."
+            )
         if self.select_on is not None and not set(self.select_on) <= set(self.suites):
             raise ValueError(
                 f"select_on {self.select_on} names suites not learnt from ({self.suites})."
@@ -219,12 +244,22 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
         tasks: the meta-train tasks.
         config: the training configuration (budgets, ``n``, warm start, reward scale).
         seed: seeds the draws.
+        reference: (task, budget) → a scratch-only run's final regret (`scratch_reference`),
+            which ``config.worse_weight`` charges an episode's excess over.
     """
 
-    def __init__(self, tasks: Sequence[SuiteTask], config: FTTrainConfig, seed: int = 0) -> None:
+    def __init__(
+        self,
+        tasks: Sequence[SuiteTask],
+        config: FTTrainConfig,
+        seed: int = 0,
+        reference: Mapping[tuple[str, int], float] | None = None,
+    ) -> None:
         if not tasks:
             raise ValueError("Meta-training needs at least one meta-train task.")
         self.tasks, self.config = list(tasks), config
+        self.reference = dict(reference or {})
+        self._drawn: tuple[str, int] = ("", 0)
         self._suites = sorted({t.suite for t in tasks})
         weights = dict(zip(config.suites, config.suite_weights or (), strict=False))
         w = np.array([weights.get(s, 1.0) for s in self._suites])
@@ -242,6 +277,7 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
         own = [t for t in self.tasks if t.suite == suite]
         task = own[int(self._rng.integers(len(own)))]
         budget = int(self._rng.choice(self.config.budgets_of(suite)))
+        self._drawn = (task.pool.task, budget)
         return task_env(
             task, budget, self._rng, n=self.config.n, rows=self.config.n,
             warm=self.config.warm, k_choices=self.config.k_choices,
@@ -261,11 +297,49 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
             reward -= self.config.final_weight * info["regret"]
+            scratch = self.reference.get(self._drawn)
+            if scratch is not None:
+                reward -= self.config.worse_weight * max(info["regret"] - scratch, 0.0)
         return obs, reward * self.config.reward_scale, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
         """The current episode's valid actions."""
         return self.env.action_masks()
+
+
+def _regret_curve(
+    agent: FreezeThawAgent, task: SuiteTask, budget: int, seed: int, **env_kwargs: Any
+) -> npt.NDArray[np.float64]:
+    """A greedy episode's regret after each epoch of ``budget`` (the last one held to the end)."""
+    rng = np.random.default_rng([seed, budget, len(task.pool.task)])
+    env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
+                   **env_kwargs)  # fmt: skip
+    run_ft_episode(agent, env, seed=seed)
+    curve = env.regret_curve
+    return np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
+
+
+def scratch_reference(
+    tasks: Sequence[SuiteTask],
+    budgets: Callable[[str], Sequence[int]],
+    *,
+    agent: FreezeThawAgent | None = None,
+    seeds: int = REFERENCE_SEEDS,
+    warm: bool = True,
+) -> dict[tuple[str, int], float]:
+    """(task, budget) → the mean final regret of ``agent``'s (default: the shipped agent's)
+    greedy runs on the task's scratch candidates alone: what a run without a pre-trained model
+    ends on. Tasks with no fine-tuning candidate are left out."""
+    agent = agent or load_ft_agent(DEFAULT_FT_AGENT_DIR)
+    out = {}
+    for task in tasks:
+        if not any(int(c.get(FINE_TUNE, 0)) for c in task.pool.configs):
+            continue
+        for budget in budgets(task.suite):
+            finals = [_regret_curve(agent, task, budget, s, warm=warm, scratch_only=True)[-1]
+                      for s in range(seeds)]  # fmt: skip
+            out[(task.pool.task, int(budget))] = float(np.mean(finals))
+    return out
 
 
 def evaluate_tasks(
@@ -275,24 +349,31 @@ def evaluate_tasks(
     seeds: int,
     *,
     warm: bool = True,
+    reference: Mapping[tuple[str, int], float] | None = None,
 ) -> dict[str, float]:
     """Mean area under the regret curve and final regret of greedy episodes on ``tasks``.
 
-    ``budgets``: the epoch budgets, or a suite's budgets by its name.
+    ``budgets``: the epoch budgets, or a suite's budgets by its name. With a ``reference``
+    (`scratch_reference`) also ``worse``, the mean excess of an episode's final regret over
+    scratch's (0 where there is no reference), and ``no_worse``, the share of the referenced
+    (task, budget) pairs whose seed-mean final regret is no higher than scratch's.
     """
-    areas, finals = [], []
+    areas, finals, worse, pairs = [], [], [], []
     for task in tasks:
         for budget in budgets(task.suite) if callable(budgets) else budgets:
-            for s in range(seeds):
-                rng = np.random.default_rng([s, budget, len(task.pool.task)])
-                env = task_env(task, budget, rng, n=agent.n_candidates, warm=warm,
-                               k_choices=agent.k_choices)  # fmt: skip
-                run_ft_episode(agent, env, seed=s)
-                curve = env.regret_curve
-                padded = np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
-                areas.append(float(padded.mean()))
-                finals.append(float(padded[-1]))
-    return {"area": float(np.mean(areas)), "final": float(np.mean(finals))}
+            curves = [_regret_curve(agent, task, budget, s, warm=warm) for s in range(seeds)]
+            areas += [float(c.mean()) for c in curves]
+            finals += [float(c[-1]) for c in curves]
+            scratch = (reference or {}).get((task.pool.task, int(budget)))
+            worse += [max(float(c[-1]) - (scratch or 0.0), 0.0) * (scratch is not None)
+                      for c in curves]  # fmt: skip
+            if scratch is not None:
+                pairs.append(np.mean([c[-1] for c in curves]) <= scratch + 1e-9)
+    scores = {"area": float(np.mean(areas)), "final": float(np.mean(finals))}
+    if reference is not None:
+        scores |= {"worse": float(np.mean(worse)),
+                   "no_worse": float(np.mean(pairs)) if pairs else float("nan")}  # fmt: skip
+    return scores
 
 
 def clone_teacher(
@@ -372,16 +453,23 @@ def _start_from(net: CandidateNet, config: FTTrainConfig) -> dict[str, Any]:
             "the same to start from it."
         )
     net.load_state_dict(start.net.state_dict())
-    folder = Path(config.init).resolve()
+    return {"agent": _shown(config.init), "weights_sha256": spec.get("weights_sha256")}
+
+
+def _shown(folder: str | Path) -> str:
+    """An agent folder as ``agent.json`` records it: relative to the repository when inside it."""
+    path = Path(folder).resolve()
     package = Path(__file__).resolve().parents[2]
-    shown = folder.relative_to(package) if folder.is_relative_to(package) else folder
-    return {"agent": str(shown), "weights_sha256": spec.get("weights_sha256")}
+    return str(path.relative_to(package) if path.is_relative_to(package) else path)
 
 
 def _make_env(
-    tasks: Sequence[SuiteTask], config: FTTrainConfig, seed: int
+    tasks: Sequence[SuiteTask],
+    config: FTTrainConfig,
+    seed: int,
+    reference: Mapping[tuple[str, int], float] | None,
 ) -> Callable[[], gym.Env[np.ndarray, np.int64]]:
-    return lambda: MetaTrainEnv(tasks, config, seed=seed)
+    return lambda: MetaTrainEnv(tasks, config, seed=seed, reference=reference)
 
 
 class _Selection(BaseCallback):
@@ -393,9 +481,11 @@ class _Selection(BaseCallback):
         config: FTTrainConfig,
         spec: dict[str, Any],
         progress: Callable[[int, dict[str, float]], None] | None,
+        reference: Mapping[tuple[str, int], float] | None = None,
     ) -> None:
         super().__init__()
         self.tasks, self.config, self.spec, self.report = tasks, config, spec, progress
+        self.reference = reference
         self.best_scores: dict[str, float] = {}
         self.best_state: dict[str, torch.Tensor] | None = None
         self.rows: list[dict[str, float]] = []
@@ -405,8 +495,8 @@ class _Selection(BaseCallback):
     def evaluate(self) -> None:
         net = _net(self.model)
         agent = FreezeThawAgent(net, self.spec)
-        scores = evaluate_tasks(agent, self.tasks, self.config.budgets_of,
-                                self.config.eval_seeds, warm=self.config.warm)  # fmt: skip
+        scores = evaluate_tasks(agent, self.tasks, self.config.budgets_of, self.config.eval_seeds,
+                                warm=self.config.warm, reference=self.reference)  # fmt: skip
         net.train()
         row = {"timesteps": self.num_timesteps, **scores,
                "seconds": round(time.perf_counter() - self._start, 1)}  # fmt: skip
@@ -420,8 +510,12 @@ class _Selection(BaseCallback):
 
     def _key(self, scores: dict[str, float]) -> tuple[float, float]:
         """What selection minimises (`FTTrainConfig.select_by`), ties broken by the final."""
-        if self.config.select_by == "area+final":
+        c = self.config
+        if c.select_by == "area+final":
             return scores["area"] + scores["final"], scores["final"]
+        if c.select_by == "return":
+            charged = c.final_weight * scores["final"] + c.worse_weight * scores.get("worse", 0.0)
+            return scores["area"] + charged, scores["final"]
         return scores["area"], scores["final"]
 
     def _on_step(self) -> bool:
@@ -440,12 +534,20 @@ def train_ft_agent(
     """Meta-train, select on meta-val, save into ``config.out``; the agent and evaluations."""
     torch.set_num_threads(1)
     tasks = tasks or load_task_set(config.suites, lcbench_configs=config.lcbench_configs)
-    train, val = tasks.part("meta-train"), tasks.part("meta-val")
+    train = tasks.part("meta-train")
+    val = [t for part in config.select_parts for t in tasks.part(part)]
     if config.select_on is not None:
         val = [t for t in val if t.suite in config.select_on]
     if not val:
-        raise ValueError("Model selection needs meta-val tasks; the suites' split has none.")
-    envs = DummyVecEnv([_make_env(train, config, config.seed * 1000 + i)
+        raise ValueError(
+            f"Model selection needs {' or '.join(config.select_parts)} tasks; the suites' "
+            "split has none."
+        )
+    reference = None
+    if config.worse_weight > 0:
+        referenced = list({id(t): t for t in [*train, *val]}.values())
+        reference = scratch_reference(referenced, config.budgets_of, warm=config.warm)
+    envs = DummyVecEnv([_make_env(train, config, config.seed * 1000 + i, reference)
                         for i in range(config.n_envs)])  # fmt: skip
     model = MaskablePPO(
         CandidatePolicy,
@@ -473,7 +575,10 @@ def train_ft_agent(
         "k_choices": list(config.k_choices), "n": config.n, "warm": config.warm,
         "train": asdict(config),
     }  # fmt: skip
-    selection = _Selection(val, config, spec, progress)
+    if reference is not None:
+        spec["scratch_reference"] = {"agent": _shown(DEFAULT_FT_AGENT_DIR), "seeds": REFERENCE_SEEDS,
+                                     "pairs": len(reference)}  # fmt: skip
+    selection = _Selection(val, config, spec, progress, reference)
     start = time.perf_counter()
     if config.init is not None:
         spec["init"] = _start_from(_net(model), config)
@@ -488,9 +593,13 @@ def train_ft_agent(
     net = _net(model)
     if selection.best_state is not None:
         net.load_state_dict(selection.best_state)
-    spec["selected"] = {"val_area": selection.best_scores["area"],
-                        "val_final": selection.best_scores["final"],
-                        "by": config.select_by, "on": sorted({t.suite for t in val})}  # fmt: skip
+    selected: dict[str, Any] = {"val_area": selection.best_scores["area"],
+                                "val_final": selection.best_scores["final"],
+                                "by": config.select_by, "on": sorted({t.suite for t in val}),
+                                "parts": list(config.select_parts)}  # fmt: skip
+    if "no_worse" in selection.best_scores:
+        selected["val_no_worse"] = selection.best_scores["no_worse"]
+    spec["selected"] = selected
     spec["train_seconds"] = round(time.perf_counter() - start, 1)
     spec["tasks"] = {
         "meta-train": [t.pool.task for t in train], "meta-val": [t.pool.task for t in val],
@@ -499,7 +608,9 @@ def train_ft_agent(
     out = Path(config.out)
     agent.save(out)
     with (out / "evaluations.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["timesteps", "area", "final", "seconds", "best"])
+        fields = ["timesteps", "area", "final", "worse", "no_worse", "seconds", "best"]
+        writer = csv.DictWriter(f, fields if reference is not None else
+                                [k for k in fields if k not in ("worse", "no_worse")])  # fmt: skip
         writer.writeheader()
         writer.writerows(selection.rows)
     return agent, selection.rows
