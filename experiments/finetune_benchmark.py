@@ -49,7 +49,7 @@ from tunegym.envs import (
     finetune_prior,
     snapshot_meta_features,
 )
-from tunegym.envs._pool import greedy_portfolio, normalised_areas, normalised_finals
+from tunegym.envs._pool import nested_portfolio, normalised_areas, normalised_finals
 from tunegym.space import FINE_TUNE, FINE_TUNE_SPACE
 
 ARMS = ("scratch", "transfer")
@@ -114,28 +114,32 @@ def candidate_rows(pool: CurvePool) -> dict[str, float]:
 
 def _warm_start(
     train: list[CurvePool], configs: list[dict], kinds: tuple[int, ...], portfolio: str
-) -> tuple[list[int], np.ndarray]:
-    """Candidates (indices of ``configs`` of the given kinds), the meta-train targets' greedy
-    portfolio first (on final scores, or on areas under the curves), and their prior."""
+) -> tuple[list[int], int, np.ndarray]:
+    """Candidates (indices of ``configs`` of the given kinds), the meta-train targets'
+    portfolio first (`nested_portfolio`, as `tune`'s: on final scores, or on areas under the
+    curves), the portfolio's size, and their prior."""
     keys = [FINE_TUNE_SPACE.key(c) for c in configs]  # one of configurations equal up to noise
     keep = [i for i, c in enumerate(configs)
             if int(c.get(FINE_TUNE, 0)) in kinds and keys.index(keys[i]) == i]  # fmt: skip
     score = normalised_areas if portfolio == "area" else normalised_finals
-    order = [keep[j] for j in greedy_portfolio(score(train)[:, keep], 8)]
+    kept_kinds = [int(configs[i].get(FINE_TUNE, 0)) for i in keep]
+    order = [keep[j] for j in nested_portfolio(score(train)[:, keep], kept_kinds, 8)]
+    size = len(order)
     order += [i for i in keep if i not in order]
-    return order, finetune_prior(train, [configs[i] for i in order])
+    return order, size, finetune_prior(train, [configs[i] for i in order])
 
 
 def episode(
-    agent: FreezeThawAgent, pool: CurvePool, order: list[int], prior: np.ndarray,
+    agent: FreezeThawAgent, pool: CurvePool, order: list[int], size: int, prior: np.ndarray,
     meta: np.ndarray | None, budget: int, seed: int,
 ) -> dict[str, float | list[float]]:  # fmt: skip
-    """One agent episode on ``pool``'s candidates ``order``; its regret curve and final test."""
+    """One agent episode on ``pool``'s candidates ``order`` (the first ``size`` its portfolio);
+    its regret curve and final test."""
     backend = PoolBackend(pool, meta)
     env = FreezeThawEnv(
         pool.space, [pool.configs[i] for i in order], backend, budget=budget,
         max_epochs=pool.max_epochs, prior=prior, k_choices=agent.k_choices,
-        trial_seeds=tuple(range(pool.n_seeds)), portfolio=range(min(8, len(order))),
+        trial_seeds=tuple(range(pool.n_seeds)), portfolio=range(size),
     )  # fmt: skip
     obs, info = env.reset(seed=seed)
     done = False
@@ -170,12 +174,12 @@ def run(args: Args) -> pd.DataFrame:
         arms = {"scratch": _warm_start(train, configs, (0,), args.portfolio),
                 "transfer": _warm_start(train, configs, (0, 1), args.portfolio)}  # fmt: skip
         for budget in args.budgets:
-            for arm, (order, prior) in arms.items():
+            for arm, (order, size, prior) in arms.items():
                 agent = agents[arm]
                 use_meta = bool(agent.spec.get("use_meta", True))
                 meta = metas.get(pool.task) if use_meta else None  # None: zeros
                 for seed in range(args.seeds):
-                    out = episode(agent, pool, order, prior, meta, budget, seed)
+                    out = episode(agent, pool, order, size, prior, meta, budget, seed)
                     rows.append({"task": pool.task, "family": pool.family, "budget": budget,
                                  "arm": arm, "seed": seed, **out})  # fmt: skip
         print(f"{pool.task}: done", flush=True)

@@ -18,6 +18,7 @@ from tunegym.agent._ftagent import (
 )
 from tunegym.agent._fttrain import FTTrainConfig, MetaTrainEnv, train_ft_agent
 from tunegym.envs import CurvePool, finetune_prior, load_suite
+from tunegym.envs._pool import greedy_portfolio, normalised_finals
 from tunegym.space import FINE_TUNE
 
 
@@ -188,10 +189,13 @@ def test_a_scratch_only_episode_holds_no_fine_tuning_candidate(finetune_tasks: T
     assert any(c[FINE_TUNE] == 1 for c in full.candidates)
     assert all(c[FINE_TUNE] == 0 for c in scratch.candidates)
     assert scratch.n == full.n - len({task.same[i] for i in fine})
-    kept = [task.pool.configs[i] for i in task.portfolio if i not in fine]
-    assert (
-        list(scratch.candidates[: len(kept)]) == kept
-    )  # the portfolio's scratch members, in order
+    # the portfolio's scratch members, in order, which are the scratch-only portfolio of the
+    # other meta-train targets (nested_portfolio)
+    kept = [i for i in task.portfolio if i not in fine]
+    assert list(scratch.candidates[: len(kept)]) == [task.pool.configs[i] for i in kept]
+    table = normalised_finals([t.pool for t in finetune_tasks.part("meta-train")[1:]])
+    cols = np.array([i for i in range(task.pool.n) if i not in fine])
+    assert kept == [int(cols[j]) for j in greedy_portfolio(table[:, cols], 8)]
 
 
 def test_scratch_reference_is_a_scratch_only_run_of_each_fine_tuning_task(

@@ -4,6 +4,7 @@ dataset of a family, so fine-tuning on a sibling never trains on the target's te
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -244,3 +245,25 @@ def test_max_rows_keeps_the_same_rows_in_siblings() -> None:
 
 def _parts(ds: TabularDataset) -> list[np.ndarray]:
     return [ds.indices_train, ds.indices_val, ds.indices_test]
+
+
+def test_folds_of_a_rows_split_are_logged_as_their_own_procedure(tmp_path: Path) -> None:
+    from tunegym.metastore import MetaStore, Procedure, SplitSpec
+
+    test_folds = list(iter_folds("keel:yeast1", n_folds=5, split="rows", seed=2))
+    val_folds = cv_folds("keel:yeast1", n_folds=4, split="rows", seed=1)
+    spec = SplitSpec.of_dataset(test_folds[3])
+    assert (spec.procedure, spec.n_folds, spec.fold, spec.test_size) == (
+        Procedure.CV_ROWS, 5, 3, None,
+    )  # fmt: skip
+    inner = SplitSpec.of_dataset(val_folds[1], test_size=0.2)
+    assert (inner.procedure, inner.fold, inner.val_size, inner.test_size) == (
+        Procedure.CV_ROWS, 1, None, 0.2,
+    )  # fmt: skip
+    assert inner.key.startswith("cv-rows|seed=1|folds=4|fold=1")
+    with MetaStore(str(tmp_path / "ms.sqlite")) as store:  # stored, and found again
+        dataset = store.get_or_create_dataset("yeast1", spec="keel:yeast1")
+        task = store.get_or_create_task(dataset, inner)
+        assert task.split == inner
+        assert store.get_or_create_task(dataset, inner).id == task.id
+        assert store.get_or_create_task(dataset, spec).id != task.id

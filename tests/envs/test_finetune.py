@@ -170,3 +170,31 @@ def test_normalised_areas_reward_early_scores_where_finals_tie() -> None:
     areas = normalised_areas([pool])[0]
     assert areas.tolist() == pytest.approx([(2.3 - 1.6) / (2.7 - 1.6), 1.0, 0.0])
     assert greedy_portfolio(normalised_areas([pool]), 1) == [1]
+
+
+def test_the_nested_portfolio_holds_the_scratch_only_one_in_order() -> None:
+    from tunegym.envs._pool import greedy_portfolio, nested_portfolio
+
+    # columns 0-2 scratch, 3-4 fine-tune; rows are targets
+    table = np.array([
+        [0.2, 0.9, 0.1, 1.0, 0.3],  # fine-tuning pays
+        [0.3, 0.2, 0.1, 1.0, 0.2],
+        [0.9, 0.1, 0.1, 0.2, 0.2],  # it does not; scratch column 0 wins
+        [0.1, 0.1, 0.8, 0.1, 0.9],
+    ])  # fmt: skip
+    kinds = [0, 0, 0, 1, 1]
+    both = greedy_portfolio(table, 3)
+    scratch = greedy_portfolio(table[:, :3], 3)
+    assert both == [3, 4, 0] and scratch == [0, 1, 2]
+    # the greedy over both kinds keeps one scratch column; the nested one keeps all three,
+    # in the scratch-only order, after the fine-tuning picks where the greedy puts them
+    nested = nested_portfolio(table, kinds, 3)
+    assert nested == [3, 4, 0, 1, 2]
+    assert [j for j in nested if kinds[j] == 0] == scratch
+    kinds_mixed = [1, 0, 0, 1, 0]  # a scratch pick ahead of a fine-tuning one is replaced in place
+    mixed = nested_portfolio(table, kinds_mixed, 3)
+    scratch_mixed = [[1, 2, 4][j] for j in greedy_portfolio(table[:, [1, 2, 4]], 3)]
+    assert [j for j in mixed if kinds_mixed[j] == 0] == scratch_mixed
+    picks = greedy_portfolio(table, 3)
+    assert [j for j in mixed[:3] if kinds_mixed[j]] == [j for j in picks if kinds_mixed[j]]
+    assert nested_portfolio(table[:, :3], [0, 0, 0], 3) == scratch  # one kind: the greedy one

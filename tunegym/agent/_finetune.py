@@ -30,7 +30,7 @@ from tunegym.envs import (
     finetune_pools,
     finetune_prior,
 )
-from tunegym.envs._pool import greedy_portfolio, normalised_finals
+from tunegym.envs._pool import nested_portfolio, normalised_finals
 from tunegym.space import FINE_TUNE, FINE_TUNE_SPACE, LCBENCH_SPACE
 from tunegym.training import spec_to_dict
 
@@ -145,14 +145,16 @@ def finetune_search(
 
 
 def _portfolio_picks(train: Sequence[Any], configs: Sequence[Mapping[str, Any]]) -> list[int]:
-    """The meta-train targets' greedy portfolio, each pick mapped to the nearest candidate of
-    its kind not picked yet."""
+    """The meta-train targets' portfolio (`nested_portfolio`: the scratch-only portfolio, in
+    order, with fine-tuning picks where the greedy portfolio over both kinds puts them), each
+    pick mapped to the nearest candidate of its kind not picked yet."""
     table = normalised_finals(train)
     pool_configs = train[0].configs
     unit = FINE_TUNE_SPACE.to_unit_many(configs)
     kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in configs])
+    pool_kinds = [int(c.get(FINE_TUNE, 0)) for c in pool_configs]
     picked: list[int] = []
-    for j in greedy_portfolio(table, _PORTFOLIO):
+    for j in nested_portfolio(table, pool_kinds, _PORTFOLIO):
         config = pool_configs[j]
         d = ((unit - FINE_TUNE_SPACE.to_unit(config)) ** 2).sum(axis=1)
         d = np.where(kinds == int(config.get(FINE_TUNE, 0)), d, np.inf)

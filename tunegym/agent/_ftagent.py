@@ -34,7 +34,7 @@ from tunegym.envs import (
     PoolBackend,
     finetune_prior,
 )
-from tunegym.envs._pool import greedy_portfolio, normalised_finals
+from tunegym.envs._pool import greedy_portfolio, nested_portfolio, normalised_finals
 from tunegym.space import FINE_TUNE
 
 __all__ = [
@@ -94,9 +94,11 @@ class TaskSet:
     tasks' configurations by position, so a suite's tasks hold as many configurations, and the
     i-th of each means the same: LCBench's and the meta-dataset's tasks share theirs, the
     fine-tuning meta-dataset's i-th candidate is the same point relative to each target's
-    source. Where the configurations are shared, a configuration's prior is its mean normalised
-    final score; where they differ, `tunegym.envs.finetune_prior` (the nearest configuration of
-    the same kind on each task).
+    source. Where some configurations fine-tune a model, the portfolio is
+    `tunegym.envs._pool.nested_portfolio` (it holds the scratch-only portfolio). Where the
+    configurations are shared, a configuration's prior is its mean normalised final score; where
+    they differ, `tunegym.envs.finetune_prior` (the nearest configuration of the same kind on
+    each task).
 
     Args:
         suites: suite name → its pools (`tunegym.envs.load_suite`).
@@ -123,6 +125,7 @@ class TaskSet:
                     "configurations; a suite's portfolio needs them aligned by position."
                 )
             shared = all(p.configs == train[0].configs for p in pools)
+            kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in train[0].configs])
             table = normalised_finals(train)
             total = table.sum(axis=0)
             where = {p.task: t for t, p in enumerate(train)}
@@ -141,7 +144,11 @@ class TaskSet:
                         pool,
                         suite,
                         prior.astype(np.float32),
-                        tuple(greedy_portfolio(rest, portfolio_size)),
+                        tuple(
+                            nested_portfolio(rest, kinds, portfolio_size)
+                            if kinds.any()
+                            else greedy_portfolio(rest, portfolio_size)
+                        ),
                         m.astype(np.float32),
                     )
                 )

@@ -36,6 +36,7 @@ __all__ = [
     "greedy_portfolio",
     "lcbench_pools",
     "load_suite",
+    "nested_portfolio",
     "normalised_finals",
     "snapshot_meta_features",
     "table_pools",
@@ -542,6 +543,24 @@ def normalised_areas(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:
         area = p.truth.mean(axis=1)
         rows.append((area - area.min()) / max(area.max() - area.min(), 1e-12))
     return np.vstack(rows)
+
+
+def nested_portfolio(table: npt.NDArray[np.float64], kinds: npt.ArrayLike, k: int) -> list[int]:
+    """A portfolio of columns of two kinds (``kinds``: 1 fine-tunes a model, 0 trains from
+    scratch) that holds the scratch-only portfolio, in its order.
+
+    The greedy portfolio over all columns decides where fine-tuning columns come; its scratch
+    picks are replaced, in order, by the greedy portfolio of the scratch columns alone, whose
+    remaining picks follow. So a run that may fine-tune tries every scratch configuration a run
+    without a model would try first, and in the same order, only later: the greedy portfolio
+    over both kinds would pick the scratch columns that best complement its fine-tuning picks,
+    and lose the ones that win where fine-tuning does not pay.
+    """
+    kinds = np.asarray(kinds)
+    scratch_cols = np.flatnonzero(kinds == 0)
+    scratch = iter([int(scratch_cols[j]) for j in greedy_portfolio(table[:, scratch_cols], k)])
+    picked = [j if kinds[j] else next(scratch) for j in greedy_portfolio(table, k)]
+    return picked + list(scratch)
 
 
 def greedy_portfolio(table: npt.NDArray[np.float64], k: int) -> list[int]:

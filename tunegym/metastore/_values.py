@@ -83,6 +83,7 @@ class Procedure(enum.StrEnum):
     HOLDOUT = "holdout"
     CV = "cv"
     HOLDOUT_ROWS = "holdout-rows"  # a hold-out split by rows' content (split="rows")
+    CV_ROWS = "cv-rows"  # one fold of a cross-validation by rows' content (split="rows")
 
 
 class DataSplit(enum.StrEnum):
@@ -296,9 +297,10 @@ class SplitSpec:
             _check_share(f"SplitSpec.{name}", share)
             if share is not None:  # 15 digits, as setups: 0.1 + 0.2 is the share 0.3
                 object.__setattr__(self, name, float(f"{share:.15g}"))
-        if self.procedure is not Procedure.CV and (self.n_folds, self.fold) != (None, None):
+        folds = self.procedure in (Procedure.CV, Procedure.CV_ROWS)
+        if not folds and (self.n_folds, self.fold) != (None, None):
             raise ValueError("A hold-out SplitSpec takes no n_folds/fold; use Procedure.CV.")
-        if self.procedure is Procedure.CV:
+        if folds:
             _check_int("SplitSpec.n_folds", self.n_folds, 2)
             if self.fold is not None:
                 _check_int("SplitSpec.fold", self.fold, 0)
@@ -311,7 +313,7 @@ class SplitSpec:
     def key(self) -> str:
         """The task's natural key within its dataset (NULLs spelled out, so it can be unique)."""
         parts = [self.procedure.value, f"seed={self.seed}"]
-        if self.procedure is Procedure.CV:
+        if self.procedure in (Procedure.CV, Procedure.CV_ROWS):
             parts += [f"folds={self.n_folds}", f"fold={self.fold}"]
         return "|".join([*parts, f"val={self.val_size!r}", f"test={self.test_size!r}"])
 
@@ -329,12 +331,13 @@ class SplitSpec:
         """
         if dataset.split == "rows":
             # Parts by rows' hash draws: the shares are the draws' thresholds, not row counts.
-            if dataset.n_folds:
-                raise ValueError(
-                    f"{dataset.name}: logging folds of a split='rows' dataset is not supported; "
-                    "log its hold-out split (no n_folds)."
-                )
-            return cls(Procedure.HOLDOUT_ROWS, dataset.seed, val_size, test_size)
+            if not dataset.n_folds:
+                return cls(Procedure.HOLDOUT_ROWS, dataset.seed, val_size, test_size)
+            if dataset.fold_part == "val":  # validation folds beside a hold-out test part
+                return cls(Procedure.CV_ROWS, dataset.seed, None, test_size, dataset.n_folds,
+                           dataset.fold)  # fmt: skip
+            return cls(Procedure.CV_ROWS, dataset.seed, val_size, None, dataset.n_folds,
+                       dataset.fold)  # fmt: skip
         sizes = {"val": len(dataset.indices_val), "test": len(dataset.indices_test)}
         rows = sum(sizes.values()) + len(dataset.indices_train)
         validation_folds = bool(dataset.n_folds) and dataset.fold_part == "val"
