@@ -121,3 +121,26 @@ def test_invalid_arguments(dataset: TabularDataset) -> None:
         BatchedTrial(dataset, [1e-3, -1.0], BATCH_SIZE, MAX_EPOCHS)
     with pytest.raises(ValueError, match="epochs to train"):
         BatchedTrial(dataset, LRS, BATCH_SIZE, MAX_EPOCHS).train(0)
+
+
+def test_members_fine_tune_from_an_init_as_separate_trials_do(dataset: TabularDataset) -> None:
+    from tunegym.training import build_mlp, transfer_state
+
+    source = Trial(dataset, TrainConfig(1e-2, BATCH_SIZE, 4, SEED + 1), SPEC)
+    source.train(4)
+    names = list(dataset.feature_names_out)
+    target = build_mlp(SPEC, dataset.n_features, dataset.n_classes, seed=SEED)
+    init = transfer_state(source.model.state_dict(), target, source_inputs=names,
+                          target_inputs=names, same_classes=False, seed=SEED)  # fmt: skip
+    batched = BatchedTrial(dataset, LRS, BATCH_SIZE, MAX_EPOCHS, SEED, SPEC, init=init,
+                           probe_head=True)  # fmt: skip
+    batched.train(3)
+    for member, lr in enumerate(LRS):
+        single = Trial(dataset, TrainConfig(lr, BATCH_SIZE, MAX_EPOCHS, SEED), SPEC, init=init,
+                       probe_head=True)  # fmt: skip
+        single.train(3)
+        assert_close_curves(batched.members_history[member], single.history, len(dataset.y_val))
+        assert_close_weights(batched.member_model(member), single.model)
+    with pytest.raises(ValueError, match="init does not fit"):
+        BatchedTrial(dataset, LRS, BATCH_SIZE, MAX_EPOCHS, SEED, MLPSpec(depth=1, width=8),
+                     init=init)  # fmt: skip

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,8 @@ from tunegym.training._model import (
 )
 from tunegym.training._records import EpochRecord, best_record, make_record
 from tunegym.training._seeding import DROPOUT_STREAM, derived_generator
-from tunegym.training._trial import check_epochs, device_splits, row_elements
+from tunegym.training._transfer import probe_head as fit_head
+from tunegym.training._trial import check_epochs, device_splits, load_init, row_elements
 
 __all__ = ["BatchedTrial"]
 
@@ -62,10 +63,15 @@ class BatchedTrial:
         momentum: SGD's momentum, as in :class:`~tunegym.training.TrainConfig`.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:<i>"`` or ``"auto"``.
         eval_test: also score the test split after every epoch.
+        init: initial weights of every member, as :class:`~tunegym.training.Trial`'s
+            (fine-tuning a model trained on a related dataset, `transfer_state`).
+        probe_head: fit the output layer before training, as ``Trial``'s (one probe serves
+            every member: it does not depend on the learning rate); its seconds are shared
+            among the members' first epochs.
 
     Raises:
         ValueError: for no learning rate, an invalid hyperparameter, CUDA requested but
-            unavailable, or an empty split.
+            unavailable, an empty split, or an ``init`` that does not fit the model.
 
     Example:
         >>> from tunegym.data import load_dataset
@@ -89,6 +95,8 @@ class BatchedTrial:
         *,
         device: str | torch.device = "cpu",
         eval_test: bool = False,
+        init: Mapping[str, torch.Tensor] | None = None,
+        probe_head: bool = False,
     ) -> None:
         if len(lrs) == 0:
             raise ValueError("BatchedTrial needs at least one learning rate, got none.")
@@ -105,18 +113,25 @@ class BatchedTrial:
         self._activation = ACTIVATIONS[spec.activation]
 
         k = len(lrs)
-        init = build_mlp(spec, dataset.n_features, dataset.n_classes, seed=seed)
-        self._dropouts = init.dropouts
-        self._row_elements = row_elements(init, dataset.n_features)
+        start = build_mlp(spec, dataset.n_features, dataset.n_classes, seed=seed).to(self.device)
+        if init is not None:
+            load_init(start, init, dataset, spec)
+        self._probe_seconds = 0.0  # shared among the members' first epochs
+        if probe_head:
+            began = time.perf_counter()
+            fit_head(start, self._X_train, self._y_train, seed=seed)
+            self._probe_seconds = (time.perf_counter() - began) / k
+        self._dropouts = start.dropouts
+        self._row_elements = row_elements(start, dataset.n_features)
         # Row r of the flat buffers is one member's parameter vector, laid out as
         # parameters_to_vector(model.parameters()); the stacked layer tensors are views of it.
-        vector = parameters_to_vector(init.parameters()).to(self.device)
+        vector = parameters_to_vector(start.parameters()).detach()
         self._flat = vector.expand(k, -1).clone()
         # The optimiser's per-member state, rows as in _flat (SGD's buffer is set on step 1).
         self._state: dict[str, torch.Tensor] = {}
         if optimizer == "adam":
             self._state = {name: torch.zeros_like(self._flat) for name in ("exp_avg", "exp_avg_sq")}
-        self._shapes = [tuple(p.shape) for p in init.parameters()]
+        self._shapes = [tuple(p.shape) for p in start.parameters()]
         self._params = self._layer_views()
         self._lrs = torch.tensor(lrs, dtype=torch.float32, device=self.device).view(k, 1)
         self._steps = 0
@@ -273,6 +288,7 @@ class BatchedTrial:
             table = torch.cat([*scores, finite], dim=1).tolist()
         self._epochs_done += 1
         seconds = (time.perf_counter() - start) / n_rows
+        seconds += self._probe_seconds if epoch == 0 else 0.0
         records = [
             (
                 member,

@@ -158,7 +158,7 @@ class Trial:
             spec, dataset.n_features, dataset.n_classes, seed=config.seed
         ).to(self.device)
         if init is not None:
-            _load_init(self._model, init, dataset, spec)
+            load_init(self._model, init, dataset, spec)
         self._probe_seconds = 0.0  # charged to the first epoch
         if probe_head:
             start = time.perf_counter()
@@ -352,7 +352,7 @@ class Trial:
         return cls.from_state_dict(state, dataset, device=device)
 
 
-def _load_init(
+def load_init(
     model: MLP, init: Mapping[str, torch.Tensor], dataset: TabularDataset, spec: ModelSpec
 ) -> None:
     try:
