@@ -66,7 +66,7 @@ class Args:
 
 
 def _portfolio(k: int) -> list[dict[str, Any]]:
-    from tunegym.agent._tune import _meta_train_pools
+    from tunegym.agent._tunesetup import _meta_train_pools
     from tunegym.envs._pool import greedy_portfolio, normalised_finals
 
     pools = _meta_train_pools()

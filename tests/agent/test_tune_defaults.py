@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tunegym.agent import AUTO_METHODS, DEFAULT_BUDGETS, resolve_search, tune
-from tunegym.agent._tune import _with_portfolio
+from tunegym.agent._tunesetup import _with_portfolio
 from tunegym.cli import app
 from tunegym.envs import SearchSpace
 from tunegym.metastore import PortfolioEntry, WarmStart
