@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tunegym.errors import MetaStoreOpenError, MetaStoreReadOnlyError
-from tunegym.metastore import _curves, _entities, _exchange, _zoo
+from tunegym.metastore import _entities, _exchange
+from tunegym.metastore._curvestore import CurvesMixin
 from tunegym.metastore._engine import (
     READ_ONLY,
     head_revision,
@@ -52,20 +53,14 @@ from tunegym.metastore._values import (
     TaskRef,
     parse_enum,
 )
-from tunegym.metastore._zoo import ZooEntry
-
-if TYPE_CHECKING:
-    import torch
-
-    from tunegym.data import TabularDataset
-    from tunegym.training import ModelSpec, TrainConfig
+from tunegym.metastore._zoostore import ZooMixin
 
 __all__ = ["MetaStore"]
 
 T = TypeVar("T")
 
 
-class MetaStore:
+class MetaStore(CurvesMixin, ZooMixin):
     """A store of datasets, tasks, flows, setups, runs and their per-epoch evaluations.
 
     Opening a store creates the database if needed and migrates it to the newest schema
@@ -381,121 +376,7 @@ class MetaStore:
         records = list(runs)
         return self._write("add_runs", lambda session: _entities.insert_runs(session, records))
 
-    def log_trial(
-        self,
-        dataset: TabularDataset,
-        config: TrainConfig,
-        spec: ModelSpec,
-        history: Sequence[EpochLike],
-        *,
-        val_size: float = 0.2,
-        test_size: float = 0.2,
-        device: str = "cpu",
-        checkpoint: str | None = None,
-        hardware: str | None = None,
-        finished: bool = True,
-    ) -> int:
-        """Store a trained tunegym trial as a local run; return its id.
-
-        The dataset, task (seed and fold from ``dataset``), flow (``spec``) and setup (``config``
-        without its seed) are found or added; the status comes from ``history`` (``diverged`` if
-        an epoch diverged, ``failed`` if empty, ``partial`` while not ``finished``). Logging the
-        same trial again adds nothing, unless the new history is longer: it then replaces the
-        stored one; or unless the stored run is ``partial`` and this one ``finished``: it then
-        takes the final status. Logging after every epoch with ``finished=False``, and at the end
-        with ``finished=True``, keeps every trained epoch of a run that is killed, marked as such.
-
-        Args:
-            dataset: the data the trial trained on.
-            config: its hyperparameters (``config.seed`` is the run's seed).
-            spec: its network.
-            history: its epoch records (``Trial.train`` / ``Trial.history``).
-            val_size: the ``val_size`` the dataset was loaded with (checked against its sizes).
-            test_size: the ``test_size`` it was loaded with (hold-out splits).
-            device: where it trained (``"cuda"`` adds the GPU's name to the hardware).
-            checkpoint: the checkpoint it started from, if any (``init="checkpoint"``).
-            hardware: overrides the detected hardware.
-            finished: whether the trial has ended (``False``: stored as ``partial``, its curve
-                may grow).
-
-        Example:
-            >>> from tunegym.training import MLPSpec, TrainConfig, Trial
-            >>> from tunegym.data import load_dataset
-            >>> ds, config = load_dataset("sklearn:iris"), TrainConfig(1e-2, 16, 2)
-            >>> with MetaStore(":memory:") as store:
-            ...     run_id = store.log_trial(ds, config, MLPSpec(), Trial(ds, config).train(2))
-            ...     store.stats().epochs
-            2
-        """
-        split = SplitSpec.of_dataset(dataset, val_size=val_size, test_size=test_size)
-        ran_on = hardware or _curves.detect_hardware(device)
-        return self._write(
-            "log_trial",
-            lambda session: _curves.log_trial(
-                session, dataset, config, spec, history, split=split, checkpoint=checkpoint,
-                hardware=ran_on, finished=finished,
-            ),
-        )  # fmt: skip
-
-    def log_curves(
-        self,
-        frame: pd.DataFrame,
-        *,
-        split: SplitSpec | None = None,
-        model: Mapping[str, Any] | None = None,
-        hardware: str | None = None,
-    ) -> list[int]:
-        """Store a curve table (``tunegym.envs.record_curves``) as local runs, idempotently.
-
-        Each (dataset, lr, batch_size, seed) becomes a run of the flow of the table's model
-        (``attrs["tunegym"]["model"]``), with setup ``{lr, batch_size, max_epochs, weight_decay}``
-        where ``max_epochs`` is the table's last epoch. The header's env meta-features are kept
-        as ``tunegym.*`` meta-features. Stored runs are not added again. One transaction.
-
-        Args:
-            frame: the curve table.
-            split: the split the curves were recorded on (``None``: ``load_dataset``'s default).
-            model: the model spec when the table has no header.
-            hardware: where the curves were recorded (default: this machine).
-
-        Returns:
-            The run ids, one per curve.
-        """
-        ran_on = hardware or _curves.detect_hardware()
-        return self._write(
-            "log_curves",
-            lambda session: _curves.log_curves(
-                session, frame, split=split or SplitSpec(), model=model, hardware=ran_on
-            ),
-        )
-
     # --- reading ----------------------------------------------------------------------------
-
-    def curves(
-        self,
-        dataset: DatasetRef | int | str,
-        flow: FlowRef | int | str | None = None,
-        *,
-        task: TaskRef | int | None = None,
-        run_ids: bool = False,
-    ) -> pd.DataFrame:
-        """The curve table of a dataset, in ``tunegym.envs``' format (``CURVE_COLUMNS``).
-
-        ``tunegym.envs.ReplayBackend(store.curves("sklearn:iris"))`` replays it; its
-        ``attrs["tunegym"]`` header holds the model and the env meta-features.
-
-        Args:
-            dataset: a reference, an internal id, or a spec/name.
-            flow: whose runs (reference, id or name); needed when several flows have runs.
-            task: which task's runs (reference or id); needed when several tasks have runs.
-            run_ids: add a ``run_id`` column (each row's run in the store).
-
-        Raises:
-            DatasetNotFoundError: (a ``ValueError``) for an unknown dataset, with a near miss.
-            ValueError: if it has no runs, or runs of several tasks/flows and none was chosen.
-        """
-        with self._reading() as session:
-            return _curves.read_curves(session, dataset, flow, task, run_ids)
 
     def datasets(self) -> pd.DataFrame:
         """Stored datasets (indexed by id) with their identities, sizes and number of runs."""
@@ -584,90 +465,3 @@ class MetaStore:
             "import_parquet",
             lambda session: _exchange.import_parquet(session, Path(directory), self.revision),
         )
-
-    # --- model zoo --------------------------------------------------------------------------
-
-    def zoo_add(
-        self,
-        weights: Mapping[str, torch.Tensor],
-        *,
-        dataset: str | DatasetRef | TabularDataset,
-        schema: str,
-        feature_names: Sequence[str],
-        feature_names_out: Sequence[str],
-        class_names: Sequence[str],
-        spec: Mapping[str, Any] | ModelSpec,
-        config: Mapping[str, Any],
-        scores: Mapping[str, float],
-        epochs: int,
-        run_id: int | None = None,
-        name: str | None = None,
-        note: str | None = None,
-    ) -> ZooEntry:
-        """Add a trained network to the model zoo, its weights stored in the database.
-
-        The same weights (same SHA-256) of the same dataset are stored once: adding them again
-        returns the stored entry, whatever its name and note.
-
-        Args:
-            weights: its state dict (``model.state_dict()``), saved on the CPU.
-            dataset: what it trained on: a spec or name (added if not stored; a string with a
-                colon is stored as a spec), a `DatasetRef`, or the `TabularDataset` itself.
-            schema: the caller's fingerprint of the feature schema (at most 64 characters).
-            feature_names: the raw feature columns.
-            feature_names_out: the preprocessed columns, i.e. the network's inputs, in order.
-            class_names: the classes of its outputs, in order.
-            spec: its model spec (``spec_to_dict(spec)``, or the spec itself).
-            config: its hyperparameters (JSON-able; a dataclass is turned into a dict).
-            scores: measure -> finite value (``{"val_accuracy": 0.93, "test_accuracy": 0.9}``).
-            epochs: epochs trained (>= 1).
-            run_id: the run whose best epoch it is (``log_trial``'s id), if any.
-            name: a unique name (default ``<dataset name>-<8 hex of the SHA-256>``).
-            note: free text (at most 500 characters).
-
-        Raises:
-            TypeError, ValueError: for invalid values, an unknown run, or a name already taken.
-        """
-        return self._write(
-            "zoo_add",
-            lambda session: _zoo.add_model(
-                session, weights, dataset=dataset, run_id=run_id, name=name, schema=schema,
-                feature_names=feature_names, feature_names_out=feature_names_out,
-                class_names=class_names, spec=spec, config=config, scores=scores,
-                epochs=epochs, note=note,
-            ),
-        )  # fmt: skip
-
-    def zoo_models(
-        self, *, schema: str | None = None, dataset: str | DatasetRef | None = None
-    ) -> list[ZooEntry]:
-        """The zoo's models, newest first: all, or those of a feature schema and/or dataset.
-
-        Raises:
-            DatasetNotFoundError: (a ``ValueError``) for a dataset not in the store.
-        """
-        with self._reading() as session:
-            return _zoo.list_models(session, schema=schema, dataset=dataset)
-
-    def zoo_get(self, ref: str | int) -> ZooEntry:
-        """A zoo model by name or id (a string of digits that is no name reads as an id).
-
-        Raises:
-            ZooModelNotFoundError: (a ``ValueError``) for none, with near names.
-        """
-        with self._reading() as session:
-            return _zoo.get_entry(session, ref)
-
-    def zoo_weights(self, ref: str | int | ZooEntry) -> dict[str, torch.Tensor]:
-        """A zoo model's state dict, on the CPU (``model.load_state_dict(...)`` takes it).
-
-        Raises:
-            ZooModelNotFoundError: (a ``ValueError``) for an unknown model.
-            ValueError: if the stored weights do not match their SHA-256.
-        """
-        with self._reading() as session:
-            return _zoo.model_weights(session, ref)
-
-    def zoo_remove(self, ref: str | int | ZooEntry) -> ZooEntry:
-        """Delete a zoo model and its weights; return what was stored."""
-        return self._write("zoo_remove", lambda session: _zoo.remove_model(session, ref))
