@@ -12,11 +12,12 @@ meta-val tasks (`tunegym.agent._fttrain`), writes ``OUT/weights.pt``, ``OUT/agen
 
 ``--transfer`` trains a transfer agent (issue 16, `FTTrainConfig.transfer`): PPO starts from
 the shipped agent's network and learns on the meta-dataset of fine-tuning's meta-train targets
-(budgets 50 and 100 epochs) besides both suites (so that it keeps tuning from scratch), and is
-selected on the fine-tuning meta-val targets. ``--ship`` then installs it in
+(budgets 50 and 100 epochs) besides both suites (so that it keeps tuning from scratch); its
+return charges ending worse than a scratch-only run (``--worse-weight``), and it is selected on
+the fine-tuning meta-train and meta-val targets. ``--ship`` then installs it in
 ``tunegym/agent/pretrained/freeze_thaw_transfer``, where `tunegym.tune` runs it whenever some
-candidates fine-tune a model. None ships: on held-out targets it fine-tunes nearly always and is
-worse than scratch more often than the freeze-thaw agent (docs/TRANSFER.md).
+candidates fine-tune a model. None ships: on held-out targets it is worse than scratch more
+often than the freeze-thaw agent (docs/TRANSFER.md).
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ def test_the_transfer_recipe_starts_from_the_shipped_agent_and_selects_on_fine_t
 
     config = FTTrainConfig.transfer(out="x")
     assert config.init == str(DEFAULT_FT_AGENT_DIR) and config.bc_episodes == 0
-    assert config.select_on == ("finetune",) and config.select_by == "area+final"
+    assert config.select_on == ("finetune",) and config.select_by == "return"
+    assert config.select_parts == ("meta-train", "meta-val") and config.worse_weight > 0
     assert config.suites == ("lcbench", "own", "finetune") and config.budgets_of("finetune")
     quick = FTTrainConfig.transfer(out="x", quick=True, seed=3)
     assert quick.timesteps < 1000 and quick.hidden == config.hidden and quick.seed == 3

@@ -194,18 +194,21 @@ class FTTrainConfig:
         cls, out: str = "runs/ft-transfer", *, quick: bool = False, **changes: Any
     ) -> FTTrainConfig:
         """The transfer agent's recipe (issue 16), which `tunegym.tune` runs, once installed, when
-        some candidates fine-tune a pre-trained model: PPO starts from the shipped freeze-thaw agent and learns
-        on the fine-tuning meta-dataset's meta-train targets (drawn 10 times as often as a task of
-        either other suite, which it keeps learning on so as not to forget tuning from scratch
-        on hundreds of candidates), its return charging the final regret once more
-        (``final_weight=1``), and is selected on the fine-tuning meta-val targets by area plus
-        final regret, 10 episodes per target and budget. ``quick``: the same in seconds."""
+        some candidates fine-tune a pre-trained model. PPO starts from the shipped freeze-thaw
+        agent and learns on the fine-tuning meta-dataset's meta-train targets (drawn 10 times as
+        often as a task of either other suite, which it keeps learning on so as not to forget
+        tuning from scratch on hundreds of candidates). Its return charges the final regret once
+        more (``final_weight=1``) and 4 times its excess over a scratch-only run's
+        (``worse_weight=4``). It is selected by that return on the fine-tuning meta-train and
+        meta-val targets, 10 episodes per target and budget: meta-val holds one target where
+        scratch is better. ``quick``: the same in seconds."""
         recipe: dict[str, Any] = {
             "suites": ("lcbench", "own", "finetune"), "suite_weights": (1.0, 1.0, 10.0),
-            "select_on": ("finetune",), "select_by": "area+final",
+            "select_on": ("finetune",), "select_by": "return",
+            "select_parts": ("meta-train", "meta-val"),
             "init": str(DEFAULT_FT_AGENT_DIR), "bc_episodes": 0, "eval_seeds": 10,
             "learning_rate": 3e-4, "eval_every": 25_000, "max_minutes": 32.0,
-            "final_weight": 1.0,
+            "final_weight": 1.0, "worse_weight": 4.0,
         }  # fmt: skip
         if quick:
             # the recipe's suites; the width of the agent it starts from, so no teacher to clone
