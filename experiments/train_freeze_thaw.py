@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--worse-weight", type=float, default=None,
                         help="the return also pays minus this times how far the final regret "
                         "exceeds a scratch-only run's, where candidates fine-tune")  # fmt: skip
+    parser.add_argument("--scratch-better-weight", type=float, default=None,
+                        help="how many times as often a fine-tuning meta-train target where "
+                        "scratch is better is drawn")  # fmt: skip
     parser.add_argument("--select-by", choices=SELECT_BY, default=None,
                         help="what meta-val selection minimises")  # fmt: skip
     parser.add_argument("--select-on-train", action="store_true",
@@ -72,7 +75,7 @@ def main() -> None:
     changes: dict[str, Any] = {"seed": args.seed, "warm": not args.no_warm,
                                "use_meta": not args.no_meta}  # fmt: skip
     for name in ("learning_rate", "eval_every", "max_minutes", "final_weight", "worse_weight",
-                 "select_by"):  # fmt: skip
+                 "select_by", "scratch_better_weight"):  # fmt: skip
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.select_on_train:

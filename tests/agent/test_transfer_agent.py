@@ -259,3 +259,29 @@ def test_selection_by_return_charges_what_training_does(tmp_path: Path) -> None:
     assert set(agent.spec["tasks"]["meta-val"]) == {
         t.pool.task for t in tasks.part("meta-train") + tasks.part("meta-val")
     }
+
+
+def test_scratch_better_targets_can_be_drawn_more_often(finetune_tasks: TaskSet) -> None:
+    from tunegym.agent._fttrain import scratch_better
+
+    train = finetune_tasks.part("meta-train")
+    harder = {t.pool.task for t in train if scratch_better(t.pool)}
+    assert 0 < len(harder) < len(train) / 2
+    for task in train:  # by the definition: the best scratch final above the best fine-tuned
+        kinds = np.array([c[FINE_TUNE] for c in task.pool.configs])
+        final = task.pool.truth[:, -1]
+        assert (task.pool.task in harder) == (final[kinds == 0].max() > final[kinds == 1].max())
+    shares = {}
+    for weight in (1.0, 6.0):
+        config = FTTrainConfig.quick(suites=("finetune",), n=40, scratch_better_weight=weight)
+        env = MetaTrainEnv(train, config, seed=0)
+        drawn = []
+        for s in range(200):
+            env.reset(seed=s)
+            drawn.append(env._drawn[0] in harder)
+        shares[weight] = np.mean(drawn)
+    share = len(harder) / len(train)
+    assert abs(shares[1.0] - share) < 0.1
+    assert abs(shares[6.0] - 6 * share / (6 * share + 1 - share)) < 0.1
+    with pytest.raises(ValueError, match="scratch_better_weight"):
+        FTTrainConfig(scratch_better_weight=0.0)

@@ -39,7 +39,7 @@ from tunegym.agent._ftagent import (
     run_ft_episode,
     task_env,
 )
-from tunegym.envs import DEFAULT_K, FreezeThawEnv
+from tunegym.envs import DEFAULT_K, CurvePool, FreezeThawEnv
 from tunegym.space import FINE_TUNE
 
 __all__ = [
@@ -102,6 +102,10 @@ class FTTrainConfig:
             ends on (0: the env's return alone, minus the area under the regret curve). The
             area rewards a fast start; a weight on the end rewards ending on the best model,
             which is what a run that may fine-tune must not lose.
+        scratch_better_weight: how many times as often as another of its suite a meta-train
+            task is drawn where some candidates fine-tune a model and scratch is better (its
+            best scratch candidate ends above its best fine-tuning one, `scratch_better`): 8 of
+            the fine-tuning meta-dataset's 39, which the policy must learn to tell apart.
         worse_weight: on tasks where some candidates fine-tune a model, training's return
             also pays minus this times how far the final regret exceeds a scratch-only run's
             of the same budget (`scratch_reference`: the shipped agent, greedy, on the task's
@@ -148,6 +152,7 @@ class FTTrainConfig:
     reward_scale: float = 10.0
     final_weight: float = 0.0
     worse_weight: float = 0.0
+    scratch_better_weight: float = 1.0
     eval_every: int = 100_000
     eval_seeds: int = 2
     bc_episodes: int = 200
@@ -172,6 +177,10 @@ class FTTrainConfig:
             raise ValueError(
                 f"suite_weights must give each of the suites {self.suites} a weight >= 0 "
                 f"(not all 0), got {self.suite_weights}."
+            )
+        if not self.scratch_better_weight > 0:
+            raise ValueError(
+                f"scratch_better_weight must be > 0, got {self.scratch_better_weight!r}."
             )
         if self.select_by not in SELECT_BY:
             raise ValueError(f"select_by must be one of {SELECT_BY}, got {self.select_by!r}.")
@@ -267,6 +276,12 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
         weights = dict(zip(config.suites, config.suite_weights or (), strict=False))
         w = np.array([weights.get(s, 1.0) for s in self._suites])
         self._weights = None if config.suite_weights is None else w / w.sum()
+        self._own: dict[str, tuple[list[SuiteTask], npt.NDArray[np.float64] | None]] = {}
+        for suite in self._suites:
+            own = [t for t in self.tasks if t.suite == suite]
+            w = np.array([config.scratch_better_weight if scratch_better(t.pool) else 1.0
+                          for t in own])  # fmt: skip
+            self._own[suite] = (own, None if (w == 1.0).all() else w / w.sum())
         self._rng = np.random.default_rng(seed)
         self.env = self._draw()
         self.observation_space = self.env.observation_space
@@ -277,8 +292,9 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
             suite = self._suites[int(self._rng.integers(len(self._suites)))]
         else:
             suite = self._suites[int(self._rng.choice(len(self._suites), p=self._weights))]
-        own = [t for t in self.tasks if t.suite == suite]
-        task = own[int(self._rng.integers(len(own)))]
+        own, p = self._own[suite]
+        pick = self._rng.integers(len(own)) if p is None else self._rng.choice(len(own), p=p)
+        task = own[int(pick)]
         budget = int(self._rng.choice(self.config.budgets_of(suite)))
         self._drawn = (task.pool.task, budget)
         return task_env(
@@ -308,6 +324,16 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
     def action_masks(self) -> np.ndarray:
         """The current episode's valid actions."""
         return self.env.action_masks()
+
+
+def scratch_better(pool: CurvePool) -> bool:
+    """Whether ``pool`` holds fine-tuning candidates and its best scratch candidate ends above
+    its best fine-tuning one (seed-mean final scores)."""
+    kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in pool.configs])
+    if not kinds.any() or kinds.all():
+        return False
+    final = pool.truth[:, -1]
+    return bool(final[kinds == 0].max() > final[kinds == 1].max() + 1e-12)
 
 
 def _regret_curve(
