@@ -49,6 +49,7 @@ __all__ = [
     "MetaTrainEnv",
     "evaluate_tasks",
     "load_task_set",
+    "scratch_better",
     "scratch_reference",
     "train_ft_agent",
 ]
