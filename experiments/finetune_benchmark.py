@@ -45,6 +45,7 @@ from tunegym.envs import (
     CurvePool,
     FreezeThawEnv,
     PoolBackend,
+    finetune_kinds,
     finetune_pools,
     finetune_prior,
     snapshot_meta_features,
@@ -72,15 +73,11 @@ class Args:
     portfolio: str = "final"
 
 
-def _kinds(pool: CurvePool) -> np.ndarray:
-    return np.array([int(c.get(FINE_TUNE, 0)) for c in pool.configs])
-
-
 def first_epoch_share(pool: CurvePool, kind: int) -> float:
     """How much longer a first epoch takes than a later one, in later epochs: the median over
     the candidates of ``kind`` and seeds of ``seconds[epoch 1] / median(seconds[epochs 2..]) - 1``.
     """
-    seconds = pool.seconds[_kinds(pool) == kind]
+    seconds = pool.seconds[finetune_kinds(pool.configs) == kind]
     later = np.median(seconds[:, :, 1:], axis=2)
     return float(np.median(seconds[:, :, 0] / np.maximum(later, 1e-9)) - 1.0)
 
@@ -94,7 +91,7 @@ def probe_share(pool: CurvePool) -> float:
 
 def candidate_rows(pool: CurvePool) -> dict[str, float]:
     """The best fine-tuning candidate against the best scratch one, on seed-mean curves."""
-    truth, kinds = pool.truth, _kinds(pool)
+    truth, kinds = pool.truth, finetune_kinds(pool.configs)
     scratch, fine = truth[kinds == 0], truth[kinds == 1]
     best_scratch = scratch[:, -1].max()
     best_fine = fine[np.argmax(fine[:, -1])]
@@ -122,7 +119,7 @@ def _warm_start(
     keep = [i for i, c in enumerate(configs)
             if int(c.get(FINE_TUNE, 0)) in kinds and keys.index(keys[i]) == i]  # fmt: skip
     score = normalised_areas if portfolio == "area" else normalised_finals
-    kept_kinds = [int(configs[i].get(FINE_TUNE, 0)) for i in keep]
+    kept_kinds = finetune_kinds([configs[i] for i in keep])
     order = [keep[j] for j in nested_portfolio(score(train)[:, keep], kept_kinds, 8)]
     size = len(order)
     order += [i for i in keep if i not in order]

@@ -27,6 +27,7 @@ from tunegym.envs import (
     FineTuneSource,
     SearchSpace,
     finetune_configs,
+    finetune_kinds,
     finetune_pools,
     finetune_prior,
 )
@@ -151,8 +152,8 @@ def _portfolio_picks(train: Sequence[Any], configs: Sequence[Mapping[str, Any]])
     table = normalised_finals(train)
     pool_configs = train[0].configs
     unit = FINE_TUNE_SPACE.to_unit_many(configs)
-    kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in configs])
-    pool_kinds = [int(c.get(FINE_TUNE, 0)) for c in pool_configs]
+    kinds = finetune_kinds(configs)
+    pool_kinds = finetune_kinds(pool_configs)
     picked: list[int] = []
     for j in nested_portfolio(table, pool_kinds, _PORTFOLIO):
         config = pool_configs[j]

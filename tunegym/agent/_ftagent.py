@@ -32,10 +32,10 @@ from tunegym.envs import (
     CurvePool,
     FreezeThawEnv,
     PoolBackend,
+    finetune_kinds,
     finetune_prior,
 )
-from tunegym.envs._pool import greedy_portfolio, nested_portfolio, normalised_finals
-from tunegym.space import FINE_TUNE
+from tunegym.envs._pool import nested_portfolio, normalised_finals
 
 __all__ = [
     "DEFAULT_FT_AGENT_DIR",
@@ -125,7 +125,7 @@ class TaskSet:
                     "configurations; a suite's portfolio needs them aligned by position."
                 )
             shared = all(p.configs == train[0].configs for p in pools)
-            kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in train[0].configs])
+            kinds = finetune_kinds(train[0].configs)  # one kind: the greedy portfolio
             table = normalised_finals(train)
             total = table.sum(axis=0)
             where = {p.task: t for t, p in enumerate(train)}
@@ -144,11 +144,7 @@ class TaskSet:
                         pool,
                         suite,
                         prior.astype(np.float32),
-                        tuple(
-                            nested_portfolio(rest, kinds, portfolio_size)
-                            if kinds.any()
-                            else greedy_portfolio(rest, portfolio_size)
-                        ),
+                        tuple(nested_portfolio(rest, kinds, portfolio_size)),
                         m.astype(np.float32),
                     )
                 )
@@ -201,7 +197,7 @@ def task_env(
     pool = task.pool
     folio, same = (task.portfolio if warm else ()), task.same
     if scratch_only:
-        fine = np.array([int(c.get(FINE_TUNE, 0)) == 1 for c in pool.configs])
+        fine = finetune_kinds(pool.configs) == 1
         folio = tuple(i for i in folio if not fine[i])
         same = np.where(fine, -1, same)  # never a first index: never drawn
     index = episode_candidates(pool.n, n, folio, rng, same=same)

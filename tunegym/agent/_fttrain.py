@@ -39,8 +39,7 @@ from tunegym.agent._ftagent import (
     run_ft_episode,
     task_env,
 )
-from tunegym.envs import DEFAULT_K, CurvePool, FreezeThawEnv
-from tunegym.space import FINE_TUNE
+from tunegym.envs import DEFAULT_K, CurvePool, FreezeThawEnv, finetune_kinds
 
 __all__ = [
     "SELECT_BY",
@@ -330,7 +329,7 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
 def scratch_better(pool: CurvePool) -> bool:
     """Whether ``pool`` holds fine-tuning candidates and its best scratch candidate ends above
     its best fine-tuning one (seed-mean final scores)."""
-    kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in pool.configs])
+    kinds = finetune_kinds(pool.configs)
     if not kinds.any() or kinds.all():
         return False
     final = pool.truth[:, -1]
@@ -363,7 +362,7 @@ def scratch_reference(
     agent = agent or load_ft_agent(DEFAULT_FT_AGENT_DIR)
     out = {}
     for task in tasks:
-        if not any(int(c.get(FINE_TUNE, 0)) for c in task.pool.configs):
+        if not finetune_kinds(task.pool.configs).any():
             continue
         for budget in budgets(task.suite):
             finals = [_regret_curve(agent, task, budget, s, warm=warm, scratch_only=True)[-1]

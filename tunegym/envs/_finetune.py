@@ -58,6 +58,7 @@ __all__ = [
     "FineTuneSource",
     "TransferPair",
     "finetune_configs",
+    "finetune_kinds",
     "finetune_pools",
     "finetune_prior",
     "record_finetune_curves",
@@ -417,6 +418,12 @@ def finetune_pools(path: str | Path | None = None, part: str | None = None) -> l
     return [p for p in pools if part is None or p.part == part]
 
 
+def finetune_kinds(configs: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.int64]:
+    """Each configuration's kind: 1 fine-tunes a model, 0 trains from scratch (also a
+    configuration without `FINE_TUNE`)."""
+    return np.array([int(c.get(FINE_TUNE, 0)) for c in configs], dtype=np.int64)
+
+
 def finetune_prior(
     train: Sequence[CurvePool],
     configs: Sequence[Mapping[str, Any]],
@@ -435,13 +442,13 @@ def finetune_prior(
     if not train:
         raise ValueError("A prior needs at least one meta-train task.")
     target = space.to_unit_many(configs)
-    kinds = np.array([int(c.get(FINE_TUNE, 0)) for c in configs])
+    kinds = finetune_kinds(configs)
     out = np.zeros(len(configs))
     for pool in train:
         final = pool.truth[:, -1]
         scaled = (final - final.min()) / max(final.max() - final.min(), 1e-12)
         unit = space.to_unit_many(pool.configs)
-        theirs = np.array([int(c.get(FINE_TUNE, 0)) for c in pool.configs])
+        theirs = finetune_kinds(pool.configs)
         d = ((target[:, None, :] - unit[None, :, :]) ** 2).sum(axis=2)
         d = np.where(kinds[:, None] == theirs[None, :], d, d + 1e6)  # the same kind first
         out += scaled[np.argmin(d, axis=1)]

@@ -86,6 +86,9 @@ class Procedure(enum.StrEnum):
     CV_ROWS = "cv-rows"  # one fold of a cross-validation by rows' content (split="rows")
 
 
+_FOLDS = (Procedure.CV, Procedure.CV_ROWS)  # the procedures of one fold of several
+
+
 class DataSplit(enum.StrEnum):
     """The part of the data an evaluation was measured on."""
 
@@ -297,7 +300,7 @@ class SplitSpec:
             _check_share(f"SplitSpec.{name}", share)
             if share is not None:  # 15 digits, as setups: 0.1 + 0.2 is the share 0.3
                 object.__setattr__(self, name, float(f"{share:.15g}"))
-        folds = self.procedure in (Procedure.CV, Procedure.CV_ROWS)
+        folds = self.procedure in _FOLDS
         if not folds and (self.n_folds, self.fold) != (None, None):
             raise ValueError("A hold-out SplitSpec takes no n_folds/fold; use Procedure.CV.")
         if folds:
@@ -313,7 +316,7 @@ class SplitSpec:
     def key(self) -> str:
         """The task's natural key within its dataset (NULLs spelled out, so it can be unique)."""
         parts = [self.procedure.value, f"seed={self.seed}"]
-        if self.procedure in (Procedure.CV, Procedure.CV_ROWS):
+        if self.procedure in _FOLDS:
             parts += [f"folds={self.n_folds}", f"fold={self.fold}"]
         return "|".join([*parts, f"val={self.val_size!r}", f"test={self.test_size!r}"])
 
