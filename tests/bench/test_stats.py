@@ -13,6 +13,7 @@ from tunegym.bench import (
     family_weights,
     hierarchical_bootstrap,
     mean_ranks,
+    paired_worse,
     plot_critical_difference,
 )
 from tunegym.metastore import dataset_family
@@ -92,3 +93,24 @@ def test_the_diagram_is_written(tmp_path: Path) -> None:
     path = tmp_path / "cd.png"
     plot_critical_difference(ranks, critical_difference(4, 34), path, title="lcbench, 1000 epochs")
     assert path.stat().st_size > 5_000
+
+
+def test_paired_worse_calls_a_tuner_worse_than_itself_on_about_five_percent_of_tasks() -> None:
+    rng = np.random.default_rng(1)
+    # a noisy regret with ties (coarse validation scores): two runs of one tuner, fresh seeds
+    draws = rng.choice([0.0, 0.02, 0.05], p=[0.5, 0.3, 0.2], size=(400, 2, 30))
+    worse = [paired_worse(a, b, seed=i)[2] for i, (a, b) in enumerate(draws)]
+    strict = [a.mean() > b.mean() for a, b in draws]
+    assert 0.01 <= np.mean(worse) <= 0.10
+    assert np.mean(strict) > 0.35  # the strict reading: near one half
+
+
+def test_paired_worse_finds_a_shift_and_pairs_by_seed() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0, 0.1, size=30)
+    mean, low, worse = paired_worse(base + 0.01, base)
+    assert worse and mean == pytest.approx(0.01) and low == pytest.approx(0.01)
+    assert not paired_worse(base, base)[2]  # identical runs tie
+    assert not paired_worse(base - 0.01, base)[2]
+    with pytest.raises(ValueError, match="same non-zero length"):
+        paired_worse(base[:3], base)

@@ -39,6 +39,7 @@ from tunegym.bench._stats import (
     family_weights,
     hierarchical_bootstrap,
     mean_ranks,
+    paired_worse,
     plot_critical_difference,
 )
 from tunegym.envs._pool import CurvePool, lcbench_pools, table_pools
@@ -64,6 +65,7 @@ __all__ = [
     "load_suite",
     "mean_ranks",
     "merge_results",
+    "paired_worse",
     "peer_names",
     "plot_critical_difference",
     "portfolio",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 __all__ = [
@@ -95,6 +96,43 @@ def hierarchical_bootstrap(
     tail = (1 - level) / 2
     low, high = np.quantile(stats, [tail, 1 - tail])
     return point, float(low), float(high)
+
+
+def paired_worse(
+    values: npt.ArrayLike,
+    baseline: npt.ArrayLike,
+    *,
+    n: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, bool]:
+    """Whether ``values`` are worse (higher: a regret) than ``baseline`` beyond seed noise.
+
+    The two are paired by seed: element ``s`` of each comes from episode seed ``s``. Each
+    resample draws as many seeds as there are, with replacement, the same ones for both, and
+    takes the mean difference. Worse means the interval's lower bound (one-sided, coverage
+    ``level``) is above 0; a tuner against itself on fresh seeds is called worse on about
+    ``1 - level`` of tasks, where the strict reading (a higher mean by any amount) calls it
+    worse on a share that only ties keep below one half.
+
+    Returns:
+        ``(mean difference, lower bound, worse)``.
+
+    Raises:
+        ValueError: arrays of unequal length, or empty ones.
+    """
+    a, b = np.asarray(values, dtype=float), np.asarray(baseline, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"Paired values need two 1-D arrays of the same non-zero length, got shapes "
+            f"{a.shape} and {b.shape}."
+        )
+    if not 0 < level < 1 or n < 1:
+        raise ValueError(f"level must be in (0, 1) and n >= 1, got level={level}, n={n}.")
+    diff = a - b
+    drawn = np.random.default_rng(seed).integers(diff.size, size=(n, diff.size))
+    low = float(np.quantile(diff[drawn].mean(axis=1), 1 - level))
+    return float(diff.mean()), low, low > 0
 
 
 def mean_ranks(frame: pd.DataFrame, value: str, *, lower_is_better: bool = True) -> pd.Series:
