@@ -143,3 +143,29 @@ def test_choose_space_tuner_script_ranks_tuners_on_lcbench(
     )
     with pytest.raises(ValueError, match="lcbench or v2"):
         choose.run(choose.Args(suite="own"))
+
+
+def test_finetune_benchmark_reads_hurt_beyond_seed_noise_and_its_noise_floor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bench = script("finetune_benchmark", monkeypatch)
+    from tunegym.envs import finetune_pools
+
+    args = bench.Args(part="meta-val", budgets=(20,), seeds=3)
+    results = bench.run(args)
+    assert results.groupby("arm")["seed"].apply(sorted).to_dict() == {
+        arm: sorted([0, 1, 2] * 7) for arm in ("scratch", "scratch-again", "transfer")
+    }
+    pools = {p.task: p for p in finetune_pools(part="meta-val")}
+    table, text = bench.summarise(results, pools)
+    assert "## The noise floor" in text and len(table) == 7
+    assert {"worse_beyond_noise", "again_hurt", "again_worse_beyond_noise"} <= set(table)
+    # transfer run as scratch, seed for seed: never hurt, by either reading
+    same = results[results["arm"] != "transfer"].copy()
+    twin = same[same["arm"] == "scratch"].assign(arm="transfer")
+    table, _ = bench.summarise(pd.concat([same, twin]), pools)
+    assert not table["hurt"].any() and not table["worse_beyond_noise"].any()
+    # one seed a regret worse is strictly worse, but within seed noise
+    bumped = twin.assign(regret=[[1.0] * 20, *twin["regret"].iloc[1:]])
+    table, _ = bench.summarise(pd.concat([same, bumped]), pools)
+    assert table["hurt"].sum() == 1 and not table["worse_beyond_noise"].any()
