@@ -20,6 +20,10 @@ their curves. Two measurements, both on seed-mean curves (protocol v2's truth):
   whether transfer hurt: strictly (a seed-mean final regret above scratch's by any amount) and
   beyond seed noise (`tunegym.bench.paired_worse`: a paired bootstrap over seeds, one-sided
   95 %).
+* **The transfer check** (`tunegym.envs.TransferCheck`, as `tune` runs it): the transfer arm
+  adds the fine-tuning candidates only where a linear probe on the source's features scores
+  higher on validation than one on the raw inputs (``transfer_checks.csv`` in the snapshot);
+  elsewhere it is the scratch arm. ``--no-gate`` adds them everywhere.
 * **The noise floor**: the scratch arm again on fresh seeds (``scratch-again``), read against
   the scratch arm as transfer is. A tuner is strictly worse than itself on many targets (only
   ties keep the share below one half); beyond seed noise on about 5 %.
@@ -51,6 +55,7 @@ from tunegym.envs import (
     CurvePool,
     FreezeThawEnv,
     PoolBackend,
+    finetune_checks,
     finetune_kinds,
     finetune_pools,
     finetune_prior,
@@ -78,6 +83,7 @@ class Args:
     )
     out: Path = Path("docs/transfer")
     portfolio: str = "final"
+    gate: bool = True
 
 
 def first_epoch_share(pool: CurvePool, kind: int) -> float:
@@ -172,14 +178,18 @@ def run(args: Args) -> pd.DataFrame:
     train = finetune_pools(args.snapshot, part="meta-train")
     tasks = finetune_pools(args.snapshot, part=args.part)
     metas = snapshot_meta_features()
+    checks = finetune_checks(args.snapshot) if args.gate else {}
     rows = []
     for pool in tasks:
         configs = list(pool.configs)
-        arms = {"scratch": _warm_start(train, configs, (0,), args.portfolio),
-                "transfer": _warm_start(train, configs, (0, 1), args.portfolio)}  # fmt: skip
+        arms = {"scratch": _warm_start(train, configs, (0,), args.portfolio)}
+        added = not args.gate or checks[pool.task].pays
+        arms["transfer"] = (
+            _warm_start(train, configs, (0, 1), args.portfolio) if added else arms["scratch"]
+        )
         for budget in args.budgets:
             for arm, (order, size, prior) in arms.items():
-                agent = agents[arm]
+                agent = agents[arm if added else "scratch"]  # no source: tune's agent
                 use_meta = bool(agent.spec.get("use_meta", True))
                 meta = metas.get(pool.task) if use_meta else None  # None: zeros
                 again = range(args.seeds, 2 * args.seeds) if arm == "scratch" else range(0)
@@ -187,7 +197,8 @@ def run(args: Args) -> pd.DataFrame:
                     out = episode(agent, pool, order, size, prior, meta, budget, seed)
                     rows.append({"task": pool.task, "family": pool.family, "budget": budget,
                                  "arm": AGAIN if seed >= args.seeds else arm,
-                                 "seed": seed % args.seeds, **out})  # fmt: skip
+                                 "seed": seed % args.seeds, "finetune_added": added,
+                                 **out})  # fmt: skip
         print(f"{pool.task}: done", flush=True)
     return pd.DataFrame(rows)
 
@@ -216,7 +227,8 @@ def summarise(
                   for arm, g in group.groupby("arm")}  # fmt: skip
         target = mean["scratch"][-1]
         reach = {arm: np.flatnonzero(mean[arm] >= target - 1e-12) for arm in ARMS}
-        row = {"task": task, "family": pools[task].family, "budget": int(budget)}
+        row = {"task": task, "family": pools[task].family, "budget": int(budget),
+               "finetune_added": bool(group["finetune_added"].all())}  # fmt: skip
         for arm in ARMS:
             g = group[group["arm"] == arm]
             row[f"{arm}_epoch1"] = float(mean[arm][0])
@@ -269,7 +281,8 @@ def summarise(
         "",
         "## The agent: scratch candidates vs scratch + fine-tuning candidates, same budget",
         "",
-        "| budget | targets | epoch-1 val scratch | transfer | median speed-up to scratch's "
+        "| budget | fine-tuning added (the transfer check) | epoch-1 val scratch | transfer | "
+        "median speed-up to scratch's "
         "final | targets ≥ 2x | area scratch | transfer | final regret scratch | transfer | "
         "final test scratch | transfer | transfer no worse (validation regret) | worse beyond "
         "seed noise | no worse (test score) | worse by a validation row or more | incumbent "
@@ -278,7 +291,8 @@ def summarise(
     ]
     for budget, g in table.groupby("budget"):
         lines.append(
-            f"| {budget} | {len(g)} | {g['scratch_epoch1'].mean():.3f} | "
+            f"| {budget} | {int(g['finetune_added'].sum())}/{len(g)} | "
+            f"{g['scratch_epoch1'].mean():.3f} | "
             f"{g['transfer_epoch1'].mean():.3f} | {np.nanmedian(g['speedup']):.1f}x | "
             f"{int((g['speedup'] >= 2).sum())}/{len(g)} | {g['scratch_area'].mean():.4f} | "
             f"{g['transfer_area'].mean():.4f} | {g['scratch_final_regret'].mean():.4f} | "
@@ -396,19 +410,25 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=defaults.out)
     parser.add_argument(
+        "--no-gate", dest="gate", action="store_false",
+        help="add the fine-tuning candidates on every target (default: only where the "
+        "transfer check says the source's features help, as tune does)",
+    )  # fmt: skip
+    parser.add_argument(
         "--portfolio", choices=PORTFOLIOS, default=defaults.portfolio,
         help="the warm start's greedy portfolio maximises the meta-train targets' normalised "
         "final scores (tune's) or areas under their curves (which favours fast starters)",
     )  # fmt: skip
     ns = parser.parse_args()
     args = Args(ns.snapshot, ns.part, tuple(ns.budget or defaults.budgets), ns.seeds, ns.agent,
-                ns.transfer_agent, ns.out, ns.portfolio)  # fmt: skip
+                ns.transfer_agent, ns.out, ns.portfolio, ns.gate)  # fmt: skip
     results = run(args)
     pools = {p.task: p for p in finetune_pools(args.snapshot, part=args.part)}
     table, text = summarise(results, pools, validation_rows(pools))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "finetune" if args.part == "meta-test" else f"finetune_{args.part}"
     stem += "" if args.portfolio == "final" else f"_{args.portfolio}"
+    stem += "" if args.gate else "_ungated"
     flat = results.drop(columns=["regret", "val"]).assign(
         final_regret=[r[-1] for r in results["regret"]],
         area=[float(np.mean(r)) for r in results["regret"]],
@@ -416,8 +436,9 @@ def main() -> None:
     flat.to_csv(args.out / f"{stem}_results.csv", index=False)
     table.to_csv(args.out / f"{stem}_targets.csv", index=False)
     command = "python " + " ".join(sys.argv)
+    gate = "the transfer check" if args.gate else "no transfer check"
     header = (f"# Fine-tuning vs scratch ({args.part}, {args.seeds} seeds, portfolio on "
-              f"{args.portfolio} scores)\n\n`{command}`\n\nAgents: scratch arm "
+              f"{args.portfolio} scores, {gate})\n\n`{command}`\n\nAgents: scratch arm "
               f"`{_name(args.agent)}`, transfer arm `{_name(args.transfer_agent)}`.\n\n")  # fmt: skip
     (args.out / f"{stem}_summary.md").write_text(header + text + "\n", encoding="utf-8")
     plot(results, args.out / f"{stem}.png")

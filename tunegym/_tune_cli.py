@@ -350,6 +350,15 @@ def tune_command(
             "--store (by default it is, and the tuned model joins the zoo).",
         ),
     ] = False,
+    no_transfer_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-transfer-check",
+            help="Fine-tune a model with a new output layer even where a linear probe on its "
+            "features scores no higher on validation than one on the raw inputs (by default "
+            "the run then tunes from scratch only).",
+        ),
+    ] = False,
     workers: Annotated[
         int,
         typer.Option(
@@ -437,6 +446,7 @@ def tune_command(
                 keep_checkpoints=keep_checkpoints,
                 from_model=int(from_model) if from_model and from_model.isdigit() else from_model,
                 transfer=not no_transfer,
+                transfer_check=not no_transfer_check,
                 workers=workers,
                 ray_address=ray_address,
                 threads=threads,

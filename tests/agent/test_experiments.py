@@ -151,11 +151,19 @@ def test_finetune_benchmark_reads_hurt_beyond_seed_noise_and_its_noise_floor(
     bench = script("finetune_benchmark", monkeypatch)
     from tunegym.envs import finetune_pools
 
+    arms = bench.ARMS
     args = bench.Args(part="meta-val", budgets=(20,), seeds=3)
     results = bench.run(args)
     assert results.groupby("arm")["seed"].apply(sorted).to_dict() == {
         arm: sorted([0, 1, 2] * 7) for arm in ("scratch", "scratch-again", "transfer")
     }
+    # the transfer check: where the source's features do not help, the transfer arm is the
+    # scratch arm, seed for seed
+    added = results.groupby("task")["finetune_added"].first()
+    assert added.any() and not added.all()
+    off = results[results["task"] == added.index[~added][0]]
+    arm = {a: off[off["arm"] == a].sort_values("seed")["regret"].to_list() for a in arms}
+    assert arm["transfer"] == arm["scratch"]
     pools = {p.task: p for p in finetune_pools(part="meta-val")}
     table, text = bench.summarise(results, pools)
     assert "## The noise floor" in text and len(table) == 7

@@ -34,20 +34,46 @@ def test_a_tuned_model_joins_the_zoo_with_its_schema_and_configuration(zoo_store
     assert all(isinstance(w, torch.Tensor) for w in weights.values())
 
 
-def test_new_data_of_the_same_table_fine_tunes_last_runs_model(zoo_store: Path) -> None:
-    # keel:iris0 is iris relabelled (2 classes): same feature schema, so the store's model is
-    # found; its output layer is replaced, its hidden layers start the fine-tuning candidates.
-    result = tune("keel:iris0", budget_epochs=12, store=str(zoo_store), seed=1)
-    assert "fine-tuning from iris" in result.prior
-    assert "a new output layer, probed" in result.prior  # 3 classes -> 2
-    with MetaStore(zoo_store) as store, Session(store.engine) as session:
+def _logged_sources(path: Path) -> list[str]:
+    with MetaStore(path) as store, Session(store.engine) as session:
         inits = session.execute(select(Run.init, Run.checkpoint)).all()
-        names = [e.name for e in store.zoo_models()]
+    return [str(c) for i, c in inits if str(i) == "checkpoint"]
+
+
+def test_new_data_of_the_same_table_finds_last_runs_model_and_checks_it_helps(
+    zoo_store: Path,
+) -> None:
+    # keel:iris0 is iris relabelled (2 classes): same feature schema, so the store's model is
+    # found; its output layer is replaced. Setosa against the rest is linear in the raw
+    # inputs, so the iris model's features cannot score higher: the transfer check leaves
+    # fine-tuning out, unless told not to check.
+    with MetaStore(zoo_store) as store:
+        iris = store.zoo_models(dataset="keel:iris")[0].name
+    checked = tune("keel:iris0", budget_epochs=4, store=str(zoo_store), seed=1)
+    assert f"fine-tuning from {iris}" in checked.prior
+    assert "a new output layer, probed" in checked.prior  # 3 classes -> 2
+    assert "transfer check: a linear probe on its features scores 1.000" in checked.prior
+    assert "so no fine-tuning candidates" in checked.prior
+    assert "fine-tuning warm start" not in checked.prior
+    assert not any(t.config.get(FINE_TUNE) for t in checked.trials)
+    unchecked = tune("keel:iris0", budget_epochs=4, store=str(zoo_store), seed=1,
+                     from_model=iris, transfer_check=False)  # fmt: skip
+    assert "transfer check" not in unchecked.prior
+    assert "fine-tuning warm start from 39 meta-train targets" in unchecked.prior
+    with MetaStore(zoo_store) as store:
+        assert len(store.zoo_models(dataset="keel:iris0")) == 2  # both runs' models joined
+
+
+def test_every_fine_tuning_trial_is_logged_with_its_source(zoo_store: Path) -> None:
+    with MetaStore(zoo_store) as store:
+        iris = store.zoo_models(dataset="keel:iris")[0].name
+    before = len(_logged_sources(zoo_store))
+    result = tune("keel:iris", budget_epochs=8, store=str(zoo_store), seed=1, from_model=iris)
+    assert "transfer check" not in result.prior  # the same classes: its output layer is kept
     fine = [t for t in result.trials if t.config.get(FINE_TUNE) == 1]
-    logged = [c for i, c in inits if str(i) == "checkpoint"]
-    assert len(logged) == len(fine)  # every fine-tuning trial is logged with its source
-    assert all(c == names[-1] for c in logged)  # the oldest entry: the iris model
-    assert len(names) == 2  # and this run's model joined the zoo
+    logged = _logged_sources(zoo_store)[before:]
+    assert fine and len(logged) == len(fine)
+    assert set(logged) == {iris}
 
 
 def test_from_model_picks_a_zoo_model_by_name_and_no_transfer_skips_the_lookup(

@@ -15,7 +15,10 @@ from tunegym.data import load_dataset
 from tunegym.envs import (
     FT_LR_SPAN,
     CurvePool,
+    TransferCheck,
+    finetune_checks,
     finetune_configs,
+    finetune_pools,
     finetune_prior,
     record_finetune_curves,
     scratch_configs,
@@ -24,7 +27,7 @@ from tunegym.envs import (
 )
 from tunegym.metastore import MetaStore, Run, Task
 from tunegym.space import FINE_TUNE, FINE_TUNE_SPACE, LCBENCH_SPACE
-from tunegym.training import FunnelSpec
+from tunegym.training import FunnelSpec, probe_accuracy
 
 SOURCE = {
     "batch_size": 32, "learning_rate": 0.03, "max_dropout": 0.1, "max_units": 64,
@@ -198,3 +201,43 @@ def test_the_nested_portfolio_holds_the_scratch_only_one_in_order() -> None:
     picks = greedy_portfolio(table, 3)
     assert [j for j in mixed[:3] if kinds_mixed[j]] == [j for j in picks if kinds_mixed[j]]
     assert nested_portfolio(table[:, :3], [0, 0, 0], 3) == scratch  # one kind: the greedy one
+
+
+def test_the_transfer_check_compares_a_probe_on_the_features_with_one_on_the_raw_inputs(
+    vehicle_source,  # type: ignore[no-untyped-def]
+) -> None:
+    source, _ = vehicle_source
+    sibling = load_dataset("keel:vehicle0", max_rows=300, seed=0, split="rows")
+    check = source.transfer_check(sibling)
+    raw = probe_accuracy(sibling.X_train, sibling.y_train, sibling.X_val, sibling.y_val, 2)
+    assert check.raw == raw and 0.5 < check.probe <= 1.0 and check.seconds > 0
+    assert check.pays == (check.probe > raw)
+    assert f"scores {check.probe:.3f} on validation, on the raw inputs {raw:.3f}" in (
+        check.describe()
+    )
+    # hidden layers of zeros give every row the same features: a probe can only guess the
+    # majority class, which the raw inputs' probe beats
+    blank = dataclasses.replace(
+        source, weights={k: torch.zeros_like(v) for k, v in source.weights.items()}
+    )
+    useless = blank.transfer_check(sibling)
+    majority = int(torch.bincount(sibling.y_train).argmax())
+    assert useless.probe == pytest.approx(float((sibling.y_val == majority).float().mean()))
+    assert useless.gain < 0 and not useless.pays
+
+
+def test_a_transfer_check_pays_only_for_a_gain() -> None:
+    assert TransferCheck(0.90, 0.85).pays and TransferCheck(0.90, 0.85).gain == pytest.approx(0.05)
+    assert not TransferCheck(0.85, 0.85).pays  # a tie: no evidence the features help
+    assert not TransferCheck(math.nan, 0.85).pays  # a failed fit
+
+
+def test_the_shipped_meta_dataset_has_a_transfer_check_per_target(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    checks = finetune_checks()
+    tasks = {p.task for part in ("meta-train", "meta-val", "meta-test")
+             for p in finetune_pools(part=part)}  # fmt: skip
+    assert tasks <= set(checks)
+    assert all(0 <= c.raw <= 1 and 0 <= c.probe <= 1 for c in checks.values())
+    assert 0 < sum(c.pays for c in checks.values()) < len(checks)
+    with pytest.raises(FileNotFoundError, match=r"transfer_checks\.py"):
+        finetune_checks(tmp_path)

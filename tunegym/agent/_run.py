@@ -126,6 +126,13 @@ def _run(
     source = None
     if ft is not None:
         source, found = find_source(store, folds[0], args.from_model, transfer=args.transfer)
+        if source is not None and args.transfer_check and source.probes(folds[0]):
+            check = source.transfer_check(folds[0], seed=args.seed)
+            found += f"; transfer check: {check.describe()}"
+            if not check.pays:
+                found += (", so no fine-tuning candidates (transfer_check=False / "
+                          "--no-transfer-check adds them)")  # fmt: skip
+                source = None
         prior_source += f"; {found}" if found else ""
     elif args.from_model is not None:
         raise ValueError(

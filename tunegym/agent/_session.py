@@ -195,6 +195,7 @@ class TuneArgs:
     fallback: str | None = None  # method="auto": what runs where no warm start is to be had
     from_model: str | int | None = None  # the zoo model fine-tuning candidates start from
     transfer: bool = True  # look for a zoo model of the same feature schema in the store
+    transfer_check: bool = True  # add a new-head source's candidates only where its features help
     workers: int = 1  # trials trained at once (the freeze-thaw agent decides asynchronously)
 
     def to_json(self) -> dict[str, Any]:

@@ -79,6 +79,7 @@ def tune(
     keep_checkpoints: bool = False,
     from_model: str | int | None = None,
     transfer: bool = True,
+    transfer_check: bool = True,
     workers: int = 1,
     ray_address: str | None = None,
     threads: int | None = 1,
@@ -160,6 +161,12 @@ def tune(
         transfer: with a ``store`` and no ``from_model``, fine-tune the store's newest zoo
             model of the same feature schema (last month's model of this table), if any. A
             finished freeze-thaw run with a store adds its best model to the zoo.
+        transfer_check: where the model to fine-tune needs a new output layer (other
+            classes), first check that its features help this data
+            (`tunegym.envs.TransferCheck`, milliseconds): a linear probe on its hidden layers
+            against one on the raw inputs, both read on the validation rows. Where they do
+            not score higher, the run tunes from scratch only, and its note says why.
+            ``False`` adds the fine-tuning candidates anyway.
         workers: trials the freeze-thaw agent trains at once. With more than one, each advance
             it picks trains on a worker (`tunegym.parallel.Workers`: a local Ray of
             ``workers`` CPUs when the ``ray`` extra is installed, else processes) while it
@@ -237,6 +244,7 @@ def tune(
             fallback=fallback,
             from_model=from_model,
             transfer=transfer,
+            transfer_check=transfer_check,
             workers=workers,
         )
         loaded_agent = agent

@@ -23,6 +23,7 @@ the same part in every dataset of its family, so no target test row was seen by 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -43,6 +44,7 @@ from tunegym.training import (
     ModelSpec,
     Trial,
     build_mlp,
+    probe_accuracy,
     spec_from_dict,
     spec_to_dict,
     transfer_state,
@@ -56,7 +58,9 @@ __all__ = [
     "FINETUNE_SNAPSHOT_DIR",
     "FT_LR_SPAN",
     "FineTuneSource",
+    "TransferCheck",
     "TransferPair",
+    "finetune_checks",
     "finetune_configs",
     "finetune_kinds",
     "finetune_pools",
@@ -79,6 +83,46 @@ FT_LR_SPAN: Final = 30.0
 _NETWORK: Final = ("max_dropout", "max_units", "num_layers")
 _CURVE_COLUMNS: Final = ("val_accuracy", "val_balanced_accuracy", "test_accuracy",
                          "test_balanced_accuracy", "val_loss", "train_loss")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TransferCheck:
+    """Whether a source's features help a target, measured before any epoch.
+
+    A linear probe (`tunegym.training.probe_accuracy`: `probe_head`'s ridge fit on every
+    training row) on the source's frozen hidden features, against the same probe on the
+    target's raw inputs, both read on the target's validation rows. Fine-tuning pays when the
+    source's features score higher (by at least one validation row): on the meta-dataset of
+    fine-tuning's 39 meta-train targets, the shipped agent's transfer runs were worse than
+    scratch beyond seed noise on 5 at 100 epochs, 3 of them where the features did not score
+    higher (docs/TRANSFER.md).
+
+    Attributes:
+        probe: the validation accuracy of the probe on the source's features.
+        raw: the validation accuracy of the probe on the raw inputs.
+        seconds: what the check took.
+    """
+
+    probe: float
+    raw: float
+    seconds: float = 0.0
+
+    @property
+    def gain(self) -> float:
+        """``probe - raw``: what the source's features add to a linear model."""
+        return self.probe - self.raw
+
+    @property
+    def pays(self) -> bool:
+        """Whether fine-tuning candidates are worth adding: the features score higher."""
+        return bool(self.gain > 0)  # NaN (a failed fit) is not
+
+    def describe(self) -> str:
+        """One line for a run's note."""
+        return (
+            f"a linear probe on its features scores {self.probe:.3f} on validation, on the raw "
+            f"inputs {self.raw:.3f}"
+        )
 
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -157,6 +201,26 @@ class FineTuneSource:
     def probes(self, dataset: TabularDataset) -> bool:
         """Whether a fine-tuning trial on ``dataset`` fits its new output layer first."""
         return self.probe and not self.keeps_head(dataset)
+
+    def transfer_check(self, dataset: TabularDataset, seed: int = 0) -> TransferCheck:
+        """Whether its features help ``dataset`` (`TransferCheck`), before any epoch: a linear
+        probe on its hidden layers (the start of a fine-tuning trial with seed ``seed``) against
+        one on the raw inputs."""
+        start = time.perf_counter()
+        spec = self.trial_spec()
+        model = build_mlp(spec, dataset.n_features, dataset.n_classes, seed=seed)
+        model.load_state_dict(self.init_state(dataset, seed))
+        model.eval()
+        X, y = dataset.X_train.float(), dataset.y_train.long()
+        X_val, y_val = dataset.X_val.float(), dataset.y_val.long()
+        with torch.no_grad():
+            hidden, hidden_val = model.hidden(X), model.hidden(X_val)
+        n = dataset.n_classes
+        return TransferCheck(
+            probe=probe_accuracy(hidden, y, hidden_val, y_val, n),
+            raw=probe_accuracy(X, y, X_val, y_val, n),
+            seconds=time.perf_counter() - start,
+        )
 
     def trial_start(self, dataset: TabularDataset, seed: int) -> dict[str, Any]:
         """How a fine-tuning trial on ``dataset`` with seed ``seed`` starts, as
@@ -416,6 +480,29 @@ def finetune_pools(path: str | Path | None = None, part: str | None = None) -> l
     """
     pools = _read_pools(str(Path(path or FINETUNE_SNAPSHOT_DIR).resolve()))
     return [p for p in pools if part is None or p.part == part]
+
+
+CHECKS_FILE: Final = "transfer_checks.csv"
+
+
+def finetune_checks(path: str | Path | None = None) -> dict[str, TransferCheck]:
+    """Each target's `TransferCheck` in the meta-dataset of fine-tuning at ``path`` (default:
+    the shipped one), from its ``transfer_checks.csv`` (``experiments/transfer_checks.py``).
+
+    Raises:
+        FileNotFoundError: the snapshot has no checks.
+    """
+    file = Path(path or FINETUNE_SNAPSHOT_DIR) / CHECKS_FILE
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{file} is missing: write it with `python experiments/transfer_checks.py` (it "
+            "needs the collection's store, `experiments/collect_finetune.py --store`)."
+        )
+    frame = pd.read_csv(file)
+    return {
+        str(r.target): TransferCheck(float(r.probe), float(r.raw), float(r.seconds))
+        for r in frame.itertuples()
+    }
 
 
 def finetune_kinds(configs: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.int64]:

@@ -36,7 +36,13 @@ from tunegym.training._model import (
     spec_to_dict,
 )
 from tunegym.training._records import METRICS, EpochRecord
-from tunegym.training._transfer import PROBE_L2, PROBE_RIDGE, probe_head, transfer_state
+from tunegym.training._transfer import (
+    PROBE_L2,
+    PROBE_RIDGE,
+    probe_accuracy,
+    probe_head,
+    transfer_state,
+)
 from tunegym.training._trial import TrainResult, Trial, train
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "f1_macro",
     "lcbench_trial_config",
     "precision_macro",
+    "probe_accuracy",
     "probe_head",
     "recall_macro",
     "spec_from_dict",

@@ -31,6 +31,7 @@ linear classifier on the source's features ends (here a ridge fit in closed form
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -39,7 +40,14 @@ import torch.nn.functional as F
 
 from tunegym.training._model import MLP, build_mlp
 
-__all__ = ["PROBE_L2", "PROBE_MAX_ROWS", "PROBE_RIDGE", "probe_head", "transfer_state"]
+__all__ = [
+    "PROBE_L2",
+    "PROBE_MAX_ROWS",
+    "PROBE_RIDGE",
+    "probe_accuracy",
+    "probe_head",
+    "transfer_state",
+]
 
 PROBE_RIDGE: Final = 0.1
 """`probe_head`'s ridge penalty, relative to the mean squared norm of the centred features."""
@@ -263,6 +271,35 @@ def probe_head(
         head.weight.copy_((scale * weight).T)
         head.bias.copy_(scale * bias)
     return True
+
+
+def probe_accuracy(
+    features: torch.Tensor,
+    y: torch.Tensor,
+    val_features: torch.Tensor,
+    y_val: torch.Tensor,
+    n_classes: int,
+    *,
+    ridge: float = PROBE_RIDGE,
+) -> float:
+    """The validation accuracy of `probe_head`'s ridge fit: one-hot labels regressed on
+    ``features`` (training rows, all of them), read on ``val_features``; NaN when the fit fails.
+
+    On a network's hidden features it is what a probed head scores before any epoch; on the raw
+    inputs, what a linear model scores. Their difference says whether a source's features help
+    a target (`tunegym.envs.FineTuneSource.transfer_check`).
+
+    Example:
+        >>> X = torch.tensor([[0.0, 1.0], [1.0, 0.0]] * 8)
+        >>> probe_accuracy(X, torch.tensor([0, 1] * 8), X[:4], torch.tensor([0, 1] * 2), 2)
+        1.0
+    """
+    fit = _ridge(features, y, n_classes, ridge) if features.isfinite().all() else None
+    if fit is None or not val_features.isfinite().all():
+        return math.nan
+    weight, bias, _ = fit
+    predicted = (val_features.to(weight.dtype) @ weight + bias).argmax(dim=1)
+    return float((predicted == y_val).to(torch.float64).mean())
 
 
 def _ridge(
