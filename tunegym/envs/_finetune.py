@@ -499,9 +499,10 @@ def finetune_checks(path: str | Path | None = None) -> dict[str, TransferCheck]:
             "needs the collection's store, `experiments/collect_finetune.py --store`)."
         )
     frame = pd.read_csv(file)
+    values = frame[["probe", "raw", "seconds"]].to_numpy(dtype=float)
     return {
-        str(r.target): TransferCheck(float(r.probe), float(r.raw), float(r.seconds))
-        for r in frame.itertuples()
+        str(target): TransferCheck(*map(float, row))
+        for target, row in zip(frame["target"], values, strict=True)
     }
 
 
