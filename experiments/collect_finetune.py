@@ -3,6 +3,7 @@ family targets (issue 16).
 
     python experiments/collect_finetune.py                      # every KEEL family, ~20 min
     python experiments/collect_finetune.py --family iris --family vehicle --out /tmp/ft
+    python experiments/transfer_checks.py                       # then: each target's check
 
 Per family and feature schema (`tunegym.envs.transfer_pairs`), the member with the most rows is
 the source: a funnel MLP tuned on its rows-split training part (``split="rows"``: a row is in
