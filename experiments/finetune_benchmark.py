@@ -2,6 +2,7 @@
 
     python experiments/finetune_benchmark.py                 # meta-test targets, 30 seeds
     python experiments/finetune_benchmark.py --part meta-val --seeds 10
+    python experiments/finetune_benchmark.py --part meta-train     # leave-family-out warm start
 
 Reads the meta-dataset of fine-tuning (``tunegym/metastore/snapshot_finetune``,
 ``experiments/collect_finetune.py``): per target, 16 scratch and 16 fine-tuning candidates with
@@ -182,10 +183,13 @@ def run(args: Args) -> pd.DataFrame:
     rows = []
     for pool in tasks:
         configs = list(pool.configs)
-        arms = {"scratch": _warm_start(train, configs, (0,), args.portfolio)}
+        # a meta-train target is warm-started from the other families' targets only
+        others = [p for p in train if p.family != pool.family]
+        seen = others if args.part == "meta-train" else train
+        arms = {"scratch": _warm_start(seen, configs, (0,), args.portfolio)}
         added = not args.gate or checks[pool.task].pays
         arms["transfer"] = (
-            _warm_start(train, configs, (0, 1), args.portfolio) if added else arms["scratch"]
+            _warm_start(seen, configs, (0, 1), args.portfolio) if added else arms["scratch"]
         )
         for budget in args.budgets:
             for arm, (order, size, prior) in arms.items():
