@@ -184,8 +184,8 @@ def run(args: Args) -> pd.DataFrame:
     for pool in tasks:
         configs = list(pool.configs)
         # a meta-train target is warm-started from the other families' targets only
-        others = [p for p in train if p.family != pool.family]
-        seen = others if args.part == "meta-train" else train
+        own = args.part == "meta-train"
+        seen = [p for p in train if p.family != pool.family] if own else train
         arms = {"scratch": _warm_start(seen, configs, (0,), args.portfolio)}
         added = not args.gate or checks[pool.task].pays
         arms["transfer"] = (
