@@ -79,6 +79,24 @@ def test_task_set_leaves_each_meta_train_task_out_of_its_own_warm_start() -> Non
     assert list(index[:3]) == list(first.portfolio) and len(set(index.tolist())) == 10
 
 
+def test_an_episode_holds_the_priors_best_and_a_prior_that_follows_its_scores() -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    first = tasks.part("meta-train")[0]
+    index = episode_candidates(24, 11, first.portfolio, np.random.default_rng(0),
+                               prior=first.prior)  # fmt: skip
+    best = [int(i) for i in np.argsort(-first.prior, kind="stable")
+            if i not in first.portfolio][:4]  # fmt: skip
+    assert list(index[:7]) == [*first.portfolio, *best] and len(set(index.tolist())) == 11
+    # the prior re-weights the other meta-train tasks (never the task itself)
+    assert [p.task for p in first.warm_tasks] == ["toy1", "toy2", "toy3"]
+    env = task_env(first, 60, np.random.default_rng(0), n=16)
+    assert env.prior_model is not None
+    np.testing.assert_allclose(env.prior_model.curves[0], first.warm_tasks[0].truth[
+        [first.pool.nearest(c) for c in env.candidates]])  # fmt: skip
+    assert task_env(first, 60, np.random.default_rng(0), n=16, adaptive=False).prior_model is None
+    assert task_env(first, 60, np.random.default_rng(0), n=16, warm=False).prior_model is None
+
+
 def test_save_load_round_trip_and_tampering_is_refused(tmp_path: Path) -> None:
     net = CandidateNet(n_k=5, hidden=8)
     agent = FreezeThawAgent(net, {"n_k": 5, "hidden": 8, "use_meta": True, "n": 16,

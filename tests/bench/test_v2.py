@@ -168,6 +168,25 @@ def test_every_peer_spends_the_budget_and_is_deterministic(pool: CurvePool, name
         assert ledger.order[0] == 4
 
 
+def test_the_agent_sees_the_priors_best_and_a_prior_that_follows_the_episode() -> None:
+    from tunegym.bench._agent import _episode_env
+    from tunegym.envs import DEFAULT_K, RankWeightedPrior, config_prior
+
+    pools = table_pools(toy_table(n_configs=30, datasets=3), space=SPACE)
+    target, train = pools[0], pools[1:]
+    prior = config_prior(train, target.configs, SPACE)
+    warm = Episode(Ledger(target, 60, seed=1), 1, (4, 11), prior=prior, warm_tasks=tuple(train))
+    env = _episode_env(warm, 16, DEFAULT_K)
+    assert isinstance(env.prior_model, RankWeightedPrior)
+    picked = [target.nearest(c) for c in env.candidates]
+    assert picked[:2] == [4, 11] and len(set(picked)) == 16
+    best = [int(i) for i in np.argsort(-prior, kind="stable") if i not in (4, 11)][:7]
+    assert picked[2:9] == best  # half the places after the portfolio; the rest at random
+    np.testing.assert_allclose(env.prior, prior[picked], atol=1e-6)
+    cold = _episode_env(Episode(Ledger(target, 60, seed=1), 1), 16, DEFAULT_K)
+    assert cold.prior_model is None and (cold.prior == 0.5).all()
+
+
 def test_peers_use_their_seed(pool: CurvePool) -> None:
     peer = get_peer("random").load()
     a = run_episode(peer, pool, 60, seed=1).regret
@@ -193,11 +212,14 @@ def test_a_table_suite_runs_and_writes_its_report(tmp_path) -> None:  # type: ig
     split.write_text(json.dumps({"format": "tunegym.split", "datasets": [
         {"dataset": f"toy{d}", "family": f"fam{d}", "part": p} for d, p in enumerate(parts)
     ]}))  # fmt: skip
-    plan = BenchPlan(suite=str(path), peers=("random", "hyperband", "fixed-script"),
+    plan = BenchPlan(suite=str(path), peers=("random", "hyperband", "fixed-script", "curve-race"),
                      budgets=(30,), seeds=3, split=str(split), workers=1)  # fmt: skip
     frame = run_suite(plan)
     warm = frame[frame["peer"] == "fixed-script"]
     assert set(warm["task"]) == {"toy2", "toy3"}  # warm-started: meta-test only
+    race = frame[frame["peer"] == "curve-race"]  # its prior re-weights the meta-train tasks
+    assert set(race["task"]) == {"toy2", "toy3"} and race["regret"].between(0, 1).all()
+    frame = frame[frame["peer"] != "curve-race"]
     assert set(frame.loc[frame["peer"] == "random", "task"]) == {"toy0", "toy1", "toy2", "toy3"}
     assert frame["tuner_seed"].nunique() == 4 * 3
     kw = {"out_dir": tmp_path / "out", "doc": tmp_path / "B.md", "figures_dir": tmp_path / "f"}

@@ -35,7 +35,14 @@ from tunegym.agent._tunesetup import (
 )
 from tunegym.baselines import WARM_STARTED, Policy, make_baseline
 from tunegym.data import TabularDataset
-from tunegym.envs import AsyncRunner, AsyncStep, FreezeThawEnv, SearchSpace, make_tuning_env
+from tunegym.envs import (
+    AsyncRunner,
+    AsyncStep,
+    FreezeThawEnv,
+    RankWeightedPrior,
+    SearchSpace,
+    make_tuning_env,
+)
 from tunegym.space import learning_rate_of
 from tunegym.training import MLP, MLPSpec, build_mlp
 
@@ -147,7 +154,7 @@ def _run(
     driver: _PolicyDriver | _FreezeThawDriver
     if ft is not None:
         assert space.space is not None  # _ft_search rejects the grid
-        prior = None
+        prior: np.ndarray | RankWeightedPrior | None = None
         n_portfolio = 0 if ws is None else sum(e.config is not None for e in ws.portfolio)
         if source is not None:
             search = finetune_search(space, source, seed=args.seed)

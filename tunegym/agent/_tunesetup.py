@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING, Any
 from tunegym.agent._session import AUTO, DEFAULT_SPACE, FREEZE_THAW, TuneArgs, named_search
 from tunegym.baselines import BASELINE_NAMES
 from tunegym.data import TabularDataset, cv_folds, load_dataset
-from tunegym.envs import SCORE_METRICS, SearchSpace
+from tunegym.envs import SCORE_METRICS, RankWeightedPrior, SearchSpace
 from tunegym.errors import did_you_mean
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from tunegym.agent._ftagent import FreezeThawAgent
     from tunegym.envs import CurvePool
     from tunegym.metastore import WarmStart
@@ -172,18 +170,21 @@ def _meta_train_pools() -> tuple[CurvePool, ...]:
     return tuple(p for p in pools if p.part == "meta-train")
 
 
-def _ft_prior(candidates: Sequence[dict[str, Any]]) -> tuple[np.ndarray | None, str]:
-    """The freeze-thaw agent's prior of each candidate (`tunegym.envs.config_prior` over
-    meta-dataset v2's meta-train tasks, uniform weights) and how it was had."""
-    from tunegym.envs import config_prior
+def _ft_prior(candidates: Sequence[dict[str, Any]]) -> tuple[RankWeightedPrior | None, str]:
+    """The freeze-thaw agent's prior of each candidate and how it was had: meta-dataset v2's
+    meta-train tasks at each candidate's nearest configuration, re-weighted by how they rank the
+    run's scores as they come in (`tunegym.envs.RankWeightedPrior`, as in meta-training)."""
     from tunegym.space import LCBENCH_SPACE
 
     try:
         pools = _meta_train_pools()
-        prior = config_prior(pools, candidates, LCBENCH_SPACE)
+        prior = RankWeightedPrior.from_pools(pools, candidates, LCBENCH_SPACE)
     except (FileNotFoundError, ValueError) as error:
         return None, f"; no prior ({error})"
-    return prior, f"; prior from meta-dataset v2's {len(pools)} meta-train tasks"
+    return prior, (
+        f"; prior from meta-dataset v2's {len(pools)} meta-train tasks, re-weighted by how they "
+        "rank this run's scores"
+    )
 
 
 def _ft_search(space: SearchSpace | None, args: TuneArgs) -> SearchSpace:

@@ -1,7 +1,8 @@
 """The freeze-thaw agent (issue 15) as a benchmark peer.
 
 The agent acts on its own view, a `tunegym.envs.FreezeThawEnv` of ``n`` candidates of the pool
-(the portfolio first, then a random sample drawn with the episode's seed), and the env's epochs
+(the portfolio first, then the prior's best half, then a random sample drawn with the episode's
+seed; the prior re-weights the meta-train tasks as scores come in), and the env's epochs
 come from the episode's `Ledger` through `LedgerBackend`: the ledger charges them, draws the
 trials' seeds and records the incumbent per epoch exactly as for every other peer. The agent
 never sees the pool's seed-mean truth (the backend has no ``truth``).
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tunegym.bench._episode import Episode
-from tunegym.envs import META_FEATURE_NAMES, FreezeThawEnv, Segment
+from tunegym.envs import META_FEATURE_NAMES, FreezeThawEnv, RankWeightedPrior, Segment
 from tunegym.envs._pool import snapshot_meta_features
 
 __all__ = [
@@ -91,19 +92,27 @@ def _load(folder: str) -> Any:
 
 
 def _episode_env(episode: Episode, n: int, k_choices: tuple[int, ...]) -> FreezeThawEnv:
-    """The freeze-thaw view of ``episode``: ``n`` candidates, the portfolio first."""
+    """The freeze-thaw view of ``episode``: ``n`` candidates (the portfolio, the prior's best, a
+    random sample) and, warm, the prior re-weighted as scores come in (`RankWeightedPrior`)."""
     from tunegym.agent._ftagent import episode_candidates
 
     pool, ledger = episode.pool, episode.ledger
-    index = episode_candidates(pool.n, n, episode.portfolio, episode.rng())
     warm = bool(episode.portfolio) and episode.prior is not None
+    index = episode_candidates(pool.n, n, episode.portfolio, episode.rng(),
+                               prior=episode.prior if warm else None)  # fmt: skip
+    configs = [pool.configs[i] for i in index]
+    prior: np.ndarray | RankWeightedPrior | None = None
+    if warm:
+        prior = np.asarray(episode.prior)[index]
+        if episode.warm_tasks:
+            prior = RankWeightedPrior.from_pools(episode.warm_tasks, configs, pool.space)
     return FreezeThawEnv(
         pool.space,
-        [pool.configs[i] for i in index],
+        configs,
         LedgerBackend(episode, snapshot_meta_features().get(pool.task)),
         budget=ledger.budget,
         max_epochs=pool.max_epochs,
-        prior=np.asarray(episode.prior)[index] if warm else None,
+        prior=prior,
         k_choices=k_choices,
         trial_seeds=tuple(range(pool.n_seeds)),
         portfolio=range(min(len(episode.portfolio), len(index))) if warm else (),

@@ -36,6 +36,9 @@ class Episode:
         eta: the halving rate of the multi-fidelity peers.
         prior: ``[n]`` the warm start's predicted normalised final score of each configuration
             (`tunegym.envs.config_prior` over the meta-train tasks); ``None`` for a cold start.
+        warm_tasks: the meta-train tasks the warm start comes from (empty for a cold start), for
+            a peer that re-weights them as the episode's scores come in (the freeze-thaw agent's
+            `tunegym.envs.RankWeightedPrior`).
     """
 
     ledger: Ledger
@@ -43,6 +46,7 @@ class Episode:
     portfolio: tuple[int, ...] = ()
     eta: int = 3
     prior: np.ndarray | None = None
+    warm_tasks: tuple[CurvePool, ...] = ()
     _mapped: dict[tuple[Any, ...], int] = field(default_factory=dict, repr=False, compare=False)
 
     @property

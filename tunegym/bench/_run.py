@@ -71,12 +71,13 @@ def run_episode(
     *,
     budget_seconds: float | None = None,
     prior: np.ndarray | None = None,
+    warm_tasks: Sequence[CurvePool] = (),
 ) -> EpisodeTrace:
     """One peer on one task: its trace per epoch of cost (the tuner's own time apart)."""
     ledger = Ledger(pool, budget, seed, budget_seconds=budget_seconds)
     start = time.perf_counter()
     with contextlib.suppress(BudgetSpent):
-        peer(Episode(ledger, seed, tuple(portfolio), prior=prior))
+        peer(Episode(ledger, seed, tuple(portfolio), prior=prior, warm_tasks=tuple(warm_tasks)))
     return ledger.trace(time.perf_counter() - start)
 
 
@@ -164,12 +165,14 @@ def _run_unit(unit: _Unit) -> list[dict[str, Any]]:
     pool = pools[unit.task]
     info = get_peer(unit.peer)
     peer = info.load()
+    warm = [p for p in pools.values() if p.part == "meta-train"] if info.warm else []
     marks = checkpoints(unit.budget)
     rows = []
     for seed in range(plan.seeds):
         tuner_seed = episode_seed(plan.base_seed, unit.task, seed)
         trace = run_episode(peer, pool, unit.budget, tuner_seed, unit.portfolio,
-                            budget_seconds=plan.budget_seconds, prior=unit.prior)  # fmt: skip
+                            budget_seconds=plan.budget_seconds, prior=unit.prior,
+                            warm_tasks=warm)  # fmt: skip
         for c in marks:
             rows.append(
                 {

@@ -72,6 +72,7 @@ from tunegym.envs._pool import (
     snapshot_meta_features,
     table_pools,
 )
+from tunegym.envs._prior import DEFAULT_BETA, RankWeightedPrior
 from tunegym.envs._render import RENDER_MODES, text_frame
 from tunegym.envs._tables import TABLE_COLUMNS, curve_search, read_curve_table
 from tunegym.envs._task import (
@@ -91,6 +92,7 @@ __all__ = [
     "CONFIG_DIMS",
     "CURVE_COLUMNS",
     "DEFAULT_BATCH_SIZES",
+    "DEFAULT_BETA",
     "DEFAULT_K",
     "DEFAULT_K_CHOICES",
     "DEFAULT_LRS",
@@ -124,6 +126,7 @@ __all__ = [
     "Launcher",
     "LiveBackend",
     "PoolBackend",
+    "RankWeightedPrior",
     "ReplayBackend",
     "SearchSpace",
     "Segment",

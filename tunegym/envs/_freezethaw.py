@@ -54,6 +54,7 @@ from gymnasium import spaces
 
 from tunegym.envs._backends import Backend, Segment
 from tunegym.envs._features import META_FEATURE_NAMES
+from tunegym.envs._prior import RankWeightedPrior
 from tunegym.envs._render import RENDER_MODES, text_frame
 from tunegym.space import Space
 
@@ -129,7 +130,9 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         budget: epochs an episode may spend.
         max_epochs: ``E_max``, the most epochs one trial trains.
         prior: ``[N]`` predicted normalised final score per candidate in [0, 1] (the warm start;
-            default 0.5 everywhere: no prior).
+            default 0.5 everywhere: no prior), or a `RankWeightedPrior` of the ``N`` candidates,
+            which the env asks again after every step (the rows' ``prior`` and ``prior_rank``
+            then follow what the episode has seen).
         rows: observation rows (default ``N``; more pads with absent rows so that one
             observation space serves tasks of different ``N``).
         k_choices: epochs one action may advance a candidate by.
@@ -156,7 +159,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         *,
         budget: int,
         max_epochs: int,
-        prior: npt.ArrayLike | None = None,
+        prior: npt.ArrayLike | RankWeightedPrior | None = None,
         rows: int | None = None,
         k_choices: Sequence[int] = DEFAULT_K,
         trial_seeds: Sequence[int] = (0,),
@@ -210,12 +213,19 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         self.render_mode = render_mode
 
         self.prior = np.full(n, 0.5, dtype=np.float32)
-        if prior is not None:
+        self.prior_model = prior if isinstance(prior, RankWeightedPrior) else None
+        if self.prior_model is not None:
+            if self.prior_model.n != n:
+                raise ValueError(
+                    f"The RankWeightedPrior holds {self.prior_model.n} candidates, the env {n}."
+                )
+            self.prior = self.prior_model.static
+        elif prior is not None:
             p = np.asarray(prior, dtype=np.float32).reshape(-1)
             if p.shape != (n,) or not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
                 raise ValueError(
                     f"prior must hold {n} finite values in [0, 1] (one per candidate), got "
-                    f"shape {np.shape(prior)}."
+                    f"shape {p.shape}."
                 )
             self.prior = p
         meta = backend.meta_features if meta_features is None else meta_features
@@ -248,10 +258,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         unit = full[:, :CONFIG_DIMS]
         self._rows[:n, 0] = 1.0
         self._rows[:n, _C0 : _C0 + unit.shape[1]] = unit
-        self._rows[:n, ROW_FIELDS.index("prior")] = self.prior
-        rank = np.empty(n)
-        rank[np.argsort(-self.prior, kind="stable")] = np.arange(n)
-        self._rows[:n, ROW_FIELDS.index("prior_rank")] = 1.0 - rank / max(n - 1, 1)
+        self._show_prior(self.prior)
         picks = list(dict.fromkeys(int(i) for i in portfolio))
         if any(not 0 <= i < n for i in picks):
             raise ValueError(f"portfolio holds candidates outside 0..{n - 1}: {picks}.")
@@ -293,6 +300,13 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         self._reserved = 0  # epochs promised to pending trials
         self._rows[:, _C0 + CONFIG_DIMS + 3 :] = 0.0
         self._update()
+
+    def _show_prior(self, prior: npt.NDArray[np.float32]) -> None:
+        n = self.n
+        self._rows[:n, ROW_FIELDS.index("prior")] = prior
+        rank = np.empty(n)
+        rank[np.argsort(-prior, kind="stable")] = np.arange(n)
+        self._rows[:n, ROW_FIELDS.index("prior_rank")] = 1.0 - rank / max(n - 1, 1)
 
     def _worth(self, i: int, e: int, seen: float) -> float:
         if self._truth_of is None:
@@ -337,6 +351,8 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
             gap = np.sqrt(((self._unit - self._unit[self._inc[1]]) ** 2).sum(axis=1))
             rows[:, f("near_incumbent")] = np.clip(1.0 - gap, 0.0, 1.0)
         rows[:, f("near_started")] = self._near_started
+        if self.prior_model is not None:
+            self._show_prior(self.prior_model.predict(epochs, np.nan_to_num(last)))
         pending = np.zeros(n, dtype=bool)
         pending[list(self._pending)] = True
         rows[:, f("pending")] = pending

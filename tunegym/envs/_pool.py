@@ -27,6 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tunegym.envs._backends import Segment
+from tunegym.envs._prior import RankWeightedPrior
 from tunegym.space import Space
 
 __all__ = [
@@ -505,24 +506,8 @@ def config_prior(
     w = np.ones(len(train)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (len(train),) or not np.isfinite(w).all() or w.sum() <= 0:
         raise ValueError(f"weights must be {len(train)} finite values, not all 0; got {w!r}.")
-    target = space.to_unit_many(configs)
-    out = np.zeros(len(configs))
-    searched: list[tuple[tuple[dict[str, Any], ...], npt.NDArray[np.intp]]] = []
-    for pool, weight in zip(train, w / w.sum(), strict=True):
-        final = pool.truth[:, -1]
-        best, worst = final.max(), final.min()
-        scaled = (final - worst) / max(best - worst, 1e-12)
-        # Tasks of one sample of configurations (LCBench's, the meta-dataset's) share one search.
-        nearest = next((n for c, n in searched if c == pool.configs), None)
-        if nearest is None and len(configs) == pool.n and tuple(configs) == pool.configs:
-            nearest = np.arange(pool.n)
-            searched.append((pool.configs, nearest))
-        if nearest is None:
-            d = ((target[:, None, :] - pool._unit[None, :, :]) ** 2).sum(axis=2)
-            nearest = np.argmin(d, axis=1)
-            searched.append((pool.configs, nearest))
-        out += weight * scaled[nearest]
-    return out.astype(np.float32)
+    finals = RankWeightedPrior.from_pools(train, configs, space, beta=0.0).finals
+    return np.asarray((w / w.sum()) @ finals, dtype=np.float32)
 
 
 def normalised_finals(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:
