@@ -80,16 +80,25 @@ def train_agent_command(
             "selected on its meta-val targets (docs/TRANSFER.md in the repository).",
         ),
     ] = False,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="--v2: PPO starts from this agent folder (weights.pt + agent.json, e.g. an "
+            "earlier run's --out) instead of cloning the teacher: to train a run further. The "
+            "folder's own policy is the first one selection weighs."
+        ),
+    ] = None,
 ) -> None:
     """Meta-train the agent (MaskablePPO) on the meta-train datasets, select it on meta-val."""
     import torch
 
     if v2:
         _train_freeze_thaw(quick, timesteps, out, seed, eval_every, ship, max_minutes,
-                           no_warm, no_meta, bc_episodes, bc_epochs, transfer)  # fmt: skip
+                           no_warm, no_meta, bc_episodes, bc_epochs, transfer, init)  # fmt: skip
         return
-    if transfer:
-        raise _fail(ValueError("--transfer trains a freeze-thaw agent: add --v2."))
+    if transfer or init is not None:
+        flag = "--transfer" if transfer else "--init"
+        raise _fail(ValueError(f"{flag} trains a freeze-thaw agent: add --v2."))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tunegym.agent import (
@@ -172,6 +181,7 @@ def _train_freeze_thaw(
     bc_episodes: int | None = None,
     bc_epochs: int | None = None,
     transfer: bool = False,
+    init: Path | None = None,
 ) -> None:
     import shutil
     import time
@@ -190,6 +200,11 @@ def _train_freeze_thaw(
         given["bc_episodes"] = bc_episodes
     if bc_epochs is not None:
         given["bc_epochs"] = bc_epochs
+    if init is not None:
+        if not (init / "agent.json").is_file():
+            raise _fail(FileNotFoundError(f"--init {init}: no agent.json there; give an agent "
+                                          "folder (an earlier run's --out)."))  # fmt: skip
+        given["init"] = str(init)
     ship_to = DEFAULT_TRANSFER_AGENT_DIR if transfer else DEFAULT_FT_AGENT_DIR
     try:
         if transfer:

@@ -285,3 +285,15 @@ def test_scratch_better_targets_can_be_drawn_more_often(finetune_tasks: TaskSet)
     assert abs(shares[6.0] - 6 * share / (6 * share + 1 - share)) < 0.1
     with pytest.raises(ValueError, match="scratch_better_weight"):
         FTTrainConfig(scratch_better_weight=0.0)
+
+
+def test_train_agent_init_needs_v2_and_an_agent_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tunegym.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train-agent", "--init", str(tmp_path), "--quick"])
+    assert result.exit_code != 0 and "--init trains a freeze-thaw agent: add --v2" in result.output
+    result = runner.invoke(app, ["train-agent", "--v2", "--init", str(tmp_path), "--quick"])
+    assert result.exit_code != 0 and "no agent.json there" in result.output
