@@ -160,3 +160,24 @@ def test_meta_train_env_draws_tasks_and_keeps_its_spaces() -> None:
         assert obs.shape == env.observation_space.shape
         seen.add((env.env.backend.pool.task, env.env.budget))
     assert len(seen) > 1
+
+
+class _StopFirst(torch.nn.Module):
+    """A net whose stop logit is always the highest."""
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = torch.zeros(obs.shape[0], 4 * 5 + 1)
+        logits[:, -1] = 10.0
+        return logits, torch.zeros(obs.shape[0], 1)
+
+
+def test_with_no_price_the_agent_never_stops_while_an_epoch_can_be_bought() -> None:
+    agent = FreezeThawAgent(_StopFirst(), {"n_k": 5, "hidden": 8})  # type: ignore[arg-type]
+    obs = np.zeros(len(GLOBAL_FIELDS) + 4 * len(ROW_FIELDS), dtype=np.float32)
+    mask = np.ones(4 * 5 + 1, dtype=bool)
+    assert agent.act(obs, mask) != 20  # stopping cannot pay: the regret only falls
+    only_stop = np.zeros_like(mask)
+    only_stop[-1] = True
+    assert agent.act(obs, only_stop) == 20
+    obs[GLOBAL_FIELDS.index("price")] = 0.5  # a price of cost lets it stop early
+    assert agent.act(obs, mask) == 20

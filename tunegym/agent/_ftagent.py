@@ -30,6 +30,7 @@ import torch
 from tunegym.agent._candidates import CandidateNet, upgrade_state_dict
 from tunegym.envs import (
     DEFAULT_K,
+    GLOBAL_FIELDS,
     META_FEATURE_NAMES,
     CurvePool,
     FreezeThawEnv,
@@ -50,6 +51,8 @@ __all__ = [
     "load_ft_agent",
     "run_ft_episode",
 ]
+
+_PRICE = GLOBAL_FIELDS.index("price")
 
 DEFAULT_FT_AGENT_DIR = Path(__file__).resolve().parent / "pretrained" / "freeze_thaw"
 """Where the shipped freeze-thaw agent lives (``weights.pt`` + ``agent.json``)."""
@@ -278,9 +281,14 @@ class FreezeThawAgent:
 
     @torch.no_grad()
     def act(self, obs: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]) -> int:
-        """The greedy valid action."""
+        """The greedy valid action. With no price of cost (the observation's ``price`` is 0)
+        stopping never pays (the incumbent's regret can only fall), so the agent does not stop
+        while an epoch can still be bought."""
+        valid = torch.as_tensor(mask).clone()
+        if obs[_PRICE] == 0 and valid[:-1].any():
+            valid[-1] = False  # the last action is stop
         logits, _ = self.net(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
-        logits = logits[0].masked_fill(~torch.as_tensor(mask), -torch.inf)
+        logits = logits[0].masked_fill(~valid, -torch.inf)
         return int(torch.argmax(logits))
 
     def save(self, folder: str | Path) -> Path:
