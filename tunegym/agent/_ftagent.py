@@ -150,6 +150,7 @@ class TaskSet:
                     mean = (total - table[t]) / max(len(train) - 1, 1)
                     others = [p for p in train if p.task != pool.task] or train
                 prior = mean if shared else finetune_prior(others, pool.configs, space=pool.space)
+                aligned = shared and len(rest) == len(others)  # rows of rest are the others
                 m = np.asarray(meta.get(pool.task, np.zeros(len(META_FEATURE_NAMES))))
                 self.tasks.append(
                     SuiteTask(
@@ -158,8 +159,8 @@ class TaskSet:
                         prior.astype(np.float32),
                         tuple(nested_portfolio(rest, kinds, portfolio_size)),
                         m.astype(np.float32),
-                        tuple(others) if shared and len(rest) == len(others) else (),
-                        rest if shared and len(rest) == len(others) else None,
+                        tuple(others) if aligned else (),
+                        rest if aligned else None,
                     )
                 )
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tunegym.envs._backends import Segment
-from tunegym.envs._prior import RankWeightedPrior
+from tunegym.envs._prior import aligned_indices
 from tunegym.space import Space
 
 __all__ = [
@@ -506,7 +506,8 @@ def config_prior(
     w = np.ones(len(train)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (len(train),) or not np.isfinite(w).all() or w.sum() <= 0:
         raise ValueError(f"weights must be {len(train)} finite values, not all 0; got {w!r}.")
-    finals = RankWeightedPrior.from_pools(train, configs, space, beta=0.0).finals
+    at = aligned_indices(train, configs, space)
+    finals = np.stack([row[i] for row, i in zip(normalised_finals(train), at, strict=True)])
     return np.asarray((w / w.sum()) @ finals, dtype=np.float32)
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from tunegym.envs._pool import CurvePool
     from tunegym.space import Space
 
-__all__ = ["DEFAULT_BETA", "RankWeightedPrior", "pool_indices"]
+__all__ = ["DEFAULT_BETA", "RankWeightedPrior", "aligned_indices", "pool_indices"]
 
 DEFAULT_BETA = 0.3
 """How much one mis-ranked pair lowers a task's log-weight. Chosen on LCBench's meta-val at
@@ -50,6 +50,29 @@ def pool_indices(
     if (missing := out < 0).any():
         d = ((target[missing][:, None, :] - pool._unit[None, :, :]) ** 2).sum(axis=2)
         out[missing] = np.argmin(d, axis=1)
+    return out
+
+
+def aligned_indices(
+    train: Sequence[CurvePool], configs: Sequence[Mapping[str, Any]], space: Space
+) -> list[npt.NDArray[np.intp]]:
+    """For each of the meta-train tasks ``train``, ``configs``' indices in it (`pool_indices`).
+
+    Raises:
+        ValueError: no meta-train task.
+    """
+    if not train:
+        raise ValueError("A prior needs at least one meta-train task.")
+    target = space.to_unit_many(configs)
+    out: list[npt.NDArray[np.intp]] = []
+    searched: list[tuple[tuple[dict[str, Any], ...], npt.NDArray[np.intp]]] = []
+    for pool in train:
+        # Tasks of one sample of configurations (LCBench's, the meta-dataset's) share one search.
+        at = next((i for c, i in searched if c == pool.configs), None)
+        if at is None:
+            at = pool_indices(pool, configs, target)
+            searched.append((pool.configs, at))
+        out.append(at)
     return out
 
 
@@ -105,23 +128,13 @@ class RankWeightedPrior:
         Raises:
             ValueError: no meta-train task.
         """
-        if not train:
-            raise ValueError("A prior needs at least one meta-train task.")
-        target = space.to_unit_many(configs)
-        curves, finals = [], []
-        searched: list[tuple[tuple[dict[str, Any], ...], npt.NDArray[np.intp]]] = []
-        for pool in train:
-            # Tasks of one sample of configurations (LCBench's, the meta-dataset's) share one search.
-            at = next((i for c, i in searched if c == pool.configs), None)
-            if at is None:
-                at = pool_indices(pool, configs, target)
-                searched.append((pool.configs, at))
-            final = pool.truth[:, -1]
-            low, high = final.min(), final.max()
-            curves.append(pool.truth[at])
-            finals.append((final[at] - low) / max(high - low, 1e-12))
-        e = min(c.shape[1] for c in curves)  # one length for every task
-        return cls(np.stack([c[:, :e] for c in curves]), np.stack(finals), beta=beta)
+        from tunegym.envs._pool import normalised_finals
+
+        at = aligned_indices(train, configs, space)
+        finals = np.stack([row[i] for row, i in zip(normalised_finals(train), at, strict=True)])
+        e = min(p.max_epochs for p in train)  # one length for every task
+        curves = np.stack([p.truth[i, :e] for p, i in zip(train, at, strict=True)])
+        return cls(curves, finals, beta=beta)
 
     @property
     def n(self) -> int:
