@@ -62,6 +62,25 @@ def test_advance_starts_then_continues_and_never_restarts() -> None:
     assert len(seeds) == 1  # one trial, one seed
 
 
+def test_a_racing_trial_is_shown_against_the_best_finished_curve() -> None:
+    env = make_env(budget=40)
+    obs, _ = env.reset(seed=0)
+    vs = ROW_FIELDS.index("vs_finished")
+
+    def shown(obs: np.ndarray) -> np.ndarray:
+        return obs[len(GLOBAL_FIELDS) :].reshape(8, len(ROW_FIELDS))[:, vs]
+
+    obs, *_ = advance(env, 2, 2)
+    assert not shown(obs).any()  # no trial has finished: no bar yet
+    for k in (4, 2, 1):  # 2 + 4 + 2 + 1 = EPOCHS
+        obs, *_ = advance(env, 2, k)
+    obs, *_ = advance(env, 5, 2)
+    gap = env.curves[5, 1] - env.curves[2, 1]
+    assert shown(obs)[5] == pytest.approx(np.clip(gap * 10, -1, 1), abs=1e-6)
+    assert shown(obs)[2] == 0.0  # the finished trial itself is not racing
+    assert env.observation_space.contains(obs)
+
+
 def test_reward_is_minus_the_regret_area_on_seed_mean_truth() -> None:
     env = make_env(budget=20)
     env.reset(seed=1)

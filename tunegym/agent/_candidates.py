@@ -85,9 +85,8 @@ def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     """A `CandidateNet` state saved before the last observation fields, made loadable.
 
     Fields are only ever appended to ``ROW_FIELDS`` and ``GLOBAL_FIELDS`` (``pending`` and
-    ``reserved`` came with asynchronous runs); an older net's weights get zero weights for the
-    entries it never saw, so it computes exactly what it computed before on every observation
-    where those entries are 0 (every synchronous run).
+    ``reserved`` came with asynchronous runs, ``vs_finished`` after them); an older net gets
+    zero weights for the entries it never saw, so it computes exactly what it computed before.
     """
     state = dict(state)
     row = state.get("row.0.weight")
