@@ -98,3 +98,34 @@ def test_the_step_line_says_how_many_trials_are_still_training() -> None:
     )  # fmt: skip
     assert _step_line(step).endswith("(1 still training)")
     assert "still training" not in _step_line(replace(step, pending=0))
+
+
+def test_trials_beyond_max_thawed_are_frozen_and_thawed_to_the_same_epochs(tmp_path) -> None:
+    """With a cache, the least recently trained trial leaves memory and continues from its
+    checkpoint exactly as if it had stayed (the trainer's determinism contract)."""
+    from tunegym.agent._live import TrialCache
+    from tunegym.metastore import MetaStore
+
+    dataset = load_dataset("sklearn:iris", seed=0)
+    space = SearchSpace.sampled(LCBENCH_SPACE, 3, max_epochs=6, seed=0)
+    kept = TuneBackend([dataset], space, MLPSpec(), metric="val_accuracy")
+    store = MetaStore(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    frozen = TuneBackend([dataset], space, MLPSpec(), metric="val_accuracy", store=store,
+                         cache=TrialCache(tmp_path / "c"), max_thawed=1)  # fmt: skip
+    scores: dict[str, list[float]] = {"kept": [], "frozen": []}
+    for name, backend in (("kept", kept), ("frozen", frozen)):
+        handles = [backend.start(c, 0) for c in space.candidates]
+        for h in (0, 1, 2, 0, 1, 0):
+            scores[name] += list(backend.advance(handles[h], 2).scores)
+        if name == "frozen":
+            in_memory = [p.trial is not None for h in handles for p in backend._open[h]]
+            assert in_memory == [True, False, False]  # only the last one trained
+            # a frozen trial goes out to a worker from its checkpoint, too
+            job = backend.segment_job(handles[2], 2)
+            assert isinstance(job, SegmentJob) and job.folds[0].state is not None
+    assert scores["frozen"] == scores["kept"]
+    frozen.finish()  # frozen trials are logged as ended from the records they keep
+    assert store.stats().epochs == 12
+    store.close()
+    with pytest.raises(ValueError, match="max_thawed"):
+        TuneBackend([dataset], space, MLPSpec(), metric="val_accuracy", max_thawed=0)

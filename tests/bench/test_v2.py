@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -236,6 +237,9 @@ def test_a_table_suite_runs_and_writes_its_report(tmp_path) -> None:  # type: ig
     for png in result["figures"]:
         assert (tmp_path / "f").joinpath(png.split("/")[-1]).stat().st_size > 1000
         assert f"](f/{png.split('/')[-1]})" in again
+    # One peer alone: no critical-difference diagram (it needs two), the rest as usual.
+    alone = write_report(frame[frame["peer"] == "random"], command="one", **kw)
+    assert [Path(p).name.endswith("_curves.png") for p in alone["figures"]] == [True, True]
 
 
 def test_the_command_runs_a_curve_table_quickly(tmp_path) -> None:  # type: ignore[no-untyped-def]

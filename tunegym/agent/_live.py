@@ -11,6 +11,11 @@ only on its epoch counter), so that after every epoch it can
   ``partial`` run until it reaches E_max or diverges, or the run finishes: `finish`);
 * save the trial's checkpoint to a `TrialCache`.
 
+With a cache, at most ``max_thawed`` trials hold their model and optimiser in memory: the one
+least recently trained beyond them is *frozen* (dropped from memory; its checkpoint holds it)
+and *thawed* from its checkpoint when the agent continues it, so a run of hundreds of trials
+holds a bounded number of models, as freeze-thaw tuning intends (Swersky et al., 2014).
+
 A trial's epochs are a function of its dataset, network, configuration and seed (the trainer's
 determinism contract), so a checkpoint in the cache *is* those epochs: a trial started again
 with the same identity serves its recorded epochs from the checkpoint instead of training them,
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
     from tunegym.metastore import MetaStore
 
 __all__ = [
+    "MAX_THAWED",
     "ExecutorLauncher",
     "SegmentJob",
     "SegmentResult",
@@ -60,6 +66,8 @@ __all__ = [
 ]
 
 _STATE = dict[str, torch.Tensor]
+MAX_THAWED = 16
+"""Trials whose models `TuneBackend` keeps in memory at once when it has a checkpoint cache."""
 # Numeric fields of an epoch record averaged over folds in a trial's log (the report's curves).
 _CURVE_FIELDS = ("train_loss", "val_loss")
 
@@ -212,10 +220,11 @@ class _FoldTrial:
     spec: Any
     key: str
     trial: Trial | None  # built on the first epoch not served from the cache
-    cached: list[EpochRecord]  # records served before training (from a checkpoint)
+    cached: list[EpochRecord]  # records served before training (from a checkpoint), or frozen
     logged: int = 0  # epochs logged to the store
     ended: bool = False  # logged as ended (E_max reached, diverged, or the run finished)
     source: FineTuneSource | None = None  # the pre-trained model it starts from, if any
+    frozen: bool = False  # its trial is in the cache only (`TuneBackend.max_thawed`)
 
 
 @dataclass(frozen=True)
@@ -321,6 +330,11 @@ class TuneBackend:
         test_size: likewise.
         source: the pre-trained model that candidates with ``fine_tune=1``
             (`tunegym.space.FINE_TUNE_SPACE`) start from; their runs are logged with its name.
+        max_thawed: with a ``cache``, trials whose models stay in memory; the least recently
+            trained others are frozen to their checkpoints and thawed when continued.
+
+    Raises:
+        ValueError: no dataset, or ``max_thawed < 1``.
     """
 
     def __init__(
@@ -336,9 +350,14 @@ class TuneBackend:
         val_size: float = 0.2,
         test_size: float = 0.2,
         source: FineTuneSource | None = None,
+        max_thawed: int = MAX_THAWED,
     ) -> None:
         if not folds:
             raise ValueError("TuneBackend needs at least one dataset.")
+        if isinstance(max_thawed, bool) or not isinstance(max_thawed, int) or max_thawed < 1:
+            raise ValueError(f"max_thawed must be an int >= 1, got {max_thawed!r}.")
+        self.max_thawed = max_thawed
+        self._thawed: dict[int, None] = {}  # handles whose trials are in memory, oldest first
         self.folds, self.space, self.model = tuple(folds), space, model
         self.metric, self.device = metric, device
         self.store, self.cache = store, cache
@@ -419,7 +438,37 @@ class TuneBackend:
             if score > self.best_score:
                 self._keep_best(handle, parts, len(log.val))
             self._log(parts, len(log.val))
+        self._touch(handle)
         return _segment(scores, tests, seconds, diverged)
+
+    def _touch(self, handle: int) -> None:
+        """``handle`` was just trained: freeze the trials least recently trained beyond
+        ``max_thawed`` (only with a cache, which holds them)."""
+        self._thawed.pop(handle, None)
+        self._thawed[handle] = None
+        while self.cache is not None and len(self._thawed) > self.max_thawed:
+            oldest = next(iter(self._thawed))
+            del self._thawed[oldest]
+            for part in self._open.get(oldest, ()):
+                if part.trial is not None:
+                    self.cache.save(part.key, part.trial)  # a no-op: saved after each epoch
+                    part.cached = list(part.trial.history)  # what the store logs from
+                    part.trial, part.frozen = None, True
+
+    def _thaw(self, part: _FoldTrial, done: int) -> None:
+        """Bring a frozen fold trial back from its checkpoint (trained again, deterministically,
+        if the checkpoint is gone)."""
+        if not part.frozen:
+            return
+        assert self.cache is not None
+        part.frozen = False
+        part.trial = self.cache.load(part.key, part.dataset, self.device)
+        if part.trial is None or part.trial.epochs_done != done:
+            start = {} if part.source is None else part.source.trial_start(part.dataset,
+                                                                           part.config.seed)  # fmt: skip
+            part.trial = Trial(part.dataset, part.config, part.spec, device=self.device,
+                               eval_test=True, **start)  # fmt: skip
+            part.trial.train(done)
 
     def _append(self, log: TrialLog, records: list[EpochRecord]) -> tuple[float, float, bool]:
         """Add one epoch of every fold to ``log``; its score, test score and divergence."""
@@ -449,6 +498,7 @@ class TuneBackend:
             return None
         folds = []
         for part in parts:
+            self._thaw(part, done)
             state = None if part.trial is None else part.trial.state_dict()
             start = {}
             if state is None and part.source is not None:
@@ -483,6 +533,7 @@ class TuneBackend:
             for part in parts:
                 assert part.trial is not None
                 self.cache.save(part.key, part.trial)
+        self._touch(handle)
         return _segment(scores, tests, seconds, diverged)
 
     def _keep_best_from(
@@ -499,6 +550,7 @@ class TuneBackend:
         """Epoch ``done + 1`` of a fold's trial: served from its checkpoint, or trained."""
         if done < len(part.cached):
             return part.cached[done]
+        self._thaw(part, done)
         if part.trial is None:
             part.trial = Trial(
                 part.dataset,
@@ -569,6 +621,7 @@ class TuneBackend:
 
     def release(self, handle: int) -> None:
         self._open.pop(handle, None)
+        self._thawed.pop(handle, None)
 
     def rebuild_best(self) -> list[_STATE] | None:
         """The incumbent's weights, training its configuration again if they were not kept.

@@ -151,6 +151,8 @@ def plot_suite(frame: pd.DataFrame, budget: int, title: str, stem: Path) -> list
     plt.close(fig)
     final = _at(part, 1.0).groupby(["peer", "task"], as_index=False)["regret"].mean()
     ranks_final = mean_ranks(final.assign(seed=0).rename(columns={"peer": "method"}), "regret")
+    if len(ranks_final) < 2:
+        return [curves_png]  # one peer: no ranks to compare
     cd = critical_difference(len(ranks_final), final["task"].nunique())
     cd_png = stem.with_name(stem.name + "_cd.png")
     plot_critical_difference(ranks_final, cd, cd_png,
