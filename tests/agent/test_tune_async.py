@@ -124,8 +124,13 @@ def test_trials_beyond_max_thawed_are_frozen_and_thawed_to_the_same_epochs(tmp_p
             job = backend.segment_job(handles[2], 2)
             assert isinstance(job, SegmentJob) and job.folds[0].state is not None
     assert scores["frozen"] == scores["kept"]
+    # a frozen trial whose checkpoint is gone is trained again to where it was, then goes on
+    (part,) = frozen._open[1]
+    assert part.frozen
+    (tmp_path / "c" / f"trial-{part.key}.pt").unlink()
+    assert list(frozen.advance(1, 2).scores) == list(kept.advance(1, 2).scores)
     frozen.finish()  # frozen trials are logged as ended from the records they keep
-    assert store.stats().epochs == 12
+    assert store.stats().epochs == 14
     store.close()
     with pytest.raises(ValueError, match="max_thawed"):
         TuneBackend([dataset], space, MLPSpec(), metric="val_accuracy", max_thawed=0)

@@ -464,11 +464,15 @@ class TuneBackend:
         part.frozen = False
         part.trial = self.cache.load(part.key, part.dataset, self.device)
         if part.trial is None or part.trial.epochs_done != done:
-            start = {} if part.source is None else part.source.trial_start(part.dataset,
-                                                                           part.config.seed)  # fmt: skip
-            part.trial = Trial(part.dataset, part.config, part.spec, device=self.device,
-                               eval_test=True, **start)  # fmt: skip
+            part.trial = self._new_trial(part)
             part.trial.train(done)
+
+    def _new_trial(self, part: _FoldTrial) -> Trial:
+        """A fold's trial at epoch 0 (from its source's weights when it fine-tunes)."""
+        source = part.source
+        start = {} if source is None else source.trial_start(part.dataset, part.config.seed)
+        return Trial(part.dataset, part.config, part.spec, device=self.device, eval_test=True,
+                     **start)  # fmt: skip
 
     def _append(self, log: TrialLog, records: list[EpochRecord]) -> tuple[float, float, bool]:
         """Add one epoch of every fold to ``log``; its score, test score and divergence."""
@@ -552,15 +556,7 @@ class TuneBackend:
             return part.cached[done]
         self._thaw(part, done)
         if part.trial is None:
-            part.trial = Trial(
-                part.dataset,
-                part.config,
-                part.spec,
-                device=self.device,
-                eval_test=True,
-                **({} if part.source is None
-                   else part.source.trial_start(part.dataset, part.config.seed)),
-            )  # fmt: skip
+            part.trial = self._new_trial(part)
         (record,) = part.trial.train(1)
         self.trained_epochs += 1
         if self.cache is not None:
