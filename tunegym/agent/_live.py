@@ -450,8 +450,7 @@ class TuneBackend:
             oldest = next(iter(self._thawed))
             del self._thawed[oldest]
             for part in self._open.get(oldest, ()):
-                if part.trial is not None:
-                    self.cache.save(part.key, part.trial)  # a no-op: saved after each epoch
+                if part.trial is not None:  # its checkpoint is current: saved after each epoch
                     part.cached = list(part.trial.history)  # what the store logs from
                     part.trial, part.frozen = None, True
 

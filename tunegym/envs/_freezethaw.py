@@ -355,7 +355,7 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
             gap = np.sqrt(((self._unit - self._unit[self._inc[1]]) ** 2).sum(axis=1))
             rows[:, f("near_incumbent")] = np.clip(1.0 - gap, 0.0, 1.0)
         rows[:, f("near_started")] = self._near_started
-        rows[:, f("vs_finished")] = self._vs_finished(last, has & ~at_max)
+        rows[:, f("vs_finished")] = self._vs_finished(last, has & ~at_max, at_max)
         if self.prior_model is not None:
             self._show_prior(self.prior_model.predict(epochs, np.nan_to_num(last)))
         pending = np.zeros(n, dtype=bool)
@@ -378,15 +378,18 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         self._mask[self.stop_action] = True
 
     def _vs_finished(
-        self, last: npt.NDArray[np.float64], racing: npt.NDArray[np.bool_]
+        self,
+        last: npt.NDArray[np.float64],
+        racing: npt.NDArray[np.bool_],
+        finished: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.float64]:
         """How far each racing trial's last score lies above (+) or below (-) the best finished
         trial's score at the same epoch, the bar of curve-based early stopping (Domhan et al.,
         2015), times 10 (a gap of 0.1 reads -1 or 1); 0 until a trial reaches ``E_max``."""
         out = np.zeros(self.n)
-        finished = np.flatnonzero(self._epochs >= self.max_epochs)
-        if len(finished) and racing.any():
-            bar = self._curve[finished[np.argmax(self._best[finished])]]
+        if finished.any() and racing.any():
+            done = np.flatnonzero(finished)
+            bar = self._curve[done[np.argmax(self._best[done])]]
             gap = last[racing] - bar[self._epochs[racing] - 1]
             out[racing] = np.clip(gap * 10.0, -1.0, 1.0)
         return out

@@ -34,6 +34,7 @@ __all__ = [
     "CurvePool",
     "PoolBackend",
     "config_prior",
+    "finals_at",
     "greedy_portfolio",
     "lcbench_pools",
     "load_suite",
@@ -506,9 +507,16 @@ def config_prior(
     w = np.ones(len(train)) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (len(train),) or not np.isfinite(w).all() or w.sum() <= 0:
         raise ValueError(f"weights must be {len(train)} finite values, not all 0; got {w!r}.")
-    at = aligned_indices(train, configs, space)
-    finals = np.stack([row[i] for row, i in zip(normalised_finals(train), at, strict=True)])
+    finals = finals_at(train, aligned_indices(train, configs, space))
     return np.asarray((w / w.sum()) @ finals, dtype=np.float32)
+
+
+def finals_at(
+    train: Sequence[CurvePool], at: Sequence[npt.NDArray[np.intp]]
+) -> npt.NDArray[np.float64]:
+    """``[tasks, len(at[t])]``: each task's normalised final scores (`normalised_finals`) at its
+    indices ``at[t]`` (`aligned_indices`); the tasks may hold different numbers of configurations."""
+    return np.stack([normalised_finals([p])[0][i] for p, i in zip(train, at, strict=True)])
 
 
 def normalised_finals(pools: Sequence[CurvePool]) -> npt.NDArray[np.float64]:

@@ -128,10 +128,10 @@ class RankWeightedPrior:
         Raises:
             ValueError: no meta-train task.
         """
-        from tunegym.envs._pool import normalised_finals
+        from tunegym.envs._pool import finals_at
 
         at = aligned_indices(train, configs, space)
-        finals = np.stack([row[i] for row, i in zip(normalised_finals(train), at, strict=True)])
+        finals = finals_at(train, at)
         e = min(p.max_epochs for p in train)  # one length for every task
         curves = np.stack([p.truth[i, :e] for p, i in zip(train, at, strict=True)])
         return cls(curves, finals, beta=beta)
