@@ -18,13 +18,12 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 from sb3_contrib import MaskablePPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tunegym.agent._candidates import CandidatePolicy
-from tunegym.agent._ftagent import FreezeThawAgent, task_env
+from tunegym.agent._ftagent import FreezeThawAgent
 from tunegym.agent._fttrain import (
     FTTrainConfig,
     MetaTrainEnv,
@@ -32,7 +31,6 @@ from tunegym.agent._fttrain import (
     evaluate_tasks,
     load_task_set,
 )
-from tunegym.agent._teacher import curve_race
 from tunegym.envs import ROW_FIELDS, FreezeThawEnv
 
 
@@ -46,25 +44,6 @@ def hide(field: str) -> None:
         self._rows[:, column] = 0.0
 
     FreezeThawEnv._update = hidden  # type: ignore[method-assign]
-
-
-def teacher_scores(tasks: list, budget: int, seeds: int) -> dict[str, float]:
-    """The teacher's mean regret area and final regret, on the episodes `evaluate_tasks` runs."""
-    areas, finals = [], []
-    for task in tasks:
-        for s in range(seeds):
-            rng = np.random.default_rng([s, budget, len(task.pool.task)])
-            env = task_env(task, budget, rng, n=256)
-            obs, _ = env.reset(seed=s)
-            done = False
-            while not done:
-                obs, _, terminated, truncated, _ = env.step(curve_race(env, obs))
-                done = terminated or truncated
-            curve = env.regret_curve
-            curve = np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
-            areas.append(curve.mean())
-            finals.append(curve[-1])
-    return {"area": float(np.mean(areas)), "final": float(np.mean(finals))}
 
 
 def main() -> None:
@@ -95,7 +74,7 @@ def main() -> None:
             of_suite = [t for t in val if t.suite == suite]
             rows[f"{suite} {budget}"] = {
                 "clone": evaluate_tasks(agent, of_suite, [budget], args.seeds),
-                "teacher": teacher_scores(of_suite, budget, args.seeds),
+                "teacher": evaluate_tasks(agent, of_suite, [budget], args.seeds, teacher=True),
             }
     out = {"episodes": args.episodes, "epochs": args.epochs, "hidden": args.hide,
            "cloning": cloned, "clone_seconds": round(seconds, 1), "meta-val": rows}  # fmt: skip

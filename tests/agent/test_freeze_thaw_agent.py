@@ -19,9 +19,9 @@ from tunegym.agent._ftagent import (
     run_ft_episode,
     task_env,
 )
-from tunegym.agent._fttrain import FTTrainConfig, MetaTrainEnv, train_ft_agent
+from tunegym.agent._fttrain import FTTrainConfig, MetaTrainEnv, relative_area, train_ft_agent
 from tunegym.agent._teacher import curve_race
-from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS, CurvePool
+from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS, CurvePool, FreezeThawEnv
 
 
 def toy_suite() -> dict[str, list[CurvePool]]:
@@ -118,16 +118,19 @@ def test_save_load_round_trip_and_tampering_is_refused(tmp_path: Path) -> None:
         load_ft_agent(tmp_path / "missing")
 
 
-def test_the_teacher_races_curves_in_the_warm_start_order() -> None:
+def _teacher_log(**kwargs: int) -> tuple[FreezeThawEnv, dict]:
     task = TaskSet(toy_suite(), portfolio_size=3).part("meta-test")[0]
     env = task_env(task, 60, np.random.default_rng(0), n=16)
     obs, _ = env.reset(seed=0)
-    done, actions = False, []
+    done = False
     while not done:
-        action = curve_race(env, obs)
-        actions.append(action)
-        obs, _, terminated, truncated, info = env.step(action)
+        obs, _, terminated, truncated, info = env.step(curve_race(env, obs, **kwargs))
         done = terminated or truncated
+    return env, info
+
+
+def test_the_teacher_races_curves_in_the_warm_start_order() -> None:
+    env, info = _teacher_log(probes=0)
     log = env.step_log
     assert log[0]["kind"] == "new" and log[0]["candidate"] == 0  # the portfolio's first pick
     assert env.epochs_done[0] == EPOCHS  # trained to the end: no bar to fall below yet
@@ -136,14 +139,27 @@ def test_the_teacher_races_curves_in_the_warm_start_order() -> None:
     assert info["epochs_used"] == 60
 
 
+def test_the_teacher_first_probes_the_portfolio_then_trains_the_best_probe() -> None:
+    env, info = _teacher_log(probes=3, probe_k=4)
+    log = env.step_log
+    assert [(e["kind"], e["candidate"], e["epoch_to"]) for e in log[:3]] == [
+        ("new", 0, 4), ("new", 1, 4), ("new", 2, 4)
+    ]  # fmt: skip
+    at_probe = env.curves[:3, 3]
+    assert log[3]["kind"] == "continue" and log[3]["candidate"] == int(np.argmax(at_probe))
+    assert info["epochs_used"] == 60
+
+
 def test_meta_training_selects_on_meta_val_and_ships_a_loadable_agent(tmp_path: Path) -> None:
     tasks = TaskSet(toy_suite(), portfolio_size=3)
     config = FTTrainConfig.quick(out=str(tmp_path / "agent"), budgets=(30,), n=12)
     _, rows = train_ft_agent(config, tasks=tasks)
     assert rows[0]["timesteps"] == 0 and len(rows) >= 2  # the cloned policy is a candidate
-    best = min(rows, key=lambda r: (r["area"], r["final"]))
+    best = min(rows, key=lambda r: (r["relative"], r["final"]))
     loaded = load_ft_agent(tmp_path / "agent")
+    assert loaded.spec["selected"]["val_relative"] == pytest.approx(best["relative"])
     assert loaded.spec["selected"]["val_area"] == pytest.approx(best["area"])
+    assert loaded.spec["selected"]["teacher_val_area"] > 0
     assert loaded.spec["behaviour_cloning"]["teacher"] == "curve_race"
     assert (tmp_path / "agent" / "evaluations.csv").is_file()
     env = task_env(tasks.part("meta-test")[0], 30, np.random.default_rng(1), n=20)
@@ -181,3 +197,11 @@ def test_with_no_price_the_agent_never_stops_while_an_epoch_can_be_bought() -> N
     assert agent.act(obs, only_stop) == 20
     obs[GLOBAL_FIELDS.index("price")] = 0.5  # a price of cost lets it stop early
     assert agent.act(obs, mask) == 20
+
+
+def test_relative_area_weighs_every_setting_alike() -> None:
+    teacher = {"area": 0.055, "area lcbench 200": 0.1, "area own 200": 0.01}
+    assert relative_area({"area lcbench 200": 0.05, "area own 200": 0.02}, teacher) == (
+        pytest.approx(1.0)
+    )  # half on one, twice on the other: the plain mean area would call it far better
+    assert relative_area({"area lcbench 200": 0.1, "area own 200": 0.005}, teacher) < 1

@@ -123,7 +123,7 @@ def test_training_can_start_from_a_trained_agent(tmp_path: Path) -> None:
         torch.testing.assert_close(x, y)
     assert agent.spec["init"]["agent"] == str((tmp_path / "a").resolve())
     assert agent.spec["init"]["weights_sha256"] == start.spec["weights_sha256"]
-    assert agent.spec["selected"]["by"] == "area" and agent.spec["selected"]["on"] == ["toy"]
+    assert agent.spec["selected"]["by"] == "relative" and agent.spec["selected"]["on"] == ["toy"]
     wider = FTTrainConfig.quick(out=str(tmp_path / "c"), budgets=(30,), n=12, hidden=32,
                                 init=str(tmp_path / "a"))  # fmt: skip
     with pytest.raises(ValueError, match="hidden=16"):

@@ -4,8 +4,9 @@ Each training episode draws a meta-train task (the suites in turn, so that each 
 a budget, and ``n`` candidates (the task's leave-one-out portfolio, then a random sample of its
 configurations); the env is `tunegym.envs.FreezeThawEnv` over the task's `PoolBackend`, so the
 reward is minus the area under the regret curve on seed-mean truth. Every ``eval_every`` steps
-the greedy policy runs a fixed set of meta-val episodes; the policy with the lowest mean area
-(ties: final regret) is the one kept. ``OUT/evaluations.csv`` records each evaluation.
+the greedy policy runs a fixed set of meta-val episodes; the policy with the lowest regret area
+relative to the teacher's on the same episodes (geometric mean over the suites and budgets;
+ties: final regret) is the one kept. ``OUT/evaluations.csv`` records each evaluation.
 
 Why MaskablePPO: the valid actions change every step (the budget left, which candidates can
 still advance), and sb3-contrib's MaskablePPO is the SB3 algorithm that takes the env's masks.
@@ -18,6 +19,7 @@ import csv
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from tunegym.agent._ftagent import (
     run_ft_episode,
     task_env,
 )
+from tunegym.agent._teacher import curve_race, run_teacher_episode
 from tunegym.envs import DEFAULT_K, CurvePool, FreezeThawEnv, finetune_kinds
 
 __all__ = [
@@ -56,7 +59,7 @@ __all__ = [
 SUITES = ("lcbench", "own", "finetune")
 """The suites an agent can learn from (`tunegym.envs.load_suite`)."""
 
-SELECT_BY = ("area", "area+final", "return")
+SELECT_BY = ("relative", "area", "area+final", "return")
 """What meta-val selection can minimise (`FTTrainConfig.select_by`)."""
 
 REFERENCE_SEEDS = 3
@@ -83,8 +86,11 @@ class FTTrainConfig:
             the policy: meta-val, or meta-train and meta-val where meta-val is too small to
             tell policies apart (the fine-tuning meta-val holds one target where scratch is
             better). Never meta-test.
-        select_by: what the selection minimises on meta-val: ``area`` (the area under the
-            regret curve, ties broken by the final regret), ``area+final`` (their sum: a
+        select_by: what the selection minimises on meta-val: ``relative`` (the geometric mean,
+            over the (suite, budget) settings, of the regret area relative to the teacher's on
+            the same episodes, so that every setting counts alike: the plain mean area is
+            dominated by the setting of the largest areas, LCBench at 200 epochs), ``area``
+            (the mean area under the regret curve, ties broken by the final regret), ``area+final`` (their sum: a
             policy that ends on a better model at a slightly higher area may win) or
             ``return`` (what training's return charges: the area, ``final_weight`` × the
             final regret and ``worse_weight`` × the excess over scratch).
@@ -132,7 +138,7 @@ class FTTrainConfig:
     suite_weights: tuple[float, ...] | None = None
     select_on: tuple[str, ...] | None = None
     select_parts: tuple[str, ...] = ("meta-val",)
-    select_by: str = "area"
+    select_by: str = "relative"
     init: str | None = None
     n: int = 256
     hidden: int = 64
@@ -337,13 +343,23 @@ def scratch_better(pool: CurvePool) -> bool:
 
 
 def _regret_curve(
-    agent: FreezeThawAgent, task: SuiteTask, budget: int, seed: int, **env_kwargs: Any
+    agent: FreezeThawAgent,
+    task: SuiteTask,
+    budget: int,
+    seed: int,
+    *,
+    teacher: bool = False,
+    **env_kwargs: Any,
 ) -> npt.NDArray[np.float64]:
-    """A greedy episode's regret after each epoch of ``budget`` (the last one held to the end)."""
+    """A greedy episode's regret after each epoch of ``budget`` (the last one held to the end);
+    ``teacher``: `curve_race` acts instead, on the same episode (``agent``'s N and k)."""
     rng = np.random.default_rng([seed, budget, len(task.pool.task)])
     env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
                    **env_kwargs)  # fmt: skip
-    run_ft_episode(agent, env, seed=seed)
+    if teacher:
+        run_teacher_episode(env, seed=seed)
+    else:
+        run_ft_episode(agent, env, seed=seed)
     curve = env.regret_curve
     return np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
 
@@ -379,19 +395,25 @@ def evaluate_tasks(
     *,
     warm: bool = True,
     reference: Mapping[tuple[str, int], float] | None = None,
+    teacher: bool = False,
 ) -> dict[str, float]:
     """Mean area under the regret curve and final regret of greedy episodes on ``tasks``.
 
-    ``budgets``: the epoch budgets, or a suite's budgets by its name. With a ``reference``
+    ``budgets``: the epoch budgets, or a suite's budgets by its name. ``teacher``: the teacher
+    acts instead of ``agent`` on the same episodes. Also the mean area of each (suite, budget)
+    setting, under the key ``"area SUITE BUDGET"``. With a ``reference``
     (`scratch_reference`) also ``worse``, the mean excess of an episode's final regret over
     scratch's (0 where there is no reference), and ``no_worse``, the share of the referenced
     (task, budget) pairs whose seed-mean final regret is no higher than scratch's.
     """
     areas, finals, worse, pairs = [], [], [], []
+    settings: dict[str, list[float]] = {}
     for task in tasks:
         for budget in budgets(task.suite) if callable(budgets) else budgets:
-            curves = [_regret_curve(agent, task, budget, s, warm=warm) for s in range(seeds)]
+            curves = [_regret_curve(agent, task, budget, s, warm=warm, teacher=teacher)
+                      for s in range(seeds)]  # fmt: skip
             areas += [float(c.mean()) for c in curves]
+            settings.setdefault(f"area {task.suite} {budget}", []).extend(areas[-seeds:])
             finals += [float(c[-1]) for c in curves]
             scratch = (reference or {}).get((task.pool.task, int(budget)))
             worse += [max(float(c[-1]) - (scratch or 0.0), 0.0) * (scratch is not None)
@@ -399,10 +421,19 @@ def evaluate_tasks(
             if scratch is not None:
                 pairs.append(np.mean([c[-1] for c in curves]) <= scratch + 1e-9)
     scores = {"area": float(np.mean(areas)), "final": float(np.mean(finals))}
+    scores |= {key: float(np.mean(values)) for key, values in settings.items()}
     if reference is not None:
         scores |= {"worse": float(np.mean(worse)),
                    "no_worse": float(np.mean(pairs)) if pairs else float("nan")}  # fmt: skip
     return scores
+
+
+def relative_area(scores: Mapping[str, float], teacher: Mapping[str, float]) -> float:
+    """The geometric mean, over the settings (``"area SUITE BUDGET"`` keys of `evaluate_tasks`)
+    of ``teacher``, of ``scores``' area relative to the teacher's (1: as good as the teacher)."""
+    keys = [k for k in teacher if k.startswith("area ")]
+    ratios = [scores[k] / max(teacher[k], 1e-9) for k in keys]
+    return float(np.exp(np.mean(np.log(np.maximum(ratios, 1e-9)))))
 
 
 def clone_teacher(
@@ -414,8 +445,6 @@ def clone_teacher(
     the teacher's return-to-go (in PPO's reward scale), so that PPO starts from a sensible
     policy with a value function that already knows its returns.
     """
-    from tunegym.agent._teacher import curve_race
-
     rng = np.random.default_rng(config.seed + 7)
     env = MetaTrainEnv(tasks, config, seed=config.seed + 11)
     observations, masks, actions, returns = [], [], [], []
@@ -517,6 +546,7 @@ class _Selection(BaseCallback):
         self.reference = reference
         self.best_scores: dict[str, float] = {}
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.teacher: dict[str, float] = {}
         self.rows: list[dict[str, float]] = []
         self._next = config.eval_every
         self._start = time.perf_counter()
@@ -524,10 +554,15 @@ class _Selection(BaseCallback):
     def evaluate(self) -> None:
         net = _net(self.model)
         agent = FreezeThawAgent(net, self.spec)
-        scores = evaluate_tasks(agent, self.tasks, self.config.budgets_of, self.config.eval_seeds,
-                                warm=self.config.warm, reference=self.reference)  # fmt: skip
+        evaluate = partial(evaluate_tasks, agent, self.tasks, self.config.budgets_of,
+                           self.config.eval_seeds, warm=self.config.warm)  # fmt: skip
+        scores = evaluate(reference=self.reference)
+        if self.config.select_by == "relative":
+            self.teacher = self.teacher or evaluate(teacher=True)
+            scores["relative"] = relative_area(scores, self.teacher)
         net.train()
-        row = {"timesteps": self.num_timesteps, **scores,
+        row = {"timesteps": self.num_timesteps,
+               **{k: v for k, v in scores.items() if not k.startswith("area ")},
                "seconds": round(time.perf_counter() - self._start, 1)}  # fmt: skip
         self.rows.append(row)
         if not self.best_scores or self._key(scores) < self._key(self.best_scores):
@@ -540,6 +575,8 @@ class _Selection(BaseCallback):
     def _key(self, scores: dict[str, float]) -> tuple[float, float]:
         """What selection minimises (`FTTrainConfig.select_by`), ties broken by the final."""
         c = self.config
+        if c.select_by == "relative":
+            return scores["relative"], scores["final"]
         if c.select_by == "area+final":
             return scores["area"] + scores["final"], scores["final"]
         if c.select_by == "return":
@@ -626,6 +663,9 @@ def train_ft_agent(
                                 "val_final": selection.best_scores["final"],
                                 "by": config.select_by, "on": sorted({t.suite for t in val}),
                                 "parts": list(config.select_parts)}  # fmt: skip
+    if "relative" in selection.best_scores:
+        selected["val_relative"] = selection.best_scores["relative"]
+        selected["teacher_val_area"] = selection.teacher["area"]
     if "no_worse" in selection.best_scores:
         selected["val_no_worse"] = selection.best_scores["no_worse"]
     spec["selected"] = selected
@@ -637,9 +677,8 @@ def train_ft_agent(
     out = Path(config.out)
     agent.save(out)
     with (out / "evaluations.csv").open("w", newline="") as f:
-        fields = ["timesteps", "area", "final", "worse", "no_worse", "seconds", "best"]
-        writer = csv.DictWriter(f, fields if reference is not None else
-                                [k for k in fields if k not in ("worse", "no_worse")])  # fmt: skip
+        fields = ["timesteps", "area", "final", "relative", "worse", "no_worse", "seconds", "best"]
+        writer = csv.DictWriter(f, [k for k in fields if any(k in row for row in selection.rows)])
         writer.writeheader()
         writer.writerows(selection.rows)
     return agent, selection.rows

@@ -130,15 +130,10 @@ def run_agent(episode: Episode, folder: str | Path) -> None:
 
 def curve_race(episode: Episode) -> None:
     """The agent's teacher (`tunegym.agent._teacher.curve_race`) on 128 candidates."""
-    from tunegym.agent._teacher import curve_race as act
+    from tunegym.agent._teacher import run_teacher_episode
     from tunegym.envs import DEFAULT_K
 
-    env = _episode_env(episode, 128, DEFAULT_K)
-    obs, _ = env.reset(seed=episode.seed)
-    done = False
-    while not done:
-        obs, _, terminated, truncated, _ = env.step(act(env, obs))
-        done = terminated or truncated
+    run_teacher_episode(_episode_env(episode, 128, DEFAULT_K), seed=episode.seed)
 
 
 def _folder(name: str) -> str:
