@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -88,13 +89,28 @@ def train_agent_command(
             "folder's own policy is the first one selection weighs."
         ),
     ] = None,
+    ablations: Annotated[
+        bool,
+        typer.Option(
+            "--ablations",
+            help="--v2: also train the two ablations (--no-meta into OUT-no-meta, --no-warm "
+            "into OUT-no-ws) at the same time, one process each; --ship ships all three.",
+        ),
+    ] = False,
 ) -> None:
     """Meta-train the agent (MaskablePPO) on the meta-train datasets, select it on meta-val."""
     import torch
 
+    if ablations and (not v2 or transfer or no_warm or no_meta):
+        raise _fail(ValueError("--ablations trains the freeze-thaw agent and its two ablations: "
+                               "use it with --v2 alone (not --transfer, --no-warm, --no-meta)."))  # fmt: skip
     if v2:
-        _train_freeze_thaw(quick, timesteps, out, seed, eval_every, ship, max_minutes,
-                           no_warm, no_meta, bc_episodes, bc_epochs, transfer, init)  # fmt: skip
+        args = (quick, timesteps, out, seed, eval_every, ship, max_minutes)
+        rest = (bc_episodes, bc_epochs, transfer, init)
+        if ablations:
+            _train_with_ablations(args, rest)
+        else:
+            _train_freeze_thaw(*args, no_warm, no_meta, *rest)
         return
     if transfer or init is not None:
         flag = "--transfer" if transfer else "--init"
@@ -168,6 +184,43 @@ def train_agent_command(
         console.print(f"shipped: copied {AGENT_FILE} and {WEIGHTS_FILE} to {PRETRAINED_DIR}")
 
 
+ABLATIONS = {"no-meta": (False, True), "no-ws": (True, False)}
+"""An ablation's folder suffix → (--no-warm, --no-meta)."""
+
+
+def _train_with_ablations(args: tuple[Any, ...], rest: tuple[Any, ...]) -> None:
+    """The agent and its ablations at once, one process (and one torch thread) each."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    quick, out = args[0], args[2]
+    base = out or Path("runs/ft-agent-quick" if quick else "runs/ft-agent")
+    runs = {"agent": (base, (False, False))}
+    runs |= {suffix: (Path(f"{base}-{suffix}"), flags) for suffix, flags in ABLATIONS.items()}
+    console.print(f"training the agent into {base} and its ablations into "
+                  f"{base}-no-meta and {base}-no-ws, one process each")  # fmt: skip
+    with ProcessPoolExecutor(len(runs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {
+            name: pool.submit(_train_one, name, (*args[:2], folder, *args[3:]), flags, rest)
+            for name, (folder, flags) in runs.items()
+        }
+        failed = [name for name, f in futures.items() if f.exception() is not None]
+    for name in failed:
+        err_console.print(f"[red]{name} failed: {futures[name].exception()}[/red]")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _train_one(
+    name: str, args: tuple[Any, ...], flags: tuple[bool, bool], rest: tuple[Any, ...]
+) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    train: Callable[..., None] = _train_freeze_thaw  # the arguments of one command line
+    train(*args, *flags, *rest, label=name)
+
+
 def _train_freeze_thaw(
     quick: bool,
     timesteps: int | None,
@@ -182,9 +235,12 @@ def _train_freeze_thaw(
     bc_epochs: int | None = None,
     transfer: bool = False,
     init: Path | None = None,
+    label: str = "",
 ) -> None:
     import shutil
     import time
+
+    from rich.markup import escape
 
     from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR, DEFAULT_TRANSFER_AGENT_DIR
     from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
@@ -206,6 +262,9 @@ def _train_freeze_thaw(
                                           "folder (an earlier run's --out)."))  # fmt: skip
         given["init"] = str(init)
     ship_to = DEFAULT_TRANSFER_AGENT_DIR if transfer else DEFAULT_FT_AGENT_DIR
+    if no_warm or no_meta:  # an ablation's shipped folder, where the benchmark's peer reads it
+        ship_to = ship_to.with_name(ship_to.name + ("_no_ws" if no_warm else "_no_meta"))
+    tag = escape(f"[{label}] ") if label else ""
     try:
         if transfer:
             config = FTTrainConfig.transfer(out=str(out or "runs/ft-transfer"), quick=quick,
@@ -218,18 +277,19 @@ def _train_freeze_thaw(
         raise _fail(exc) from exc
     start = time.perf_counter()
     first = f"starting from {config.init}" if config.init else "cloning the teacher"
-    console.print(f"freeze-thaw agent: {first}, then up to {config.timesteps:,} PPO "
+    console.print(f"{tag}freeze-thaw agent: {first}, then up to {config.timesteps:,} PPO "
                   f"steps or {config.max_minutes:g} min, into {config.out}")  # fmt: skip
 
     def show(steps: int, row: dict[str, float]) -> None:
         mark = "  [green]best[/green]" if row.get("best") else ""
-        console.print(f"{steps:>10,} steps  meta-val regret area {row['area']:.4f}  "
+        relative = f"  ({row['relative']:.3f} of the teacher's)" if "relative" in row else ""
+        console.print(f"{tag}{steps:>10,} steps  meta-val regret area {row['area']:.4f}{relative}  "
                       f"final {row['final']:.4f}  {time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
 
     agent, _ = train_ft_agent(config, progress=show)
-    console.print(f"selected: {agent.spec['selected']} ({agent.spec['train_seconds']} s)")
+    console.print(f"{tag}selected: {agent.spec['selected']} ({agent.spec['train_seconds']} s)")
     if ship:
         ship_to.mkdir(parents=True, exist_ok=True)
         for name in ("weights.pt", "agent.json", "evaluations.csv"):
             shutil.copy2(Path(config.out) / name, ship_to / name)
-        console.print(f"shipped to {ship_to}")
+        console.print(f"{tag}shipped to {ship_to}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,32 @@ def test_train_agent_init_needs_v2_and_an_agent_folder(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "--init trains a freeze-thaw agent: add --v2" in result.output
     result = runner.invoke(app, ["train-agent", "--v2", "--init", str(tmp_path), "--quick"])
     assert result.exit_code != 0 and "no agent.json there" in result.output
+
+
+def test_train_agent_ablations_need_v2_alone() -> None:
+    from typer.testing import CliRunner
+
+    from tunegym.cli import app
+
+    runner = CliRunner()
+    for flags in (["--ablations"], ["--v2", "--ablations", "--no-warm"],
+                  ["--v2", "--ablations", "--transfer"]):  # fmt: skip
+        result = runner.invoke(app, ["train-agent", *flags, "--quick"])
+        assert result.exit_code != 0 and "use it with --v2 alone" in result.output
+
+
+@pytest.mark.slow
+def test_train_agent_ablations_trains_the_agent_and_both_ablations(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tunegym.cli import app
+
+    out = tmp_path / "a"
+    result = CliRunner().invoke(app, ["train-agent", "--v2", "--quick", "--ablations",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    specs = {d: json.loads((tmp_path / d / "agent.json").read_text())
+             for d in ("a", "a-no-meta", "a-no-ws")}  # fmt: skip
+    assert [(s["warm"], s["use_meta"]) for s in specs.values()] == [
+        (True, True), (True, False), (False, True)
+    ]  # fmt: skip
