@@ -68,7 +68,8 @@ def test_every_fine_tuning_trial_is_logged_with_its_source(zoo_store: Path) -> N
     with MetaStore(zoo_store) as store:
         iris = store.zoo_models(dataset="keel:iris")[0].name
     before = len(_logged_sources(zoo_store))
-    result = tune("keel:iris", budget_epochs=8, store=str(zoo_store), seed=1, from_model=iris)
+    # 24 epochs: the agent probes the portfolio's first three picks, the third one fine-tunes
+    result = tune("keel:iris", budget_epochs=24, store=str(zoo_store), seed=1, from_model=iris)
     assert "transfer check" not in result.prior  # the same classes: its output layer is kept
     fine = [t for t in result.trials if t.config.get(FINE_TUNE) == 1]
     logged = _logged_sources(zoo_store)[before:]
