@@ -48,9 +48,10 @@ def curve_race(
     first tried on meta-test, a look the report names; the agent itself is selected on
     meta-val only.
 
-    ``probes`` × ``probe_k`` (3 × 8) was chosen on meta-val alone (10 seeds, 256 candidates),
+    ``probes`` × ``probe_k`` (3 × 8) was chosen on meta-val alone (10 seeds, 256 candidates;
+    ``python experiments/teacher_grid.py``),
     by the geometric mean over LCBench and own at 200 and 1000 epochs of the regret area
-    relative to no probing (``probes=0``): 0.864, the lowest of 3 × 2 (0.883), 3 × 4 (0.903),
+    relative to no probing (``probes=0``): 0.865, the lowest of 3 × 2 (0.883), 3 × 4 (0.904),
     2 × 8 (0.929), 4 × 4 and 5 × 4; LCBench at 1000 epochs 0.0261 → 0.0210, at 200 0.0762 →
     0.0586, own 0.0035 → 0.0032 and 0.0059 → 0.0058; final regret no higher anywhere.
     """
