@@ -90,8 +90,9 @@ class FTTrainConfig:
             over the (suite, budget) settings, of the regret area relative to the teacher's on
             the same episodes, so that every setting counts alike: the plain mean area is
             dominated by the setting of the largest areas, LCBench at 200 epochs), ``area``
-            (the mean area under the regret curve, ties broken by the final regret), ``area+final`` (their sum: a
-            policy that ends on a better model at a slightly higher area may win) or
+            (the mean area under the regret curve, ties broken by the final regret),
+            ``area+final`` (their sum: a policy that ends on a better model at a slightly
+            higher area may win) or
             ``return`` (what training's return charges: the area, ``final_weight`` × the
             final regret and ``worse_weight`` × the excess over scratch).
         init: an agent folder (``weights.pt`` + ``agent.json``) whose network PPO starts from,
