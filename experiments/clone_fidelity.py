@@ -74,7 +74,7 @@ def main() -> None:
             of_suite = [t for t in val if t.suite == suite]
             rows[f"{suite} {budget}"] = {
                 "clone": evaluate_tasks(agent, of_suite, [budget], args.seeds),
-                "teacher": evaluate_tasks(agent, of_suite, [budget], args.seeds, teacher=True),
+                "teacher": evaluate_tasks(agent, of_suite, [budget], args.seeds, teacher={}),
             }
     out = {"episodes": args.episodes, "epochs": args.epochs, "hidden": args.hide,
            "cloning": cloned, "clone_seconds": round(seconds, 1), "meta-val": rows}  # fmt: skip

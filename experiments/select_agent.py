@@ -35,7 +35,7 @@ def main() -> None:
     agents = {str(folder): load_ft_agent(folder) for folder in args.agents}
     first = next(iter(agents.values()))
     out: dict[str, dict[str, float]] = {
-        "teacher": evaluate_tasks(first, val, config.budgets_of, args.seeds, teacher=True)
+        "teacher": evaluate_tasks(first, val, config.budgets_of, args.seeds, teacher={})
     }
     for name, agent in agents.items():
         warm = bool(agent.spec.get("warm", True))

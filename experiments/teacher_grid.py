@@ -14,27 +14,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from tunegym.agent._ftagent import task_env
-from tunegym.agent._fttrain import FTTrainConfig, load_task_set
-from tunegym.agent._teacher import run_teacher_episode
+from tunegym.agent._ftagent import load_ft_agent
+from tunegym.agent._fttrain import FTTrainConfig, evaluate_tasks, load_task_set, relative_area
 
 GRID = ("0x0", "2x8", "3x2", "3x4", "3x8", "4x4", "5x4")
-
-
-def scores(task, budget: int, seeds: int, probes: int, probe_k: int) -> tuple[list, list]:
-    """Regret areas and finals of the teacher's episodes on ``task``."""
-    areas, finals = [], []
-    for s in range(seeds):
-        rng = np.random.default_rng([s, budget, len(task.pool.task)])
-        env = task_env(task, budget, rng, n=256)
-        run_teacher_episode(env, seed=s, probes=probes, probe_k=max(probe_k, 1))
-        curve = env.regret_curve
-        curve = np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
-        areas.append(curve.mean())
-        finals.append(curve[-1])
-    return areas, finals
 
 
 def main() -> None:
@@ -45,24 +28,25 @@ def main() -> None:
     config = FTTrainConfig()
     val = load_task_set(config.suites).part("meta-val")
     grid = ["0x0", *[g for g in args.grid if g != "0x0"]]
-    table: dict[str, dict[str, tuple[float, float]]] = {g: {} for g in grid}
+    shape = load_ft_agent()  # its N (256) and k: the episodes meta-training's selection runs
+    scores: dict[str, dict[str, float]] = {g: {} for g in grid}  # "area SUITE BUDGET", finals
     for suite in config.suites:
         for budget in config.budgets_of(suite):
+            of_suite = [t for t in val if t.suite == suite]
             for g in grid:
                 probes, probe_k = (int(v) for v in g.split("x"))
-                areas, finals = [], []
-                for task in (t for t in val if t.suite == suite):
-                    a, f = scores(task, budget, args.seeds, probes, probe_k)
-                    areas += a
-                    finals += f
-                table[g][f"{suite} {budget}"] = (float(np.mean(areas)), float(np.mean(finals)))
-    settings = list(table["0x0"])
+                teacher = {"probes": probes, "probe_k": max(probe_k, 1)}
+                s = evaluate_tasks(shape, of_suite, [budget], args.seeds, teacher=teacher)
+                scores[g] |= {
+                    f"area {suite} {budget}": s["area"],
+                    f"final {suite} {budget}": s["final"],
+                }
+    settings = [k[5:] for k in scores["0x0"] if k.startswith("area ")]
     print("| probes x epochs | relative area | " + " | ".join(settings) + " |")
     print("|---" * (2 + len(settings)) + "|")
-    for g, row in table.items():
-        ratios = [row[s][0] / table["0x0"][s][0] for s in settings]
-        cells = [f"{row[s][0]:.4f} / {row[s][1]:.4f}" for s in settings]
-        relative = float(np.exp(np.mean(np.log(ratios))))
+    for g, row in scores.items():
+        cells = [f"{row['area ' + k]:.4f} / {row['final ' + k]:.4f}" for k in settings]
+        relative = relative_area(row, scores["0x0"])
         print(f"| {g} | {relative:.3f} | " + " | ".join(cells) + " |")
     print("\ncells: regret area / final regret; relative area: geometric mean of area / 0x0's")
 

@@ -349,16 +349,17 @@ def _regret_curve(
     budget: int,
     seed: int,
     *,
-    teacher: bool = False,
+    teacher: Mapping[str, Any] | None = None,
     **env_kwargs: Any,
 ) -> npt.NDArray[np.float64]:
     """A greedy episode's regret after each epoch of ``budget`` (the last one held to the end);
-    ``teacher``: `curve_race` acts instead, on the same episode (``agent``'s N and k)."""
+    ``teacher``: `curve_race`'s settings, and it acts instead, on the same episode (``agent``'s
+    N and k)."""
     rng = np.random.default_rng([seed, budget, len(task.pool.task)])
     env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
                    **env_kwargs)  # fmt: skip
-    if teacher:
-        run_teacher_episode(env, seed=seed)
+    if teacher is not None:
+        run_teacher_episode(env, seed=seed, **teacher)
     else:
         run_ft_episode(agent, env, seed=seed)
     curve = env.regret_curve
@@ -396,12 +397,12 @@ def evaluate_tasks(
     *,
     warm: bool = True,
     reference: Mapping[tuple[str, int], float] | None = None,
-    teacher: bool = False,
+    teacher: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Mean area under the regret curve and final regret of greedy episodes on ``tasks``.
 
-    ``budgets``: the epoch budgets, or a suite's budgets by its name. ``teacher``: the teacher
-    acts instead of ``agent`` on the same episodes. Also the mean area of each (suite, budget)
+    ``budgets``: the epoch budgets, or a suite's budgets by its name. ``teacher``: `curve_race`'s
+    settings (``{}``: its defaults); it acts instead of ``agent`` on the same episodes. Also the mean area of each (suite, budget)
     setting, under the key ``"area SUITE BUDGET"``. With a ``reference``
     (`scratch_reference`) also ``worse``, the mean excess of an episode's final regret over
     scratch's (0 where there is no reference), and ``no_worse``, the share of the referenced
@@ -559,7 +560,7 @@ class _Selection(BaseCallback):
                            self.config.eval_seeds, warm=self.config.warm)  # fmt: skip
         scores = evaluate(reference=self.reference)
         if self.config.select_by == "relative":
-            self.teacher = self.teacher or evaluate(teacher=True)
+            self.teacher = self.teacher or evaluate(teacher={})
             scores["relative"] = relative_area(scores, self.teacher)
         net.train()
         row = {"timesteps": self.num_timesteps,

@@ -66,18 +66,24 @@ def curve_race(
     racing = np.flatnonzero(started & can_go)
     f = ROW_FIELDS.index
     key = rows[:, f("portfolio")] * 10 + rows[:, f("prior")] + local * rows[:, f("near_incumbent")]
-    fresh = [c for c in np.argsort(-key, kind="stable") if not started[c] and mask[c, 0]]
-    if fresh and started.sum() < probes and not len(finished) and (epochs <= probe_k).all():
-        short = [j for j, k in enumerate(ks) if mask[fresh[0], j] and k <= probe_k]
-        return int(fresh[0] * len(ks) + max(short, default=0))  # the first rung: a short look
+    fresh = np.flatnonzero(~started & mask[:, 0])
+    nxt = int(fresh[np.argmax(key[fresh])]) if len(fresh) else None  # the warm start's next
+    if (
+        nxt is not None
+        and started.sum() < probes
+        and not len(finished)
+        and (epochs <= probe_k).all()
+    ):
+        short = [j for j, k in enumerate(ks) if mask[nxt, j] and k <= probe_k]
+        return nxt * len(ks) + max(short, default=0)  # the first rung: a short look
     for c in racing[np.argsort(-best[racing], kind="stable")]:
         e = int(epochs[c])
         if bar is None or curves[c, e - 1] >= bar[e - 1] - slack:
             fits = [j for j, k in enumerate(ks) if mask[c, j] and k <= step]
             if fits:
                 return int(c * len(ks) + max(fits))
-    if fresh:
-        return int(fresh[0] * len(ks))
+    if nxt is not None:
+        return nxt * len(ks)
     for c in racing[np.argsort(-best[racing], kind="stable")]:  # every one tried: go on anyway
         return int(c * len(ks) + max(j for j in range(len(ks)) if mask[c, j]))
     return env.stop_action  # nothing can train: with no price of cost, the only way out
