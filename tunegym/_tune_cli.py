@@ -269,6 +269,14 @@ def tune_command(
     budget_seconds: Annotated[
         float | None, typer.Option(help="Also stop after this many training seconds.")
     ] = None,
+    price: Annotated[
+        float,
+        typer.Option(
+            help="What the whole budget is worth to you in validation score (0.02: two points "
+            "of accuracy). The freeze-thaw agent stops once the last 40% of the budget gained "
+            "less than its share of it. 0 (default): spend the whole budget."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the split, the trials and the tuner.")] = 0,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     plot: Annotated[
@@ -423,6 +431,7 @@ def tune_command(
             f"{epochs} epochs"
             + (f", {workers} trials at once" if workers > 1 else "")
             + (f", on Ray at {ray_address}" if ray_address else "")
+            + (f", price {price:g} a budget" if price else "")
         )
         bar = (epochs, budget_seconds)
     try:
@@ -448,6 +457,7 @@ def tune_command(
                 transfer=not no_transfer,
                 transfer_check=not no_transfer_check,
                 workers=workers,
+                price=price,
                 ray_address=ray_address,
                 threads=threads,
                 progress=on_step,

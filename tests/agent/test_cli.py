@@ -20,6 +20,8 @@ def test_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+    if command == "tune":
+        assert "--price" in result.output
 
 
 def test_tune_writes_report_and_plot(tmp_path: Path) -> None:
@@ -48,6 +50,7 @@ def test_tune_a_csv_file_with_a_baseline(tmp_path: Path) -> None:
         (["--method", "randon"], "Did you mean 'random'"),
         (["--dataset", "sklearn:iris", "--data", "x.csv"], "not both"),
         (["--data", "x.csv"], "needs --target"),
+        (["--dataset", "sklearn:iris", "--price", "-1"], "price must be a finite number >= 0"),
     ],
 )
 def test_tune_errors(args: list[str], message: str) -> None:

@@ -20,8 +20,8 @@ from tunegym.agent._ftagent import (
     task_env,
 )
 from tunegym.agent._fttrain import FTTrainConfig, MetaTrainEnv, relative_area, train_ft_agent
-from tunegym.agent._teacher import curve_race
-from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS, CurvePool, FreezeThawEnv
+from tunegym.agent._teacher import curve_race, run_teacher_episode
+from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS, CurvePool, FreezeThawEnv, PoolBackend
 
 
 def toy_suite() -> dict[str, list[CurvePool]]:
@@ -195,8 +195,30 @@ def test_with_no_price_the_agent_never_stops_while_an_epoch_can_be_bought() -> N
     only_stop = np.zeros_like(mask)
     only_stop[-1] = True
     assert agent.act(obs, only_stop) == 20
-    obs[GLOBAL_FIELDS.index("price")] = 0.5  # a price of cost lets it stop early
-    assert agent.act(obs, mask) == 20
+    obs[GLOBAL_FIELDS.index("price")] = 0.5  # the net never saw a price: it reads 0
+    assert agent.act(obs, mask) != 20
+
+
+def test_under_a_price_the_agent_and_its_teacher_stop_when_the_rest_is_not_worth_it() -> None:
+    pool = make_pool(n=12, seeds=2)
+    agent = FreezeThawAgent(CandidateNet(5, 8), {"n_k": 5, "hidden": 8})
+    for price in (0.0, 1.0):
+        for policy in ("agent", "teacher"):
+            env = FreezeThawEnv(SPACE, pool.configs, PoolBackend(pool), budget=60,
+                                max_epochs=EPOCHS, trial_seeds=(0, 1), price=price)  # fmt: skip
+            if policy == "agent":
+                run_ft_episode(agent, env, seed=0)
+            else:
+                run_teacher_episode(env, seed=0)
+            kinds, used = [e["kind"] for e in env.step_log], env.step_log[-1]["epochs_used"]
+            if price == 0:
+                assert "stop" not in kinds and used == 60
+            else:  # no gain is worth a whole budget's price: it stops after the first window
+                assert kinds[-1] == "stop" and 24 < used < 24 + 16
+    obs, _ = env.reset(seed=1)
+    with_price = agent.act(obs, env.action_masks())
+    obs[GLOBAL_FIELDS.index("price")] = 0.0
+    assert agent.act(obs, env.action_masks()) == with_price  # the price moves only the stop
 
 
 def test_relative_area_weighs_every_setting_alike() -> None:

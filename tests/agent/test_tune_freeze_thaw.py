@@ -170,3 +170,16 @@ def test_cross_validation_and_a_seconds_budget() -> None:
     assert len(result.fold_models) == 2 and result.best is not None
     timed = tune("sklearn:iris", budget_epochs=200, budget_seconds=1e-6)
     assert timed.seconds >= 1e-6 and len(timed.history) == 1  # one step spends the seconds
+
+
+def test_a_price_of_cost_lets_the_agent_stop_early(tmp_path: Path) -> None:
+    report = tmp_path / "priced.json"
+    result = tune("sklearn:iris", budget_epochs=40, price=1.0, report=report)
+    check_run(result, 40)
+    # a whole budget's price of 1 (all the accuracy there is): no gain is worth a window
+    assert result.history[-1].kind == "stop" and 8 < result.epochs_used < 40
+    assert json.loads(report.read_text())["arguments"]["price"] == 1.0
+    with pytest.raises(ValueError, match="price must be a finite number >= 0"):
+        tune("sklearn:iris", budget_epochs=4, price=-0.1)
+    with pytest.raises(ValueError, match="only the freeze-thaw agent stops early"):
+        tune("sklearn:iris", budget_epochs=4, price=0.1, method="random")

@@ -20,6 +20,7 @@ from tunegym.envs import (
     ReplayBackend,
     config_prior,
     freeze_thaw_layout,
+    priced_stop,
 )
 from tunegym.space import Space
 
@@ -106,6 +107,32 @@ def test_price_makes_each_epoch_cost() -> None:
     r_free = advance(free, 2, 4)[1]
     r_priced = advance(priced, 2, 4)[1]
     assert r_priced == pytest.approx(r_free - 0.5 * 4 / 20)
+
+
+def test_the_incumbent_trace_is_the_best_score_seen_after_each_epoch() -> None:
+    env = make_env(budget=20)
+    env.reset(seed=0)
+    advance(env, 0, 4)
+    advance(env, 5, 8)
+    seen = np.r_[env.curves[0, :4], env.curves[5, :8]]
+    np.testing.assert_allclose(env.incumbent_trace, np.maximum.accumulate(seen))
+    best, worst = POOL.bounds
+    assert env.score_span == pytest.approx(best - worst)
+
+
+def test_priced_stop_weighs_the_last_windows_gain_against_its_price() -> None:
+    for price in (0.0, 1e-6, 0.05, 1.0):
+        env = make_env(budget=40, price=price)
+        env.reset(seed=0)
+        assert not priced_stop(env, 0.2)  # nothing spent yet
+        advance(env, 0, 4)
+        assert not priced_stop(env, 0.2)  # less than a window (8 epochs) spent
+        advance(env, 1, 8)
+        trace, w = env.incumbent_trace, 8
+        gain = (trace[-1] - trace[-1 - w]) / env.score_span
+        assert priced_stop(env, 0.2) == (price > 0 and gain < price * w / 40)
+    assert priced_stop(env, 0.2)  # a price of a whole budget: no gain on these curves is worth it
+    assert not priced_stop(env)  # the default window (16 epochs) is longer than what was spent
 
 
 def test_budget_ends_the_episode_and_masks_follow_it() -> None:

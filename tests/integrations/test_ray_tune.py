@@ -275,6 +275,14 @@ def test_the_shipped_agent_spends_the_budget_within_the_workers(workers: int) ->
     assert controller.over
 
 
+def test_under_a_price_the_controller_stops_when_the_rest_is_not_worth_it() -> None:
+    controller = _controller(agent=None, budget=60, n_candidates=16, price=1.0)
+    ray = _FakeRay(controller, _acc)
+    ray.run()
+    # no gain is worth a whole budget's price: it stops after the first window (24 epochs)
+    assert controller.over and 24 < controller.summary().epochs_used < 60
+
+
 def test_a_paused_trial_resumes_where_it_stopped() -> None:
     controller = _controller(_Script([(0, 2), (1, 2), (0, 4), (1, 1)]), budget=9)
     ray = _FakeRay(controller, _acc)

@@ -38,8 +38,11 @@ from tunegym.envs import (
     RankWeightedPrior,
     finetune_kinds,
     finetune_prior,
+    priced_stop,
 )
 from tunegym.envs._pool import nested_portfolio, normalised_finals
+
+_PRICE = GLOBAL_FIELDS.index("price")
 
 __all__ = [
     "DEFAULT_FT_AGENT_DIR",
@@ -52,7 +55,6 @@ __all__ = [
     "run_ft_episode",
 ]
 
-_PRICE = GLOBAL_FIELDS.index("price")
 
 DEFAULT_FT_AGENT_DIR = Path(__file__).resolve().parent / "pretrained" / "freeze_thaw"
 """Where the shipped freeze-thaw agent lives (``weights.pt`` + ``agent.json``)."""
@@ -282,15 +284,35 @@ class FreezeThawAgent:
 
     @torch.no_grad()
     def act(self, obs: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]) -> int:
-        """The greedy valid action. With no price of cost (the observation's ``price`` is 0)
-        stopping never pays (the incumbent's regret can only fall), so the agent does not stop
-        while an epoch can still be bought."""
+        """The network's greedy valid advance (stop only when nothing can train).
+
+        The network was trained with no price of cost, where stopping never pays (the
+        incumbent's regret can only fall), so it does not stop while an epoch can still be
+        bought, and it reads the observation's ``price`` as 0 (a value it never saw would move
+        its choices); under a price, `decide` stops by `priced_stop`.
+        """
         valid = torch.as_tensor(mask).clone()
-        if obs[_PRICE] == 0 and valid[:-1].any():
+        if valid[:-1].any():
             valid[-1] = False  # the last action is stop
-        logits, _ = self.net(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+        x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+        if x[0, _PRICE] != 0:
+            x = x.clone()
+            x[0, _PRICE] = 0.0
+        logits, _ = self.net(x)
         logits = logits[0].masked_fill(~valid, -torch.inf)
         return int(torch.argmax(logits))
+
+    def decide(
+        self,
+        env: FreezeThawEnv,
+        obs: npt.NDArray[np.float32],
+        mask: npt.NDArray[np.bool_] | None = None,
+    ) -> int:
+        """The agent's action in ``env``: stop where its price of cost says the rest of the
+        budget is not worth it (`priced_stop`), else the network's advance (`act`)."""
+        if priced_stop(env):
+            return env.stop_action
+        return self.act(obs, env.action_masks() if mask is None else mask)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``weights.pt`` and ``agent.json`` into ``folder``; the folder."""
@@ -343,7 +365,7 @@ def run_ft_episode(agent: FreezeThawAgent, env: FreezeThawEnv, seed: int = 0) ->
     done = False
     while not done:
         start = time.perf_counter()
-        action = agent.act(obs, env.action_masks())
+        action = agent.decide(env, obs)
         decisions.append(time.perf_counter() - start)
         obs, reward, terminated, truncated, info = env.step(action)
         total += reward

@@ -105,6 +105,10 @@ def _run(
         prior_source += f"; method auto ran {args.fallback} instead of {FREEZE_THAW}"
         if args.workers > 1:
             prior_source += f" (on one worker: {args.fallback} decides one trial at a time)"
+        if args.price > 0:
+            prior_source += (
+                f" (price={args.price:g} not applied: {args.fallback} spends the whole budget)"
+            )
         args = replace(args, method=args.fallback, fallback=None)
         ft = None
         policy = make_baseline(args.method)
@@ -179,6 +183,7 @@ def _run(
             trial_seeds=(args.seed,),
             budget_seconds=args.budget_seconds,
             portfolio=range(min(n_portfolio, space.n_configs)),
+            price=args.price,
         )
         driver = _FreezeThawDriver(ft, ft_env, backend, n_folds)
         searched = space
@@ -278,7 +283,7 @@ def _run_async(
     workers = Workers(n, ray_address)
     with executor(workers) as pool:
         launcher = ExecutorLauncher(driver.backend, pool)
-        runner = AsyncRunner(driver.env, driver.agent.act, launcher, workers.n)
+        runner = AsyncRunner(driver.env, driver.act, launcher, workers.n)
 
         def on_step(step: AsyncStep) -> None:
             entry = driver.record(step.info, step.decision_seconds, step.action)
@@ -326,8 +331,8 @@ class _FreezeThawDriver:
         obs, _ = self.env.reset(seed=seed)
         return obs
 
-    def act(self, obs: np.ndarray) -> int:
-        return self.agent.act(obs, self.env.action_masks())
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None) -> int:
+        return self.agent.decide(self.env, obs, mask)
 
     def observe(self, info: dict[str, Any]) -> None:
         return None

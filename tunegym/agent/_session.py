@@ -197,6 +197,7 @@ class TuneArgs:
     transfer: bool = True  # look for a zoo model of the same feature schema in the store
     transfer_check: bool = True  # add a new-head source's candidates only where its features help
     workers: int = 1  # trials trained at once (the freeze-thaw agent decides asynchronously)
+    price: float = 0.0  # a whole budget's worth in validation score: the agent may stop early
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples as lists)."""

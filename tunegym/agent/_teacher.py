@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS, FreezeThawEnv
+from tunegym.envs import GLOBAL_FIELDS, ROW_FIELDS, FreezeThawEnv, priced_stop
 
 __all__ = ["curve_race", "run_teacher_episode"]
 
@@ -54,7 +54,11 @@ def curve_race(
     relative to no probing (``probes=0``): 0.865, the lowest of 3 × 2 (0.883), 3 × 4 (0.904),
     2 × 8 (0.929), 4 × 4 and 5 × 4; LCBench at 1000 epochs 0.0261 → 0.0210, at 200 0.0762 →
     0.0586, own 0.0035 → 0.0032 and 0.0059 → 0.0058; final regret no higher anywhere.
+
+    With a price of cost it stops where `priced_stop` says the rest is not worth it.
     """
+    if priced_stop(env):
+        return env.stop_action
     n, ks = env.n, env.k_choices
     rows = obs[_G:].reshape(env.rows, _R)[:n]
     mask = env.action_masks()[: env.stop_action].reshape(env.rows, len(ks))[:n]
@@ -86,7 +90,7 @@ def curve_race(
         return nxt * len(ks)
     for c in racing[np.argsort(-best[racing], kind="stable")]:  # every one tried: go on anyway
         return int(c * len(ks) + max(j for j in range(len(ks)) if mask[c, j]))
-    return env.stop_action  # nothing can train: with no price of cost, the only way out
+    return env.stop_action  # nothing can train: the only way out
 
 
 def run_teacher_episode(env: FreezeThawEnv, seed: int = 0, **kwargs: Any) -> None:

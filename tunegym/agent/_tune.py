@@ -81,6 +81,7 @@ def tune(
     transfer: bool = True,
     transfer_check: bool = True,
     workers: int = 1,
+    price: float = 0.0,
     ray_address: str | None = None,
     threads: int | None = 1,
 ) -> TuningResult:
@@ -173,6 +174,12 @@ def tune(
             goes on deciding: trials still training show as pending in its observation and
             their epochs as reserved budget. The v1 agent and the baselines decide one trial
             at a time (``workers`` must be 1 for them).
+        price: what spending the whole budget is worth to you, in the metric's validation
+            score (0.02: the full budget is worth 2 points of accuracy). The freeze-thaw agent
+            then stops once the last 40 % of the budget (`tunegym.envs.STOP_WINDOW`) raised the
+            best validation score by less than its share of the price (`tunegym.envs.priced_stop`),
+            and the result's ``epochs_used`` says what it spent. 0 (the default): spend the whole
+            budget. Other methods take 0 only.
         ray_address: run the workers on this Ray cluster (``"auto"``, ``"ray://head:10001"``;
             ``"local"`` starts a local Ray) instead of this machine.
         threads: torch's threads (``torch.set_num_threads``) while the run trains in this
@@ -246,6 +253,7 @@ def tune(
             transfer=transfer,
             transfer_check=transfer_check,
             workers=workers,
+            price=price,
         )
         loaded_agent = agent
     if checkpoints is None and (report is not None or store is not None):

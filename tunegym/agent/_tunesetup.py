@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -226,6 +227,18 @@ def _check_args(args: TuneArgs) -> None:
             f"workers={args.workers}: only the freeze-thaw agent trains several trials at once "
             f"(method {FREEZE_THAW!r}, what 'auto' runs on LCBench's space); method "
             f"{args.method!r} decides one trial at a time, so give workers=1."
+        )
+    if isinstance(args.price, bool) or not isinstance(args.price, int | float):
+        raise ValueError(f"price must be a number >= 0, got {args.price!r}.")
+    if not (math.isfinite(args.price) and args.price >= 0):
+        raise ValueError(
+            f"price must be a finite number >= 0 (0: spend the whole budget), got {args.price!r}."
+        )
+    if args.price > 0 and args.method != FREEZE_THAW and args.fallback is None:
+        raise ValueError(
+            f"price={args.price:g}: only the freeze-thaw agent stops early when the rest of the "
+            f"budget is not worth its price (method {FREEZE_THAW!r}, what 'auto' runs on "
+            f"LCBench's space); method {args.method!r} spends the whole budget, so give price=0."
         )
     if isinstance(args.space, str):
         named_search(args.space, args.seed)  # an unknown name fails before any data is read

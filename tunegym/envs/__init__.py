@@ -58,8 +58,10 @@ from tunegym.envs._freezethaw import (
     DEFAULT_K,
     GLOBAL_FIELDS,
     ROW_FIELDS,
+    STOP_WINDOW,
     FreezeThawEnv,
     freeze_thaw_layout,
+    priced_stop,
 )
 from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend, lcbench_curves
 from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, lcbench_search, make_tuning_env
@@ -109,6 +111,7 @@ __all__ = [
     "RENDER_MODES",
     "ROW_FIELDS",
     "SCORE_METRICS",
+    "STOP_WINDOW",
     "TABLE_COLUMNS",
     "Action",
     "ActionCodec",
@@ -154,6 +157,7 @@ __all__ = [
     "metric_score",
     "metric_value",
     "observation_layout",
+    "priced_stop",
     "read_curve_table",
     "read_curves",
     "record_curves",

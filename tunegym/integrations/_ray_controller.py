@@ -31,6 +31,7 @@ from tunegym.envs import (
     ROW_FIELDS,
     FreezeThawEnv,
     Segment,
+    priced_stop,
 )
 from tunegym.integrations._ray_space import has_domains, parse_space
 
@@ -264,7 +265,10 @@ class FreezeThawController:
             if not mask[: env.stop_action].any() and env.pending:
                 break  # every action waits on a pending trial's result (or the budget)
             tick = time.perf_counter()
-            action = int(self.agent.act(env.observation, mask))
+            if priced_stop(env):
+                action = env.stop_action  # the rest of the budget is worth less than its price
+            else:
+                action = int(self.agent.act(env.observation, mask))
             seconds = time.perf_counter() - tick
             if not 0 <= action < mask.size or not mask[action]:
                 raise ValueError(f"The agent chose action {action}, which is masked.")

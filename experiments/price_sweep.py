@@ -1,0 +1,168 @@
+"""What a price of cost buys: the freeze-thaw agent stopping early, on held-out tasks.
+
+    python experiments/price_sweep.py --part meta-val --windows 0.1 0.2 0.3   # the window
+    python experiments/price_sweep.py                                         # meta-test
+
+With a price ``p`` (regret units per whole budget) an episode costs its regret area plus ``p``
+times the share of the budget it spent (minus `FreezeThawEnv`'s return), and the agent stops by
+`tunegym.envs.priced_stop`: once the last ``window`` of the budget raised the incumbent's
+validation score by less than that window's price. The shipped agent runs each (task, budget,
+seed) episode of LCBench and meta-dataset v2 (256 candidates, as meta-training's evaluations)
+with and without the rule; the network never reads the price, so a stopped episode is the
+prefix of the unstopped one and the two are compared pair by pair.
+
+Prints, per suite, budget and price, the budget spent, the final regret and the priced cost
+with the rule and without it (spending the whole budget), and the share of episodes where the
+rule cost less; writes the rows to ``--csv`` and a figure (budget spent against final regret,
+one point per price) to ``--png``. ``--windows`` with several values prints the mean cost
+relative to spending everything per window: the window of `STOP_WINDOW` was chosen that way on
+meta-val.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tunegym.agent._ftagent import FreezeThawAgent, SuiteTask, load_ft_agent, task_env
+from tunegym.agent._fttrain import FTTrainConfig, load_task_set
+from tunegym.envs import STOP_WINDOW, FreezeThawEnv, priced_stop
+
+PRICES = (0.0, 0.003, 0.01, 0.03, 0.1)
+OUT = Path("docs/agent")
+
+
+def episode(
+    agent: FreezeThawAgent, env: FreezeThawEnv, seed: int, window: float
+) -> tuple[np.ndarray, float]:
+    """Run the agent with the stopping rule; the regret curve over the whole budget (held after
+    a stop) and the epochs spent."""
+    obs, _ = env.reset(seed=seed)
+    done = False
+    while not done:
+        stop = priced_stop(env, window)
+        action = env.stop_action if stop else agent.act(obs, env.action_masks())
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    curve = env.regret_curve
+    full = np.concatenate([curve, np.full(env.budget - len(curve), curve[-1])])
+    return full, len(curve) / env.budget
+
+
+def run(
+    agent: FreezeThawAgent, task: SuiteTask, budget: int, seed: int, price: float, window: float
+) -> tuple[np.ndarray, float]:
+    """The (task, budget, seed) episode of meta-training's evaluations, under ``price``."""
+    rng = np.random.default_rng([seed, budget, len(task.pool.task)])
+    env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
+                   price=price)  # fmt: skip
+    return episode(agent, env, seed, window)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", default="meta-test", choices=("meta-val", "meta-test"))
+    parser.add_argument("--prices", nargs="+", type=float, default=list(PRICES))
+    parser.add_argument("--windows", nargs="+", type=float, default=[STOP_WINDOW])
+    parser.add_argument("--seeds", type=int, default=10, help="episodes per task and budget")
+    parser.add_argument("--csv", type=Path, default=OUT / "price_sweep.csv")
+    parser.add_argument("--png", type=Path, default=OUT / "price_sweep.png")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = FTTrainConfig()
+    tasks = load_task_set(config.suites).part(args.part)
+    agent = load_ft_agent()
+    prices = [p for p in args.prices if p > 0]
+    rows = []
+    for task in tasks:
+        for budget in config.budgets_of(task.suite):
+            for seed in range(args.seeds):
+                full, _ = run(
+                    agent, task, budget, seed, 0.0, STOP_WINDOW
+                )  # no price: the whole budget
+                for window in args.windows:
+                    for price in prices:
+                        curve, spent = run(agent, task, budget, seed, price, window)
+                        rows.append({
+                            "suite": task.suite, "task": task.pool.task, "budget": budget,
+                            "seed": seed, "window": window, "price": price, "spent": spent,
+                            "final": float(curve[-1]), "full_final": float(full[-1]),
+                            "cost": float(curve.mean()) + price * spent,
+                            "full_cost": float(full.mean()) + price,
+                        })  # fmt: skip
+        print(f"{task.suite} {task.pool.task} done", flush=True)
+    report(rows, args)
+
+
+def report(rows: list[dict], args: argparse.Namespace) -> None:
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    with args.csv.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    keys = sorted({(r["suite"], r["budget"]) for r in rows})
+    if len(args.windows) > 1:
+        print("\n| window | cost / cost of spending everything (mean over settings and prices) |")
+        print("|---|---|")
+        for w in args.windows:
+            ratios = [np.mean([r["cost"] for r in sel]) / np.mean([r["full_cost"] for r in sel])
+                      for k in keys for p in {r["price"] for r in rows}
+                      if (sel := [r for r in rows if (r["suite"], r["budget"]) == k
+                                  and r["price"] == p and r["window"] == w])]  # fmt: skip
+            print(f"| {w:g} | {np.exp(np.mean(np.log(ratios))):.3f} |")
+    window = args.windows[0] if len(args.windows) == 1 else None
+    print(f"\n{args.part}, window {window if window is not None else 'each'}: "
+          "| suite | budget | price | budget spent | final regret (all budget) | "
+          "cost (all budget) | episodes cheaper |")  # fmt: skip
+    print("|---" * 7 + "|")
+    for suite, budget in keys:
+        for p in sorted({r["price"] for r in rows}):
+            sel = [r for r in rows if (r["suite"], r["budget"], r["price"]) == (suite, budget, p)
+                   and (window is None or r["window"] == window)]  # fmt: skip
+            m = {k: float(np.mean([r[k] for r in sel])) for k in
+                 ("spent", "final", "full_final", "cost", "full_cost")}  # fmt: skip
+            cheaper = np.mean([r["cost"] <= r["full_cost"] + 1e-12 for r in sel])
+            print(f"| {suite} | {budget} | {p:g} | {m['spent']:.0%} | {m['final']:.4f} "
+                  f"({m['full_final']:.4f}) | {m['cost']:.4f} ({m['full_cost']:.4f}) | "
+                  f"{cheaper:.0%} |")  # fmt: skip
+    if window is not None:
+        plot(rows, keys, args.png)
+
+
+def plot(rows: list[dict], keys: list[tuple[str, int]], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, suite in zip(axes, sorted({s for s, _ in keys}), strict=False):
+        for budget in sorted({b for s, b in keys if s == suite}):
+            prices = sorted({r["price"] for r in rows})
+            sel = [[r for r in rows if (r["suite"], r["budget"], r["price"]) == (suite, budget, p)]
+                   for p in prices]  # fmt: skip
+            x = [100 * np.mean([r["spent"] for r in s]) for s in sel]
+            y = [np.mean([r["final"] for r in s]) for s in sel]
+            x0 = 100.0
+            y0 = np.mean([r["full_final"] for r in sel[0]])
+            line = ax.plot([x0, *x], [y0, *y], marker="o", label=f"budget {budget}")[0]
+            for p, xi, yi in zip(prices, x, y, strict=True):
+                ax.annotate(f"{p:g}", (xi, yi), textcoords="offset points", xytext=(4, 4),
+                            fontsize=7, color=line.get_color())  # fmt: skip
+        ax.set_title(suite)
+        ax.set_xlabel("budget spent (%)")
+        ax.set_ylabel("final regret")
+        ax.legend(fontsize=8)
+    fig.suptitle("The agent under a price of cost (labels: price; 100 %: no price)", fontsize=10)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=120)
+    print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main()
