@@ -677,10 +677,10 @@ STOP_WINDOW = 0.4
 """The share of the budget over which `priced_stop` measures how fast the search improves.
 
 Chosen on meta-val alone (`experiments/price_sweep.py --part meta-val`, the shipped agent, 5
-seeds, prices 0.003 to 0.1): the lowest mean cost (regret area + price times the budget share spent,
-relative to spending the whole budget; geometric mean over LCBench and meta-dataset v2 at 200
-and 1000 epochs and the four prices) of the windows that cost no more than spending everything
-at any of them: 0.708 (0.35: 0.692, but 1.085 on LCBench at 1000 epochs and price 0.003, whose
+seeds, prices 0.003 to 0.1): the lowest mean cost (regret area + price times the budget share
+spent, relative to spending the whole budget; geometric mean over LCBench and meta-dataset v2
+at 200 and 1000 epochs and the four prices) of the windows that cost no more than spending
+everything at any of them: 0.708 (0.35: 0.692, but 1.085 on LCBench at 1000 epochs and price 0.003, whose
 validation plateaus outlast shorter windows; 0.5: 0.770; 0.65: 0.847)."""
 
 
