@@ -13,8 +13,8 @@ prefix of the unstopped one and the two are compared pair by pair.
 
 Prints, per suite, budget and price, the budget spent, the final regret and the priced cost
 with the rule and without it (spending the whole budget), and the share of episodes where the
-rule cost less; writes the rows to ``--csv`` and a figure (budget spent against final regret,
-one point per price) to ``--png``. ``--windows`` with several values prints the mean cost
+rule cost less; writes the rows to ``--csv`` and a figure (budget spent and cost relative to
+spending everything, against the price) to ``--png`` (``--replot``: again from ``--csv``). ``--windows`` with several values prints the mean cost
 relative to spending everything per window: the window of `STOP_WINDOW` was chosen that way on
 meta-val.
 """
@@ -71,7 +71,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="episodes per task and budget")
     parser.add_argument("--csv", type=Path, default=OUT / "price_sweep.csv")
     parser.add_argument("--png", type=Path, default=OUT / "price_sweep.png")
+    parser.add_argument("--replot", action="store_true", help="report --csv's rows again")
     args = parser.parse_args()
+    if args.replot:
+        with args.csv.open() as f:
+            kinds = {"suite": str, "task": str, "budget": _int, "seed": _int}
+            rows = [{k: kinds.get(k, float)(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        args.windows = sorted({r["window"] for r in rows})
+        report(rows, args)
+        return
     torch.set_num_threads(1)
     config = FTTrainConfig()
     tasks = load_task_set(config.suites).part(args.part)
@@ -98,6 +106,10 @@ def main() -> None:
     report(rows, args)
 
 
+def _int(text: str) -> int:
+    return int(float(text))
+
+
 def report(rows: list[dict], args: argparse.Namespace) -> None:
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     with args.csv.open("w", newline="") as f:
@@ -115,8 +127,8 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
                                   and r["price"] == p and r["window"] == w])]  # fmt: skip
             print(f"| {w:g} | {np.exp(np.mean(np.log(ratios))):.3f} |")
     window = args.windows[0] if len(args.windows) == 1 else None
-    print(f"\n{args.part}, window {window if window is not None else 'each'}: "
-          "| suite | budget | price | budget spent | final regret (all budget) | "
+    print(f"\n{args.part}, window {window if window is not None else 'each'}:\n")
+    print("| suite | budget | price | budget spent | final regret (all budget) | "
           "cost (all budget) | episodes cheaper |")  # fmt: skip
     print("|---" * 7 + "|")
     for suite, budget in keys:
@@ -139,25 +151,27 @@ def plot(rows: list[dict], keys: list[tuple[str, int]], png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, suite in zip(axes, sorted({s for s, _ in keys}), strict=False):
-        for budget in sorted({b for s, b in keys if s == suite}):
-            prices = sorted({r["price"] for r in rows})
-            sel = [[r for r in rows if (r["suite"], r["budget"], r["price"]) == (suite, budget, p)]
-                   for p in prices]  # fmt: skip
-            x = [100 * np.mean([r["spent"] for r in s]) for s in sel]
-            y = [np.mean([r["final"] for r in s]) for s in sel]
-            x0 = 100.0
-            y0 = np.mean([r["full_final"] for r in sel[0]])
-            line = ax.plot([x0, *x], [y0, *y], marker="o", label=f"budget {budget}")[0]
-            for p, xi, yi in zip(prices, x, y, strict=True):
-                ax.annotate(f"{p:g}", (xi, yi), textcoords="offset points", xytext=(4, 4),
-                            fontsize=7, color=line.get_color())  # fmt: skip
-        ax.set_title(suite)
-        ax.set_xlabel("budget spent (%)")
-        ax.set_ylabel("final regret")
-        ax.legend(fontsize=8)
-    fig.suptitle("The agent under a price of cost (labels: price; 100 %: no price)", fontsize=10)
+    fig, (spent_ax, cost_ax) = plt.subplots(1, 2, figsize=(9, 3.6))
+    prices = sorted({r["price"] for r in rows})
+    for suite, budget in keys:
+        sel = [[r for r in rows if (r["suite"], r["budget"], r["price"]) == (suite, budget, p)]
+               for p in prices]  # fmt: skip
+        spent = [100 * np.mean([r["spent"] for r in s]) for s in sel]
+        ratio = [np.mean([r["cost"] for r in s]) / np.mean([r["full_cost"] for r in s])
+                 for s in sel]  # fmt: skip
+        label = f"{suite}, {budget} epochs"
+        spent_ax.plot(prices, spent, marker="o", label=label)
+        cost_ax.plot(prices, ratio, marker="o", label=label)
+    for ax in (spent_ax, cost_ax):
+        ax.set_xscale("log")
+        ax.set_xlabel("price of a whole budget (regret units)")
+        ax.grid(alpha=0.3)
+    spent_ax.set_ylabel("budget spent (%)")
+    cost_ax.set_ylabel("cost / cost of spending everything")
+    cost_ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    spent_ax.legend(fontsize=8)
+    fig.suptitle("The agent under a price of cost (cost: regret area + price x budget spent)",
+                 fontsize=10)  # fmt: skip
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)

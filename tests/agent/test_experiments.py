@@ -177,3 +177,30 @@ def test_finetune_benchmark_reads_hurt_beyond_seed_noise_and_its_noise_floor(
     bumped = twin.assign(regret=[[1.0] * 20, *twin["regret"].iloc[1:]])
     table, _ = bench.summarise(pd.concat([same, bumped]), pools)
     assert table["hurt"].sum() == 1 and not table["worse_beyond_noise"].any()
+
+
+def test_price_sweep_runs_pairs_and_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.bench._toy import EPOCHS, SPACE, make_pool
+    from tunegym.agent._candidates import CandidateNet
+    from tunegym.agent._ftagent import FreezeThawAgent
+    from tunegym.envs import FreezeThawEnv, PoolBackend
+
+    sweep = script("price_sweep", monkeypatch)
+    pool = make_pool(n=12, seeds=2)
+    agent = FreezeThawAgent(CandidateNet(5, 8), {"n_k": 5, "hidden": 8})
+    rows = []
+    for price in (0.0, 1.0):
+        env = FreezeThawEnv(SPACE, pool.configs, PoolBackend(pool), budget=60,
+                            max_epochs=EPOCHS, trial_seeds=(0, 1), price=price)  # fmt: skip
+        curve, spent = sweep.episode(agent, env, 0, 0.2)
+        assert len(curve) == 60 and (spent == 1.0) == (price == 0.0)
+        rows.append({"suite": "toy", "task": "toy0", "budget": 60, "seed": 0, "window": 0.2,
+                     "price": price, "spent": spent, "final": curve[-1], "full_final": 0.1,
+                     "cost": curve.mean() + price * spent, "full_cost": 1.0})  # fmt: skip
+    args = sweep.argparse.Namespace(csv=tmp_path / "p.csv", png=tmp_path / "p.png",
+                                    windows=[0.2], part="meta-val")  # fmt: skip
+    sweep.report(rows, args)
+    assert "| toy | 60 | 1 |" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 2 and (tmp_path / "p.png").stat().st_size > 0
