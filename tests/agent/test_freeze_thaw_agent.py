@@ -97,6 +97,21 @@ def test_an_episode_holds_the_priors_best_and_a_prior_that_follows_its_scores() 
     assert task_env(first, 60, np.random.default_rng(0), n=16, warm=False).prior_model is None
 
 
+def test_the_prior_starts_from_meta_features_unless_the_ablation_has_none() -> None:
+    meta = {f"toy{t}": np.array([0.1 * t + 0.05, 0.5]) for t in range(6)}
+    task = TaskSet(toy_suite(), portfolio_size=3, prior_meta=meta).part("meta-val")[0]
+    assert [p.task for p in task.warm_tasks] == ["toy0", "toy1", "toy2", "toy3"]
+    assert task.warm_log_weights is not None
+    assert list(np.argsort(-task.warm_log_weights)) == [3, 2, 1, 0]  # toy3 is the nearest
+    env = task_env(task, 60, np.random.default_rng(0), n=16)
+    assert env.prior_model is not None and np.argmax(env.prior_model.weights) == 3
+    ablation = task_env(task, 60, np.random.default_rng(0), n=16, meta_prior=False)
+    assert ablation.prior_model is not None
+    np.testing.assert_allclose(ablation.prior_model.weights, 0.25)
+    plain = TaskSet(toy_suite(), portfolio_size=3).part("meta-val")[0]
+    assert plain.warm_log_weights is None  # no meta-features: every task alike
+
+
 def test_save_load_round_trip_and_tampering_is_refused(tmp_path: Path) -> None:
     net = CandidateNet(n_k=5, hidden=8)
     agent = FreezeThawAgent(net, {"n_k": 5, "hidden": 8, "use_meta": True, "n": 16,

@@ -188,6 +188,26 @@ def test_the_agent_sees_the_priors_best_and_a_prior_that_follows_the_episode() -
     assert cold.prior_model is None and (cold.prior == 0.5).all()
 
 
+def test_the_agents_prior_starts_from_meta_features_and_the_ablations_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tunegym.bench._agent as peer_agent
+    from tunegym.envs import DEFAULT_K, config_prior
+
+    pools = table_pools(toy_table(n_configs=30, datasets=3), space=SPACE)
+    target, train = pools[0], pools[1:]
+    meta = {target.task: np.array([0.2, 0.2]), train[0].task: np.array([0.9, 0.9]),
+            train[1].task: np.array([0.2, 0.3])}  # fmt: skip
+    monkeypatch.setattr(peer_agent, "lcbench_meta_features", lambda: meta)
+    prior = config_prior(train, target.configs, SPACE)
+    warm = Episode(Ledger(target, 60, seed=1), 1, (4, 11), prior=prior, warm_tasks=tuple(train))
+    env = peer_agent._episode_env(warm, 16, DEFAULT_K)
+    assert env.prior_model is not None and env.prior_model.weights[1] > 0.99  # the nearer task
+    ablation = peer_agent._episode_env(warm, 16, DEFAULT_K, meta_prior=False)
+    assert ablation.prior_model is not None
+    np.testing.assert_allclose(ablation.prior_model.weights, 0.5)
+
+
 def test_peers_use_their_seed(pool: CurvePool) -> None:
     peer = get_peer("random").load()
     a = run_episode(peer, pool, 60, seed=1).regret

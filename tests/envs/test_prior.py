@@ -13,6 +13,7 @@ from tunegym.envs import (
     PoolBackend,
     RankWeightedPrior,
     config_prior,
+    meta_log_weights,
 )
 
 E = 6
@@ -115,3 +116,25 @@ def test_the_env_shows_the_prior_as_it_follows_the_episode() -> None:
     np.testing.assert_allclose(env.prior, 0.5, atol=1e-6)  # the static prior is kept
     obs, _ = env.reset(seed=1)  # a new episode starts from the static prior again
     np.testing.assert_allclose(rows(obs)[:, p], 0.5, atol=1e-6)
+
+
+def test_meta_features_set_the_tasks_starting_weights() -> None:
+    near, far = np.array([0.5, 0.5]), np.array([0.9, 0.1])
+    logw = meta_log_weights(np.array([0.5, 0.4]), [near, far, None], gamma=20.0)
+    assert logw is not None and logw[0] == 0.0 and logw[1] < logw[2] < logw[0]  # unknown: mean
+    assert meta_log_weights(None, [near]) is None  # the task's own are unknown
+    assert meta_log_weights(np.zeros(2), [near]) is None  # zeros: unknown
+    assert meta_log_weights(near, [None, np.zeros(2)]) is None  # no task's are known
+    assert meta_log_weights(near, [far], gamma=0.0) is None
+    plain = _two_tasks()
+    prior = RankWeightedPrior(plain.curves, plain.finals, beta=1.0, log_weights=[0.0, -np.log(3)])
+    np.testing.assert_allclose(prior.static, 0.75 * plain.finals[0] + 0.25 * plain.finals[1],
+                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(prior.predict(np.zeros(4), np.zeros(4)), prior.static)
+    np.testing.assert_allclose(prior.weights, [0.75, 0.25])
+    # once scores are seen, a mis-ranked pair costs each task the same beta as before
+    seen = prior.predict([2, 2, 0, 0], [0.1, 0.3, 0.0, 0.0])  # ranked as the first task does
+    unweighted = plain.predict([2, 2, 0, 0], [0.1, 0.3, 0.0, 0.0])
+    assert prior.weights[0] > plain.weights[0] and seen[3] > unweighted[3]
+    with pytest.raises(ValueError, match="log_weights must hold 2 finite values"):
+        RankWeightedPrior(plain.curves, plain.finals, log_weights=[0.0])

@@ -32,12 +32,14 @@ from tunegym.envs import (
     DEFAULT_K,
     GLOBAL_FIELDS,
     META_FEATURE_NAMES,
+    META_GAMMA,
     CurvePool,
     FreezeThawEnv,
     PoolBackend,
     RankWeightedPrior,
     finetune_kinds,
     finetune_prior,
+    meta_log_weights,
     priced_stop,
 )
 from tunegym.envs._pool import nested_portfolio, normalised_finals
@@ -81,6 +83,9 @@ class SuiteTask:
             configurations (empty otherwise): `task_env` re-weights them as the episode's
             scores come in (`RankWeightedPrior`).
         warm_finals: ``[len(warm_tasks), n]`` their normalised final scores.
+        warm_log_weights: ``[len(warm_tasks)]`` their starting log-weights in the prior, by how
+            like the task's their meta-features are (`tunegym.envs.meta_log_weights`; ``None``:
+            alike, where the task's meta-features are unknown).
     """
 
     pool: CurvePool
@@ -90,6 +95,7 @@ class SuiteTask:
     meta: npt.NDArray[np.float32]
     warm_tasks: tuple[CurvePool, ...] = ()
     warm_finals: npt.NDArray[np.float64] | None = field(default=None, repr=False)
+    warm_log_weights: npt.NDArray[np.float64] | None = field(default=None, repr=False)
     backend: PoolBackend = field(init=False, repr=False)
     same: npt.NDArray[np.int64] = field(init=False, repr=False)
 
@@ -116,7 +122,10 @@ class TaskSet:
 
     Args:
         suites: suite name → its pools (`tunegym.envs.load_suite`).
-        meta: task → meta-features (default zeros).
+        meta: task → meta-features the policy observes (default zeros).
+        prior_meta: task → meta-features that weight a task's warm-start tasks in its prior
+            (`SuiteTask.warm_log_weights`; default ``meta``).
+        gamma: the prior's meta-feature kernel (`tunegym.envs.META_GAMMA`; 0: tasks alike).
         portfolio_size: configurations of each portfolio.
     """
 
@@ -125,10 +134,13 @@ class TaskSet:
         suites: Mapping[str, Sequence[CurvePool]],
         *,
         meta: dict[str, npt.ArrayLike] | None = None,
+        prior_meta: Mapping[str, npt.ArrayLike] | None = None,
+        gamma: float = META_GAMMA,
         portfolio_size: int = 8,
     ) -> None:
         self.tasks: list[SuiteTask] = []
         meta = meta or {}
+        prior_meta = meta if prior_meta is None else prior_meta
         for suite, pools in suites.items():
             train = [p for p in pools if p.part == "meta-train"]
             if not train:
@@ -154,6 +166,10 @@ class TaskSet:
                 prior = mean if shared else finetune_prior(others, pool.configs, space=pool.space)
                 aligned = shared and len(rest) == len(others)  # rows of rest are the others
                 m = np.asarray(meta.get(pool.task, np.zeros(len(META_FEATURE_NAMES))))
+                logw = None
+                if aligned:
+                    logw = meta_log_weights(prior_meta.get(pool.task),
+                                            [prior_meta.get(o.task) for o in others], gamma)  # fmt: skip
                 self.tasks.append(
                     SuiteTask(
                         pool,
@@ -163,6 +179,7 @@ class TaskSet:
                         m.astype(np.float32),
                         tuple(others) if aligned else (),
                         rest if aligned else None,
+                        logw,
                     )
                 )
 
@@ -221,6 +238,7 @@ def task_env(
     k_choices: Sequence[int] = DEFAULT_K,
     scratch_only: bool = False,
     adaptive: bool = True,
+    meta_prior: bool = True,
 ) -> FreezeThawEnv:
     """A freeze-thaw episode on a pool task: ``n`` candidates (portfolio, the prior's best,
     a random sample) and its prior.
@@ -229,7 +247,9 @@ def task_env(
     ``scratch_only``: the task's configurations that fine-tune a model are left out (the
     portfolio keeps its other members, in order): what a run without a pre-trained model gets.
     ``adaptive``: where the task has them (`SuiteTask.warm_tasks`), the prior is a
-    `RankWeightedPrior` over its meta-train tasks (``False``: the static prior).
+    `RankWeightedPrior` over its meta-train tasks (``False``: the static prior), starting
+    from their meta-features' likeness to the task's (`SuiteTask.warm_log_weights`; ``meta_prior
+    =False``: alike, the "no meta-features" ablation).
     """
     pool = task.pool
     folio, same = (task.portfolio if warm else ()), task.same
@@ -243,7 +263,8 @@ def task_env(
         prior = task.prior[index]
         if adaptive and task.warm_tasks and task.warm_finals is not None:
             curves = np.stack([p.truth[index] for p in task.warm_tasks])
-            prior = RankWeightedPrior(curves, task.warm_finals[:, index])
+            logw = task.warm_log_weights if meta_prior else None
+            prior = RankWeightedPrior(curves, task.warm_finals[:, index], log_weights=logw)
     return FreezeThawEnv(
         pool.space,
         [pool.configs[i] for i in index],

@@ -42,7 +42,14 @@ from tunegym.agent._ftagent import (
     task_env,
 )
 from tunegym.agent._teacher import curve_race, run_teacher_episode
-from tunegym.envs import DEFAULT_K, CurvePool, FreezeThawEnv, finetune_kinds
+from tunegym.envs import (
+    DEFAULT_K,
+    META_GAMMA,
+    CurvePool,
+    FreezeThawEnv,
+    finetune_kinds,
+    lcbench_meta_features,
+)
 
 __all__ = [
     "SELECT_BY",
@@ -245,15 +252,23 @@ _TINY: dict[str, Any] = {
 }  # fmt: skip
 
 
-def load_task_set(suites: Sequence[str], *, lcbench_configs: int = 2000) -> TaskSet:
-    """The tasks of ``suites`` with their warm starts and (own suite) meta-features."""
+def load_task_set(
+    suites: Sequence[str], *, lcbench_configs: int = 2000, gamma: float = META_GAMMA
+) -> TaskSet:
+    """The tasks of ``suites`` with their warm starts and meta-features.
+
+    The policy observes the meta-dataset's tasks' meta-features (LCBench's show zeros, as the
+    shipped agent was trained); the warm start's prior weighs a task's meta-train tasks by
+    their meta-features on both suites (LCBench's from OpenML's qualities, `lcbench_meta_features`;
+    ``gamma``: `TaskSet`'s).
+    """
     from tunegym.envs._pool import load_suite, snapshot_meta_features
 
     pools = {s: load_suite(s, lcbench_configs=lcbench_configs) for s in suites}
-    meta: dict[str, Any] = (
-        dict(snapshot_meta_features()) if {"own", "finetune"} & set(suites) else {}
-    )
-    return TaskSet(pools, meta=meta)
+    own = dict(snapshot_meta_features())
+    meta: dict[str, Any] = own if {"own", "finetune"} & set(suites) else {}
+    prior_meta = {**lcbench_meta_features(), **own}
+    return TaskSet(pools, meta=meta, prior_meta=prior_meta, gamma=gamma)
 
 
 class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
@@ -307,6 +322,7 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
         return task_env(
             task, budget, self._rng, n=self.config.n, rows=self.config.n,
             warm=self.config.warm, k_choices=self.config.k_choices,
+            meta_prior=self.config.use_meta,
         )  # fmt: skip
 
     def reset(
@@ -356,8 +372,9 @@ def _regret_curve(
     ``teacher``: `curve_race`'s settings, and it acts instead, on the same episode (``agent``'s
     N and k)."""
     rng = np.random.default_rng([seed, budget, len(task.pool.task)])
+    meta_prior = teacher is not None or agent.net.use_meta  # the ablation has none in its prior
     env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
-                   **env_kwargs)  # fmt: skip
+                   meta_prior=meta_prior, **env_kwargs)  # fmt: skip
     if teacher is not None:
         run_teacher_episode(env, seed=seed, **teacher)
     else:

@@ -169,7 +169,8 @@ def _run(
                 ft, note = _transfer_agent(ft)
                 prior_source += note
         elif ws is not None:
-            prior, note = _ft_prior(space.candidates)
+            meta = backend.meta_features if ft.net.use_meta else None
+            prior, note = _ft_prior(space.candidates, meta)
             prior_source += note
         assert space.space is not None
         ft_env = FreezeThawEnv(

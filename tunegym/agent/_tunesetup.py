@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from tunegym.agent._session import AUTO, DEFAULT_SPACE, FREEZE_THAW, TuneArgs, named_search
 from tunegym.baselines import BASELINE_NAMES
 from tunegym.data import TabularDataset, cv_folds, load_dataset
-from tunegym.envs import SCORE_METRICS, RankWeightedPrior, SearchSpace
+from tunegym.envs import SCORE_METRICS, RankWeightedPrior, SearchSpace, meta_log_weights
 from tunegym.errors import did_you_mean
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from tunegym.agent._ftagent import FreezeThawAgent
     from tunegym.envs import CurvePool
     from tunegym.metastore import WarmStart
@@ -171,20 +173,28 @@ def _meta_train_pools() -> tuple[CurvePool, ...]:
     return tuple(p for p in pools if p.part == "meta-train")
 
 
-def _ft_prior(candidates: Sequence[dict[str, Any]]) -> tuple[RankWeightedPrior | None, str]:
+def _ft_prior(
+    candidates: Sequence[dict[str, Any]], meta: npt.ArrayLike | None = None
+) -> tuple[RankWeightedPrior | None, str]:
     """The freeze-thaw agent's prior of each candidate and how it was had: meta-dataset v2's
-    meta-train tasks at each candidate's nearest configuration, re-weighted by how they rank the
-    run's scores as they come in (`tunegym.envs.RankWeightedPrior`, as in meta-training)."""
+    meta-train tasks at each candidate's nearest configuration, first weighted by how like the
+    data's ``meta``-features theirs are (`tunegym.envs.meta_log_weights`; ``None``: alike), then
+    re-weighted by how they rank the run's scores as they come in
+    (`tunegym.envs.RankWeightedPrior`, as in meta-training)."""
+    from tunegym.envs._pool import snapshot_meta_features
     from tunegym.space import LCBENCH_SPACE
 
     try:
         pools = _meta_train_pools()
-        prior = RankWeightedPrior.from_pools(pools, candidates, LCBENCH_SPACE)
+        known = snapshot_meta_features()
+        logw = meta_log_weights(meta, [known.get(p.task) for p in pools])
+        prior = RankWeightedPrior.from_pools(pools, candidates, LCBENCH_SPACE, log_weights=logw)
     except (FileNotFoundError, ValueError) as error:
         return None, f"; no prior ({error})"
+    likeness = "by how like this data's meta-features theirs are, then " if logw is not None else ""
     return prior, (
-        f"; prior from meta-dataset v2's {len(pools)} meta-train tasks, re-weighted by how they "
-        "rank this run's scores"
+        f"; prior from meta-dataset v2's {len(pools)} meta-train tasks, weighted {likeness}by "
+        "how they rank this run's scores"
     )
 
 

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 
 from tunegym.bench._episode import Episode
-from tunegym.envs import META_FEATURE_NAMES, FreezeThawEnv, RankWeightedPrior, Segment
+from tunegym.envs import (
+    META_FEATURE_NAMES,
+    FreezeThawEnv,
+    RankWeightedPrior,
+    Segment,
+    lcbench_meta_features,
+    meta_log_weights,
+)
 from tunegym.envs._pool import snapshot_meta_features
 
 __all__ = [
@@ -91,9 +98,13 @@ def _load(folder: str) -> Any:
     return load_ft_agent(folder)
 
 
-def _episode_env(episode: Episode, n: int, k_choices: tuple[int, ...]) -> FreezeThawEnv:
+def _episode_env(
+    episode: Episode, n: int, k_choices: tuple[int, ...], *, meta_prior: bool = True
+) -> FreezeThawEnv:
     """The freeze-thaw view of ``episode``: ``n`` candidates (the portfolio, the prior's best, a
-    random sample) and, warm, the prior re-weighted as scores come in (`RankWeightedPrior`)."""
+    random sample) and, warm, the prior re-weighted as scores come in (`RankWeightedPrior`),
+    starting from the meta-train tasks' likeness to this one by meta-features (``meta_prior``;
+    off for the "no meta-features" ablation)."""
     from tunegym.agent._ftagent import episode_candidates
 
     pool, ledger = episode.pool, episode.ledger
@@ -105,7 +116,13 @@ def _episode_env(episode: Episode, n: int, k_choices: tuple[int, ...]) -> Freeze
     if warm:
         prior = np.asarray(episode.prior)[index]
         if episode.warm_tasks:
-            prior = RankWeightedPrior.from_pools(episode.warm_tasks, configs, pool.space)
+            logw = None
+            if meta_prior:
+                meta = {**lcbench_meta_features(), **snapshot_meta_features()}
+                logw = meta_log_weights(meta.get(pool.task),
+                                        [meta.get(t.task) for t in episode.warm_tasks])  # fmt: skip
+            prior = RankWeightedPrior.from_pools(episode.warm_tasks, configs, pool.space,
+                                                 log_weights=logw)  # fmt: skip
     return FreezeThawEnv(
         pool.space,
         configs,
@@ -124,8 +141,9 @@ def run_agent(episode: Episode, folder: str | Path) -> None:
     from tunegym.agent._ftagent import run_ft_episode
 
     model = _load(str(folder))
-    run_ft_episode(model, _episode_env(episode, model.n_candidates, model.k_choices),
-                   seed=episode.seed)  # fmt: skip
+    env = _episode_env(episode, model.n_candidates, model.k_choices,
+                       meta_prior=model.net.use_meta)  # fmt: skip
+    run_ft_episode(model, env, seed=episode.seed)
 
 
 def curve_race(episode: Episode) -> None:

@@ -35,7 +35,13 @@ from tunegym.envs._curves import (
     write_curves,
 )
 from tunegym.envs._env import TuningEnv, observation_layout
-from tunegym.envs._features import META_FEATURE_NAMES, task_meta_features
+from tunegym.envs._features import (
+    LCBENCH_META_FILE,
+    META_FEATURE_NAMES,
+    lcbench_meta_features,
+    qualities_meta_features,
+    task_meta_features,
+)
 from tunegym.envs._finetune import (
     FINETUNE_SNAPSHOT_DIR,
     FT_LR_SPAN,
@@ -74,7 +80,7 @@ from tunegym.envs._pool import (
     snapshot_meta_features,
     table_pools,
 )
-from tunegym.envs._prior import DEFAULT_BETA, RankWeightedPrior
+from tunegym.envs._prior import DEFAULT_BETA, META_GAMMA, RankWeightedPrior, meta_log_weights
 from tunegym.envs._render import RENDER_MODES, text_frame
 from tunegym.envs._tables import TABLE_COLUMNS, curve_search, read_curve_table
 from tunegym.envs._task import (
@@ -104,8 +110,10 @@ __all__ = [
     "FT_LR_SPAN",
     "GLOBAL_FIELDS",
     "LCBENCH_CANDIDATES",
+    "LCBENCH_META_FILE",
     "LCBENCH_PREFIX",
     "META_FEATURE_NAMES",
+    "META_GAMMA",
     "MINIMISED_METRICS",
     "OPTIONAL_CURVE_COLUMNS",
     "RENDER_MODES",
@@ -150,14 +158,17 @@ __all__ = [
     "freeze_thaw_layout",
     "lcbench_backend",
     "lcbench_curves",
+    "lcbench_meta_features",
     "lcbench_pools",
     "lcbench_search",
     "load_suite",
     "make_tuning_env",
+    "meta_log_weights",
     "metric_score",
     "metric_value",
     "observation_layout",
     "priced_stop",
+    "qualities_meta_features",
     "read_curve_table",
     "read_curves",
     "record_curves",

@@ -9,8 +9,10 @@ weighted by how few pairs of the started candidates it ranks otherwise than the 
 did (each candidate read at the epoch it has reached, on the task's curve at that epoch), and
 the prior is the weighted mean of the tasks' normalised final scores.
 
-With ``beta = 0`` (or fewer than two started candidates) it is the static prior. It reads only
-the scores the env has seen, never the current task's truth.
+Before any curve is seen, the tasks may start unequal: weighted by how like the current task's
+their meta-features are (`meta_log_weights`), the warm start by meta-features. With ``beta = 0``
+(or fewer than two started candidates) it is that starting prior. It reads only the scores the
+env has seen and the task's meta-features, never the current task's truth.
 """
 
 from __future__ import annotations
@@ -25,12 +27,50 @@ if TYPE_CHECKING:
     from tunegym.envs._pool import CurvePool
     from tunegym.space import Space
 
-__all__ = ["DEFAULT_BETA", "RankWeightedPrior", "aligned_indices", "pool_indices"]
+__all__ = [
+    "DEFAULT_BETA",
+    "META_GAMMA",
+    "RankWeightedPrior",
+    "aligned_indices",
+    "meta_log_weights",
+    "pool_indices",
+]
 
 DEFAULT_BETA = 0.3
 """How much one mis-ranked pair lowers a task's log-weight. Chosen on LCBench's meta-val at
 1000 epochs with the curve race on 256 candidates (half of them the prior's best): final regret
 0.0045 against 0.0197 for the static prior on random candidates, 5 seeds; beta 1 was no better."""
+
+META_GAMMA = 20.0
+"""How fast a meta-train task's starting log-weight falls with its meta-features' squared
+distance to the current task's (`meta_log_weights`). Chosen on meta-val with the curve race
+(10 seeds, 256 candidates): LCBench's area at 1000 epochs 0.0210 with no meta-features, 0.0206
+at 5, 0.0198 at 10, 0.0197 at 20 and 50, 0.0200 at 100; LCBench at 200 epochs and meta-dataset
+v2 did not move (``python experiments/lcbench_meta_features.py --gammas 0 5 10 20 50 100``)."""
+
+
+def meta_log_weights(
+    target: npt.ArrayLike | None,
+    tasks: Sequence[npt.ArrayLike | None],
+    gamma: float = META_GAMMA,
+) -> npt.NDArray[np.float64] | None:
+    """Starting log-weights of meta-train tasks from their meta-features: ``-gamma`` times the
+    squared distance to ``target``'s (a kernel on dataset similarity, as warm starts by
+    meta-features do; Feurer et al., 2015). A task of unknown meta-features gets the mean
+    distance. ``None`` (every task alike) without the target's, or with no task's."""
+    if target is None or gamma == 0:
+        return None
+    t = np.asarray(target, dtype=np.float64)
+    if not t.any():
+        return None  # zeros: unknown
+    dist = np.array([np.nan if m is None or not np.asarray(m).any()
+                     else float(((np.asarray(m, dtype=np.float64) - t) ** 2).sum())
+                     for m in tasks])  # fmt: skip
+    if np.isnan(dist).all():
+        return None
+    dist = np.where(np.isnan(dist), np.nanmean(dist), dist)
+    return -gamma * (dist - dist.min())
+
 
 MAX_PAIRS_ROWS = 64
 """At most this many started candidates (the best ones seen) are ranked against each task,
@@ -85,6 +125,8 @@ class RankWeightedPrior:
         finals: ``[T, N]`` each task's normalised final score of each candidate (scaled to [0, 1]
             over all the task's configurations, as `config_prior` does).
         beta: log-weight lost per mis-ranked pair (0: the static prior).
+        log_weights: ``[T]`` the tasks' starting log-weights (`meta_log_weights`: by how like
+            the current task's its meta-features are); default every task alike.
 
     Example:
         >>> prior = RankWeightedPrior.from_pools(train_pools, candidates, space)
@@ -97,6 +139,7 @@ class RankWeightedPrior:
         finals: npt.ArrayLike,
         *,
         beta: float = DEFAULT_BETA,
+        log_weights: npt.ArrayLike | None = None,
     ) -> None:
         c = np.asarray(curves, dtype=np.float64)
         f = np.asarray(finals, dtype=np.float64)
@@ -109,9 +152,19 @@ class RankWeightedPrior:
             raise ValueError("curves and finals must be finite.")
         if not beta >= 0 or not np.isfinite(beta):
             raise ValueError(f"beta must be a finite value >= 0, got {beta!r}.")
+        base = np.zeros(c.shape[0]) if log_weights is None else np.asarray(log_weights, float)
+        if base.shape != (c.shape[0],) or not np.isfinite(base).all():
+            raise ValueError(f"log_weights must hold {c.shape[0]} finite values (one per task).")
         self.curves, self.finals, self.beta = c, np.clip(f, 0.0, 1.0), float(beta)
-        self.static = self.finals.mean(axis=0).astype(np.float32)
-        self.weights = np.full(c.shape[0], 1.0 / c.shape[0])
+        self.base = base - base.max()
+        self.weights = self._softmax(self.base)
+        static = self.finals.mean(axis=0) if log_weights is None else self.weights @ self.finals
+        self.static = static.astype(np.float32)
+
+    @staticmethod
+    def _softmax(logw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        w = np.exp(logw - logw.max())
+        return np.asarray(w / w.sum())
 
     @classmethod
     def from_pools(
@@ -121,9 +174,10 @@ class RankWeightedPrior:
         space: Space,
         *,
         beta: float = DEFAULT_BETA,
+        log_weights: npt.ArrayLike | None = None,
     ) -> RankWeightedPrior:
         """The prior of ``configs`` from the meta-train tasks ``train`` (nearest configurations
-        where a task did not record one).
+        where a task did not record one); ``log_weights`` as the constructor's.
 
         Raises:
             ValueError: no meta-train task.
@@ -134,7 +188,7 @@ class RankWeightedPrior:
         finals = finals_at(train, at)
         e = min(p.max_epochs for p in train)  # one length for every task
         curves = np.stack([p.truth[i, :e] for p, i in zip(train, at, strict=True)])
-        return cls(curves, finals, beta=beta)
+        return cls(curves, finals, beta=beta, log_weights=log_weights)
 
     @property
     def n(self) -> int:
@@ -148,7 +202,7 @@ class RankWeightedPrior:
         y = np.asarray(scores, dtype=np.float64)
         seen = np.flatnonzero(e > 0)
         if self.beta == 0 or len(seen) < 2:
-            self.weights = np.full(len(self.finals), 1.0 / len(self.finals))
+            self.weights = self._softmax(self.base)
             return self.static
         if len(seen) > MAX_PAIRS_ROWS:
             seen = seen[np.argsort(-y[seen], kind="stable")[:MAX_PAIRS_ROWS]]
@@ -157,7 +211,5 @@ class RankWeightedPrior:
         there = self.curves[:, seen, at]  # [T, m]
         there = np.sign(there[:, :, None] - there[:, None, :])
         wrong = ((here[None] * there) < 0).sum(axis=(1, 2)) / 2.0
-        logw = -self.beta * (wrong - wrong.min())
-        w = np.exp(logw)
-        self.weights = w / w.sum()
+        self.weights = self._softmax(self.base - self.beta * (wrong - wrong.min()))
         return (self.weights @ self.finals).astype(np.float32)
