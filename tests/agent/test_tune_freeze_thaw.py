@@ -62,7 +62,10 @@ def test_tune_runs_the_freeze_thaw_agent_by_default() -> None:
     assert result.best is not None
     assert steps == list(result.history)
     assert result.prior.startswith("snapshot v2 (LCBench's space): 5 nearest datasets")
-    assert "prior from meta-dataset v2's 24 meta-train tasks, weighted by how like this data's meta" in result.prior
+    assert (
+        "prior from meta-dataset v2's 24 meta-train tasks, weighted by how like this data's meta"
+        in result.prior
+    )
     assert result.best is not None and set(result.best.config) == set(LCBENCH_SPACE.names)
     assert result.best.lr == result.best.config["learning_rate"]
     assert result.best.max_epochs == 50
