@@ -33,7 +33,7 @@ def _fail(message: object) -> typer.Exit:
 
 def _step_line(r: StepRecord, metric: str = "val_accuracy") -> str:
     if r.trial is None or r.lr is None or r.batch_size is None:  # stop (or an invalid action)
-        return f"step {r.step:3d} {r.kind}"
+        return f"step {r.step:3d} {r.kind:8s} after {r.epochs_used} epochs"
     val = "—" if r.val_score is None else _value(r.val_score, metric)
     return (
         f"step {r.step:3d} {r.kind:8s} #{r.trial:<2d} lr {r.lr:<7.2g} bs {r.batch_size:<3d} "
@@ -81,6 +81,15 @@ def _value(score: float, metric: str) -> str:
     return f"{float(metric_value(score, metric)):.4f}"
 
 
+def _early(result: TuningResult) -> str:
+    """Why a run that stopped with epochs left stopped: its price of cost."""
+    price = float((result.arguments or {}).get("price") or 0.0)
+    stopped = bool(result.history) and result.history[-1].kind == "stop"
+    if price > 0 and stopped and result.epochs_used < result.budget_epochs:
+        return f" (stopped: the rest was not worth its price, {price:g} a budget)"
+    return ""
+
+
 def _summary(result: TuningResult) -> Table:
     table = Table(
         title=f"{result.method} on {result.dataset} (seed {result.seed})", show_header=False
@@ -102,7 +111,7 @@ def _summary(result: TuningResult) -> Table:
         (f"{result.metric}", "—" if best is None else _value(best.val_score, result.metric)),
         *_metric_rows(result),
         ("cross-validation", "none" if result.cv is None else f"{result.cv} folds"),
-        ("epochs used", f"{result.epochs_used} / {result.budget_epochs}"),
+        ("epochs used", f"{result.epochs_used} / {result.budget_epochs}" + _early(result)),
         ("trials", str(len(result.trials))),
         ("training seconds", f"{result.seconds:.2f}"),
         ("decision seconds", f"{result.decision_seconds:.3f}"),

@@ -65,3 +65,12 @@ def test_train_agent_quick(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (out / AGENT_FILE).exists() and (out / WEIGHTS_FILE).exists()
     assert load_agent(out).spec.training["config"]["timesteps"] == 64
+
+
+def test_tune_with_a_price_says_why_it_stopped() -> None:
+    args = ["tune", "--dataset", "sklearn:iris", "--budget-epochs", "40", "--price", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "price 1 a budget" in text and " stop after " in text
+    assert "(stopped: the rest was not worth its price, 1 a budget)" in text
