@@ -30,7 +30,7 @@ import torch
 
 from tunegym.agent._ftagent import FreezeThawAgent, SuiteTask, load_ft_agent, task_env
 from tunegym.agent._fttrain import FTTrainConfig, load_task_set
-from tunegym.envs import STOP_WINDOW, FreezeThawEnv, priced_stop
+from tunegym.envs import STOP_WINDOW, FreezeThawEnv
 
 PRICES = (0.0, 0.003, 0.01, 0.03, 0.1)
 OUT = Path("docs/agent")
@@ -44,8 +44,7 @@ def episode(
     obs, _ = env.reset(seed=seed)
     done = False
     while not done:
-        stop = priced_stop(env, window)
-        action = env.stop_action if stop else agent.act(obs, env.action_masks())
+        action = agent.decide(env, obs, window=window)
         obs, _, terminated, truncated, _ = env.step(action)
         done = terminated or truncated
     curve = env.regret_curve

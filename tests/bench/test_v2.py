@@ -198,7 +198,7 @@ def test_the_agents_prior_starts_from_meta_features_and_the_ablations_does_not(
     target, train = pools[0], pools[1:]
     meta = {target.task: np.array([0.2, 0.2]), train[0].task: np.array([0.9, 0.9]),
             train[1].task: np.array([0.2, 0.3])}  # fmt: skip
-    monkeypatch.setattr(peer_agent, "lcbench_meta_features", lambda: meta)
+    monkeypatch.setattr(peer_agent, "prior_meta_features", lambda: meta)
     prior = config_prior(train, target.configs, SPACE)
     warm = Episode(Ledger(target, 60, seed=1), 1, (4, 11), prior=prior, warm_tasks=tuple(train))
     env = peer_agent._episode_env(warm, 16, DEFAULT_K)

@@ -33,6 +33,7 @@ from tunegym.envs import (
     GLOBAL_FIELDS,
     META_FEATURE_NAMES,
     META_GAMMA,
+    STOP_WINDOW,
     CurvePool,
     FreezeThawEnv,
     PoolBackend,
@@ -328,10 +329,13 @@ class FreezeThawAgent:
         env: FreezeThawEnv,
         obs: npt.NDArray[np.float32],
         mask: npt.NDArray[np.bool_] | None = None,
+        *,
+        window: float = STOP_WINDOW,
     ) -> int:
         """The agent's action in ``env``: stop where its price of cost says the rest of the
-        budget is not worth it (`priced_stop`), else the network's advance (`act`)."""
-        if priced_stop(env):
+        budget is not worth it (`priced_stop` over ``window``), else the network's advance
+        (`act`)."""
+        if priced_stop(env, window):
             return env.stop_action
         return self.act(obs, env.action_masks() if mask is None else mask)
 

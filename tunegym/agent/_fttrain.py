@@ -48,7 +48,6 @@ from tunegym.envs import (
     CurvePool,
     FreezeThawEnv,
     finetune_kinds,
-    lcbench_meta_features,
 )
 
 __all__ = [
@@ -262,13 +261,13 @@ def load_task_set(
     their meta-features on both suites (LCBench's from OpenML's qualities, `lcbench_meta_features`;
     ``gamma``: `TaskSet`'s).
     """
-    from tunegym.envs._pool import load_suite, snapshot_meta_features
+    from tunegym.envs._pool import load_suite, prior_meta_features, snapshot_meta_features
 
     pools = {s: load_suite(s, lcbench_configs=lcbench_configs) for s in suites}
-    own = dict(snapshot_meta_features())
-    meta: dict[str, Any] = own if {"own", "finetune"} & set(suites) else {}
-    prior_meta = {**lcbench_meta_features(), **own}
-    return TaskSet(pools, meta=meta, prior_meta=prior_meta, gamma=gamma)
+    meta: dict[str, Any] = (
+        dict(snapshot_meta_features()) if {"own", "finetune"} & set(suites) else {}
+    )
+    return TaskSet(pools, meta=meta, prior_meta=prior_meta_features(), gamma=gamma)
 
 
 class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
@@ -419,8 +418,9 @@ def evaluate_tasks(
     """Mean area under the regret curve and final regret of greedy episodes on ``tasks``.
 
     ``budgets``: the epoch budgets, or a suite's budgets by its name. ``teacher``: `curve_race`'s
-    settings (``{}``: its defaults); it acts instead of ``agent`` on the same episodes. Also the mean area of each (suite, budget)
-    setting, under the key ``"area SUITE BUDGET"``. With a ``reference``
+    settings (``{}``: its defaults); it acts instead of ``agent`` on the same episodes. Also the
+    mean area of each (suite, budget) setting, under the key ``"area SUITE BUDGET"``. With a
+    ``reference``
     (`scratch_reference`) also ``worse``, the mean excess of an episode's final regret over
     scratch's (0 where there is no reference), and ``no_worse``, the share of the referenced
     (task, budget) pairs whose seed-mean final regret is no higher than scratch's.

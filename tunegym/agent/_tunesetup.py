@@ -181,12 +181,12 @@ def _ft_prior(
     data's ``meta``-features theirs are (`tunegym.envs.meta_log_weights`; ``None``: alike), then
     re-weighted by how they rank the run's scores as they come in
     (`tunegym.envs.RankWeightedPrior`, as in meta-training)."""
-    from tunegym.envs._pool import snapshot_meta_features
+    from tunegym.envs._pool import prior_meta_features
     from tunegym.space import LCBENCH_SPACE
 
     try:
         pools = _meta_train_pools()
-        known = snapshot_meta_features()
+        known = prior_meta_features()
         logw = meta_log_weights(meta, [known.get(p.task) for p in pools])
         prior = RankWeightedPrior.from_pools(pools, candidates, LCBENCH_SPACE, log_weights=logw)
     except (FileNotFoundError, ValueError) as error:

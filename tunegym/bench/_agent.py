@@ -27,10 +27,9 @@ from tunegym.envs import (
     FreezeThawEnv,
     RankWeightedPrior,
     Segment,
-    lcbench_meta_features,
     meta_log_weights,
 )
-from tunegym.envs._pool import snapshot_meta_features
+from tunegym.envs._pool import prior_meta_features, snapshot_meta_features
 
 __all__ = [
     "LedgerBackend",
@@ -118,7 +117,7 @@ def _episode_env(
         if episode.warm_tasks:
             logw = None
             if meta_prior:
-                meta = {**lcbench_meta_features(), **snapshot_meta_features()}
+                meta = prior_meta_features()
                 logw = meta_log_weights(meta.get(pool.task),
                                         [meta.get(t.task) for t in episode.warm_tasks])  # fmt: skip
             prior = RankWeightedPrior.from_pools(episode.warm_tasks, configs, pool.space,

@@ -401,6 +401,16 @@ def snapshot_meta_features() -> dict[str, npt.NDArray[np.float32]]:
     }
 
 
+@functools.cache
+def prior_meta_features() -> dict[str, npt.NDArray[np.float32]]:
+    """Every suite task's meta-features that the warm start's prior weighs its meta-train tasks
+    by (`tunegym.envs.meta_log_weights`): LCBench's (from OpenML's qualities,
+    `lcbench_meta_features`) and meta-dataset v2's (`snapshot_meta_features`), by task name."""
+    from tunegym.envs._features import lcbench_meta_features
+
+    return {**lcbench_meta_features(), **snapshot_meta_features()}
+
+
 # --- a pool as a backend ---------------------------------------------------------------------
 
 
