@@ -5,9 +5,12 @@
 For each suite and budget: the agent's mean rank among all peers at each budget fraction from
 10 % (the oracle left out: it is the limit, not a tuner), its final regret and regret area
 against the best other peer's (excluding the oracle and the agent's own ablations and teacher),
-and against the fixed script, its ablations and its teacher. Random search's budget multiple
-comes from ``docs/benchmarks/v2/random_factor.csv`` (experiments/random_budget_factor.py).
-Writes ``docs/agent/targets.md`` and prints it.
+and against the fixed script, its ablations and its teacher. Each gap carries a 95 % paired
+hierarchical bootstrap interval (tasks, then seeds, the same episodes for both methods): for a
+rank, of the agent's rank minus the best method's per episode; for a ratio, of the ratio of the
+two (family-weighted) means. Random search's budget multiple comes from
+``docs/benchmarks/v2/random_factor.csv`` (experiments/random_budget_factor.py). Writes
+``docs/agent/targets.md`` and prints it.
 """
 
 from __future__ import annotations
@@ -17,11 +20,42 @@ from pathlib import Path
 
 import pandas as pd
 
-from tunegym.bench import read_results, summarise
-from tunegym.bench._report import rank_curves
+from tunegym.bench import hierarchical_bootstrap, hierarchical_ratio, read_results, summarise
+from tunegym.bench._report import _at, _auc, _weights, rank_curves
 
 OWN = ("agent", "agent-no-ws", "agent-no-meta", "curve-race")
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
+N_BOOT = 2000
+
+
+def _interval(low: float, high: float) -> str:
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def rank_gap(part: pd.DataFrame, epoch: int, peer: str, top: str) -> str:
+    """``peer``'s rank minus ``top``'s at ``epoch`` (the last checkpoint at or below it), per
+    episode among every method: the mean and its paired hierarchical interval."""
+    at = part[part["epochs"] <= epoch].groupby(["peer", "task", "seed"], as_index=False).last()
+    ranks = at.assign(rank=at.groupby(["task", "seed"])["regret"].rank(method="average"))
+    wide = ranks.pivot_table(index=["task", "seed"], columns="peer", values="rank").reset_index()
+    wide["gap"] = wide[peer] - wide[top]
+    mean, low, high = hierarchical_bootstrap(wide, "gap", n=N_BOOT)
+    return f"{mean:+.2f} {_interval(low, high)}"
+
+
+def ratio(part: pd.DataFrame, peer: str, other: str, what: str) -> tuple[float, str]:
+    """``peer``'s family-weighted mean final regret (``what="final"``) or regret area over
+    ``other``'s, with its paired hierarchical interval."""
+
+    def per_episode(name: str) -> pd.DataFrame:
+        episodes = part[part["peer"] == name]
+        read = _at(episodes, 1.0) if what == "final" else _auc(episodes)
+        return read.set_index(["task", "seed"])["regret"].rename(name)
+
+    both = pd.concat([per_episode(peer), per_episode(other)], axis=1).dropna().reset_index()
+    w = {t: v for t, v in _weights(part).items() if t in set(both["task"])}
+    r, low, high = hierarchical_ratio(both, peer, other, weights=w, n=N_BOOT)
+    return r, _interval(low, high)
 
 
 def main() -> None:
@@ -50,28 +84,35 @@ def main() -> None:
             best_auc = others["auc"].idxmin()
             lines += [f"## {suite}, {budget} epochs ({part['task'].nunique()} tasks x "
                       f"{part['seed'].nunique()} seeds, {s.shape[0]} methods)", ""]  # fmt: skip
-            lines += ["| fraction | agent's mean rank | best mean rank (peer) | agent best? |",
-                      "|---|---|---|---|"]  # fmt: skip
+            lines += ["| fraction | agent's mean rank | best mean rank (peer) | agent best? | "
+                      "agent minus best, per episode [95 %] |", "|---|---|---|---|---|"]  # fmt: skip
             for f, e in marks.items():
                 row = ranks.loc[ranks.index[ranks.index <= e].max()]
-                top = row.idxmin()
-                lines.append(f"| {f:.0%} | {row[args.peer]:.2f} | {row[top]:.2f} ({top}) | "
-                             f"{'yes' if row[args.peer] <= row[top] + 1e-9 else 'no'} |")  # fmt: skip
-            ratio_final = me["regret@100"] / max(others.loc[best_final, "regret@100"], 1e-12)
-            ratio_auc = me["auc"] / max(others.loc[best_auc, "auc"], 1e-12)
-            lines += ["", "| | agent | best other peer | ratio (target <= 0.7) |", "|---|---|---|---|",
+                top = row.drop(index=args.peer).idxmin()
+                best = row[args.peer] <= row[top] + 1e-9
+                lines.append(f"| {f:.0%} | {row[args.peer]:.2f} | "
+                             f"{min(row[top], row[args.peer]):.2f} ({args.peer if best else top}) | "
+                             f"{'yes' if best else 'no'} | vs {top}: "
+                             f"{rank_gap(part, e, args.peer, top)} |")  # fmt: skip
+            ratio_final, ci_final = ratio(part, args.peer, best_final, "final")
+            ratio_auc, ci_auc = ratio(part, args.peer, best_auc, "area")
+            lines += ["", "| | agent | best other peer | ratio (target <= 0.7) [95 %] |",
+                      "|---|---|---|---|",
                       f"| final regret | {me['regret@100']:.4f} | "
-                      f"{others.loc[best_final, 'regret@100']:.4f} ({best_final}) | {ratio_final:.2f} |",
+                      f"{others.loc[best_final, 'regret@100']:.4f} ({best_final}) | "
+                      f"{ratio_final:.2f} {ci_final} |",
                       f"| regret area | {me['auc']:.4f} | {others.loc[best_auc, 'auc']:.4f} "
-                      f"({best_auc}) | {ratio_auc:.2f} |", ""]  # fmt: skip
-            lines += ["| against | its final regret | its regret area | agent at least as good on both? |",
-                      "|---|---|---|---|"]  # fmt: skip
+                      f"({best_auc}) | {ratio_auc:.2f} {ci_auc} |", ""]  # fmt: skip
+            lines += ["| against | its final regret | its regret area | agent at least as good on "
+                      "both? | agent / it: final, area [95 %] |", "|---|---|---|---|---|"]  # fmt: skip
             for name in ("fixed-script", "curve-race", "agent-no-ws", "agent-no-meta"):
                 if name in s.index:
                     r = s.loc[name]
                     both = me["regret@100"] <= r["regret@100"] and me["auc"] <= r["auc"]
+                    rf, cf = ratio(part, args.peer, name, "final")
+                    ra, ca = ratio(part, args.peer, name, "area")
                     lines.append(f"| {name} | {r['regret@100']:.4f} | {r['auc']:.4f} | "
-                                 f"{'yes' if both else 'no'} |")  # fmt: skip
+                                 f"{'yes' if both else 'no'} | {rf:.2f} {cf}, {ra:.2f} {ca} |")  # fmt: skip
             if not factors.empty:
                 hit = factors[(factors["suite"] == suite) & (factors["budget"] == budget)
                               & (factors["peer"] == args.peer)]  # fmt: skip

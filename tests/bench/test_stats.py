@@ -12,6 +12,7 @@ from tunegym.bench import (
     critical_difference,
     family_weights,
     hierarchical_bootstrap,
+    hierarchical_ratio,
     mean_ranks,
     paired_worse,
     plot_critical_difference,
@@ -61,6 +62,27 @@ def test_family_weights_make_each_family_count_once() -> None:
         hierarchical_bootstrap(frame, "regret", weights={"keel:german": 1.0})
     with pytest.raises(ValueError, match="lacks the column"):
         hierarchical_bootstrap(frame, "area")
+
+
+def test_the_ratio_pairs_episodes_so_a_shared_task_effect_cancels() -> None:
+    # The agent is 0.5x the peer on every episode, while tasks differ 10-fold: resampling the
+    # same episodes for both keeps the ratio at 0.5; unpaired resampling would not.
+    frame = episodes({"a": 0.01, "b": 0.1, "c": 0.05}, noise=0.001)
+    frame = frame.rename(columns={"regret": "peer"}).assign(agent=lambda f: 0.5 * f["peer"])
+    ratio, low, high = hierarchical_ratio(frame, "agent", "peer", n=300)
+    assert ratio == pytest.approx(0.5)
+    assert low == pytest.approx(0.5) and high == pytest.approx(0.5)
+
+
+def test_the_ratio_interval_widens_when_the_gain_is_one_tasks() -> None:
+    frame = episodes({"a": 0.1, "b": 0.1, "c": 0.1, "d": 0.1}, noise=0.0)
+    frame = frame.rename(columns={"regret": "peer"})
+    frame["agent"] = np.where(frame["task"] == "a", 0.0, 0.1)  # all of the gain on one task
+    ratio, low, high = hierarchical_ratio(frame, "agent", "peer", n=1000)
+    assert ratio == pytest.approx(0.75)
+    assert low <= 0.5 and high == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="lacks the column"):
+        hierarchical_ratio(frame, "agent", "tpe")
 
 
 def test_mean_ranks_share_ties_and_use_common_episodes_only() -> None:

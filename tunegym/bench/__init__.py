@@ -16,6 +16,7 @@ run:
 
 * `hierarchical_bootstrap`: a confidence interval that resamples tasks, then seeds within each
   task, optionally weighting tasks (`family_weights`: each family counts once);
+  `hierarchical_ratio` the same for the ratio of two methods' means, on paired episodes;
 * `mean_ranks`: each method's mean rank over (task, seed) episodes (rank 1 = best, ties shared);
 * `critical_difference` and `plot_critical_difference`: the Nemenyi critical difference of mean
   ranks and Demšar's diagram.
@@ -38,6 +39,7 @@ from tunegym.bench._stats import (
     critical_difference,
     family_weights,
     hierarchical_bootstrap,
+    hierarchical_ratio,
     mean_ranks,
     paired_worse,
     plot_critical_difference,
@@ -61,6 +63,7 @@ __all__ = [
     "family_weights",
     "get_peer",
     "hierarchical_bootstrap",
+    "hierarchical_ratio",
     "lcbench_pools",
     "load_suite",
     "mean_ranks",
