@@ -89,6 +89,16 @@ def train_agent_command(
             "folder's own policy is the first one selection weighs."
         ),
     ] = None,
+    learn_stop: Annotated[
+        bool,
+        typer.Option(
+            "--learn-stop",
+            help="--v2: teach a trained agent (--init, default the shipped one) when to stop "
+            "under a price of cost: its stop logit alone imitates the priced stopping rule, then "
+            "MaskablePPO on prices drawn from 0.001 to 0.3, selected on meta-val by the cost "
+            "against spending the whole budget (docs/AGENT.md in the repository).",
+        ),
+    ] = False,
     ablations: Annotated[
         bool,
         typer.Option(
@@ -104,6 +114,14 @@ def train_agent_command(
     if ablations and (not v2 or transfer or no_warm or no_meta):
         raise _fail(ValueError("--ablations trains the freeze-thaw agent and its two ablations: "
                                "use it with --v2 alone (not --transfer, --no-warm, --no-meta)."))  # fmt: skip
+    if learn_stop and (not v2 or transfer or ablations or no_warm or no_meta):
+        raise _fail(ValueError("--learn-stop teaches a trained freeze-thaw agent when to stop: "
+                               "use it with --v2 (and --init), not --transfer, --ablations, "
+                               "--no-warm or --no-meta."))  # fmt: skip
+    if v2 and learn_stop:
+        _learn_stop(quick, timesteps, out, seed, eval_every, ship, max_minutes, bc_episodes,
+                    bc_epochs, init)  # fmt: skip
+        return
     if v2:
         args = (quick, timesteps, out, seed, eval_every, ship, max_minutes)
         rest = (bc_episodes, bc_epochs, transfer, init)
@@ -293,3 +311,60 @@ def _train_freeze_thaw(
         for name in ("weights.pt", "agent.json", "evaluations.csv"):
             shutil.copy2(Path(config.out) / name, ship_to / name)
         console.print(f"{tag}shipped to {ship_to}")
+
+
+def _learn_stop(
+    quick: bool,
+    timesteps: int | None,
+    out: Path | None,
+    seed: int,
+    eval_every: int | None,
+    ship: bool,
+    max_minutes: float | None,
+    bc_episodes: int | None,
+    bc_epochs: int | None,
+    init: Path | None,
+) -> None:
+    import shutil
+    import time
+
+    from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+    from tunegym.agent._fttrain import FTTrainConfig
+    from tunegym.agent._stoptrain import train_stop
+
+    changes = {"timesteps": timesteps, "eval_every": eval_every, "max_minutes": max_minutes,
+               "bc_episodes": bc_episodes, "bc_epochs": bc_epochs}  # fmt: skip
+    given: dict[str, Any] = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
+    if init is not None:
+        if not (init / "agent.json").is_file():
+            raise _fail(FileNotFoundError(f"--init {init}: no agent.json there; give an agent "
+                                          "folder (an earlier run's --out)."))  # fmt: skip
+        given["init"] = str(init)
+    default = "runs/ft-stop-quick" if quick else "runs/ft-stop"
+    try:
+        config = FTTrainConfig.stop(out=str(out or default), quick=quick, **given)
+    except (ValueError, TypeError) as exc:
+        raise _fail(exc) from exc
+    start = time.perf_counter()
+    console.print(f"learning when to stop: {config.init or DEFAULT_FT_AGENT_DIR}'s stop logit, "
+                  f"up to {config.timesteps:,} PPO steps or {config.max_minutes:g} min, into "
+                  f"{config.out}")  # fmt: skip
+
+    def show(steps: int, row: dict[str, float]) -> None:
+        what = "the priced stopping rule" if row.get("rule") else f"{steps:>10,} steps"
+        mark = "  [green]best[/green]" if row.get("best") else ""
+        console.print(f"{what}  meta-val cost / spending everything {row['relative']:.3f}  "
+                      f"budget spent {row['spent']:.0%}  final {row['final']:.4f}  "
+                      f"{time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
+
+    try:
+        agent, _ = train_stop(config, progress=show)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
+    selected = agent.spec["stop"]["selected"]
+    console.print(f"selected: meta-val cost / spending everything {selected['val_relative']:.3f} "
+                  f"(the rule: {selected['rule_val_relative']:.3f}); agent in {config.out}")  # fmt: skip
+    if ship:
+        for name in ("weights.pt", "agent.json", "stop_evaluations.csv"):
+            shutil.copy2(Path(config.out) / name, DEFAULT_FT_AGENT_DIR / name)
+        console.print(f"shipped to {DEFAULT_FT_AGENT_DIR}")

@@ -4,7 +4,8 @@
 al., 2017): each row is embedded by the same MLP, the embeddings are pooled (mean and max over
 the present rows) with the global entries into a context, and the same head reads each row's
 embedding with the context into one logit per ``k``. The stop logit and the value read the
-context alone. Its weights do not depend on ``N``: a network trained on 128 candidates runs on
+context and `STOP_INPUTS` (budget spent, price, how fast the search lately improved); the
+price reaches nothing else, so which candidate to advance does not depend on it. Its weights do not depend on ``N``: a network trained on 128 candidates runs on
 256.
 
 `CandidatePolicy` puts it into sb3-contrib's ``MaskablePPO``: the net's logits are the masked
@@ -22,9 +23,16 @@ from torch import nn
 
 from tunegym.envs import GLOBAL_FIELDS, META_FEATURE_NAMES, ROW_FIELDS
 
-__all__ = ["CandidateNet", "CandidatePolicy", "upgrade_state_dict"]
+__all__ = ["STOP_INPUTS", "CandidateNet", "CandidatePolicy", "upgrade_state_dict"]
 
 _G, _R = len(GLOBAL_FIELDS), len(ROW_FIELDS)
+
+STOP_INPUTS = ("budget_used", "price", "recent_gain")
+"""Global entries the stop logit reads beside the context: whether the rest of the budget is
+worth its price is a comparison of these (`tunegym.envs.priced_stop`), which a linear read of
+the context, squashed by its tanh, would have to relearn."""
+_STOP = [GLOBAL_FIELDS.index(f) for f in STOP_INPUTS]
+_PRICE = GLOBAL_FIELDS.index("price")
 
 
 class CandidateNet(nn.Module):
@@ -35,30 +43,39 @@ class CandidateNet(nn.Module):
         hidden: width of every layer.
         use_meta: read the task's meta-features (off for the "no meta-features" ablation: they
             are zeroed before the net sees them).
+        stop_gate: the stop logit is a gate: ``g + logsumexp(advance logits)``, so that the
+            probability of stopping is about ``sigmoid(g)`` whatever the advance logits' scale
+            (a net that learned when to stop, `tunegym.agent._stoptrain`); off: a logit beside
+            the others (the agent trained with no price, which never stops).
     """
 
-    def __init__(self, n_k: int, hidden: int = 64, use_meta: bool = True) -> None:
+    def __init__(
+        self, n_k: int, hidden: int = 64, use_meta: bool = True, stop_gate: bool = False
+    ) -> None:
         super().__init__()
         self.n_k, self.hidden, self.use_meta = n_k, hidden, use_meta
+        self.stop_gate = stop_gate
         self.row = nn.Sequential(
             nn.Linear(_R, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
         )
         self.context = nn.Sequential(nn.Linear(_G + 2 * hidden, hidden), nn.Tanh())
         self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_k))
-        self.stop = nn.Linear(hidden, 1)
+        self.stop = nn.Linear(hidden + len(STOP_INPUTS), 1)
         meta0 = GLOBAL_FIELDS.index(next(f for f in GLOBAL_FIELDS if f.startswith("meta.")))
         self._meta = slice(meta0, meta0 + len(META_FEATURE_NAMES))
         with torch.no_grad():  # start far from stopping: with no price, stopping never pays
             self.stop.bias.fill_(-4.0)
+            self.stop.weight[:, hidden:] = 0.0
             last = self.head[-1]
             assert isinstance(last, nn.Linear)
             last.weight.mul_(0.1)
 
     def encode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(row embeddings [B, rows, h], context [B, h], present [B, rows])``."""
-        glob = obs[:, :_G]
+        """``(row embeddings [B, rows, h], context [B, h + len(STOP_INPUTS)], present [B,
+        rows])``: the context's last entries are the raw `STOP_INPUTS`."""
+        glob = obs[:, :_G].clone()
+        glob[:, _PRICE] = 0.0  # the price decides when to stop (`STOP_INPUTS`), not what to train
         if not self.use_meta:
-            glob = glob.clone()
             glob[:, self._meta] = 0.0
         rows = obs[:, _G:].reshape(obs.shape[0], -1, _R)
         present = rows[:, :, 0] > 0.5
@@ -67,29 +84,38 @@ class CandidateNet(nn.Module):
         mean = (h * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         peak = h.masked_fill(~present.unsqueeze(-1), -1.0).max(1).values
         context = self.context(torch.cat([glob, mean, peak], dim=1))
-        return h, context, present
+        return h, torch.cat([context, obs[:, _STOP]], dim=1), present
 
     def logits(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """``[B, rows * n_k + 1]``: advance logits row-major, then stop."""
-        both = torch.cat([h, context.unsqueeze(1).expand(-1, h.shape[1], -1)], dim=2)
+        """``[B, rows * n_k + 1]``: advance logits row-major, then stop (``context`` as
+        `encode` returns it)."""
+        pooled = context[:, : self.hidden]
+        both = torch.cat([h, pooled.unsqueeze(1).expand(-1, h.shape[1], -1)], dim=2)
         advance = self.head(both).reshape(h.shape[0], -1)
-        return torch.cat([advance, self.stop(context)], dim=1)
+        stop = self.stop(context)
+        if self.stop_gate:
+            stop = stop + torch.logsumexp(advance, dim=1, keepdim=True)
+        return torch.cat([advance, stop], dim=1)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, context)``."""
         h, context, _ = self.encode(obs)
-        return self.logits(h, context), context
+        return self.logits(h, context), context[:, : self.hidden]
 
 
 def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A `CandidateNet` state saved before the last observation fields, made loadable.
 
     Fields are only ever appended to ``ROW_FIELDS`` and ``GLOBAL_FIELDS`` (``pending`` and
-    ``reserved`` came with asynchronous runs, ``vs_finished`` after them); an older net gets
-    zero weights for the entries it never saw, so it computes exactly what it computed before.
+    ``reserved`` came with asynchronous runs, ``vs_finished`` after them, ``recent_gain`` with
+    the learned stop); an older net gets zero weights for the entries it never saw, and its stop
+    logit zero weights for `STOP_INPUTS`, so it computes exactly what it computed before.
     """
     state = dict(state)
+    stop = state.get("stop.weight")
     row = state.get("row.0.weight")
+    if stop is not None and row is not None and stop.shape[1] == row.shape[0]:
+        state["stop.weight"] = torch.cat([stop, stop.new_zeros(1, len(STOP_INPUTS))], 1)
     if row is not None and row.shape[1] < _R:
         state["row.0.weight"] = torch.cat([row, row.new_zeros(row.shape[0], _R - row.shape[1])], 1)
     context = state.get("context.0.weight")
@@ -110,9 +136,9 @@ class _Extractor(nn.Module):
     def __init__(self, net: CandidateNet, n_actions: int) -> None:
         super().__init__()
         self.net = net
-        self.critic = CandidateNet(net.n_k, net.hidden, net.use_meta)
+        self.critic = CandidateNet(net.n_k, net.hidden, net.use_meta, net.stop_gate)
         self.latent_dim_pi = n_actions
-        self.latent_dim_vf = net.hidden
+        self.latent_dim_vf = net.hidden + len(STOP_INPUTS)  # the value reads the price too
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(features)[0], self.critic.encode(features)[1]
@@ -127,7 +153,8 @@ class _Extractor(nn.Module):
 class CandidatePolicy(MaskableActorCriticPolicy):
     """MaskablePPO's actor-critic with `CandidateNet` as its actor (and the critic's trunk).
 
-    Keyword args (``policy_kwargs``): ``n_k``, ``hidden``, ``use_meta`` as `CandidateNet`.
+    Keyword args (``policy_kwargs``): ``n_k``, ``hidden``, ``use_meta``, ``stop_gate`` as
+    `CandidateNet`.
     """
 
     def __init__(
@@ -136,14 +163,16 @@ class CandidatePolicy(MaskableActorCriticPolicy):
         n_k: int = 5,
         hidden: int = 64,
         use_meta: bool = True,
+        stop_gate: bool = False,
         **kwargs: Any,
     ) -> None:
         self.n_k, self.hidden, self.use_meta = n_k, hidden, use_meta
+        self.stop_gate = stop_gate
         kwargs["ortho_init"] = False
         super().__init__(*args, **kwargs)
 
     def _build_mlp_extractor(self) -> None:
-        net = CandidateNet(self.n_k, self.hidden, self.use_meta)
+        net = CandidateNet(self.n_k, self.hidden, self.use_meta, self.stop_gate)
         self.mlp_extractor = _Extractor(net, int(self.action_space.n))  # type: ignore[assignment,attr-defined]
 
     def _build(self, lr_schedule: Any) -> None:
@@ -157,7 +186,8 @@ class CandidatePolicy(MaskableActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(n_k=self.n_k, hidden=self.hidden, use_meta=self.use_meta)
+        data.update(n_k=self.n_k, hidden=self.hidden, use_meta=self.use_meta,
+                    stop_gate=self.stop_gate)  # fmt: skip
         return data
 
     @property
@@ -166,3 +196,10 @@ class CandidatePolicy(MaskableActorCriticPolicy):
         net = self.mlp_extractor.net
         assert isinstance(net, CandidateNet)
         return net
+
+    @property
+    def critic(self) -> CandidateNet:
+        """The critic's encoder (a second `CandidateNet`; its stop logit is unused)."""
+        critic = self.mlp_extractor.critic
+        assert isinstance(critic, CandidateNet)
+        return critic

@@ -304,22 +304,27 @@ class FreezeThawAgent:
         """Candidates per episode the net was trained with."""
         return int(self.spec.get("n", 128))
 
+    @property
+    def learned_stop(self) -> bool:
+        """Whether the network learned when to stop under a price of cost (`tunegym train-agent
+        --v2 --learn-stop`; ``agent.json`` then holds ``stop``), rather than `priced_stop`."""
+        return "stop" in self.spec
+
     @torch.no_grad()
     def act(self, obs: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]) -> int:
-        """The network's greedy valid advance (stop only when nothing can train).
+        """The network's greedy valid action.
 
-        The network was trained with no price of cost, where stopping never pays (the
-        incumbent's regret can only fall), so it does not stop while an epoch can still be
-        bought, and it reads the observation's ``price`` as 0 (a value it never saw would move
-        its choices); under a price, `decide` stops by `priced_stop`.
+        With no price of cost stopping never pays (the incumbent's regret can only fall), so the
+        agent does not stop while an epoch can still be bought; nor does a network trained with
+        no price (`decide` then stops by `priced_stop`). One that learned when to stop
+        (`learned_stop`) may stop under a price. The price reaches only the stop logit
+        (`CandidateNet`), so the candidates advanced are the same at every price.
         """
         valid = torch.as_tensor(mask).clone()
-        if valid[:-1].any():
+        priced = bool(obs[_PRICE] > 0)
+        if valid[:-1].any() and not (priced and self.learned_stop):
             valid[-1] = False  # the last action is stop
         x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
-        if x[0, _PRICE] != 0:
-            x = x.clone()
-            x[0, _PRICE] = 0.0
         logits, _ = self.net(x)
         logits = logits[0].masked_fill(~valid, -torch.inf)
         return int(torch.argmax(logits))
@@ -333,9 +338,9 @@ class FreezeThawAgent:
         window: float = STOP_WINDOW,
     ) -> int:
         """The agent's action in ``env``: stop where its price of cost says the rest of the
-        budget is not worth it (`priced_stop` over ``window``), else the network's advance
-        (`act`)."""
-        if priced_stop(env, window):
+        budget is not worth it (`priced_stop` over ``window``, unless the network learned when
+        to stop), else the network's action (`act`)."""
+        if not self.learned_stop and priced_stop(env, window):
             return env.stop_action
         return self.act(obs, env.action_masks() if mask is None else mask)
 
@@ -377,7 +382,8 @@ def load_ft_agent(path: str | Path | None = None) -> FreezeThawAgent:
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     if spec.get("weights_sha256") not in (None, digest):
         raise ValueError(f"{weights} does not match the checksum in {spec_file}; it was altered.")
-    net = CandidateNet(int(spec["n_k"]), int(spec["hidden"]), bool(spec.get("use_meta", True)))
+    net = CandidateNet(int(spec["n_k"]), int(spec["hidden"]), bool(spec.get("use_meta", True)),
+                       stop_gate="stop" in spec)  # fmt: skip
     state = torch.load(weights, map_location="cpu", weights_only=True)
     net.load_state_dict(upgrade_state_dict(state))
     return FreezeThawAgent(net, spec)

@@ -16,6 +16,7 @@ The policy is `CandidatePolicy`, permutation-equivariant over the candidates.
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -134,6 +135,9 @@ class FTTrainConfig:
         lcbench_configs: configurations per LCBench pool.
         max_minutes: PPO stops after this many minutes of wall time (the evaluations and the
             cloning included), however many ``timesteps`` are left.
+        prices: ``(low, high)``: every training episode draws a price of cost log-uniformly
+            between them (learning when to stop, `tunegym.agent._stoptrain`); ``None``: no
+            price, as the agent's own training.
         seed: seeds PPO, the envs and the evaluations.
     """
 
@@ -173,6 +177,7 @@ class FTTrainConfig:
     bc_learning_rate: float = 1e-3
     lcbench_configs: int = 2000
     max_minutes: float = 80.0
+    prices: tuple[float, float] | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -194,6 +199,12 @@ class FTTrainConfig:
         if not self.scratch_better_weight > 0:
             raise ValueError(
                 f"scratch_better_weight must be > 0, got {self.scratch_better_weight!r}."
+            )
+        if self.prices is not None and not (
+            len(self.prices) == 2 and 0 < self.prices[0] <= self.prices[1] < math.inf
+        ):
+            raise ValueError(
+                f"prices must be (low, high) with 0 < low <= high, got {self.prices!r}."
             )
         if self.select_by not in SELECT_BY:
             raise ValueError(f"select_by must be one of {SELECT_BY}, got {self.select_by!r}.")
@@ -235,6 +246,25 @@ class FTTrainConfig:
         if quick:
             # the recipe's suites; the width of the agent it starts from, so no teacher to clone
             kept = ("suites", "hidden", "bc_episodes", "bc_epochs")
+            recipe |= {k: v for k, v in _TINY.items() if k not in kept}
+        return cls(out=out, **{**recipe, **changes})
+
+    @classmethod
+    def stop(
+        cls, out: str = "runs/ft-stop", *, quick: bool = False, **changes: Any
+    ) -> FTTrainConfig:
+        """The recipe that teaches a trained agent (``init``, default the shipped one) when to
+        stop under a price of cost (`tunegym.agent._stoptrain.train_stop`): prices drawn
+        log-uniformly from 0.001 to 0.3 per episode, 200 episodes imitating `priced_stop` (10
+        passes, Adam 3e-3), then MaskablePPO at 3e-4 on the stop logit alone for 45 minutes,
+        evaluated every 20,000 steps. ``quick``: the same in seconds, on the own suite."""
+        recipe: dict[str, Any] = {
+            "prices": (0.001, 0.3), "bc_episodes": 200, "bc_epochs": 10,
+            "bc_learning_rate": 3e-3, "learning_rate": 3e-4, "eval_every": 20_000,
+            "max_minutes": 45.0,
+        }  # fmt: skip
+        if quick:
+            kept = ("hidden", "n")  # the agent it starts from sets them
             recipe |= {k: v for k, v in _TINY.items() if k not in kept}
         return cls(out=out, **{**recipe, **changes})
 
@@ -321,8 +351,15 @@ class MetaTrainEnv(gym.Env[np.ndarray, np.int64]):
         return task_env(
             task, budget, self._rng, n=self.config.n, rows=self.config.n,
             warm=self.config.warm, k_choices=self.config.k_choices,
-            meta_prior=self.config.use_meta,
+            meta_prior=self.config.use_meta, price=self._price(),
         )  # fmt: skip
+
+    def _price(self) -> float:
+        """The episode's price of cost: log-uniform in ``config.prices``, else 0."""
+        if self.config.prices is None:
+            return 0.0
+        low, high = self.config.prices
+        return float(math.exp(self._rng.uniform(math.log(low), math.log(high))))
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

@@ -68,6 +68,7 @@ from tunegym.envs._freezethaw import (
     FreezeThawEnv,
     freeze_thaw_layout,
     priced_stop,
+    recent_gain,
 )
 from tunegym.envs._lcbench import LCBENCH_PREFIX, lcbench_backend, lcbench_curves
 from tunegym.envs._make import ENV_ID, LCBENCH_CANDIDATES, lcbench_search, make_tuning_env
@@ -171,6 +172,7 @@ __all__ = [
     "qualities_meta_features",
     "read_curve_table",
     "read_curves",
+    "recent_gain",
     "record_curves",
     "record_finetune_curves",
     "resolve_datasets",

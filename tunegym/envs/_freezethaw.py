@@ -67,6 +67,7 @@ __all__ = [
     "FreezeThawEnv",
     "freeze_thaw_layout",
     "priced_stop",
+    "recent_gain",
 ]
 
 CONFIG_DIMS = 8
@@ -87,6 +88,7 @@ GLOBAL_FIELDS: tuple[str, ...] = (
     "budget_runs",  # log2(budget / E_max) / 8: how many full trainings the budget holds
     *(f"meta.{n}" for n in META_FEATURE_NAMES),
     "reserved",  # epochs promised to pending trials / budget (asynchronous runs)
+    "recent_gain",  # the incumbent's gain per budget over its last STOP_WINDOW (`recent_gain`)
 )
 
 ROW_FIELDS: tuple[str, ...] = (
@@ -373,6 +375,8 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         g[4] = started.sum() / n
         g[5] = (at_max | self._diverged).sum() / n
         g[GLOBAL_FIELDS.index("reserved")] = min(self._reserved / self.budget, 1.0)
+        gain = recent_gain(self)
+        g[GLOBAL_FIELDS.index("recent_gain")] = 1.0 if gain is None else min(max(gain, 0.0), 1.0)
         # The mask: k fits the candidate's epochs left and the budget left (less what pending
         # trials will spend); a pending candidate has no action until its result is in.
         left = self.budget - self._used - self._reserved
@@ -684,21 +688,31 @@ everything at any of them: 0.708 (0.35: 0.692, but 1.085 on LCBench at 1000 epoc
 validation plateaus outlast shorter windows; 0.5: 0.770; 0.65: 0.847)."""
 
 
+def recent_gain(env: FreezeThawEnv, window: float = STOP_WINDOW) -> float | None:
+    """How fast ``env``'s search has lately been improving: the incumbent's validation gain
+    over the last ``window`` of the budget, in regret units (over `FreezeThawEnv.score_span`)
+    per whole budget, so that it reads on the price's scale; ``None`` until a whole window has
+    been spent. The observation shows it (``recent_gain``, clipped to [0, 1]; 1 before a
+    window) for a network that learns when to stop."""
+    trace = env.incumbent_trace
+    w = max(round(window * env.budget), 1)
+    if len(trace) <= w:
+        return None
+    return float((trace[-1] - trace[-1 - w]) / env.score_span * env.budget / w)
+
+
 def priced_stop(env: FreezeThawEnv, window: float = STOP_WINDOW) -> bool:
     """Whether the rest of ``env``'s budget is worth less than its price of cost.
 
     With a price ``p`` (regret units per whole budget, `FreezeThawEnv`'s ``price``), the last
     ``window`` of the budget cost ``p * window``; it bought the incumbent's validation gain over
     those epochs (in regret units: the gain over `FreezeThawEnv.score_span`). Once a whole window
-    has been spent, the search stops when that gain is below its cost: it improves more slowly
-    than the budget is worth, the marginal rule of optimal stopping, read on the scores a tuner
-    sees (never the truth). Never with no price (then stopping never pays).
+    has been spent, the search stops when that gain is below its cost (`recent_gain` below the
+    price): it improves more slowly than the budget is worth, the marginal rule of optimal
+    stopping, read on the scores a tuner sees (never the truth). Never with no price (then
+    stopping never pays).
     """
     if env.price <= 0:
         return False
-    trace = env.incumbent_trace
-    w = max(round(window * env.budget), 1)
-    if len(trace) <= w:
-        return False
-    gain = (trace[-1] - trace[-1 - w]) / env.score_span
-    return bool(gain < env.price * w / env.budget)
+    gain = recent_gain(env, window)
+    return gain is not None and gain < env.price

@@ -1,0 +1,287 @@
+"""Learning when to stop: a trained freeze-thaw agent's stop logit, under a price of cost.
+
+With a price ``p`` (regret units per whole budget) an episode costs its regret area plus ``p``
+times the share of the budget it spent (`tunegym.envs.FreezeThawEnv`'s return), so stopping
+pays once the rest of the budget would remove less regret than it costs. The network's stop
+logit reads its context and `tunegym.agent._candidates.STOP_INPUTS` (budget spent, price, the
+incumbent's recent gain); this stage teaches it that trade-off and nothing else:
+
+1. **Start from a trained agent** (``init``, default the shipped one). Every weight but the stop
+   logit's is frozen, and the price reaches nothing else, so the candidates advanced are those
+   of the agent at every price and a price of 0 changes nothing.
+2. **Imitate `priced_stop`** on the agent's own episodes (meta-train tasks, a price drawn
+   log-uniformly from ``prices`` per episode): the stop logit learns where the rule stops, and
+   the critic, which reads the price too, the returns. This gives PPO a policy that stops at all.
+3. **MaskablePPO** on the same episodes, its gradient reaching only the stop logit (and the
+   critic): the return itself decides when to stop, no longer the rule.
+4. **Selection** on meta-val: the geometric mean, over LCBench and meta-dataset v2 at both
+   budgets and the prices ``eval_prices``, of the mean cost relative to spending the whole
+   budget (the criterion `STOP_WINDOW` was chosen by), for the imitation and every PPO
+   evaluation; the rule's own value on the same episodes is recorded beside it.
+
+The agent saved has ``stop`` in ``agent.json``; `FreezeThawAgent.learned_stop` then lets its
+network stop instead of `priced_stop`.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sb3_contrib import MaskablePPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from tunegym.agent._candidates import STOP_INPUTS, CandidatePolicy
+from tunegym.agent._ftagent import (
+    DEFAULT_FT_AGENT_DIR,
+    FreezeThawAgent,
+    SuiteTask,
+    TaskSet,
+    load_ft_agent,
+    task_env,
+)
+from tunegym.agent._fttrain import (
+    FTTrainConfig,
+    MetaTrainEnv,
+    _make_env,
+    _net,
+    _policy,
+    _shown,
+    load_task_set,
+)
+from tunegym.envs import priced_stop
+
+__all__ = ["EVAL_PRICES", "stop_costs", "train_stop"]
+
+EVAL_PRICES = (0.003, 0.01, 0.03, 0.1)
+"""The prices meta-val weighs (those `STOP_WINDOW` was chosen at)."""
+
+
+def _frozen_but_stop(policy: CandidatePolicy) -> None:
+    """Freeze the actor except its stop logit; the critic and value head stay trainable."""
+    for p in policy.parameters():
+        p.requires_grad_(False)
+    for module in (policy.net.stop, policy.critic, policy.value_net):
+        for p in module.parameters():
+            p.requires_grad_(True)
+
+
+def imitate_rule(
+    policy: CandidatePolicy, tasks: Sequence[SuiteTask], config: FTTrainConfig
+) -> dict[str, float]:
+    """Fit the stop logit to `priced_stop` on the agent's own greedy episodes under drawn
+    prices, and the critic to their returns (PPO's reward scale)."""
+    agent = FreezeThawAgent(policy.net, {})  # no "stop": it advances greedily, never stops
+    rng = np.random.default_rng(config.seed + 7)
+    env = MetaTrainEnv(tasks, config, seed=config.seed + 11)
+    observations, masks, actions, returns = [], [], [], []
+    stops = 0
+    for _ in range(config.bc_episodes):
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        rewards, done = [], False
+        while not done:
+            mask = env.action_masks()
+            action = env.env.stop_action if priced_stop(env.env) else agent.act(obs, mask)
+            stops += action == env.env.stop_action
+            observations.append(obs)
+            masks.append(mask)
+            actions.append(action)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(reward)
+            done = terminated or truncated
+        returns += np.cumsum(rewards[::-1])[::-1].tolist()
+    obs_t = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
+    act_t = torch.as_tensor(np.asarray(actions))
+    ret_t = torch.as_tensor(np.asarray(returns), dtype=torch.float32)
+    mask_t = torch.as_tensor(np.asarray(masks))
+    policy.set_training_mode(True)
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=config.bc_learning_rate)
+    losses = []
+    for _ in range(config.bc_epochs):
+        order = rng.permutation(len(actions))
+        for start in range(0, len(order), config.batch_size):
+            b = order[start : start + config.batch_size]
+            values, log_prob, _ = policy.evaluate_actions(
+                obs_t[b], act_t[b], action_masks=mask_t[b]
+            )
+            loss = -log_prob.mean() + 0.5 * torch.nn.functional.mse_loss(values.flatten(), ret_t[b])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 0.5)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    return {"samples": float(len(actions)), "stops": float(stops),
+            "loss": float(np.mean(losses[-20:]))}  # fmt: skip
+
+
+def stop_costs(
+    agent: FreezeThawAgent,
+    tasks: Sequence[SuiteTask],
+    budgets: Callable[[str], Sequence[int]],
+    seeds: int,
+    prices: Sequence[float] = EVAL_PRICES,
+    *,
+    full: dict[tuple[str, int, int], tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """The agent's priced episodes against spending the whole budget, on the episodes of
+    meta-training's evaluations (`price_sweep.py`'s): ``relative``, the geometric mean over
+    (suite, budget) settings and ``prices`` of the mean cost (regret area + price × budget
+    share spent) over the mean cost of spending everything, with ``spent`` (the mean budget
+    share) and ``final`` (the mean final regret). ``full``: the unpriced episodes' (area,
+    final) by (task, budget, seed), computed when not given and returned under ``"full"``."""
+    full = {} if full is None else full
+    cost: dict[tuple[str, int, float], list[tuple[float, float]]] = {}
+    spent, finals = [], []
+    for task in tasks:
+        for budget in budgets(task.suite):
+            for seed in range(seeds):
+                key = (task.pool.task, budget, seed)
+                if key not in full:
+                    curve, _ = _episode(agent, task, budget, seed, 0.0)
+                    full[key] = (float(curve.mean()), float(curve[-1]))
+                for price in prices:
+                    curve, share = _episode(agent, task, budget, seed, price)
+                    area, _ = full[key]
+                    cost.setdefault((task.suite, budget, price), []).append(
+                        (float(curve.mean()) + price * share, area + price)
+                    )
+                    spent.append(share)
+                    finals.append(float(curve[-1]))
+    ratios = [np.mean([c for c, _ in v]) / np.mean([f for _, f in v]) for v in cost.values()]
+    return {"relative": float(np.exp(np.mean(np.log(ratios)))), "spent": float(np.mean(spent)),
+            "final": float(np.mean(finals)), "full": full}  # fmt: skip
+
+
+def _episode(
+    agent: FreezeThawAgent, task: SuiteTask, budget: int, seed: int, price: float
+) -> tuple[np.ndarray, float]:
+    """The (task, budget, seed) episode of meta-training's evaluations under ``price``: its
+    regret curve over the whole budget (held after a stop) and the budget share spent."""
+    rng = np.random.default_rng([seed, budget, len(task.pool.task)])
+    env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
+                   meta_prior=agent.net.use_meta, price=price)  # fmt: skip
+    obs, _ = env.reset(seed=seed)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(agent.decide(env, obs))
+        done = terminated or truncated
+    curve = env.regret_curve
+    return np.concatenate([curve, np.full(budget - len(curve), curve[-1])]), len(curve) / budget
+
+
+class _StopSelection(BaseCallback):
+    """Evaluates the learned stop on meta-val every ``eval_every`` steps; keeps the best."""
+
+    def __init__(self, tasks: Sequence[SuiteTask], config: FTTrainConfig, spec: dict[str, Any],
+                 progress: Callable[[int, dict[str, float]], None] | None) -> None:  # fmt: skip
+        super().__init__()
+        self.tasks, self.config, self.spec, self.report = tasks, config, spec, progress
+        self.full: dict[tuple[str, int, int], tuple[float, float]] = {}
+        self.rows: list[dict[str, float]] = []
+        self.best: dict[str, float] = {}
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self._next = config.eval_every
+        self._start = time.perf_counter()
+
+    def score(self, agent: FreezeThawAgent) -> dict[str, float]:
+        out = stop_costs(agent, self.tasks, self.config.budgets_of, self.config.eval_seeds,
+                         full=self.full)  # fmt: skip
+        return {k: v for k, v in out.items() if k != "full"}
+
+    def evaluate(self) -> None:
+        net = _net(self.model)
+        scores = self.score(FreezeThawAgent(net, self.spec))
+        net.train()
+        row = {"timesteps": self.num_timesteps, **scores,
+               "seconds": round(time.perf_counter() - self._start, 1)}  # fmt: skip
+        self.rows.append(row)
+        if not self.best or scores["relative"] < self.best["relative"]:
+            self.best = scores
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            row["best"] = 1.0
+        if self.report:
+            self.report(self.num_timesteps, row)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.config.eval_every
+            self.evaluate()
+        return time.perf_counter() - self._start < 60 * self.config.max_minutes
+
+
+def train_stop(
+    config: FTTrainConfig,
+    *,
+    tasks: TaskSet | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[FreezeThawAgent, list[dict[str, float]]]:
+    """Teach ``config.init``'s agent (default: the shipped one) when to stop under a price
+    (``config.prices``), select on meta-val, save into ``config.out``; the agent and the
+    evaluations (the first row: `priced_stop` itself, at 0 steps, for reference)."""
+    torch.set_num_threads(1)
+    init = config.init or str(DEFAULT_FT_AGENT_DIR)
+    start_agent = load_ft_agent(init)
+    spec0 = start_agent.spec
+    config = replace(config, init=init, n=int(spec0.get("n", config.n)),
+                     hidden=int(spec0["hidden"]), use_meta=bool(spec0.get("use_meta", True)),
+                     warm=bool(spec0.get("warm", True)), k_choices=start_agent.k_choices)  # fmt: skip
+    if config.prices is None:
+        raise ValueError("Learning when to stop needs a range of prices (FTTrainConfig.prices).")
+    tasks = tasks or load_task_set(config.suites, lcbench_configs=config.lcbench_configs)
+    train, val = tasks.part("meta-train"), tasks.part("meta-val")
+    envs = DummyVecEnv([_make_env(train, config, config.seed * 1000 + i, None)
+                        for i in range(config.n_envs)])  # fmt: skip
+    model = MaskablePPO(
+        CandidatePolicy, envs,
+        policy_kwargs={"n_k": len(config.k_choices), "hidden": config.hidden,
+                       "use_meta": config.use_meta, "stop_gate": True},
+        n_steps=config.n_steps, batch_size=config.batch_size, n_epochs=config.n_epochs,
+        learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda,
+        clip_range=config.clip_range, ent_coef=config.ent_coef, target_kl=config.target_kl,
+        seed=config.seed, device="cpu", verbose=0,
+    )  # fmt: skip
+    policy = _policy(model)
+    policy.net.load_state_dict(start_agent.net.state_dict())
+    policy.critic.load_state_dict(start_agent.net.state_dict())
+    _frozen_but_stop(policy)
+    spec = {**{k: v for k, v in spec0.items() if k not in ("weights_sha256", "format", "version")},
+            "stop": {"init": _shown(init), "prices": list(config.prices),
+                     "inputs": list(STOP_INPUTS), "train": asdict(config)}}  # fmt: skip
+    selection = _StopSelection(val, config, spec, progress)
+    selection.init_callback(model)
+    start = time.perf_counter()
+    rule = selection.score(start_agent)  # the rule on the same episodes, for reference
+    selection.rows.append({"timesteps": 0.0, **rule, "rule": 1.0,
+                           "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
+    if progress:
+        progress(0, selection.rows[-1])
+    if config.bc_episodes:
+        spec["stop"]["imitation"] = imitate_rule(policy, train, config)
+    selection.evaluate()
+    model.learn(config.timesteps, callback=selection)
+    selection.evaluate()
+    net = _net(model)
+    if selection.best_state is not None:
+        net.load_state_dict(selection.best_state)
+    spec["stop"]["selected"] = {"val_relative": selection.best["relative"],
+                                "val_spent": selection.best["spent"],
+                                "val_final": selection.best["final"],
+                                "rule_val_relative": rule["relative"]}  # fmt: skip
+    spec["stop"]["train_seconds"] = round(time.perf_counter() - start, 1)
+    agent = FreezeThawAgent(net, spec)
+    out = Path(config.out)
+    agent.save(out)
+    with (out / "stop_evaluations.csv").open("w", newline="") as f:
+        fields = ["timesteps", "relative", "spent", "final", "rule", "seconds", "best"]
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows({k: row.get(k, "") for k in fields} for row in selection.rows)
+    return agent, selection.rows
