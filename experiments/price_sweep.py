@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=OUT / "price_sweep.csv")
     parser.add_argument("--png", type=Path, default=OUT / "price_sweep.png")
     parser.add_argument("--replot", action="store_true", help="report --csv's rows again")
+    parser.add_argument("--agent", type=Path, help="an agent folder (default: the shipped one); "
+                        "one that learned when to stop stops by its network, not the rule")  # fmt: skip
     args = parser.parse_args()
     if args.replot:
         with args.csv.open() as f:
@@ -82,7 +84,7 @@ def main() -> None:
     torch.set_num_threads(1)
     config = FTTrainConfig()
     tasks = load_task_set(config.suites).part(args.part)
-    agent = load_ft_agent()
+    agent = load_ft_agent(args.agent)
     prices = [p for p in args.prices if p > 0]
     rows = []
     for task in tasks:

@@ -61,7 +61,7 @@ def test_the_price_reaches_the_stop_logit_and_nothing_else() -> None:
     a, _ = net(cheap)
     b, _ = net(dear)
     torch.testing.assert_close(a[0, :-1], b[0, :-1])  # the same candidates at every price
-    assert float((b[0, -1] - a[0, -1]).detach()) == pytest.approx(2.5)
+    assert float((b[0, -1] - a[0, -1]).detach()) == pytest.approx(5 * (np.log10(0.5) / 4 + 1))
 
 
 def test_a_net_saved_before_the_stop_inputs_computes_what_it_did() -> None:

@@ -23,15 +23,34 @@ from torch import nn
 
 from tunegym.envs import GLOBAL_FIELDS, META_FEATURE_NAMES, ROW_FIELDS
 
-__all__ = ["STOP_INPUTS", "CandidateNet", "CandidatePolicy", "upgrade_state_dict"]
+__all__ = [
+    "STOP_INPUTS",
+    "CandidateNet",
+    "CandidatePolicy",
+    "stop_features",
+    "upgrade_state_dict",
+]
 
 _G, _R = len(GLOBAL_FIELDS), len(ROW_FIELDS)
 
 STOP_INPUTS = ("budget_used", "price", "recent_gain")
 """Global entries the stop logit reads beside the context: whether the rest of the budget is
 worth its price is a comparison of these (`tunegym.envs.priced_stop`), which a linear read of
-the context, squashed by its tanh, would have to relearn."""
+the context, squashed by its tanh, would have to relearn. The price and the gain are read on a
+log scale (`stop_features`): prices span orders of magnitude, and their ratio to the gain is
+what decides."""
 _STOP = [GLOBAL_FIELDS.index(f) for f in STOP_INPUTS]
+_LOGGED = [i for i, f in enumerate(STOP_INPUTS) if f in ("price", "recent_gain")]
+
+
+def stop_features(obs: torch.Tensor) -> torch.Tensor:
+    """``[B, len(STOP_INPUTS)]``: the stop logit's own inputs, the price and the recent gain as
+    ``log10(max(x, 1e-4)) / 4 + 1`` (1e-4 → 0, 1 → 1)."""
+    x = obs[:, _STOP].clone()
+    x[:, _LOGGED] = torch.log10(x[:, _LOGGED].clamp(min=1e-4)) / 4.0 + 1.0
+    return x
+
+
 _PRICE = GLOBAL_FIELDS.index("price")
 
 
@@ -72,7 +91,7 @@ class CandidateNet(nn.Module):
 
     def encode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(row embeddings [B, rows, h], context [B, h + len(STOP_INPUTS)], present [B,
-        rows])``: the context's last entries are the raw `STOP_INPUTS`."""
+        rows])``: the context's last entries are the `stop_features`."""
         glob = obs[:, :_G].clone()
         glob[:, _PRICE] = 0.0  # the price decides when to stop (`STOP_INPUTS`), not what to train
         if not self.use_meta:
@@ -84,7 +103,7 @@ class CandidateNet(nn.Module):
         mean = (h * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         peak = h.masked_fill(~present.unsqueeze(-1), -1.0).max(1).values
         context = self.context(torch.cat([glob, mean, peak], dim=1))
-        return h, torch.cat([context, obs[:, _STOP]], dim=1), present
+        return h, torch.cat([context, stop_features(obs)], dim=1), present
 
     def logits(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """``[B, rows * n_k + 1]``: advance logits row-major, then stop (``context`` as

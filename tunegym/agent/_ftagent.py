@@ -321,13 +321,17 @@ class FreezeThawAgent:
         (`CandidateNet`), so the candidates advanced are the same at every price.
         """
         valid = torch.as_tensor(mask).clone()
-        priced = bool(obs[_PRICE] > 0)
-        if valid[:-1].any() and not (priced and self.learned_stop):
+        may_stop = self.learned_stop and bool(obs[_PRICE] > 0) and bool(valid[:-1].any())
+        if valid[:-1].any():
             valid[-1] = False  # the last action is stop
         x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
         logits, _ = self.net(x)
-        logits = logits[0].masked_fill(~valid, -torch.inf)
-        return int(torch.argmax(logits))
+        logits = logits[0]
+        if may_stop:  # the gate: stop when the masked policy stops with probability > 1/2
+            advance = logits[:-1].masked_fill(~valid[:-1], -torch.inf)
+            if logits[-1] > torch.logsumexp(advance, dim=0):
+                return len(logits) - 1
+        return int(torch.argmax(logits.masked_fill(~valid, -torch.inf)))
 
     def decide(
         self,

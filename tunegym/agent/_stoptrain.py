@@ -76,50 +76,86 @@ def _frozen_but_stop(policy: CandidatePolicy) -> None:
 def imitate_rule(
     policy: CandidatePolicy, tasks: Sequence[SuiteTask], config: FTTrainConfig
 ) -> dict[str, float]:
-    """Fit the stop logit to `priced_stop` on the agent's own greedy episodes under drawn
-    prices, and the critic to their returns (PPO's reward scale)."""
-    agent = FreezeThawAgent(policy.net, {})  # no "stop": it advances greedily, never stops
+    """Fit the stop gate to `priced_stop` on the agent's own greedy episodes under drawn prices,
+    and the critic to their returns (PPO's reward scale).
+
+    The network's advance logits are frozen, so the gate is a logistic regression of "the rule
+    stops here" on the stop logit's inputs (the context and `stop_features`), fitted by L-BFGS
+    with a little L2: convex, where a few Adam passes move its weights too little for a boundary
+    as sharp as the rule's. The probability it fits is the masked policy's (the gate plus the
+    log-share of the advance logits that are valid), which `FreezeThawAgent.act` stops by.
+    """
+    net = policy.net
+    agent = FreezeThawAgent(net, {})  # no "stop": it advances greedily, never stops
     rng = np.random.default_rng(config.seed + 7)
     env = MetaTrainEnv(tasks, config, seed=config.seed + 11)
-    observations, masks, actions, returns = [], [], [], []
-    stops = 0
+    observations, masks, labels, returns = [], [], [], []
     for _ in range(config.bc_episodes):
         obs, _ = env.reset(seed=int(rng.integers(2**31)))
         rewards, done = [], False
         while not done:
             mask = env.action_masks()
-            action = env.env.stop_action if priced_stop(env.env) else agent.act(obs, mask)
-            stops += action == env.env.stop_action
+            stop = priced_stop(env.env)
+            action = env.env.stop_action if stop else agent.act(obs, mask)
             observations.append(obs)
             masks.append(mask)
-            actions.append(action)
+            labels.append(float(stop))
             obs, reward, terminated, truncated, _ = env.step(action)
             rewards.append(reward)
             done = terminated or truncated
         returns += np.cumsum(rewards[::-1])[::-1].tolist()
     obs_t = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
-    act_t = torch.as_tensor(np.asarray(actions))
-    ret_t = torch.as_tensor(np.asarray(returns), dtype=torch.float32)
     mask_t = torch.as_tensor(np.asarray(masks))
-    policy.set_training_mode(True)
-    trainable = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=config.bc_learning_rate)
+    y = torch.as_tensor(labels, dtype=torch.float32)
+    features, offsets = [], []
+    with torch.no_grad():
+        for start in range(0, len(y), 1024):
+            h, context, _ = net.encode(obs_t[start : start + 1024])
+            advance = net.logits(h, context)[:, :-1]
+            valid = mask_t[start : start + 1024, :-1]
+            every = torch.logsumexp(advance, dim=1)
+            features.append(context)
+            offsets.append(every - torch.logsumexp(advance.masked_fill(~valid, -torch.inf), dim=1))
+    x, offset = torch.cat(features), torch.cat(offsets)
+    optimizer = torch.optim.LBFGS(
+        net.stop.parameters(), max_iter=200, line_search_fn="strong_wolfe"
+    )
+
+    def gate_loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        z = net.stop(x).squeeze(1) + offset
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+        loss = loss + 1e-5 * net.stop.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(gate_loss)
+    with torch.no_grad():
+        z = net.stop(x).squeeze(1) + offset
+        gate = float(torch.nn.functional.binary_cross_entropy_with_logits(z, y))
+        said = z > 0
+    critic = [
+        p for p in policy.parameters() if p.requires_grad and p not in set(net.stop.parameters())
+    ]
+    adam = torch.optim.Adam(critic, lr=config.bc_learning_rate)
+    ret_t = torch.as_tensor(np.asarray(returns), dtype=torch.float32)
     losses = []
+    policy.set_training_mode(True)
     for _ in range(config.bc_epochs):
-        order = rng.permutation(len(actions))
+        order = rng.permutation(len(y))
         for start in range(0, len(order), config.batch_size):
             b = order[start : start + config.batch_size]
-            values, log_prob, _ = policy.evaluate_actions(
-                obs_t[b], act_t[b], action_masks=mask_t[b]
-            )
-            loss = -log_prob.mean() + 0.5 * torch.nn.functional.mse_loss(values.flatten(), ret_t[b])
-            optimizer.zero_grad()
+            values = policy.predict_values(obs_t[b]).flatten()
+            loss = torch.nn.functional.mse_loss(values, ret_t[b])
+            adam.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 0.5)
-            optimizer.step()
+            torch.nn.utils.clip_grad_norm_(critic, 0.5)
+            adam.step()
             losses.append(float(loss.detach()))
-    return {"samples": float(len(actions)), "stops": float(stops),
-            "loss": float(np.mean(losses[-20:]))}  # fmt: skip
+    return {"samples": float(len(y)), "stops": float(y.sum()), "gate_loss": gate,
+            "agreement": float((said == (y > 0.5)).float().mean()),
+            "stops_recalled": float(said[y > 0.5].float().mean()) if y.sum() else float("nan"),
+            "value_loss": float(np.mean(losses[-20:]))}  # fmt: skip
 
 
 def stop_costs(
