@@ -265,8 +265,13 @@ class FreezeThawController:
             if not mask[: env.stop_action].any() and env.pending:
                 break  # every action waits on a pending trial's result (or the budget)
             tick = time.perf_counter()
-            if priced_stop(env):
-                action = env.stop_action  # the rest of the budget is worth less than its price
+            # under a price, it stops where the rest of the budget is worth less than the price:
+            # by its network where it learned when to stop, else by the rule
+            decide = getattr(self.agent, "decide", None)  # FreezeThawAgent.decide
+            if decide is not None:
+                action = int(decide(env, env.observation, mask))
+            elif priced_stop(env):
+                action = env.stop_action
             else:
                 action = int(self.agent.act(env.observation, mask))
             seconds = time.perf_counter() - tick
