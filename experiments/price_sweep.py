@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true", help="report --csv's rows again")
     parser.add_argument("--agent", type=Path, help="an agent folder (default: the shipped one); "
                         "one that learned when to stop stops by its network, not the rule")  # fmt: skip
+    parser.add_argument("--against", type=Path, help="another run's --csv (the same episodes, "
+                        "e.g. the rule's): also print the cost of each against it")  # fmt: skip
     args = parser.parse_args()
     if args.replot:
         with args.csv.open() as f:
@@ -144,6 +146,35 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
                   f"{cheaper:.0%} |")  # fmt: skip
     if window is not None:
         plot(rows, keys, args.png)
+    if getattr(args, "against", None):
+        against(rows, args.against)
+
+
+def against(rows: list[dict], path: Path) -> None:
+    """Each setting and price's mean cost against ``path``'s rows for the same episodes."""
+    with path.open() as f:
+        other = {(r["task"], _int(r["budget"]), _int(r["seed"]), float(r["price"])): r
+                 for r in csv.DictReader(f)}  # fmt: skip
+    pairs: dict[tuple[str, int, float], list[tuple[dict, dict]]] = {}
+    for r in rows:
+        o = other.get((r["task"], r["budget"], r["seed"], r["price"]))
+        if o is not None:
+            pairs.setdefault((r["suite"], r["budget"], r["price"]), []).append((r, o))
+    print(f"\nagainst {path} (the same episodes):\n")
+    print("| suite | budget | price | budget spent (other) | final regret (other) | "
+          "cost (other) | cost ratio | episodes cheaper or equal |")  # fmt: skip
+    print("|---" * 8 + "|")
+    ratios = []
+    for (suite, budget, price), sel in sorted(pairs.items()):
+        mine = {k: np.mean([float(r[k]) for r, _ in sel]) for k in ("spent", "final", "cost")}
+        theirs = {k: np.mean([float(o[k]) for _, o in sel]) for k in ("spent", "final", "cost")}
+        ratios.append(mine["cost"] / theirs["cost"])
+        cheaper = np.mean([float(r["cost"]) <= float(o["cost"]) + 1e-12 for r, o in sel])
+        print(f"| {suite} | {budget} | {price:g} | {mine['spent']:.0%} ({theirs['spent']:.0%}) | "
+              f"{mine['final']:.4f} ({theirs['final']:.4f}) | {mine['cost']:.4f} "
+              f"({theirs['cost']:.4f}) | {ratios[-1]:.3f} | {cheaper:.0%} |")  # fmt: skip
+    if ratios:
+        print(f"\ngeometric mean cost ratio: {np.exp(np.mean(np.log(ratios))):.3f}")
 
 
 def plot(rows: list[dict], keys: list[tuple[str, int]], png: Path) -> None:
