@@ -176,10 +176,11 @@ def tune(
             at a time (``workers`` must be 1 for them).
         price: what spending the whole budget is worth to you, in the metric's validation
             score (0.02: the full budget is worth 2 points of accuracy). The freeze-thaw agent
-            then stops once the last 40 % of the budget (`tunegym.envs.STOP_WINDOW`) raised the
-            best validation score by less than its share of the price (`tunegym.envs.priced_stop`),
-            and the result's ``epochs_used`` says what it spent. 0 (the default): spend the whole
-            budget. Other methods take 0 only.
+            then stops early: by its network where it learned when to (``tunegym train-agent
+            --v2 --learn-stop``), else once the last 40 % of the budget
+            (`tunegym.envs.STOP_WINDOW`) raised the best validation score by less than its share
+            of the price (`tunegym.envs.priced_stop`); the result's ``epochs_used`` says what it
+            spent. 0 (the default): spend the whole budget. Other methods take 0 only.
         ray_address: run the workers on this Ray cluster (``"auto"``, ``"ray://head:10001"``;
             ``"local"`` starts a local Ray) instead of this machine.
         threads: torch's threads (``torch.set_num_threads``) while the run trains in this
