@@ -586,8 +586,28 @@ def _make_env(
     return lambda: MetaTrainEnv(tasks, config, seed=seed, reference=reference)
 
 
-class _Selection(BaseCallback):
-    """Evaluates on meta-val every ``every`` steps and keeps the best network."""
+class _Periodic(BaseCallback):
+    """Calls `evaluate` every ``config.eval_every`` steps and ends training once
+    ``config.max_minutes`` have passed since it was made."""
+
+    def __init__(self, config: FTTrainConfig) -> None:
+        super().__init__()
+        self.config = config
+        self._next = config.eval_every
+        self._start = time.perf_counter()
+
+    def evaluate(self) -> None:
+        raise NotImplementedError
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.config.eval_every
+            self.evaluate()
+        return time.perf_counter() - self._start < 60 * self.config.max_minutes
+
+
+class _Selection(_Periodic):
+    """Evaluates on meta-val every ``eval_every`` steps and keeps the best network."""
 
     def __init__(
         self,
@@ -597,15 +617,13 @@ class _Selection(BaseCallback):
         progress: Callable[[int, dict[str, float]], None] | None,
         reference: Mapping[tuple[str, int], float] | None = None,
     ) -> None:
-        super().__init__()
-        self.tasks, self.config, self.spec, self.report = tasks, config, spec, progress
+        super().__init__(config)
+        self.tasks, self.spec, self.report = tasks, spec, progress
         self.reference = reference
         self.best_scores: dict[str, float] = {}
         self.best_state: dict[str, torch.Tensor] | None = None
         self.teacher: dict[str, float] = {}
         self.rows: list[dict[str, float]] = []
-        self._next = config.eval_every
-        self._start = time.perf_counter()
 
     def evaluate(self) -> None:
         net = _net(self.model)
@@ -639,12 +657,6 @@ class _Selection(BaseCallback):
             charged = c.final_weight * scores["final"] + c.worse_weight * scores.get("worse", 0.0)
             return scores["area"] + charged, scores["final"]
         return scores["area"], scores["final"]
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.config.eval_every
-            self.evaluate()
-        return time.perf_counter() - self._start < 60 * self.config.max_minutes
 
 
 def train_ft_agent(

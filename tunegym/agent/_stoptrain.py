@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 from sb3_contrib import MaskablePPO
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from tunegym.agent._candidates import STOP_INPUTS, CandidatePolicy
@@ -52,6 +51,7 @@ from tunegym.agent._fttrain import (
     MetaTrainEnv,
     _make_env,
     _net,
+    _Periodic,
     _policy,
     _shown,
     load_task_set,
@@ -213,19 +213,17 @@ def _episode(
     return np.concatenate([curve, np.full(budget - len(curve), curve[-1])]), len(curve) / budget
 
 
-class _StopSelection(BaseCallback):
+class _StopSelection(_Periodic):
     """Evaluates the learned stop on meta-val every ``eval_every`` steps; keeps the best."""
 
     def __init__(self, tasks: Sequence[SuiteTask], config: FTTrainConfig, spec: dict[str, Any],
                  progress: Callable[[int, dict[str, float]], None] | None) -> None:  # fmt: skip
-        super().__init__()
-        self.tasks, self.config, self.spec, self.report = tasks, config, spec, progress
+        super().__init__(config)
+        self.tasks, self.spec, self.report = tasks, spec, progress
         self.full: dict[tuple[str, int, int], tuple[float, float]] = {}
         self.rows: list[dict[str, float]] = []
         self.best: dict[str, float] = {}
         self.best_state: dict[str, torch.Tensor] | None = None
-        self._next = config.eval_every
-        self._start = time.perf_counter()
 
     def score(self, agent: FreezeThawAgent) -> dict[str, float]:
         out = stop_costs(agent, self.tasks, self.config.budgets_of, self.config.eval_seeds,
@@ -245,12 +243,6 @@ class _StopSelection(BaseCallback):
             row["best"] = 1.0
         if self.report:
             self.report(self.num_timesteps, row)
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.config.eval_every
-            self.evaluate()
-        return time.perf_counter() - self._start < 60 * self.config.max_minutes
 
 
 def train_stop(
