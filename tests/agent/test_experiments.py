@@ -204,3 +204,6 @@ def test_price_sweep_runs_pairs_and_reports(
     sweep.report(rows, args)
     assert "| toy | 60 | 1 |" in capsys.readouterr().out
     assert len(pd.read_csv(tmp_path / "p.csv")) == 2 and (tmp_path / "p.png").stat().st_size > 0
+    sweep.against(rows[1:], tmp_path / "p.csv")  # a run against itself: the same cost
+    out = capsys.readouterr().out
+    assert "| toy | 60 | 1 |" in out and "| 1.000 | 100% |" in out

@@ -279,8 +279,10 @@ def test_under_a_price_the_controller_stops_when_the_rest_is_not_worth_it() -> N
     controller = _controller(agent=None, budget=60, n_candidates=16, price=1.0)
     ray = _FakeRay(controller, _acc)
     ray.run()
-    # no gain is worth a whole budget's price: it stops after the first window (24 epochs)
-    assert controller.over and 24 < controller.summary().epochs_used < 60
+    # no gain is worth a whole budget's price: the shipped agent, which learned when to stop,
+    # stops long before the budget is spent
+    assert controller.over and 0 < controller.summary().epochs_used < 60
+    assert controller.decisions and controller.decisions[-1]["kind"] in ("new", "continue")
 
 
 def test_a_paused_trial_resumes_where_it_stopped() -> None:
