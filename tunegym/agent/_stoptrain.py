@@ -15,7 +15,7 @@ incumbent's recent gain); this stage teaches it that trade-off and nothing else:
 3. **MaskablePPO** on the same episodes, its gradient reaching only the stop logit (and the
    critic): the return itself decides when to stop, no longer the rule.
 4. **Selection** on meta-val: the geometric mean, over LCBench and meta-dataset v2 at both
-   budgets and the prices ``eval_prices``, of the mean cost relative to spending the whole
+   budgets and the prices `EVAL_PRICES`, of the mean cost relative to spending the whole
    budget (the criterion `STOP_WINDOW` was chosen by), for the imitation and every PPO
    evaluation; the rule's own value on the same episodes is recorded beside it.
 
