@@ -30,26 +30,11 @@ import torch
 
 from tunegym.agent._ftagent import FreezeThawAgent, SuiteTask, load_ft_agent, task_env
 from tunegym.agent._fttrain import FTTrainConfig, load_task_set
-from tunegym.envs import STOP_WINDOW, FreezeThawEnv
+from tunegym.agent._stoptrain import run_priced as episode
+from tunegym.envs import STOP_WINDOW
 
 PRICES = (0.0, 0.003, 0.01, 0.03, 0.1)
 OUT = Path("docs/agent")
-
-
-def episode(
-    agent: FreezeThawAgent, env: FreezeThawEnv, seed: int, window: float
-) -> tuple[np.ndarray, float]:
-    """Run the agent with the stopping rule; the regret curve over the whole budget (held after
-    a stop) and the epochs spent."""
-    obs, _ = env.reset(seed=seed)
-    done = False
-    while not done:
-        action = agent.decide(env, obs, window=window)
-        obs, _, terminated, truncated, _ = env.step(action)
-        done = terminated or truncated
-    curve = env.regret_curve
-    full = np.concatenate([curve, np.full(env.budget - len(curve), curve[-1])])
-    return full, len(curve) / env.budget
 
 
 def run(

@@ -239,6 +239,14 @@ def _train_one(
     train(*args, *flags, *rest, label=name)
 
 
+def _init_folder(init: Path) -> str:
+    """``--init``'s agent folder, which must hold an ``agent.json``."""
+    if not (init / "agent.json").is_file():
+        raise _fail(FileNotFoundError(f"--init {init}: no agent.json there; give an agent "
+                                      "folder (an earlier run's --out)."))  # fmt: skip
+    return str(init)
+
+
 def _train_freeze_thaw(
     quick: bool,
     timesteps: int | None,
@@ -275,10 +283,7 @@ def _train_freeze_thaw(
     if bc_epochs is not None:
         given["bc_epochs"] = bc_epochs
     if init is not None:
-        if not (init / "agent.json").is_file():
-            raise _fail(FileNotFoundError(f"--init {init}: no agent.json there; give an agent "
-                                          "folder (an earlier run's --out)."))  # fmt: skip
-        given["init"] = str(init)
+        given["init"] = _init_folder(init)
     ship_to = DEFAULT_TRANSFER_AGENT_DIR if transfer else DEFAULT_FT_AGENT_DIR
     if no_warm or no_meta:  # an ablation's shipped folder, where the benchmark's peer reads it
         ship_to = ship_to.with_name(ship_to.name + ("_no_ws" if no_warm else "_no_meta"))
@@ -336,10 +341,7 @@ def _learn_stop(
                "bc_episodes": bc_episodes, "bc_epochs": bc_epochs}  # fmt: skip
     given: dict[str, Any] = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
     if init is not None:
-        if not (init / "agent.json").is_file():
-            raise _fail(FileNotFoundError(f"--init {init}: no agent.json there; give an agent "
-                                          "folder (an earlier run's --out)."))  # fmt: skip
-        given["init"] = str(init)
+        given["init"] = _init_folder(init)
     default = "runs/ft-stop-quick" if quick else "runs/ft-stop"
     try:
         config = FTTrainConfig.stop(out=str(out or default), quick=quick, **given)

@@ -5,8 +5,8 @@ al., 2017): each row is embedded by the same MLP, the embeddings are pooled (mea
 the present rows) with the global entries into a context, and the same head reads each row's
 embedding with the context into one logit per ``k``. The stop logit and the value read the
 context and `STOP_INPUTS` (budget spent, price, how fast the search lately improved); the
-price reaches nothing else, so which candidate to advance does not depend on it. Its weights do not depend on ``N``: a network trained on 128 candidates runs on
-256.
+price reaches nothing else, so which candidate to advance does not depend on it. Its weights
+do not depend on ``N``: a network trained on 128 candidates runs on 256.
 
 `CandidatePolicy` puts it into sb3-contrib's ``MaskablePPO``: the net's logits are the masked
 categorical's logits (SB3's ``action_net`` becomes the identity) and its context feeds SB3's
@@ -40,6 +40,7 @@ the context, squashed by its tanh, would have to relearn. The price and the gain
 log scale (`stop_features`): prices span orders of magnitude, and their ratio to the gain is
 what decides."""
 _STOP = [GLOBAL_FIELDS.index(f) for f in STOP_INPUTS]
+_PRICE = GLOBAL_FIELDS.index("price")
 _LOGGED = [i for i, f in enumerate(STOP_INPUTS) if f in ("price", "recent_gain")]
 
 
@@ -49,9 +50,6 @@ def stop_features(obs: torch.Tensor) -> torch.Tensor:
     x = obs[:, _STOP].clone()
     x[:, _LOGGED] = torch.log10(x[:, _LOGGED].clamp(min=1e-4)) / 4.0 + 1.0
     return x
-
-
-_PRICE = GLOBAL_FIELDS.index("price")
 
 
 class CandidateNet(nn.Module):

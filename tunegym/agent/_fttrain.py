@@ -492,6 +492,35 @@ def relative_area(scores: Mapping[str, float], teacher: Mapping[str, float]) -> 
     return float(np.exp(np.mean(np.log(np.maximum(ratios, 1e-9)))))
 
 
+def meta_train_rollouts(
+    tasks: Sequence[SuiteTask],
+    config: FTTrainConfig,
+    rng: np.random.Generator,
+    choose: Callable[[FreezeThawEnv, npt.NDArray[np.float32], npt.NDArray[np.bool_]], int],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``config.bc_episodes`` meta-train episodes (`MetaTrainEnv`) acted by ``choose(env, obs,
+    mask)``: every state's observation, mask, action and return-to-go (PPO's reward scale),
+    as tensors for supervised fitting."""
+    env = MetaTrainEnv(tasks, config, seed=config.seed + 11)
+    observations, masks, actions, returns = [], [], [], []
+    for _ in range(config.bc_episodes):
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        rewards, done = [], False
+        while not done:
+            mask = env.action_masks()
+            action = choose(env.env, obs, mask)
+            observations.append(obs)
+            masks.append(mask)
+            actions.append(action)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(reward)
+            done = terminated or truncated
+        returns += np.cumsum(rewards[::-1])[::-1].tolist()
+    return (torch.as_tensor(np.asarray(observations), dtype=torch.float32),
+            torch.as_tensor(np.asarray(masks)), torch.as_tensor(np.asarray(actions)),
+            torch.as_tensor(np.asarray(returns), dtype=torch.float32))  # fmt: skip
+
+
 def clone_teacher(
     policy: CandidatePolicy, tasks: Sequence[SuiteTask], config: FTTrainConfig
 ) -> dict[str, float]:
@@ -502,30 +531,15 @@ def clone_teacher(
     policy with a value function that already knows its returns.
     """
     rng = np.random.default_rng(config.seed + 7)
-    env = MetaTrainEnv(tasks, config, seed=config.seed + 11)
-    observations, masks, actions, returns = [], [], [], []
-    for _ in range(config.bc_episodes):
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        rewards, done = [], False
-        while not done:
-            action = curve_race(env.env, obs)
-            observations.append(obs)
-            masks.append(env.action_masks())
-            actions.append(action)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            rewards.append(reward)
-            done = terminated or truncated
-        returns += np.cumsum(rewards[::-1])[::-1].tolist()
-    obs_t = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
-    act_t = torch.as_tensor(np.asarray(actions))
-    ret_t = torch.as_tensor(np.asarray(returns), dtype=torch.float32)
-    mask_t = torch.as_tensor(np.asarray(masks))
+    obs_t, mask_t, act_t, ret_t = meta_train_rollouts(
+        tasks, config, rng, lambda env, obs, mask: curve_race(env, obs)
+    )
     policy.set_training_mode(True)
     for group in policy.optimizer.param_groups:  # supervised: a larger step than PPO's
         group["lr"] = config.bc_learning_rate
     losses = []
     for _ in range(config.bc_epochs):
-        order = rng.permutation(len(actions))
+        order = rng.permutation(len(act_t))
         for start in range(0, len(order), config.batch_size):
             b = order[start : start + config.batch_size]
             values, log_prob, _ = policy.evaluate_actions(
@@ -537,7 +551,7 @@ def clone_teacher(
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
             policy.optimizer.step()
             losses.append(float(loss.detach()))
-    return {"samples": float(len(actions)), "loss": float(np.mean(losses[-20:]))}
+    return {"samples": float(len(act_t)), "loss": float(np.mean(losses[-20:]))}
 
 
 def _policy(model: Any) -> CandidatePolicy:

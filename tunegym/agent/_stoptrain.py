@@ -48,17 +48,17 @@ from tunegym.agent._ftagent import (
 )
 from tunegym.agent._fttrain import (
     FTTrainConfig,
-    MetaTrainEnv,
     _make_env,
     _net,
     _Periodic,
     _policy,
     _shown,
     load_task_set,
+    meta_train_rollouts,
 )
-from tunegym.envs import priced_stop
+from tunegym.envs import STOP_WINDOW, FreezeThawEnv, priced_stop
 
-__all__ = ["EVAL_PRICES", "stop_costs", "train_stop"]
+__all__ = ["EVAL_PRICES", "run_priced", "stop_costs", "train_stop"]
 
 EVAL_PRICES = (0.003, 0.01, 0.03, 0.1)
 """The prices meta-val weighs (those `STOP_WINDOW` was chosen at)."""
@@ -88,25 +88,12 @@ def imitate_rule(
     net = policy.net
     agent = FreezeThawAgent(net, {})  # no "stop": it advances greedily, never stops
     rng = np.random.default_rng(config.seed + 7)
-    env = MetaTrainEnv(tasks, config, seed=config.seed + 11)
-    observations, masks, labels, returns = [], [], [], []
-    for _ in range(config.bc_episodes):
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
-        rewards, done = [], False
-        while not done:
-            mask = env.action_masks()
-            stop = priced_stop(env.env)
-            action = env.env.stop_action if stop else agent.act(obs, mask)
-            observations.append(obs)
-            masks.append(mask)
-            labels.append(float(stop))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            rewards.append(reward)
-            done = terminated or truncated
-        returns += np.cumsum(rewards[::-1])[::-1].tolist()
-    obs_t = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
-    mask_t = torch.as_tensor(np.asarray(masks))
-    y = torch.as_tensor(labels, dtype=torch.float32)
+
+    def rule(env: FreezeThawEnv, obs: np.ndarray, mask: np.ndarray) -> int:
+        return env.stop_action if priced_stop(env) else agent.act(obs, mask)
+
+    obs_t, mask_t, act_t, ret_t = meta_train_rollouts(tasks, config, rng, rule)
+    y = (act_t == mask_t.shape[1] - 1).float()  # the last action is stop
     features, offsets = [], []
     with torch.no_grad():
         for start in range(0, len(y), 1024):
@@ -138,7 +125,6 @@ def imitate_rule(
         p for p in policy.parameters() if p.requires_grad and p not in set(net.stop.parameters())
     ]
     adam = torch.optim.Adam(critic, lr=config.bc_learning_rate)
-    ret_t = torch.as_tensor(np.asarray(returns), dtype=torch.float32)
     losses = []
     policy.set_training_mode(True)
     for _ in range(config.bc_epochs):
@@ -199,18 +185,28 @@ def stop_costs(
 def _episode(
     agent: FreezeThawAgent, task: SuiteTask, budget: int, seed: int, price: float
 ) -> tuple[np.ndarray, float]:
-    """The (task, budget, seed) episode of meta-training's evaluations under ``price``: its
-    regret curve over the whole budget (held after a stop) and the budget share spent."""
+    """The (task, budget, seed) episode of meta-training's evaluations under ``price``
+    (`run_priced`)."""
     rng = np.random.default_rng([seed, budget, len(task.pool.task)])
     env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
                    meta_prior=agent.net.use_meta, price=price)  # fmt: skip
+    return run_priced(agent, env, seed)
+
+
+def run_priced(
+    agent: FreezeThawAgent, env: FreezeThawEnv, seed: int, window: float = STOP_WINDOW
+) -> tuple[np.ndarray, float]:
+    """Run ``agent`` on ``env`` (its price stops it: by the network where it learned when to,
+    else by `priced_stop` over ``window``); the regret curve over the whole budget (held after
+    a stop) and the budget share spent."""
     obs, _ = env.reset(seed=seed)
     done = False
     while not done:
-        obs, _, terminated, truncated, _ = env.step(agent.decide(env, obs))
+        obs, _, terminated, truncated, _ = env.step(agent.decide(env, obs, window=window))
         done = terminated or truncated
     curve = env.regret_curve
-    return np.concatenate([curve, np.full(budget - len(curve), curve[-1])]), len(curve) / budget
+    full = np.concatenate([curve, np.full(env.budget - len(curve), curve[-1])])
+    return full, len(curve) / env.budget
 
 
 class _StopSelection(_Periodic):
