@@ -72,6 +72,13 @@ def train_agent_command(
         int | None, typer.Option(help="--v2: teacher episodes cloned before PPO (0: none).")
     ] = None,
     bc_epochs: Annotated[int | None, typer.Option(help="--v2: passes over them.")] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="--v2: PPO's Adam step size (default 1e-4; a run trained further from --init "
+            "may take a smaller one, so that it drifts less from the policy it starts from)."
+        ),
+    ] = None,
     transfer: Annotated[
         bool,
         typer.Option(
@@ -120,11 +127,11 @@ def train_agent_command(
                                "--no-warm or --no-meta."))  # fmt: skip
     if v2 and learn_stop:
         _learn_stop(quick, timesteps, out, seed, eval_every, ship, max_minutes, bc_episodes,
-                    bc_epochs, init)  # fmt: skip
+                    bc_epochs, init, learning_rate)  # fmt: skip
         return
     if v2:
         args = (quick, timesteps, out, seed, eval_every, ship, max_minutes)
-        rest = (bc_episodes, bc_epochs, transfer, init)
+        rest = (bc_episodes, bc_epochs, transfer, init, learning_rate)
         if ablations:
             _train_with_ablations(args, rest)
         else:
@@ -261,6 +268,7 @@ def _train_freeze_thaw(
     bc_epochs: int | None = None,
     transfer: bool = False,
     init: Path | None = None,
+    learning_rate: float | None = None,
     label: str = "",
 ) -> None:
     import shutil
@@ -282,6 +290,8 @@ def _train_freeze_thaw(
         given["bc_episodes"] = bc_episodes
     if bc_epochs is not None:
         given["bc_epochs"] = bc_epochs
+    if learning_rate is not None:
+        given["learning_rate"] = learning_rate
     if init is not None:
         given["init"] = _init_folder(init)
     ship_to = DEFAULT_TRANSFER_AGENT_DIR if transfer else DEFAULT_FT_AGENT_DIR
@@ -309,7 +319,10 @@ def _train_freeze_thaw(
         console.print(f"{tag}{steps:>10,} steps  meta-val regret area {row['area']:.4f}{relative}  "
                       f"final {row['final']:.4f}  {time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
 
-    agent, _ = train_ft_agent(config, progress=show)
+    try:
+        agent, _ = train_ft_agent(config, progress=show)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
     console.print(f"{tag}selected: {agent.spec['selected']} ({agent.spec['train_seconds']} s)")
     if ship:
         ship_to.mkdir(parents=True, exist_ok=True)
@@ -329,6 +342,7 @@ def _learn_stop(
     bc_episodes: int | None,
     bc_epochs: int | None,
     init: Path | None,
+    learning_rate: float | None,
 ) -> None:
     import shutil
     import time
@@ -338,7 +352,8 @@ def _learn_stop(
     from tunegym.agent._stoptrain import train_stop
 
     changes = {"timesteps": timesteps, "eval_every": eval_every, "max_minutes": max_minutes,
-               "bc_episodes": bc_episodes, "bc_epochs": bc_epochs}  # fmt: skip
+               "bc_episodes": bc_episodes, "bc_epochs": bc_epochs,
+               "learning_rate": learning_rate}  # fmt: skip
     given: dict[str, Any] = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
     if init is not None:
         given["init"] = _init_folder(init)

@@ -300,6 +300,33 @@ def test_train_agent_init_needs_v2_and_an_agent_folder(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "no agent.json there" in result.output
 
 
+def test_train_agent_learning_rate_reaches_the_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tunegym.agent import _fttrain, _stoptrain
+    from tunegym.cli import app
+
+    seen: list[FTTrainConfig] = []
+
+    def record(config: FTTrainConfig, progress: object = None) -> None:
+        seen.append(config)
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(_fttrain, "train_ft_agent", record)
+    monkeypatch.setattr(_stoptrain, "train_stop", record)
+    runner = CliRunner()
+    for flags in (["--v2"], ["--v2", "--learn-stop"]):
+        result = runner.invoke(app, ["train-agent", *flags, "--learning-rate", "3e-5",
+                                     "--out", str(tmp_path / "a")])  # fmt: skip
+        assert result.exit_code != 0 and "recorded" in result.output
+    assert [c.learning_rate for c in seen] == [3e-5, 3e-5]
+    assert seen[0].bc_learning_rate == FTTrainConfig().bc_learning_rate
+    result = runner.invoke(app, ["train-agent", "--v2", "--quick", "--learning-rate", "0"])
+    assert result.exit_code != 0 and "learning_rate must be > 0, got 0.0" in result.output
+
+
 def test_train_agent_ablations_need_v2_alone() -> None:
     from typer.testing import CliRunner
 
