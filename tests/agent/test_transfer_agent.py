@@ -323,8 +323,8 @@ def test_train_agent_learning_rate_reaches_the_recipe(
         assert result.exit_code != 0 and "recorded" in result.output
     assert [c.learning_rate for c in seen] == [3e-5, 3e-5]
     assert seen[0].bc_learning_rate == FTTrainConfig().bc_learning_rate
-    result = runner.invoke(app, ["train-agent", "--v2", "--quick", "--learning-rate", "0"])
-    assert result.exit_code != 0 and "learning_rate must be > 0, got 0.0" in result.output
+    result = runner.invoke(app, ["train-agent", "--v2", "--quick", "--learning-rate", "-1"])
+    assert result.exit_code != 0 and "learning_rate must be >= 0, got -1.0" in result.output
 
 
 def test_train_agent_ablations_need_v2_alone() -> None:

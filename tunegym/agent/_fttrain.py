@@ -197,8 +197,8 @@ class FTTrainConfig:
                 f"(not all 0), got {self.suite_weights}."
             )
         for name in ("learning_rate", "bc_learning_rate"):
-            if not 0 < getattr(self, name) < math.inf:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
+            if not 0 <= getattr(self, name) < math.inf:  # 0: the policy it starts from stays
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
         if not self.scratch_better_weight > 0:
             raise ValueError(
                 f"scratch_better_weight must be > 0, got {self.scratch_better_weight!r}."
