@@ -26,6 +26,8 @@ from tunegym.bench._report import _at, _auc, _weights, rank_curves
 OWN = ("agent", "agent-no-ws", "agent-no-meta", "curve-race")
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 N_BOOT = 2000
+RESULTS = "docs/benchmarks/v2"
+OUT = "docs/agent/targets.md"
 
 
 def _interval(low: float, high: float) -> str:
@@ -60,13 +62,18 @@ def ratio(part: pd.DataFrame, peer: str, other: str, what: str) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="docs/benchmarks/v2")
-    parser.add_argument("--out", default="docs/agent/targets.md")
+    parser.add_argument("--results", default=RESULTS, help="a folder of `tunegym bench` results")
+    parser.add_argument("--out", default=OUT, help="the Markdown file to write")
     parser.add_argument("--peer", default="agent")
     args = parser.parse_args()
+    given = "".join(f" --{k} {v}" for k, v in vars(args).items() if v != parser.get_default(k))
+    source = (
+        "the committed results of `tunegym bench` (docs/benchmarks/v2)"
+        if args.results == RESULTS
+        else f"the `tunegym bench` results in {args.results}"
+    )
     lines = ["# Issue 15's targets on meta-test (protocol v2)", "",
-             "Command: `python experiments/agent_targets.py`, from the committed results of "
-             "`tunegym bench` (docs/benchmarks/v2).", ""]  # fmt: skip
+             f"Command: `python experiments/agent_targets.py{given}`, from {source}.", ""]  # fmt: skip
     factor_file = Path(args.results) / "random_factor.csv"
     factors = pd.read_csv(factor_file) if factor_file.is_file() else pd.DataFrame()
     for suite in ("lcbench", "own"):
