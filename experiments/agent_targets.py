@@ -28,6 +28,7 @@ FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 N_BOOT = 2000
 RESULTS = "docs/benchmarks/v2"
 OUT = "docs/agent/targets.md"
+SUITES = ("lcbench", "own")
 
 
 def _interval(low: float, high: float) -> str:
@@ -65,8 +66,12 @@ def main() -> None:
     parser.add_argument("--results", default=RESULTS, help="a folder of `tunegym bench` results")
     parser.add_argument("--out", default=OUT, help="the Markdown file to write")
     parser.add_argument("--peer", default="agent")
+    parser.add_argument("--suite", action="append", choices=SUITES,
+                        help="a suite to read (repeatable; default: both)")  # fmt: skip
     args = parser.parse_args()
-    given = "".join(f" --{k} {v}" for k, v in vars(args).items() if v != parser.get_default(k))
+    given = "".join(f" --{k} {v}" for k, v in vars(args).items()
+                    if v != parser.get_default(k) and k != "suite")  # fmt: skip
+    given += "".join(f" --suite {s}" for s in args.suite or ())
     source = (
         "the committed results of `tunegym bench` (docs/benchmarks/v2)"
         if args.results == RESULTS
@@ -76,7 +81,7 @@ def main() -> None:
              f"Command: `python experiments/agent_targets.py{given}`, from {source}.", ""]  # fmt: skip
     factor_file = Path(args.results) / "random_factor.csv"
     factors = pd.read_csv(factor_file) if factor_file.is_file() else pd.DataFrame()
-    for suite in ("lcbench", "own"):
+    for suite in args.suite or SUITES:
         frame = read_results(args.results, suite)
         test = frame[(frame["part"] == "meta-test") & (frame["peer"] != "oracle")]
         summary = summarise(test, n_boot=200)
