@@ -150,15 +150,8 @@ def train_agent_command(
         train_agent,
     )
 
-    changes = {
-        "timesteps": timesteps,
-        "seed": seed,
-        "snapshot": None if snapshot is None else str(snapshot),
-        "n_envs": n_envs,
-        "eval_every": eval_every,
-        "subproc": subproc,
-    }
-    given: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+    given = _given(timesteps=timesteps, seed=seed, n_envs=n_envs, eval_every=eval_every,
+                   snapshot=None if snapshot is None else str(snapshot), subproc=subproc)  # fmt: skip
     try:
         if quick:
             config = AgentTrainConfig.quick(**given, out=str(out or "runs/agent-quick"))
@@ -246,6 +239,11 @@ def _train_one(
     train(*args, *flags, *rest, label=name)
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The recipe's fields a command line set (the options not left at ``None``)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _init_folder(init: Path) -> str:
     """``--init``'s agent folder, which must hold an ``agent.json``."""
     if not (init / "agent.json").is_file():
@@ -280,18 +278,8 @@ def _train_freeze_thaw(
     from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
 
     given: dict[str, Any] = {"seed": seed, "warm": not no_warm, "use_meta": not no_meta}
-    if max_minutes is not None:
-        given["max_minutes"] = max_minutes
-    if timesteps is not None:
-        given["timesteps"] = timesteps
-    if eval_every is not None:
-        given["eval_every"] = eval_every
-    if bc_episodes is not None:
-        given["bc_episodes"] = bc_episodes
-    if bc_epochs is not None:
-        given["bc_epochs"] = bc_epochs
-    if learning_rate is not None:
-        given["learning_rate"] = learning_rate
+    given |= _given(max_minutes=max_minutes, timesteps=timesteps, eval_every=eval_every,
+                    bc_episodes=bc_episodes, bc_epochs=bc_epochs, learning_rate=learning_rate)  # fmt: skip
     if init is not None:
         given["init"] = _init_folder(init)
     ship_to = DEFAULT_TRANSFER_AGENT_DIR if transfer else DEFAULT_FT_AGENT_DIR
@@ -351,10 +339,9 @@ def _learn_stop(
     from tunegym.agent._fttrain import FTTrainConfig
     from tunegym.agent._stoptrain import train_stop
 
-    changes = {"timesteps": timesteps, "eval_every": eval_every, "max_minutes": max_minutes,
-               "bc_episodes": bc_episodes, "bc_epochs": bc_epochs,
-               "learning_rate": learning_rate}  # fmt: skip
-    given: dict[str, Any] = {"seed": seed} | {k: v for k, v in changes.items() if v is not None}
+    given: dict[str, Any] = {"seed": seed}
+    given |= _given(timesteps=timesteps, eval_every=eval_every, max_minutes=max_minutes,
+                    bc_episodes=bc_episodes, bc_epochs=bc_epochs, learning_rate=learning_rate)  # fmt: skip
     if init is not None:
         given["init"] = _init_folder(init)
     default = "runs/ft-stop-quick" if quick else "runs/ft-stop"
