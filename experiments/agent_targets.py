@@ -16,6 +16,8 @@ two (family-weighted) means. Random search's budget multiple comes from
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -69,9 +71,7 @@ def main() -> None:
     parser.add_argument("--suite", action="append", choices=SUITES,
                         help="a suite to read (repeatable; default: both)")  # fmt: skip
     args = parser.parse_args()
-    given = "".join(f" --{k} {v}" for k, v in vars(args).items()
-                    if v != parser.get_default(k) and k != "suite")  # fmt: skip
-    given += "".join(f" --suite {s}" for s in args.suite or ())
+    given = "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
     source = (
         "the committed results of `tunegym bench` (docs/benchmarks/v2)"
         if args.results == RESULTS
