@@ -79,6 +79,24 @@ def train_agent_command(
             "may take a smaller one, so that it drifts less from the policy it starts from)."
         ),
     ] = None,
+    final_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="--v2: training's return also pays minus this times the regret an episode ends "
+            "on (default 0: the area under the regret curve alone)."
+        ),
+    ] = None,
+    select_by: Annotated[
+        str | None,
+        typer.Option(
+            help="--v2: what selection minimises on meta-val: relative (default: the area "
+            "relative to the teacher's, each setting alike), area, area+final or return."
+        ),
+    ] = None,
+    eval_seeds: Annotated[
+        int | None,
+        typer.Option(help="--v2: episodes per meta-val task and budget in each evaluation."),
+    ] = None,
     transfer: Annotated[
         bool,
         typer.Option(
@@ -125,21 +143,24 @@ def train_agent_command(
         raise _fail(ValueError("--learn-stop teaches a trained freeze-thaw agent when to stop: "
                                "use it with --v2 (and --init), not --transfer, --ablations, "
                                "--no-warm or --no-meta."))  # fmt: skip
+    recipe = _given(learning_rate=learning_rate, final_weight=final_weight, select_by=select_by,
+                    eval_seeds=eval_seeds)  # fmt: skip
     if v2 and learn_stop:
         _learn_stop(quick, timesteps, out, seed, eval_every, ship, max_minutes, bc_episodes,
-                    bc_epochs, init, learning_rate)  # fmt: skip
+                    bc_epochs, init, recipe)  # fmt: skip
         return
     if v2:
         args = (quick, timesteps, out, seed, eval_every, ship, max_minutes)
-        rest = (bc_episodes, bc_epochs, transfer, init, learning_rate)
+        rest = (bc_episodes, bc_epochs, transfer, init, recipe)
         if ablations:
             _train_with_ablations(args, rest)
         else:
             _train_freeze_thaw(*args, no_warm, no_meta, *rest)
         return
-    if transfer or init is not None:
-        flag = "--transfer" if transfer else "--init"
-        raise _fail(ValueError(f"{flag} trains a freeze-thaw agent: add --v2."))
+    v2_only = ["--transfer"] * transfer + ["--init"] * (init is not None)
+    v2_only += ["--" + name.replace("_", "-") for name in recipe]
+    if v2_only:
+        raise _fail(ValueError(f"{v2_only[0]} trains a freeze-thaw agent: add --v2."))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tunegym.agent import (
@@ -266,7 +287,7 @@ def _train_freeze_thaw(
     bc_epochs: int | None = None,
     transfer: bool = False,
     init: Path | None = None,
-    learning_rate: float | None = None,
+    recipe: dict[str, Any] | None = None,
     label: str = "",
 ) -> None:
     import shutil
@@ -279,7 +300,7 @@ def _train_freeze_thaw(
 
     given: dict[str, Any] = {"seed": seed, "warm": not no_warm, "use_meta": not no_meta}
     given |= _given(max_minutes=max_minutes, timesteps=timesteps, eval_every=eval_every,
-                    bc_episodes=bc_episodes, bc_epochs=bc_epochs, learning_rate=learning_rate)  # fmt: skip
+                    bc_episodes=bc_episodes, bc_epochs=bc_epochs) | (recipe or {})  # fmt: skip
     if init is not None:
         given["init"] = _init_folder(init)
     ship_to = DEFAULT_TRANSFER_AGENT_DIR if transfer else DEFAULT_FT_AGENT_DIR
@@ -330,7 +351,7 @@ def _learn_stop(
     bc_episodes: int | None,
     bc_epochs: int | None,
     init: Path | None,
-    learning_rate: float | None,
+    recipe: dict[str, Any],
 ) -> None:
     import shutil
     import time
@@ -341,7 +362,7 @@ def _learn_stop(
 
     given: dict[str, Any] = {"seed": seed}
     given |= _given(timesteps=timesteps, eval_every=eval_every, max_minutes=max_minutes,
-                    bc_episodes=bc_episodes, bc_epochs=bc_epochs, learning_rate=learning_rate)  # fmt: skip
+                    bc_episodes=bc_episodes, bc_epochs=bc_epochs) | recipe  # fmt: skip
     if init is not None:
         given["init"] = _init_folder(init)
     default = "runs/ft-stop-quick" if quick else "runs/ft-stop"

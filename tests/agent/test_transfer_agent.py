@@ -300,7 +300,7 @@ def test_train_agent_init_needs_v2_and_an_agent_folder(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "no agent.json there" in result.output
 
 
-def test_train_agent_learning_rate_reaches_the_recipe(
+def test_train_agent_recipe_options_reach_the_recipe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
@@ -317,14 +317,26 @@ def test_train_agent_learning_rate_reaches_the_recipe(
     monkeypatch.setattr(_fttrain, "train_ft_agent", record)
     monkeypatch.setattr(_stoptrain, "train_stop", record)
     runner = CliRunner()
+    recipe = ["--learning-rate", "3e-5", "--final-weight", "2", "--select-by", "area+final",
+              "--eval-seeds", "5"]  # fmt: skip
     for flags in (["--v2"], ["--v2", "--learn-stop"]):
-        result = runner.invoke(app, ["train-agent", *flags, "--learning-rate", "3e-5",
-                                     "--out", str(tmp_path / "a")])  # fmt: skip
+        result = runner.invoke(app, ["train-agent", *flags, *recipe, "--out", str(tmp_path / "a")])
         assert result.exit_code != 0 and "recorded" in result.output
-    assert [c.learning_rate for c in seen] == [3e-5, 3e-5]
+    got = [(c.learning_rate, c.final_weight, c.select_by, c.eval_seeds) for c in seen]
+    assert got == [(3e-5, 2.0, "area+final", 5)] * 2
     assert seen[0].bc_learning_rate == FTTrainConfig().bc_learning_rate
-    result = runner.invoke(app, ["train-agent", "--v2", "--quick", "--learning-rate", "-1"])
-    assert result.exit_code != 0 and "learning_rate must be >= 0, got -1.0" in result.output
+    for flag, value, error in [
+        ("--learning-rate", "-1", "learning_rate must be >= 0, got -1.0"),
+        ("--final-weight", "-1", "final_weight must be >= 0, got -1.0"),
+        ("--select-by", "best", "select_by must be one of"),
+        ("--eval-seeds", "0", "eval_seeds must be an int >= 1, got 0"),
+    ]:
+        result = runner.invoke(app, ["train-agent", "--v2", "--quick", flag, value])
+        assert result.exit_code != 0 and error in result.output, flag
+    result = runner.invoke(app, ["train-agent", "--final-weight", "1"])
+    assert result.exit_code != 0 and "--final-weight trains a freeze-thaw agent: add --v2" in (
+        result.output
+    )
 
 
 def test_train_agent_ablations_need_v2_alone() -> None:

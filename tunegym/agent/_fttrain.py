@@ -181,7 +181,8 @@ class FTTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("timesteps", "n", "n_envs", "n_steps", "batch_size", "eval_every"):
+        ints = ("timesteps", "n", "n_envs", "n_steps", "batch_size", "eval_every", "eval_seeds")
+        for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"FTTrainConfig.{name} must be an int >= 1, got {value!r}.")
@@ -198,6 +199,9 @@ class FTTrainConfig:
             )
         for name in ("learning_rate", "bc_learning_rate"):
             if not 0 <= getattr(self, name) < math.inf:  # 0: the policy it starts from stays
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
+        for name in ("final_weight", "worse_weight"):
+            if not 0 <= getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
         if not self.scratch_better_weight > 0:
             raise ValueError(
