@@ -157,10 +157,10 @@ def train_agent_command(
         else:
             _train_freeze_thaw(*args, no_warm, no_meta, *rest)
         return
-    v2_only = ["--transfer"] * transfer + ["--init"] * (init is not None)
-    v2_only += ["--" + name.replace("_", "-") for name in recipe]
-    if v2_only:
-        raise _fail(ValueError(f"{v2_only[0]} trains a freeze-thaw agent: add --v2."))
+    v2_only = {"--transfer": transfer, "--init": init is not None}
+    v2_only |= {"--" + name.replace("_", "-"): True for name in recipe}
+    if used := [flag for flag, on in v2_only.items() if on]:
+        raise _fail(ValueError(f"{used[0]} trains a freeze-thaw agent: add --v2."))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tunegym.agent import (

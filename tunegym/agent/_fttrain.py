@@ -197,10 +197,8 @@ class FTTrainConfig:
                 f"suite_weights must give each of the suites {self.suites} a weight >= 0 "
                 f"(not all 0), got {self.suite_weights}."
             )
-        for name in ("learning_rate", "bc_learning_rate"):
-            if not 0 <= getattr(self, name) < math.inf:  # 0: the policy it starts from stays
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
-        for name in ("final_weight", "worse_weight"):
+        # a step size of 0 keeps the policy it starts from; a weight of 0 drops its term
+        for name in ("learning_rate", "bc_learning_rate", "final_weight", "worse_weight"):
             if not 0 <= getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
         if not self.scratch_better_weight > 0:
