@@ -1,0 +1,70 @@
+"""Which candidates the agent trains, against its teacher, on one benchmark task (issue 15).
+
+    python experiments/agent_picks.py                            # lcbench:shuttle, 1000 epochs
+    python experiments/agent_picks.py --task lcbench:albert --budget 200 --seeds 0 1 2
+
+Runs the benchmark's ``agent`` and ``curve-race`` peers on the same episodes as ``tunegym
+bench`` (the same tuner seeds, portfolio and prior) and reads each episode's ledger: the
+configurations trained, how many reached E_max, their median rank in the warm-start prior
+(0 = the prior's favourite), and how many of the pool's best configurations (seed-mean
+validation above ``--good``'s quantile of the pool) each trained, and to E_max. It answers
+whether a gap between the two is the candidates the policy picks or how long it trains them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+import numpy as np
+import torch
+
+from tunegym.bench import _agent
+from tunegym.bench._episode import Episode, portfolio
+from tunegym.bench._ledger import BudgetSpent, Ledger
+from tunegym.bench._run import _suite, episode_seed
+from tunegym.envs._pool import config_prior
+
+PEERS = {"agent": _agent.agent, "curve-race": _agent.curve_race}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="lcbench:shuttle")
+    parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--good", type=float, default=0.98,
+                        help="the pool's best configurations: this quantile of the seed-mean "
+                        "best validation score and above")  # fmt: skip
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    suite = args.task.split(":")[0] if args.task.startswith("lcbench:") else "own"
+    pools = {p.task: p for p in _suite(suite, None, 2000)}
+    pool = pools[args.task]
+    train = [p for p in pools.values() if p.part == "meta-train"]
+    folio, prior = portfolio(train, 8), config_prior(train, pool.configs, pool.space)
+    prior_rank = np.argsort(np.argsort(-np.asarray(prior)))
+    best = pool.truth.max(axis=1)
+    good = best >= np.quantile(best, args.good)
+    print(f"{args.task}, {args.budget} epochs: {good.sum()} of {pool.n} configurations are the "
+          f"pool's best (seed-mean validation >= {best[good].min():.4f}); their median prior "
+          f"rank is {int(np.median(prior_rank[good]))}")  # fmt: skip
+    print("| seed | peer | final val | configs | to E_max | median prior rank | best ones "
+          "trained | best ones to E_max |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
+    for seed in args.seeds:
+        tuner_seed = episode_seed(0, pool.task, seed)
+        for name, peer in PEERS.items():
+            ledger = Ledger(pool, args.budget, tuner_seed)
+            with contextlib.suppress(BudgetSpent):
+                peer(Episode(ledger, tuner_seed, tuple(folio), prior=prior,
+                             warm_tasks=tuple(train)))  # fmt: skip
+            trained = np.asarray(ledger.trained)
+            tried, full = trained > 0, trained == pool.max_epochs
+            val = ledger.trace(0.0).val[-1]
+            print(f"| {seed} | {name} | {val:.4f} | {tried.sum()} | {full.sum()} | "
+                  f"{int(np.median(prior_rank[tried]))} | {(good & tried).sum()} | "
+                  f"{(good & full).sum()} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
