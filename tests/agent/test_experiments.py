@@ -207,3 +207,19 @@ def test_price_sweep_runs_pairs_and_reports(
     sweep.against(rows[1:], tmp_path / "p.csv")  # a run against itself: the same cost
     out = capsys.readouterr().out
     assert "| toy | 60 | 1 |" in out and "| 1.000 | 100% |" in out
+
+
+def test_agent_picks_reads_both_peers_ledgers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picks = script("agent_picks", monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["agent_picks.py", "--task", "keel:letter", "--budget",
+                                      "60", "--seeds", "0", "--good", "0.9"])  # fmt: skip
+    picks.main()
+    out = capsys.readouterr().out
+    assert out.startswith("keel:letter, 60 epochs: ")
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| 0 |")]
+    assert [r[1] for r in rows] == ["agent", "curve-race"]
+    for row in rows:
+        configs, to_max, _, best, best_to_max = (int(v.strip(" |")) for v in row[3:])
+        assert configs >= 1 and 0 <= to_max <= configs and 0 <= best_to_max <= best <= configs
