@@ -14,18 +14,41 @@ whether a gap between the two is the candidates the policy picks or how long it 
 from __future__ import annotations
 
 import argparse
-import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from tunegym.bench import _agent
 from tunegym.bench._episode import Episode, portfolio
-from tunegym.bench._ledger import BudgetSpent, Ledger
-from tunegym.bench._run import _suite, episode_seed
-from tunegym.envs._pool import config_prior
+from tunegym.bench._ledger import EpisodeTrace, Ledger
+from tunegym.bench._run import episode_seed, run_episode
+from tunegym.envs._pool import CurvePool, config_prior, load_suite
+from tunegym.errors import did_you_mean
 
 PEERS = {"agent": _agent.agent, "curve-race": _agent.curve_race}
+
+
+def watched(
+    peer: Callable[[Episode], None],
+    pool: CurvePool,
+    budget: int,
+    seed: int,
+    folio: Sequence[int],
+    prior: Any,
+    train: Sequence[CurvePool],
+) -> tuple[Ledger, EpisodeTrace]:
+    """`run_episode`'s trace of ``peer``, with the ledger it charged (which holds what each
+    configuration trained)."""
+    ledgers: list[Ledger] = []
+
+    def kept(episode: Episode) -> None:
+        ledgers.append(episode.ledger)
+        peer(episode)
+
+    trace = run_episode(kept, pool, budget, seed, folio, prior=prior, warm_tasks=train)
+    return ledgers[0], trace
 
 
 def main() -> None:
@@ -39,7 +62,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     suite = args.task.split(":")[0] if args.task.startswith("lcbench:") else "own"
-    pools = {p.task: p for p in _suite(suite, None, 2000)}
+    pools = {p.task: p for p in load_suite(suite)}
+    if args.task not in pools:
+        parser.error(
+            f"no task {args.task!r} in the {suite} suite." + did_you_mean(args.task, pools)
+        )
     pool = pools[args.task]
     train = [p for p in pools.values() if p.part == "meta-train"]
     folio, prior = portfolio(train, 8), config_prior(train, pool.configs, pool.space)
@@ -54,13 +81,10 @@ def main() -> None:
     for seed in args.seeds:
         tuner_seed = episode_seed(0, pool.task, seed)
         for name, peer in PEERS.items():
-            ledger = Ledger(pool, args.budget, tuner_seed)
-            with contextlib.suppress(BudgetSpent):
-                peer(Episode(ledger, tuner_seed, tuple(folio), prior=prior,
-                             warm_tasks=tuple(train)))  # fmt: skip
+            ledger, trace = watched(peer, pool, args.budget, tuner_seed, folio, prior, train)
             trained = np.asarray(ledger.trained)
             tried, full = trained > 0, trained == pool.max_epochs
-            val = ledger.trace(0.0).val[-1]
+            val = trace.val[-1]
             print(f"| {seed} | {name} | {val:.4f} | {tried.sum()} | {full.sum()} | "
                   f"{int(np.median(prior_rank[tried]))} | {(good & tried).sum()} | "
                   f"{(good & full).sum()} |")  # fmt: skip
