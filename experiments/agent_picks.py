@@ -2,13 +2,17 @@
 
     python experiments/agent_picks.py                            # lcbench:shuttle, 1000 epochs
     python experiments/agent_picks.py --task lcbench:albert --budget 200 --seeds 0 1 2
+    python experiments/agent_picks.py --task keel:shuttle-c0-vs-c4 --peer agent --peer agent-no-ws
 
-Runs the benchmark's ``agent`` and ``curve-race`` peers on the same episodes as ``tunegym
-bench`` (the same tuner seeds, portfolio and prior) and reads each episode's ledger: the
-configurations trained, how many reached E_max, their median rank in the warm-start prior
-(0 = the prior's favourite), and how many of the pool's best configurations (seed-mean
-validation above ``--good``'s quantile of the pool) each trained, and to E_max. It answers
-whether a gap between the two is the candidates the policy picks or how long it trains them.
+Runs the benchmark's agent peers (default ``agent`` and ``curve-race``) on the same episodes as
+``tunegym bench`` (the same tuner seeds, portfolio and prior) and reads each episode's ledger:
+the configurations trained, how many reached E_max, their median rank in the warm-start prior
+(0 = the prior's favourite), how many of the pool's best configurations (seed-mean validation
+above ``--good``'s quantile of the pool) each trained, and to E_max, and the incumbent it ends
+on: its configuration and the epoch its validation score was reached, that validation score,
+and the seed-mean score (the protocol's truth) there. It answers whether a gap between two
+peers is the candidates the policy picks, how long it trains them, or which tie of validation
+scores it reaches first (the first to reach the best score holds it).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from tunegym.bench._run import episode_seed, run_episode
 from tunegym.envs._pool import CurvePool, config_prior, load_suite
 from tunegym.errors import did_you_mean
 
-PEERS = {"agent": _agent.agent, "curve-race": _agent.curve_race}
+PEERS = {"agent": _agent.agent, "agent-no-ws": _agent.agent_no_ws,
+         "agent-no-meta": _agent.agent_no_meta, "curve-race": _agent.curve_race}  # fmt: skip
 
 
 def watched(
@@ -59,6 +64,8 @@ def main() -> None:
     parser.add_argument("--good", type=float, default=0.98,
                         help="the pool's best configurations: this quantile of the seed-mean "
                         "best validation score and above")  # fmt: skip
+    parser.add_argument("--peer", action="append", choices=list(PEERS),
+                        help="a peer to run (repeatable; default: agent and curve-race)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     suite = args.task.split(":")[0] if args.task.startswith("lcbench:") else "own"
@@ -77,17 +84,21 @@ def main() -> None:
           f"pool's best (seed-mean validation >= {best[good].min():.4f}); their median prior "
           f"rank is {int(np.median(prior_rank[good]))}")  # fmt: skip
     print("| seed | peer | final val | configs | to E_max | median prior rank | best ones "
-          "trained | best ones to E_max |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
+          "trained | best ones to E_max | incumbent @ epoch | its truth | final regret |\n"
+          + "|---" * 11 + "|")  # fmt: skip
     for seed in args.seeds:
         tuner_seed = episode_seed(0, pool.task, seed)
-        for name, peer in PEERS.items():
+        for name in args.peer or ["agent", "curve-race"]:
+            peer = PEERS[name]
             ledger, trace = watched(peer, pool, args.budget, tuner_seed, folio, prior, train)
             trained = np.asarray(ledger.trained)
             tried, full = trained > 0, trained == pool.max_epochs
             val = trace.val[-1]
             print(f"| {seed} | {name} | {val:.4f} | {tried.sum()} | {full.sum()} | "
                   f"{int(np.median(prior_rank[tried]))} | {(good & tried).sum()} | "
-                  f"{(good & full).sum()} |")  # fmt: skip
+                  f"{(good & full).sum()} | {ledger.incumbent} @ {ledger.incumbent_epoch} | "
+                  f"{pool.truth[ledger.incumbent, ledger.incumbent_epoch - 1]:.4f} | "
+                  f"{trace.regret[-1]:.4f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

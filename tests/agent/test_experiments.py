@@ -209,17 +209,66 @@ def test_price_sweep_runs_pairs_and_reports(
     assert "| toy | 60 | 1 |" in out and "| 1.000 | 100% |" in out
 
 
-def test_agent_picks_reads_both_peers_ledgers(
+def test_agent_picks_reads_the_peers_ledgers(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     picks = script("agent_picks", monkeypatch)
     monkeypatch.setattr(sys, "argv", ["agent_picks.py", "--task", "keel:letter", "--budget",
-                                      "60", "--seeds", "0", "--good", "0.9"])  # fmt: skip
+                                      "60", "--seeds", "0", "--good", "0.9", "--peer", "agent",
+                                      "--peer", "agent-no-ws"])  # fmt: skip
     picks.main()
     out = capsys.readouterr().out
     assert out.startswith("keel:letter, 60 epochs: ")
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| 0 |")]
-    assert [r[1] for r in rows] == ["agent", "curve-race"]
+    assert [r[1] for r in rows] == ["agent", "agent-no-ws"]
+    pool = next(p for p in picks.load_suite("own") if p.task == "keel:letter")
     for row in rows:
-        configs, to_max, _, best, best_to_max = (int(v.strip(" |")) for v in row[3:])
+        configs, to_max, _, best, best_to_max = (int(v) for v in row[3:8])
         assert configs >= 1 and 0 <= to_max <= configs and 0 <= best_to_max <= best <= configs
+        config, epoch = (int(v) for v in row[8].split(" @ "))
+        truth, regret = float(row[9]), float(row[10].strip(" |"))
+        assert 1 <= epoch <= 50 and truth == pytest.approx(pool.truth[config, epoch - 1], abs=1e-4)
+        assert regret == pytest.approx(pool.regret(pool.truth[config, epoch - 1]), abs=1e-4)
+
+
+def test_agent_picks_names_an_unknown_task(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picks = script("agent_picks", monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["agent_picks.py", "--task", "keel:leter"])
+    with pytest.raises(SystemExit):
+        picks.main()
+    err = capsys.readouterr().err
+    assert "no task 'keel:leter' in the own suite" in err and "keel:letter" in err
+
+
+def test_weight_soup_averages_agents_of_one_architecture(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    from tunegym.agent._candidates import CandidateNet
+    from tunegym.agent._ftagent import FreezeThawAgent, load_ft_agent
+
+    soup = script("weight_soup", monkeypatch)
+    folders = []
+    for i in range(3):
+        torch.manual_seed(i)
+        agent = FreezeThawAgent(CandidateNet(5, 8), {"n_k": 5, "hidden": 8, "n": 32 + i})
+        folders.append(agent.save(tmp_path / f"a{i}"))
+    mixed = load_ft_agent(soup.soup(tmp_path / "soup", folders))
+    states = [load_ft_agent(f).net.state_dict() for f in folders]
+    for key, value in mixed.net.state_dict().items():
+        assert torch.allclose(value, (states[0][key] + states[1][key] + states[2][key]) / 3)
+    assert mixed.n_candidates == 32  # the first agent's settings
+    assert [s["agent"] for s in mixed.spec["soup"]] == [str(f) for f in folders]
+
+    with pytest.raises(ValueError, match="at least two agents"):
+        soup.soup(tmp_path / "one", folders[:1])
+    FreezeThawAgent(CandidateNet(5, 16), {"n_k": 5, "hidden": 16}).save(tmp_path / "wide")
+    with pytest.raises(ValueError, match=r"differs from .* in hidden"):
+        soup.soup(tmp_path / "bad", [folders[0], tmp_path / "wide"])
+    gated = CandidateNet(5, 8, stop_gate=True)
+    FreezeThawAgent(gated, {"n_k": 5, "hidden": 8, "stop": {}}).save(tmp_path / "gated")
+    with pytest.raises(ValueError, match="learned stop gate"):
+        soup.soup(tmp_path / "bad", [folders[0], tmp_path / "gated"])

@@ -109,6 +109,11 @@ class Ledger:
         """The incumbent configuration's index (``None`` before any epoch)."""
         return None if self._best[1] < 0 else int(self._best[1])
 
+    @property
+    def incumbent_epoch(self) -> int | None:
+        """The epoch (1-based) at which the incumbent reached its score (``None`` before any)."""
+        return None if self._best[1] < 0 else int(self._best[2]) + 1
+
     def train(self, config: int, to_epoch: int) -> float:
         """Train ``config`` up to ``to_epoch`` (capped at the curves' length); its score there.
 
