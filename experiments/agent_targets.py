@@ -5,12 +5,12 @@
 For each suite and budget: the agent's mean rank among all peers at each budget fraction from
 10 % (the oracle left out: it is the limit, not a tuner), its final regret and regret area
 against the best other peer's (excluding the oracle and the agent's own ablations and teacher),
-and against the fixed script, its ablations and its teacher. Each gap carries a 95 % paired
-hierarchical bootstrap interval (tasks, then seeds, the same episodes for both methods): for a
-rank, of the agent's rank minus the best method's per episode; for a ratio, of the ratio of the
-two (family-weighted) means. Random search's budget multiple comes from
-``docs/benchmarks/v2/random_factor.csv`` (experiments/random_budget_factor.py). Writes
-``docs/agent/targets.md`` and prints it.
+and against the fixed script, its ablations and its teacher, then each task's final regret for
+them (where a gap comes from). Each gap carries a 95 % paired hierarchical bootstrap interval
+(tasks, then seeds, the same episodes for both methods): for a rank, of the agent's rank minus
+the best method's per episode; for a ratio, of the ratio of the two (family-weighted) means.
+Random search's budget multiple comes from ``docs/benchmarks/v2/random_factor.csv``
+(experiments/random_budget_factor.py). Writes ``docs/agent/targets.md`` and prints it.
 """
 
 from __future__ import annotations
@@ -61,6 +61,20 @@ def ratio(part: pd.DataFrame, peer: str, other: str, what: str) -> tuple[float, 
     w = {t: v for t, v in _weights(part).items() if t in set(both["task"])}
     r, low, high = hierarchical_ratio(both, peer, other, weights=w, n=N_BOOT)
     return r, _interval(low, high)
+
+
+def per_task(part: pd.DataFrame, peers: list[str]) -> list[str]:
+    """A Markdown table of each task's seed-mean final regret for ``peers`` (the first is the
+    agent), in bold where a peer ends below the agent: where the gaps above come from."""
+    last = part.sort_values("epochs").groupby(["peer", "task", "seed"]).tail(1)
+    table = last[last["peer"].isin(peers)].groupby(["task", "peer"])["regret"].mean().unstack()
+    lines = ["Final regret per task (seed mean; **bold**: below the agent's):", "",
+             "| task | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]  # fmt: skip
+    for task, row in table.iterrows():
+        cells = [f"**{row[p]:.4f}**" if row[p] < row[peers[0]] - 5e-5 else f"{row[p]:.4f}"
+                 for p in peers]  # fmt: skip
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> None:
@@ -125,6 +139,8 @@ def main() -> None:
                     ra, ca = ratio(part, args.peer, name, "area")
                     lines.append(f"| {name} | {r['regret@100']:.4f} | {r['auc']:.4f} | "
                                  f"{'yes' if both else 'no'} | {rf:.2f} {cf}, {ra:.2f} {ca} |")  # fmt: skip
+            lines += ["", *per_task(part, [args.peer, *(n for n in OWN[1:] if n in s.index),
+                                           best_final])]  # fmt: skip
             if not factors.empty:
                 hit = factors[(factors["suite"] == suite) & (factors["budget"] == budget)
                               & (factors["peer"] == args.peer)]  # fmt: skip

@@ -272,3 +272,21 @@ def test_weight_soup_averages_agents_of_one_architecture(
     FreezeThawAgent(gated, {"n_k": 5, "hidden": 8, "stop": {}}).save(tmp_path / "gated")
     with pytest.raises(ValueError, match="learned stop gate"):
         soup.soup(tmp_path / "bad", [folders[0], tmp_path / "gated"])
+
+
+def test_agent_targets_per_task_table_reads_each_episodes_last_epoch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    targets = script("agent_targets", monkeypatch)
+    rows = []
+    for peer, ends in {"agent": (0.2, 0.0), "rival": (0.1, 0.0), "twin": (0.2, 0.0)}.items():
+        for seed in (0, 1):
+            for epochs, regret in ((1, 0.9), (5, ends[0] + seed * 0.1)):
+                rows.append({"peer": peer, "task": "t1", "seed": seed, "epochs": epochs,
+                             "regret": regret})  # fmt: skip
+            rows.append({"peer": peer, "task": "t2", "seed": seed, "epochs": 5,
+                         "regret": ends[1]})  # fmt: skip
+    lines = targets.per_task(pd.DataFrame(rows)[::-1], ["agent", "rival", "twin"])
+    assert lines[2] == "| task | agent | rival | twin |"
+    assert lines[4] == "| t1 | 0.2500 | **0.1500** | 0.2500 |"  # the last epoch, seed mean
+    assert lines[5] == "| t2 | 0.0000 | 0.0000 | 0.0000 |"
