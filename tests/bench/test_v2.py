@@ -262,6 +262,27 @@ def test_a_table_suite_runs_and_writes_its_report(tmp_path) -> None:  # type: ig
     assert [Path(p).name.endswith("_curves.png") for p in alone["figures"]] == [True, True]
 
 
+def test_the_report_ranks_what_it_stores(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tunegym.bench import read_results
+
+    rows = []
+    for peer, nudge in (("random", 0.0), ("hyperband", 1e-9)):  # equal at the CSV's precision
+        for seed in range(3):
+            for epoch in range(1, 5):
+                rows.append({"peer": peer, "task": "toy", "family": "toy", "part": "meta-test",
+                             "budget": 4, "seed": seed, "tuner_seed": seed, "epochs": epoch,
+                             "seconds": float(epoch), "regret": 0.5 / epoch + nudge,
+                             "test": 0.9, "val": 0.9, "configs": 2,
+                             "decision_seconds": 0.01})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame.attrs["bench"] = {"suite": "toy"}
+    kw = {"out_dir": tmp_path, "doc": None, "figures_dir": tmp_path / "f"}
+    fresh = write_report(frame, command="fresh", **kw)["meta-test"]
+    assert {r["peer"]: r["rank"] for r in fresh} == {"random": 1.5, "hyperband": 1.5}
+    again = write_report(read_results(tmp_path, "toy"), command="again", **kw)["meta-test"]
+    assert again == fresh
+
+
 def test_the_command_runs_a_curve_table_quickly(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 

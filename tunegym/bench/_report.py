@@ -174,6 +174,23 @@ def _table(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+_STORED = "%.6g"  # the results CSV's precision
+
+
+def as_stored(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its float columns at the results CSV's precision (6 significant digits).
+
+    The report reads the frame as `read_results` will: a merged run's fresh rows would otherwise
+    break, by a last digit, the ties that ranks share with the rows read back from the CSV.
+    """
+    out = frame.copy()
+    for column in out.select_dtypes("float").columns:
+        values = out[column].to_numpy()
+        out[column] = np.char.mod(_STORED, values).astype(np.float64)
+    out.attrs = dict(frame.attrs)
+    return out
+
+
 def write_report(
     frame: pd.DataFrame,
     *,
@@ -191,7 +208,8 @@ def write_report(
     suite = Path(str(info.get("suite", "suite"))).stem
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out / f"{suite}_results.csv.gz", index=False, float_format="%.6g")
+    frame = as_stored(frame)
+    frame.to_csv(out / f"{suite}_results.csv.gz", index=False, float_format=_STORED)
     scopes = {"meta-test": frame[frame["part"] == "meta-test"]}
     cold = frame[~frame["peer"].map(lambda p: PEERS[p].warm)]
     if cold["task"].nunique() > scopes["meta-test"]["task"].nunique():
@@ -203,7 +221,7 @@ def write_report(
         if part.empty:
             continue
         summary = summarise(part)
-        summary.to_csv(out / f"{suite}_{scope}_summary.csv", index=False, float_format="%.6g")
+        summary.to_csv(out / f"{suite}_{scope}_summary.csv", index=False, float_format=_STORED)
         result[scope] = summary.to_dict("records")
         for budget in sorted(summary["budget"].unique(), reverse=True):
             tasks = part["task"].nunique()
