@@ -8,8 +8,8 @@ For every meta-test task of LCBench's surrogate and meta-dataset v2, at budgets 
 tasks) record: the share of actions that start a trial, continue one or stop; the distinct
 configurations trained; epochs per trial; whether any (configuration, seed) is trained twice;
 the epochs spent per learning-rate decade; the final regret and the area under the regret
-curve. Then the decision time per step at N = 64, 128 and 256 candidates (p50, p95), alone and
-with the prior's update that precedes it.
+curve. Then the decision time per step at N = 64, 128, 256 and 512 candidates (p50, p95),
+alone and with the prior's update that precedes it.
 Writes ``docs/agent/behaviour.json`` and ``docs/agent/behaviour.md``.
 """
 
@@ -80,7 +80,7 @@ def behaviour(agent_dir: str | None, seeds: int, budgets: tuple[int, ...]) -> di
     return out
 
 
-def decision_times(agent_dir: str | None, sizes: tuple[int, ...] = (64, 128, 256)) -> dict:
+def decision_times(agent_dir: str | None, sizes: tuple[int, ...] = (64, 128, 256, 512)) -> dict:
     torch.set_num_threads(1)
     agent = load_ft_agent(agent_dir)
     task = load_task_set(("lcbench",)).part("meta-test")[0]

@@ -3,6 +3,7 @@
     python experiments/agent_picks.py                            # lcbench:shuttle, 1000 epochs
     python experiments/agent_picks.py --task lcbench:albert --budget 200 --seeds 0 1 2
     python experiments/agent_picks.py --task keel:shuttle-c0-vs-c4 --peer agent --peer agent-no-ws
+    python experiments/agent_picks.py --candidates 256 --peer agent --peer curve-race
 
 Runs the benchmark's agent peers (default ``agent`` and ``curve-race``) on the same episodes as
 ``tunegym bench`` (the same tuner seeds, portfolio and prior) and reads each episode's ledger:
@@ -12,7 +13,9 @@ above ``--good``'s quantile of the pool) each trained, and to E_max, and the inc
 on: its configuration and the epoch its validation score was reached, that validation score,
 and the seed-mean score (the protocol's truth) there. It answers whether a gap between two
 peers is the candidates the policy picks, how long it trains them, or which tie of validation
-scores it reaches first (the first to reach the best score holds it).
+scores it reaches first (the first to reach the best score holds it). ``--candidates`` makes
+every peer score the same number of candidates (the benchmark's curve race scores 128, the
+agents their ``agent.json``'s ``n``), to tell the policy from the candidate set it was dealt.
 """
 
 from __future__ import annotations
@@ -24,15 +27,35 @@ from typing import Any
 import numpy as np
 import torch
 
+from tunegym.agent._ftagent import load_ft_agent, run_ft_episode
+from tunegym.agent._teacher import run_teacher_episode
 from tunegym.bench import _agent
 from tunegym.bench._episode import Episode, portfolio
 from tunegym.bench._ledger import EpisodeTrace, Ledger
 from tunegym.bench._run import episode_seed, run_episode
+from tunegym.envs import DEFAULT_K
 from tunegym.envs._pool import CurvePool, config_prior, load_suite
 from tunegym.errors import did_you_mean
 
 PEERS = {"agent": _agent.agent, "agent-no-ws": _agent.agent_no_ws,
          "agent-no-meta": _agent.agent_no_meta, "curve-race": _agent.curve_race}  # fmt: skip
+
+
+def at_candidates(name: str, n: int) -> Callable[[Episode], None]:
+    """Peer ``name`` as the benchmark runs it, but scoring ``n`` candidates (the agents' ``n``
+    is their ``agent.json``'s, the curve race's 128)."""
+    if name == "curve-race":
+        return lambda episode: run_teacher_episode(
+            _agent._episode_env(episode, n, DEFAULT_K), seed=episode.seed
+        )
+    folder = _agent.agent_folder(f"{_agent.__name__}:{name.replace('-', '_')}")
+
+    def run(episode: Episode) -> None:
+        model = load_ft_agent(folder)
+        env = _agent._episode_env(episode, n, model.k_choices, meta_prior=model.net.use_meta)
+        run_ft_episode(model, env, seed=episode.seed)
+
+    return run
 
 
 def watched(
@@ -66,6 +89,8 @@ def main() -> None:
                         "best validation score and above")  # fmt: skip
     parser.add_argument("--peer", action="append", choices=list(PEERS),
                         help="a peer to run (repeatable; default: agent and curve-race)")  # fmt: skip
+    parser.add_argument("--candidates", type=int, help="the candidates every peer scores "
+                        "(default: as the benchmark runs each)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     suite = args.task.split(":")[0] if args.task.startswith("lcbench:") else "own"
@@ -89,7 +114,7 @@ def main() -> None:
     for seed in args.seeds:
         tuner_seed = episode_seed(0, pool.task, seed)
         for name in args.peer or ["agent", "curve-race"]:
-            peer = PEERS[name]
+            peer = PEERS[name] if args.candidates is None else at_candidates(name, args.candidates)
             ledger, trace = watched(peer, pool, args.budget, tuner_seed, folio, prior, train)
             trained = np.asarray(ledger.trained)
             tried, full = trained > 0, trained == pool.max_epochs

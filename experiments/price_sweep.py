@@ -7,9 +7,9 @@ With a price ``p`` (regret units per whole budget) an episode costs its regret a
 times the share of the budget it spent (minus `FreezeThawEnv`'s return), and the agent stops by
 `tunegym.envs.priced_stop`: once the last ``window`` of the budget raised the incumbent's
 validation score by less than that window's price. The shipped agent runs each (task, budget,
-seed) episode of LCBench and meta-dataset v2 (256 candidates, as meta-training's evaluations)
-with and without the rule; the network never reads the price, so a stopped episode is the
-prefix of the unstopped one and the two are compared pair by pair.
+seed) episode of LCBench and meta-dataset v2 (its ``n`` candidates, the episodes of
+meta-training's evaluations) with and without the rule; the network never reads the price, so
+a stopped episode is the prefix of the unstopped one and the two are compared pair by pair.
 
 Prints, per suite, budget and price, the budget spent, the final regret and the priced cost
 with the rule and without it (spending the whole budget), and the share of episodes where the

@@ -231,6 +231,21 @@ def test_agent_picks_reads_the_peers_ledgers(
         assert regret == pytest.approx(pool.regret(pool.truth[config, epoch - 1]), abs=1e-4)
 
 
+def test_agent_picks_gives_every_peer_the_candidates_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picks = script("agent_picks", monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["agent_picks.py", "--task", "keel:letter", "--budget", "200",
+                                      "--seeds", "0", "--candidates", "6", "--peer", "agent",
+                                      "--peer", "curve-race"])  # fmt: skip
+    picks.main()
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| 0 |")]  # fmt: skip
+    # 200 epochs on 6 candidates of 50 epochs: each trains at most all six, and some to E_max
+    assert [r[1] for r in rows] == ["agent", "curve-race"]
+    assert all(int(r[3]) <= 6 and int(r[4]) >= 1 for r in rows)
+
+
 def test_agent_picks_names_an_unknown_task(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
