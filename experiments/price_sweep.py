@@ -1,7 +1,8 @@
 """What a price of cost buys: the freeze-thaw agent stopping early, on held-out tasks.
 
     python experiments/price_sweep.py --part meta-val --windows 0.1 0.2 0.3   # the window
-    python experiments/price_sweep.py                                         # meta-test
+    python experiments/price_sweep.py --rule                                  # meta-test, the rule
+    python experiments/price_sweep.py --csv L.csv --against docs/agent/price_sweep.csv  # learned
 
 With a price ``p`` (regret units per whole budget) an episode costs its regret area plus ``p``
 times the share of the budget it spent (minus `FreezeThawEnv`'s return), and the agent stops by
@@ -60,6 +61,8 @@ def main() -> None:
                         "one that learned when to stop stops by its network, not the rule")  # fmt: skip
     parser.add_argument("--against", type=Path, help="another run's --csv (the same episodes, "
                         "e.g. the rule's): also print the cost of each against it")  # fmt: skip
+    parser.add_argument("--rule", action="store_true", help="stop by the rule even where the "
+                        "agent learned when to stop (the rest of its network as it is)")  # fmt: skip
     args = parser.parse_args()
     if args.replot:
         with args.csv.open() as f:
@@ -72,6 +75,8 @@ def main() -> None:
     config = FTTrainConfig()
     tasks = load_task_set(config.suites).part(args.part)
     agent = load_ft_agent(args.agent)
+    if args.rule:
+        agent.spec.pop("stop", None)  # `FreezeThawAgent.learned_stop` off: the rule stops it
     prices = [p for p in args.prices if p > 0]
     rows = []
     for task in tasks:

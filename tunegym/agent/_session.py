@@ -43,10 +43,10 @@ __all__ = [
 
 # Named searches of `tune(space=...)` / `tunegym tune --space`.
 SEARCH_SPACES: tuple[str, ...] = ("lr-bs", "lcbench")
-LCBENCH_TUNE_CANDIDATES = 128
+LCBENCH_TUNE_CANDIDATES = 512
 """Sobol points of LCBench's space that ``space="lcbench"`` samples: as many as the candidates
-per episode the freeze-thaw agent was meta-trained with (`FreezeThawAgent.n_candidates`, the
-portfolio among them)."""
+per episode the shipped freeze-thaw agent scores on the benchmark (`FreezeThawAgent.n_candidates`,
+chosen on meta-val; the portfolio among them)."""
 DEFAULT_SPACE = "lcbench"
 """What `tune` searches unless told: LCBench's 7 hyperparameters (the v1 agent's lr-bs grid with
 ``method="agent"``)."""
