@@ -27,13 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunegym.agent._ftagent import load_ft_agent, run_ft_episode
-from tunegym.agent._teacher import run_teacher_episode
 from tunegym.bench import _agent
 from tunegym.bench._episode import Episode, portfolio
 from tunegym.bench._ledger import EpisodeTrace, Ledger
 from tunegym.bench._run import episode_seed, run_episode
-from tunegym.envs import DEFAULT_K
 from tunegym.envs._pool import CurvePool, config_prior, load_suite
 from tunegym.errors import did_you_mean
 
@@ -45,17 +42,9 @@ def at_candidates(name: str, n: int) -> Callable[[Episode], None]:
     """Peer ``name`` as the benchmark runs it, but scoring ``n`` candidates (the agents' ``n``
     is their ``agent.json``'s, the curve race's 128)."""
     if name == "curve-race":
-        return lambda episode: run_teacher_episode(
-            _agent._episode_env(episode, n, DEFAULT_K), seed=episode.seed
-        )
+        return lambda episode: _agent.curve_race(episode, n)
     folder = _agent.agent_folder(f"{_agent.__name__}:{name.replace('-', '_')}")
-
-    def run(episode: Episode) -> None:
-        model = load_ft_agent(folder)
-        env = _agent._episode_env(episode, n, model.k_choices, meta_prior=model.net.use_meta)
-        run_ft_episode(model, env, seed=episode.seed)
-
-    return run
+    return lambda episode: _agent.run_agent(episode, str(folder), n)
 
 
 def watched(

@@ -135,22 +135,23 @@ def _episode_env(
     )
 
 
-def run_agent(episode: Episode, folder: str | Path) -> None:
-    """Run the agent saved in ``folder`` on ``episode`` (until the ledger's budget ends)."""
+def run_agent(episode: Episode, folder: str | Path, n: int | None = None) -> None:
+    """Run the agent saved in ``folder`` on ``episode`` (until the ledger's budget ends), on
+    ``n`` candidates (default: its ``agent.json``'s)."""
     from tunegym.agent._ftagent import run_ft_episode
 
     model = _load(str(folder))
-    env = _episode_env(episode, model.n_candidates, model.k_choices,
+    env = _episode_env(episode, n or model.n_candidates, model.k_choices,
                        meta_prior=model.net.use_meta)  # fmt: skip
     run_ft_episode(model, env, seed=episode.seed)
 
 
-def curve_race(episode: Episode) -> None:
-    """The agent's teacher (`tunegym.agent._teacher.curve_race`) on 128 candidates."""
+def curve_race(episode: Episode, n: int = 128) -> None:
+    """The agent's teacher (`tunegym.agent._teacher.curve_race`) on ``n`` candidates."""
     from tunegym.agent._teacher import run_teacher_episode
     from tunegym.envs import DEFAULT_K
 
-    run_teacher_episode(_episode_env(episode, 128, DEFAULT_K), seed=episode.seed)
+    run_teacher_episode(_episode_env(episode, n, DEFAULT_K), seed=episode.seed)
 
 
 def _folder(name: str) -> str:

@@ -185,8 +185,7 @@ def as_stored(frame: pd.DataFrame) -> pd.DataFrame:
     """
     out = frame.copy()
     for column in out.select_dtypes("float").columns:
-        values = out[column].to_numpy()
-        out[column] = np.char.mod(_STORED, values).astype(np.float64)
+        out[column] = np.char.mod(_STORED, out[column].to_numpy()).astype(np.float64)
     out.attrs = dict(frame.attrs)
     return out
 
