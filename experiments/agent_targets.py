@@ -66,7 +66,7 @@ def ratio(part: pd.DataFrame, peer: str, other: str, what: str) -> tuple[float, 
 def per_task(part: pd.DataFrame, peers: list[str]) -> list[str]:
     """A Markdown table of each task's seed-mean final regret for ``peers`` (the first is the
     agent), in bold where a peer ends below the agent: where the gaps above come from."""
-    last = _at(part.sort_values("epochs"), 1.0)
+    last = part.sort_values("epochs").groupby(["peer", "task", "seed"]).tail(1)
     table = last[last["peer"].isin(peers)].groupby(["task", "peer"])["regret"].mean().unstack()
     lines = ["Final regret per task (seed mean; **bold**: below the agent's):", "",
              "| task | " + " | ".join(peers) + " |", "|---" * (len(peers) + 1) + "|"]  # fmt: skip
