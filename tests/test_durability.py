@@ -162,6 +162,43 @@ def test_ctrl_c_writes_an_interrupted_report_and_says_how_to_resume(tmp_path: Pa
     assert _runs(store) == [("partial", done)]
 
 
+def _iris_records(epochs: int) -> list[EpochRecord]:
+    dataset = load_dataset("sklearn:iris", seed=0)
+    return Trial(dataset, TrainConfig(3e-3, 32, epochs, seed=0), MLPSpec()).train(epochs)
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_a_ctrl_c_inside_a_store_write_waits_for_it_a_second_one_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, presses: int
+) -> None:
+    # Raised inside the transaction, the first Ctrl-C could leave SQLite's write lock held by a
+    # lost connection: the interrupted run's last log then failed as "locked" (a CI run of
+    # test_ctrl_c_writes_an_interrupted_report_and_says_how_to_resume kept 2 epochs of 3).
+    from tunegym.metastore import _curves
+
+    dataset, store = load_dataset("sklearn:iris", seed=0), str(tmp_path / "runs.sqlite")
+    config, records = TrainConfig(3e-3, 32, 3, seed=0), _iris_records(3)
+    real = _curves.store_runs
+
+    def pressed(session: Any, runs: Any) -> list[int]:
+        for _ in range(presses):
+            signal.raise_signal(signal.SIGINT)
+        return real(session, runs)
+
+    with MetaStore(store) as meta:
+        meta.log_trial(dataset, config, MLPSpec(), records[:2], finished=False)
+        monkeypatch.setattr(_curves, "store_runs", pressed)
+        with pytest.raises(KeyboardInterrupt):
+            meta.log_trial(dataset, config, MLPSpec(), records, finished=False)
+        monkeypatch.undo()
+        assert _runs(store) == [("partial", 3 if presses == 1 else 2)]
+        started = time.monotonic()
+        meta.log_trial(dataset, config, MLPSpec(), records, finished=True)  # no lock left held
+        assert time.monotonic() - started < 5.0
+    assert _runs(store) == [("ok", 3)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_resume_keeps_the_recorded_arguments(tmp_path: Path) -> None:
     report = tmp_path / "run.json"
     first = runner.invoke(app, ["train", "sklearn:iris", "--epochs", "2", "--report", str(report)])

@@ -5,15 +5,24 @@ missing, both insert it, and the second insert fails on the unique constraint on
 commits; a new attempt then finds the row. Deadlocks and serialization failures end one
 transaction of several, which another attempt also resolves. Each write of `MetaStore` is one
 unit of work without side effects outside the database, so running it again is safe.
+
+A Ctrl-C is held until the transaction ends (`whole`): one that lands inside SQLAlchemy's
+commit or its return of the connection to the pool can leave a SQLite connection holding the
+file's write lock, so that the next write (the one that keeps the interrupted run's epochs)
+waits out the busy timeout and fails as "locked".
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import signal
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Final, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -21,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from tunegym.errors import MetaStoreWriteError
 from tunegym.metastore._failures import write_error
 
-__all__ = ["ATTEMPTS", "LOGGER", "conflict_of", "retrying"]
+__all__ = ["ATTEMPTS", "LOGGER", "conflict_of", "retrying", "whole"]
 
 T = TypeVar("T")
 
@@ -58,6 +67,34 @@ def conflict_of(error: DBAPIError) -> str | None:
     if isinstance(driver_error, sqlite3.OperationalError) and "locked" in message:
         return "the database file locked by another writer"
     return None
+
+
+@contextmanager
+def whole() -> Iterator[None]:
+    """Run the block whole: a Ctrl-C (SIGINT) that comes during it is delivered when it ends.
+
+    A second Ctrl-C during the block interrupts it at once (a write stuck on a lock can be
+    given up). Outside the main thread, where Python delivers no signal, or where SIGINT's
+    handler is not Python's, the block runs as it is.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    came: list[int] = []
+
+    def hold(signum: int, _frame: FrameType | None) -> None:
+        if came:
+            raise KeyboardInterrupt
+        came.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if came:
+        signal.raise_signal(signal.SIGINT)  # to the handler that was there: usually raises
 
 
 def _reason(error: DBAPIError) -> str:

@@ -32,7 +32,7 @@ from tunegym.metastore._engine import (
     upgrade,
 )
 from tunegym.metastore._failures import open_error, read_error
-from tunegym.metastore._retry import retrying
+from tunegym.metastore._retry import retrying, whole
 from tunegym.metastore._schema import Dataset, Evaluation, MetaFeature, Run, Task
 from tunegym.metastore._values import (
     DatasetRef,
@@ -157,7 +157,8 @@ class MetaStore(CurvesMixin, ZooMixin):
         self.close()
 
     def _write(self, what: str, work: Callable[[Session], T]) -> T:
-        """``work`` in one write transaction, run again while it loses races to other writers.
+        """``work`` in one write transaction, run again while it loses races to other writers;
+        a Ctrl-C during it is raised once it has ended (`whole`).
 
         Raises:
             MetaStoreWriteError: (one line) when the database refuses the write.
@@ -167,7 +168,8 @@ class MetaStore(CurvesMixin, ZooMixin):
             with self._sessions.begin() as session:
                 return work(session)
 
-        return retrying(transaction, what, self._shown, self.timeout)
+        with whole():
+            return retrying(transaction, what, self._shown, self.timeout)
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:
