@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,17 @@ def _iris_records(epochs: int) -> list[EpochRecord]:
     return Trial(dataset, TrainConfig(3e-3, 32, epochs, seed=0), MLPSpec()).train(epochs)
 
 
+@pytest.fixture
+def python_ctrl_c() -> Iterator[None]:
+    """Python's own SIGINT handler, as in `tunegym train`, for the test (a Ray Tune run earlier
+    in the suite leaves its handler installed, and `whole` hands a held Ctrl-C to whichever
+    handler was there)."""
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, outer)
+
+
+@pytest.mark.usefixtures("python_ctrl_c")
 @pytest.mark.parametrize("presses", [1, 2])
 def test_a_ctrl_c_inside_a_store_write_waits_for_it_a_second_one_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, presses: int
