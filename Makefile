@@ -8,6 +8,8 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,openml,metafeatures,service,lcbench,peers,ray
+# The suite's worker processes (pytest-xdist): one per core of the 2-core CI machine.
+TEST_WORKERS ?= 2
 # Benchmark peers whose metadata over-asks (pyproject.toml, extra "peers"): installed without deps.
 PEERS_NO_DEPS ?= syne-tune==0.16.0 DEHB==0.1.2
 
@@ -30,10 +32,10 @@ run: setup  ## the main job: tune the default dataset (LCBench's space), then wi
 	$(VENV)/bin/tunegym tune --space lr-bs --report runs/make_run/agent_report.json --plot runs/make_run/agent_tuning.png
 
 test: setup  ## fast test suite (slow tests excluded)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-all: setup  ## every test, slow ones included
-	$(PY) -m pytest -q -m "not online"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not online"
 
 lint: setup
 	$(VENV)/bin/ruff check tunegym tests experiments
