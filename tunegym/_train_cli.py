@@ -281,7 +281,9 @@ def _resumed_trial(
 
     path = checkpoint_of(report)
     if not path.is_file():
-        console.print(f"no checkpoint at {path}: training from epoch 1", markup=False)
+        console.print(
+            f"no checkpoint at {path}: training from epoch 1", markup=False, soft_wrap=True
+        )
         return None
     try:
         trial = Trial.load(path, dataset, device=device)
@@ -393,7 +395,8 @@ def train_command(
     ds = _load(args.spec, args.target, args.seed)
     console.print(
         f"[bold]{escape(ds.name)}[/]: {len(ds.y_train)} train / {len(ds.y_val)} val / {len(ds.y_test)} test rows, "
-        f"{ds.n_features} features, {ds.n_classes} classes"
+        f"{ds.n_features} features, {ds.n_classes} classes",
+        soft_wrap=True,  # a dataset named by its path stays one piece (to copy)
     )
     meta = None if store is None else _open_store(store)
     try:
@@ -508,17 +511,19 @@ def _run(
         _write_report(report, finished)
         for leftover in (checkpoint, _partial(checkpoint), _partial(report)):
             leftover.unlink(missing_ok=True)  # the last two: of a run killed while writing
-        console.print(f"report written to {report}", markup=False)
+        console.print(f"report written to {report}", markup=False, soft_wrap=True)
     if plot is not None:
         from tunegym.plots import plot_learning_curves
 
         plot_learning_curves(records, plot, title=title)
-        console.print(f"plot written to {plot}", markup=False)
+        console.print(f"plot written to {plot}", markup=False, soft_wrap=True)
     if meta is None:
         return
     meta.log(ds, args, records, device, finished=True)
     if meta.error is None:
-        console.print(f"logged as run {meta.run_id} in {_shown(meta.url)}", markup=False)
+        console.print(
+            f"logged as run {meta.run_id} in {_shown(meta.url)}", markup=False, soft_wrap=True
+        )
         return
     kept = report
     if kept is None:

@@ -193,7 +193,7 @@ def export(
         pt, js = save_zoo_file(stem, weights, entry)
     except (ValueError, TypeError, OSError) as exc:
         raise _fail(exc) from exc
-    console.print(f"wrote {pt} and {js}", markup=False)
+    console.print(f"wrote {pt} and {js}", markup=False, soft_wrap=True)
 
 
 @app.command()
