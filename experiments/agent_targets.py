@@ -11,6 +11,9 @@ them (where a gap comes from). Each gap carries a 95 % paired hierarchical boots
 the best method's per episode; for a ratio, of the ratio of the two (family-weighted) means.
 Random search's budget multiple comes from ``docs/benchmarks/v2/random_factor.csv``
 (experiments/random_budget_factor.py). Writes ``docs/agent/targets.md`` and prints it.
+
+``--leave-out TASK`` (repeatable) reads the same tables without a task, a diagnostic of how
+much of a gap one task makes (the targets are on every task); write it elsewhere with ``--out``.
 """
 
 from __future__ import annotations
@@ -77,6 +80,12 @@ def per_task(part: pd.DataFrame, peers: list[str]) -> list[str]:
     return lines
 
 
+def meta_test(frame: pd.DataFrame, leave_out: list[str]) -> pd.DataFrame:
+    """The meta-test episodes of every tuner (not the oracle), without the tasks ``leave_out``."""
+    keep = (frame["part"] == "meta-test") & (frame["peer"] != "oracle")
+    return frame[keep & ~frame["task"].isin(leave_out)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=RESULTS, help="a folder of `tunegym bench` results")
@@ -84,7 +93,11 @@ def main() -> None:
     parser.add_argument("--peer", default="agent")
     parser.add_argument("--suite", action="append", choices=SUITES,
                         help="a suite to read (repeatable; default: both)")  # fmt: skip
+    parser.add_argument("--leave-out", action="append", default=[], metavar="TASK",
+                        help="read the tables without this task (repeatable; a diagnostic)")  # fmt: skip
     args = parser.parse_args()
+    if args.leave_out and args.out == OUT:
+        parser.error("--leave-out writes a diagnostic, not the targets: give it an --out")
     given = "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
     source = (
         "the committed results of `tunegym bench` (docs/benchmarks/v2)"
@@ -93,11 +106,17 @@ def main() -> None:
     )
     lines = ["# Issue 15's targets on meta-test (protocol v2)", "",
              f"Command: `python experiments/agent_targets.py{given}`, from {source}.", ""]  # fmt: skip
+    if args.leave_out:
+        lines += [f"**Without {', '.join(args.leave_out)}**: a diagnostic of what that task makes "
+                  "of the gaps; the targets are read on every task.", ""]  # fmt: skip
     factor_file = Path(args.results) / "random_factor.csv"
     factors = pd.read_csv(factor_file) if factor_file.is_file() else pd.DataFrame()
-    for suite in args.suite or SUITES:
-        frame = read_results(args.results, suite)
-        test = frame[(frame["part"] == "meta-test") & (frame["peer"] != "oracle")]
+    frames = {suite: read_results(args.results, suite) for suite in args.suite or SUITES}
+    unknown = set(args.leave_out).difference(*(set(f["task"]) for f in frames.values()))
+    if unknown:
+        parser.error(f"--leave-out: no task {', '.join(sorted(unknown))} in {args.results}")
+    for suite, frame in frames.items():
+        test = meta_test(frame, args.leave_out)
         summary = summarise(test, n_boot=200)
         for budget in sorted(test["budget"].unique(), reverse=True):
             part = test[test["budget"] == budget]

@@ -289,6 +289,27 @@ def test_weight_soup_averages_agents_of_one_architecture(
         soup.soup(tmp_path / "bad", [folders[0], tmp_path / "gated"])
 
 
+def test_agent_targets_leaves_out_a_task_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    targets = script("agent_targets", monkeypatch)
+    frame = pd.DataFrame(
+        [
+            {"peer": peer, "task": task, "part": part}
+            for peer in ("agent", "oracle")
+            for task in ("t1", "t2")
+            for part in ("meta-test", "meta-val")
+        ]
+    )
+    every = targets.meta_test(frame, [])
+    assert sorted(zip(every["peer"], every["task"], strict=True)) == [
+        ("agent", "t1"),
+        ("agent", "t2"),
+    ]
+    assert set(targets.meta_test(frame, ["t2"])["task"]) == {"t1"}
+    monkeypatch.setattr(sys, "argv", ["agent_targets.py", "--leave-out", "t2"])
+    with pytest.raises(SystemExit):  # a diagnostic never overwrites the targets file
+        targets.main()
+
+
 def test_agent_targets_per_task_table_reads_each_episodes_last_epoch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
