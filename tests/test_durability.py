@@ -210,6 +210,20 @@ def test_a_ctrl_c_inside_a_store_write_waits_for_it_a_second_one_does_not(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.usefixtures("python_ctrl_c")
+def test_a_ctrl_c_held_by_a_write_that_fails_still_interrupts() -> None:
+    from tunegym.metastore._retry import whole
+
+    def failing_write() -> None:
+        with whole():
+            signal.raise_signal(signal.SIGINT)
+            raise MetaStoreWriteError("the write failed")
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        failing_write()
+    assert isinstance(caught.value.__context__, MetaStoreWriteError)
+
+
 def test_resume_keeps_the_recorded_arguments(tmp_path: Path) -> None:
     report = tmp_path / "run.json"
     first = runner.invoke(app, ["train", "sklearn:iris", "--epochs", "2", "--report", str(report)])

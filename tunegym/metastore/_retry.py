@@ -93,8 +93,8 @@ def whole() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if came:
-        signal.raise_signal(signal.SIGINT)  # to the handler that was there: usually raises
+        if came:  # also after a failed block: the Ctrl-C is the user's, not to be lost
+            signal.raise_signal(signal.SIGINT)  # to the handler that was there: usually raises
 
 
 def _reason(error: DBAPIError) -> str:
