@@ -6,7 +6,10 @@ For each suite and budget: the agent's mean rank among all peers at each budget 
 10 % (the oracle left out: it is the limit, not a tuner), its final regret and regret area
 against the best other peer's (excluding the oracle and the agent's own ablations and teacher),
 and against the fixed script, its ablations and its teacher, then each task's final regret for
-them (where a gap comes from). Each gap carries a 95 % paired hierarchical bootstrap interval
+them (where a gap comes from). The oracle's final regret is read beside them as a reference: one
+E_max trial of the configuration with the best seed-mean score, whose incumbent is still chosen
+by validation on its trial's seed, so it shows what knowing the best configuration reaches under
+the protocol. Each gap carries a 95 % paired hierarchical bootstrap interval
 (tasks, then seeds, the same episodes for both methods): for a rank, of the agent's rank minus
 the best method's per episode; for a ratio, of the ratio of the two (family-weighted) means.
 Random search's budget multiple comes from ``docs/benchmarks/v2/random_factor.csv``
@@ -80,10 +83,28 @@ def per_task(part: pd.DataFrame, peers: list[str]) -> list[str]:
     return lines
 
 
-def meta_test(frame: pd.DataFrame, leave_out: list[str]) -> pd.DataFrame:
-    """The meta-test episodes of every tuner (not the oracle), without the tasks ``leave_out``."""
-    keep = (frame["part"] == "meta-test") & (frame["peer"] != "oracle")
+def meta_test(frame: pd.DataFrame, leave_out: list[str], *, oracle: bool = False) -> pd.DataFrame:
+    """The meta-test episodes of every tuner (not the oracle; with ``oracle``, the oracle's
+    alone), without the tasks ``leave_out``."""
+    keep = (frame["part"] == "meta-test") & ((frame["peer"] == "oracle") == oracle)
     return frame[keep & ~frame["task"].isin(leave_out)]
+
+
+def oracle_line(part: pd.DataFrame, limit: pd.DataFrame, best: str) -> list[str]:
+    """The oracle's final regret against the best other peer's ``best``, on the episodes of
+    ``part`` (a reference: whether the final-regret target is within the protocol's reach)."""
+    if limit.empty:
+        return []
+    r, ci = ratio(pd.concat([part, limit]), "oracle", best, "final")
+    regret = summarise(limit, n_boot=100).set_index("peer").loc["oracle", "regret@100"]
+    verdict = (
+        "within the target"
+        if r <= 0.7
+        else "above the target: knowing the best configuration does not reach it either, "
+        "as the incumbent is chosen by validation on the trial's seed"
+    )
+    return ["", f"Reference: the oracle (one E_max trial of the best configuration) ends at "
+                f"final regret {regret:.4f}, {r:.2f} {ci} times {best}'s, {verdict}."]  # fmt: skip
 
 
 def main() -> None:
@@ -117,6 +138,7 @@ def main() -> None:
         parser.error(f"--leave-out: no task {', '.join(sorted(unknown))} in {args.results}")
     for suite, frame in frames.items():
         test = meta_test(frame, args.leave_out)
+        limits = meta_test(frame, args.leave_out, oracle=True)
         summary = summarise(test, n_boot=200)
         for budget in sorted(test["budget"].unique(), reverse=True):
             part = test[test["budget"] == budget]
@@ -158,8 +180,11 @@ def main() -> None:
                     ra, ca = ratio(part, args.peer, name, "area")
                     lines.append(f"| {name} | {r['regret@100']:.4f} | {r['auc']:.4f} | "
                                  f"{'yes' if both else 'no'} | {rf:.2f} {cf}, {ra:.2f} {ca} |")  # fmt: skip
-            lines += ["", *per_task(part, [args.peer, *(n for n in OWN[1:] if n in s.index),
-                                           best_final])]  # fmt: skip
+            limit = limits[limits["budget"] == budget]
+            lines += oracle_line(part, limit, best_final)
+            shown = [args.peer, *(n for n in OWN[1:] if n in s.index), best_final]
+            lines += ["", *per_task(pd.concat([part, limit]),
+                                    shown + (["oracle"] if not limit.empty else []))]  # fmt: skip
             if not factors.empty:
                 hit = factors[(factors["suite"] == suite) & (factors["budget"] == budget)
                               & (factors["peer"] == args.peer)]  # fmt: skip

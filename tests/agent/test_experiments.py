@@ -305,6 +305,8 @@ def test_agent_targets_leaves_out_a_task_only_when_asked(monkeypatch: pytest.Mon
         ("agent", "t2"),
     ]
     assert set(targets.meta_test(frame, ["t2"])["task"]) == {"t1"}
+    alone = targets.meta_test(frame, ["t2"], oracle=True)
+    assert sorted(zip(alone["peer"], alone["task"], strict=True)) == [("oracle", "t1")]
     monkeypatch.setattr(sys, "argv", ["agent_targets.py", "--leave-out", "t2"])
     with pytest.raises(SystemExit):  # a diagnostic never overwrites the targets file
         targets.main()
@@ -326,3 +328,26 @@ def test_agent_targets_per_task_table_reads_each_episodes_last_epoch(
     assert lines[2] == "| task | agent | rival | twin |"
     assert lines[4] == "| t1 | 0.2500 | **0.1500** | 0.2500 |"  # the last epoch, seed mean
     assert lines[5] == "| t2 | 0.0000 | 0.0000 | 0.0000 |"
+
+
+def test_agent_targets_reads_the_oracle_against_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    targets = script("agent_targets", monkeypatch)
+
+    def episodes(peer: str, finals: tuple[float, float]) -> pd.DataFrame:
+        rows = [{"peer": peer, "task": task, "family": task, "part": "meta-test", "budget": 10,
+                 "seed": seed, "tuner_seed": seed, "epochs": epochs, "seconds": float(epochs),
+                 "regret": 0.5 if epochs == 1 else final, "test": 0.9, "val": 0.9, "configs": 1,
+                 "decision_seconds": 0.0}
+                for task, final in zip(("t1", "t2"), finals, strict=True)
+                for seed in (0, 1) for epochs in (1, 10)]  # fmt: skip
+        return pd.DataFrame(rows)
+
+    rival = episodes("rival", (0.02, 0.02))
+    line = targets.oracle_line(rival, episodes("oracle", (0.01, 0.0)), "rival")
+    assert line[1].startswith("Reference: the oracle (one E_max trial of the best configuration)")
+    assert "final regret 0.0050, 0.25 [" in line[1]
+    assert line[1].endswith("times rival's, within the target.")
+    line = targets.oracle_line(rival, episodes("oracle", (0.02, 0.01)), "rival")
+    assert "0.75 [" in line[1]
+    assert "above the target: knowing the best configuration does not reach it either" in line[1]
+    assert targets.oracle_line(rival, rival.iloc[:0], "rival") == []
