@@ -6,13 +6,14 @@ For each suite and budget: the agent's mean rank among all peers at each budget 
 10 % (the oracle left out: it is the limit, not a tuner), its final regret and regret area
 against the best other peer's (excluding the oracle and the agent's own ablations and teacher),
 and against the fixed script, its ablations and its teacher, then each task's final regret for
-them (where a gap comes from). The oracle's final regret is read beside them as a reference: one
-E_max trial of the configuration with the best seed-mean score, whose incumbent is still chosen
-by validation on its trial's seed, so it shows what knowing the best configuration reaches under
-the protocol. Each gap carries a 95 % paired hierarchical bootstrap interval
-(tasks, then seeds, the same episodes for both methods): for a rank, of the agent's rank minus
-the best method's per episode; for a ratio, of the ratio of the two (family-weighted) means.
-Random search's budget multiple comes from ``docs/benchmarks/v2/random_factor.csv``
+them (where a gap comes from). The oracle's final regret is read beside them as a reference:
+one E_max trial of the configuration with the best seed-mean score, whose incumbent is still
+chosen by validation on its trial's seed, so it shows what knowing the best configuration
+reaches under the protocol; and so is the oracle's mean rank, were it ranked with the tuners.
+Each gap carries a 95 % paired hierarchical bootstrap interval (tasks, then seeds, the same
+episodes for both methods): for a rank, of the agent's rank minus the best method's per
+episode; for a ratio, of the ratio of the two (family-weighted) means. Random search's budget
+multiple comes from ``docs/benchmarks/v2/random_factor.csv``
 (experiments/random_budget_factor.py). Writes ``docs/agent/targets.md`` and prints it.
 
 ``--leave-out TASK`` (repeatable) reads the same tables without a task, a diagnostic of how
@@ -90,6 +91,22 @@ def meta_test(frame: pd.DataFrame, leave_out: list[str], *, oracle: bool = False
     return frame[keep & ~frame["task"].isin(leave_out)]
 
 
+def oracle_ranks(part: pd.DataFrame, limit: pd.DataFrame, marks: dict[float, int]) -> list[str]:
+    """The oracle's mean rank at each of ``marks`` (fraction: epoch) were it ranked with the
+    methods of ``part``, and the best other method's (a reference for the rank target)."""
+    if limit.empty:
+        return []
+    ranks = rank_curves(pd.concat([part, limit]))
+    cells = []
+    for f, e in marks.items():
+        row = ranks.loc[ranks.index[ranks.index <= e].max()]
+        top = row.drop(index="oracle").idxmin()
+        best = row["oracle"] <= row[top] + 1e-9
+        cells.append(f"{f:.0%} {row['oracle']:.2f}" + ("" if best else f" ({top} {row[top]:.2f})"))
+    return ["", "Reference: ranked with these methods, the oracle's mean rank would be "
+                f"{'; '.join(cells)} (in brackets: a method ranked above it)."]  # fmt: skip
+
+
 def oracle_line(part: pd.DataFrame, limit: pd.DataFrame, best: str) -> list[str]:
     """The oracle's final regret against the best other peer's ``best``, on the episodes of
     ``part`` (a reference: whether the final-regret target is within the protocol's reach)."""
@@ -161,6 +178,8 @@ def main() -> None:
                              f"{min(row[top], row[args.peer]):.2f} ({args.peer if best else top}) | "
                              f"{'yes' if best else 'no'} | vs {top}: "
                              f"{rank_gap(part, e, args.peer, top)} |")  # fmt: skip
+            limit = limits[limits["budget"] == budget]
+            lines += oracle_ranks(part, limit, marks)
             ratio_final, ci_final = ratio(part, args.peer, best_final, "final")
             ratio_auc, ci_auc = ratio(part, args.peer, best_auc, "area")
             lines += ["", "| | agent | best other peer | ratio (target <= 0.7) [95 %] |",
@@ -180,7 +199,6 @@ def main() -> None:
                     ra, ca = ratio(part, args.peer, name, "area")
                     lines.append(f"| {name} | {r['regret@100']:.4f} | {r['auc']:.4f} | "
                                  f"{'yes' if both else 'no'} | {rf:.2f} {cf}, {ra:.2f} {ca} |")  # fmt: skip
-            limit = limits[limits["budget"] == budget]
             lines += oracle_line(part, limit, best_final)
             shown = [args.peer, *(n for n in OWN[1:] if n in s.index), best_final]
             lines += ["", *per_task(pd.concat([part, limit]),

@@ -343,6 +343,14 @@ def test_agent_targets_reads_the_oracle_against_the_target(monkeypatch: pytest.M
         return pd.DataFrame(rows)
 
     rival = episodes("rival", (0.02, 0.02))
+    ranks = targets.oracle_ranks(rival, episodes("oracle", (0.01, 0.03)), {0.1: 1, 1.0: 10})
+    assert ranks[1].endswith(
+        "would be 10% 1.50; 100% 1.50 (in brackets: a method ranked above it)."
+    )
+    ranks = targets.oracle_ranks(rival, episodes("oracle", (0.03, 0.03)), {1.0: 10})
+    assert ranks[1].endswith(
+        "would be 100% 2.00 (rival 1.00) (in brackets: a method ranked above it)."
+    )
     line = targets.oracle_line(rival, episodes("oracle", (0.01, 0.0)), "rival")
     assert line[1].startswith("Reference: the oracle (one E_max trial of the best configuration)")
     assert "final regret 0.0050, 0.25 [" in line[1]
@@ -351,3 +359,4 @@ def test_agent_targets_reads_the_oracle_against_the_target(monkeypatch: pytest.M
     assert "0.75 [" in line[1]
     assert "above the target: knowing the best configuration does not reach it either" in line[1]
     assert targets.oracle_line(rival, rival.iloc[:0], "rival") == []
+    assert targets.oracle_ranks(rival, rival.iloc[:0], {1.0: 10}) == []
