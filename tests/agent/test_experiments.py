@@ -352,11 +352,13 @@ def test_agent_targets_reads_the_oracle_against_the_target(monkeypatch: pytest.M
         "would be 100% 2.00 (rival 1.00) (in brackets: a method ranked above it)."
     )
     line = targets.oracle_line(rival, episodes("oracle", (0.01, 0.0)), "rival")
-    assert line[1].startswith("Reference: the oracle (one E_max trial of the best configuration)")
+    assert line[1].startswith(
+        "Reference: the oracle (one E_max trial of the configuration it knows is best)"
+    )
     assert "final regret 0.0050, 0.25 [" in line[1]
     assert line[1].endswith("times rival's, within the target.")
     line = targets.oracle_line(rival, episodes("oracle", (0.02, 0.01)), "rival")
     assert "0.75 [" in line[1]
-    assert "above the target: knowing the best configuration does not reach it either" in line[1]
+    assert "above the target: knowing the task's curves does not reach it either" in line[1]
     assert targets.oracle_line(rival, rival.iloc[:0], "rival") == []
     assert targets.oracle_ranks(rival, rival.iloc[:0], {1.0: 10}) == []

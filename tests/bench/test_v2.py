@@ -127,6 +127,30 @@ def test_incumbent_is_worth_its_seed_mean_not_its_lucky_seed() -> None:
     pytest.fail("no episode drew the lucky seed")
 
 
+def test_the_oracle_is_the_full_trial_with_the_lowest_expected_regret() -> None:
+    # Configs 0 and 1 end at the same seed-mean score 1.0. Config 0 shows 1.0 at epoch 1 on
+    # seed 0, where its seed-mean is 0.8, and keeps that incumbent; config 1 peaks at epoch 2
+    # on both seeds. Config 2 ends lower (0.9) and is never the oracle.
+    val = np.array([
+        [[1.0, 1.0, 1.0], [0.6, 0.9, 1.0]],
+        [[0.5, 1.0, 1.0], [0.5, 1.0, 1.0]],
+        [[0.9, 0.9, 0.9], [0.9, 0.9, 0.9]],
+    ])  # fmt: skip
+    space = Space([Float("x", 0.0, 1.0)])
+    pool = CurvePool("t", "t", "meta-test", space, ({"x": 0.1}, {"x": 0.5}, {"x": 0.9}),
+                     val, val, np.ones_like(val))  # fmt: skip
+    np.testing.assert_allclose(pool.trial_regret(), [pool.regret(0.8) / 2, 0.0, pool.regret(0.9)])
+    assert pool.oracle() == 1  # the best final score alone would take config 0
+    for seed in range(8):  # what the ledger scores for one full trial, seed by seed
+        ledger = Ledger(pool, budget=3, seed=seed)
+        ledger.train(0, 3)
+        want = pool.regret(0.8) if ledger._seed_of[0] == 0 else 0.0
+        assert ledger.trace(0.0).regret[-1] == pytest.approx(want)
+    tied = CurvePool("t", "t", "meta-test", space, ({"x": 0.1}, {"x": 0.5}, {"x": 0.9}),
+                     val[[2, 1, 1]], val[[2, 1, 1]], np.ones_like(val))  # fmt: skip
+    assert tied.oracle() == 1  # equal trials: the first
+
+
 def test_episode_seeds_differ_across_tasks_and_seeds() -> None:
     seeds = {episode_seed(0, task, s) for task in ("a", "b", "c") for s in range(10)}
     assert len(seeds) == 30

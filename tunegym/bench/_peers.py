@@ -74,5 +74,6 @@ def fixed_script(ep: Episode) -> None:
 
 
 def oracle(ep: Episode) -> None:
-    """The limit: train the configuration whose seed-mean final score is the task's best."""
+    """The limit: one full trial of the configuration whose trial has the lowest expected
+    regret (`CurvePool.oracle`)."""
     ep.ledger.train(ep.pool.oracle(), ep.max_epochs)

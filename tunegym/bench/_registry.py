@@ -142,7 +142,7 @@ PEERS: dict[str, PeerInfo] = {
             _B + "_peers:oracle",
             "tunegym",
             False,
-            "the limit: trains the task's best configuration",
+            "the limit: one full trial of the configuration with the lowest expected regret",
         ),
     )
 }
