@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from tunegym.bench import hierarchical_bootstrap, hierarchical_ratio, read_results, summarise
-from tunegym.bench._report import _at, _auc, _weights, rank_curves
+from tunegym.bench._report import _at, _auc, _weighted, _weights, rank_curves
 
 OWN = ("agent", "agent-no-ws", "agent-no-meta", "curve-race")
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -42,6 +42,11 @@ SUITES = ("lcbench", "own")
 
 def _interval(low: float, high: float) -> str:
     return f"[{low:.2f}, {high:.2f}]"
+
+
+def _row_at(ranks: pd.DataFrame, epoch: int) -> pd.Series:
+    """The mean ranks at the last checkpoint at or below ``epoch``."""
+    return ranks.loc[ranks.index[ranks.index <= epoch].max()]
 
 
 def rank_gap(part: pd.DataFrame, epoch: int, peer: str, top: str) -> str:
@@ -99,7 +104,7 @@ def oracle_ranks(part: pd.DataFrame, limit: pd.DataFrame, marks: dict[float, int
     ranks = rank_curves(pd.concat([part, limit]))
     cells = []
     for f, e in marks.items():
-        row = ranks.loc[ranks.index[ranks.index <= e].max()]
+        row = _row_at(ranks, e)
         top = row.drop(index="oracle").idxmin()
         best = row["oracle"] <= row[top] + 1e-9
         cells.append(f"{f:.0%} {row['oracle']:.2f}" + ("" if best else f" ({top} {row[top]:.2f})"))
@@ -113,7 +118,7 @@ def oracle_line(part: pd.DataFrame, limit: pd.DataFrame, best: str) -> list[str]
     if limit.empty:
         return []
     r, ci = ratio(pd.concat([part, limit]), "oracle", best, "final")
-    regret = summarise(limit, n_boot=100).set_index("peer").loc["oracle", "regret@100"]
+    regret = _weighted(_at(limit, 1.0), "regret", _weights(limit))
     verdict = (
         "within the target"
         if r <= 0.7
@@ -171,7 +176,7 @@ def main() -> None:
             lines += ["| fraction | agent's mean rank | best mean rank (peer) | agent best? | "
                       "agent minus best, per episode [95 %] |", "|---|---|---|---|---|"]  # fmt: skip
             for f, e in marks.items():
-                row = ranks.loc[ranks.index[ranks.index <= e].max()]
+                row = _row_at(ranks, e)
                 top = row.drop(index=args.peer).idxmin()
                 best = row[args.peer] <= row[top] + 1e-9
                 lines.append(f"| {f:.0%} | {row[args.peer]:.2f} | "
