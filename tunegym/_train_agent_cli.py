@@ -132,6 +132,15 @@ def train_agent_command(
             "into OUT-no-ws) at the same time, one process each; --ship ships all three.",
         ),
     ] = False,
+    with_stop: Annotated[
+        bool,
+        typer.Option(
+            "--with-stop",
+            help="--v2: the shipped agent's whole recipe in one command: clone the teacher and "
+            "train PPO (into OUT/policy) for half of --max-minutes, then learn when to stop "
+            "(into OUT) for the rest; --max-minutes is the whole run's (default 88).",
+        ),
+    ] = False,
 ) -> None:
     """Meta-train the agent (MaskablePPO) on the meta-train datasets, select it on meta-val."""
     import torch
@@ -143,8 +152,18 @@ def train_agent_command(
         raise _fail(ValueError("--learn-stop teaches a trained freeze-thaw agent when to stop: "
                                "use it with --v2 (and --init), not --transfer, --ablations, "
                                "--no-warm or --no-meta."))  # fmt: skip
+    if with_stop and (not v2 or transfer or ablations or learn_stop or no_warm or no_meta
+                      or init is not None):  # fmt: skip
+        raise _fail(ValueError("--with-stop trains the freeze-thaw agent and then its stop in "
+                               "one run: use it with --v2 alone (not --transfer, --ablations, "
+                               "--learn-stop, --no-warm, --no-meta or --init)."))  # fmt: skip
     recipe = _given(learning_rate=learning_rate, final_weight=final_weight, select_by=select_by,
                     eval_seeds=eval_seeds)  # fmt: skip
+    if with_stop:
+        recipe |= _given(timesteps=timesteps, eval_every=eval_every, bc_episodes=bc_episodes,
+                         bc_epochs=bc_epochs)  # fmt: skip
+        _train_with_stop(quick, out, seed, ship, max_minutes, recipe)
+        return
     if v2 and learn_stop:
         _learn_stop(quick, timesteps, out, seed, eval_every, ship, max_minutes, bc_episodes,
                     bc_epochs, init, recipe)  # fmt: skip
@@ -392,4 +411,60 @@ def _learn_stop(
     if ship:
         for name in ("weights.pt", "agent.json", "stop_evaluations.csv"):
             shutil.copy2(Path(config.out) / name, DEFAULT_FT_AGENT_DIR / name)
+        console.print(f"shipped to {DEFAULT_FT_AGENT_DIR}")
+
+
+def _train_with_stop(
+    quick: bool,
+    out: Path | None,
+    seed: int,
+    ship: bool,
+    max_minutes: float | None,
+    recipe: dict[str, Any],
+) -> None:
+    import time
+
+    from rich.markup import escape
+
+    from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
+    from tunegym.agent._stoptrain import train_with_stop
+
+    folder = out or Path("runs/ft-shipped-quick" if quick else "runs/ft-shipped")
+    minutes = 88.0 if max_minutes is None else max_minutes
+    start = time.perf_counter()
+    when = "in seconds" if quick else f"in {minutes:g} minutes"
+    console.print(f"the shipped agent's recipe {when}: the policy into {folder / 'policy'}, "
+                  f"then when to stop into {folder}")  # fmt: skip
+
+    def policy(steps: int, row: dict[str, float]) -> None:
+        mark = "  [green]best[/green]" if row.get("best") else ""
+        relative = f"  ({row['relative']:.3f} of the teacher's)" if "relative" in row else ""
+        console.print(f"{escape('[policy]')} {steps:>10,} steps  meta-val regret area {row['area']:.4f}"
+                      f"{relative}  final {row['final']:.4f}  "
+                      f"{time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
+
+    def stop(steps: int, row: dict[str, float]) -> None:
+        what = "the priced stopping rule" if row.get("rule") else f"{steps:>10,} steps"
+        mark = "  [green]best[/green]" if row.get("best") else ""
+        console.print(f"{escape('[stop]')} {what}  meta-val cost / spending everything {row['relative']:.3f}"
+                      f"  budget spent {row['spent']:.0%}  final {row['final']:.4f}  "
+                      f"{time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
+
+    try:
+        agent = train_with_stop(folder, minutes=minutes, quick=quick, seed=seed,
+                                policy_progress=policy, stop_progress=stop, **recipe)  # fmt: skip
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise _fail(exc) from exc
+    picked, stopped = agent.spec["selected"], agent.spec["stop"]["selected"]
+    console.print(f"selected: the policy at meta-val area {picked['val_area']:.4f}, its stop at "
+                  f"{stopped['val_relative']:.3f} of spending everything (the rule: "
+                  f"{stopped['rule_val_relative']:.3f}); {agent.spec['recipe']['seconds'] / 60:.1f} "
+                  f"min in all; agent in {folder}")  # fmt: skip
+    if ship:
+        DEFAULT_FT_AGENT_DIR.mkdir(parents=True, exist_ok=True)
+        for name in ("weights.pt", "agent.json", "stop_evaluations.csv"):
+            shutil.copy2(folder / name, DEFAULT_FT_AGENT_DIR / name)
+        shutil.copy2(
+            folder / "policy" / "evaluations.csv", DEFAULT_FT_AGENT_DIR / "evaluations.csv"
+        )
         console.print(f"shipped to {DEFAULT_FT_AGENT_DIR}")

@@ -242,3 +242,24 @@ def test_relative_area_weighs_every_setting_alike() -> None:
         pytest.approx(1.0)
     )  # half on one, twice on the other: the plain mean area would call it far better
     assert relative_area({"area lcbench 200": 0.1, "area own 200": 0.005}, teacher) < 1
+
+
+def test_cloning_runs_on_its_own_threads_and_gives_them_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tunegym.agent._fttrain as _fttrain
+
+    fit = _fttrain._fit
+    threads: list[int] = []
+
+    def counted(*args: object) -> None:
+        threads.append(torch.get_num_threads())
+        fit(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_fttrain, "_fit", counted)
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    config = FTTrainConfig.quick(out=str(tmp_path / "agent"), budgets=(30,), n=12, bc_threads=2)
+    train_ft_agent(config, tasks=tasks)
+    assert threads == [2] and torch.get_num_threads() == 1  # PPO's one thread again
+    with pytest.raises(ValueError, match="bc_threads must be an int >= 1, got 0"):
+        FTTrainConfig(bc_threads=0)

@@ -9,12 +9,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import tunegym.agent._stoptrain as _stoptrain
 from tests.agent.test_freeze_thaw_agent import toy_suite
 from tests.bench._toy import EPOCHS, SPACE, make_pool
 from tunegym.agent._candidates import STOP_INPUTS, CandidateNet, upgrade_state_dict
 from tunegym.agent._ftagent import TaskSet, load_ft_agent, run_ft_episode, task_env
 from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
-from tunegym.agent._stoptrain import train_stop
+from tunegym.agent._stoptrain import SHIPPED_RECIPE, train_stop, train_with_stop
 from tunegym.cli import app
 from tunegym.envs import (
     GLOBAL_FIELDS,
@@ -138,3 +139,62 @@ def test_learn_stop_is_a_v2_option() -> None:
     assert result.exit_code != 0 and "--v2" in result.output
     result = CliRunner().invoke(app, ["train-agent", "--v2", "--learn-stop", "--no-meta"])
     assert result.exit_code != 0 and "--no-meta" in result.output
+
+
+def test_one_run_trains_the_policy_then_when_it_stops(tmp_path: Path) -> None:
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    out = tmp_path / "shipped"
+    agent = train_with_stop(out, quick=True, tasks=tasks, budgets=(30,), n=12)
+    policy = load_ft_agent(out / "policy")
+    assert not policy.learned_stop and "behaviour_cloning" in policy.spec  # cloned, then PPO
+    loaded = load_ft_agent(out)
+    assert loaded.learned_stop and loaded.spec["recipe"] == agent.spec["recipe"]
+    assert loaded.spec["stop"]["init"] == str(out / "policy")
+    assert loaded.spec["recipe"]["stages"] == {"policy": str(out / "policy"), "stop": str(out)}
+    assert loaded.spec["recipe"]["seconds"] > 0
+    for name, value in loaded.net.state_dict().items():  # the stop stage trains its gate alone
+        if not name.startswith("stop."):
+            torch.testing.assert_close(value, policy.net.state_dict()[name], msg=name)
+    assert (out / "stop_evaluations.csv").is_file() and (
+        out / "policy" / "evaluations.csv"
+    ).is_file()
+
+
+def test_one_run_splits_its_minutes_and_says_when_too_few_are_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[FTTrainConfig] = []
+
+    def policy_stage(config: FTTrainConfig, **_: object) -> None:
+        seen.append(config)
+
+    monkeypatch.setattr(_stoptrain, "train_ft_agent", policy_stage)
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    with pytest.raises(ValueError, match=r"leaving .* to learn when to stop.*--learn-stop --init"):
+        train_with_stop(tmp_path / "a", minutes=3.5, tasks=tasks)
+    first = seen[0]
+    assert first.max_minutes == pytest.approx(1.75) and first.out == str(tmp_path / "a" / "policy")
+    assert {k: getattr(first, k) for k in SHIPPED_RECIPE} == SHIPPED_RECIPE
+
+    def stop_stage(config: FTTrainConfig, **_: object) -> None:
+        seen.append(config)
+        raise RuntimeError("stop stage reached")
+
+    monkeypatch.setattr(_stoptrain, "train_stop", stop_stage)
+    with pytest.raises(RuntimeError, match="stop stage reached"):
+        train_with_stop(tmp_path / "b", minutes=60, policy_share=0.25, tasks=tasks, seed=3)
+    policy, stop = seen[1:]
+    assert policy.max_minutes == pytest.approx(15) and policy.seed == 3
+    assert stop.init == str(tmp_path / "b" / "policy") and stop.seed == 3 and stop.prices
+    assert 56 < stop.max_minutes <= 60 - _stoptrain.STOP_MARGIN_MINUTES  # what the first left
+    for share in (0, 1, 1.5):
+        with pytest.raises(ValueError, match="policy_share must lie in"):
+            train_with_stop(tmp_path / "c", policy_share=share, tasks=tasks)
+
+
+def test_with_stop_is_a_v2_option_alone() -> None:
+    runner = CliRunner()
+    for flags in (["--with-stop"], ["--v2", "--with-stop", "--ablations"],
+                  ["--v2", "--with-stop", "--learn-stop"], ["--v2", "--with-stop", "--no-warm"]):  # fmt: skip
+        result = runner.invoke(app, ["train-agent", *flags, "--quick"])
+        assert result.exit_code != 0 and "use it with --v2 alone" in result.output, flags

@@ -130,6 +130,9 @@ class FTTrainConfig:
             clones before PPO (0: PPO from scratch).
         bc_epochs: passes over them; the value head learns their returns at the same time.
         bc_learning_rate: Adam's step size while cloning.
+        bc_threads: torch threads while cloning. Its passes are batches of ``batch_size``
+            whole episodes' states, where a second thread pays (0.49 s a batch against 0.84 s
+            on 2 cores), unlike PPO's small steps; 1 where several runs share the cores.
         eval_every: steps between meta-val evaluations.
         eval_seeds: episodes per meta-val task and budget.
         lcbench_configs: configurations per LCBench pool.
@@ -175,13 +178,23 @@ class FTTrainConfig:
     bc_episodes: int = 200
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
+    bc_threads: int = 1
     lcbench_configs: int = 2000
     max_minutes: float = 80.0
     prices: tuple[float, float] | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        ints = ("timesteps", "n", "n_envs", "n_steps", "batch_size", "eval_every", "eval_seeds")
+        ints = (
+            "timesteps",
+            "n",
+            "n_envs",
+            "n_steps",
+            "batch_size",
+            "eval_every",
+            "eval_seeds",
+            "bc_threads",
+        )
         for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -542,7 +555,26 @@ def clone_teacher(
     policy.set_training_mode(True)
     for group in policy.optimizer.param_groups:  # supervised: a larger step than PPO's
         group["lr"] = config.bc_learning_rate
-    losses = []
+    losses: list[float] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.bc_threads)
+    try:
+        _fit(policy, (obs_t, mask_t, act_t, ret_t), config, rng, losses)
+    finally:
+        torch.set_num_threads(threads)
+    return {"samples": float(len(act_t)), "loss": float(np.mean(losses[-20:]))}
+
+
+def _fit(
+    policy: CandidatePolicy,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    config: FTTrainConfig,
+    rng: np.random.Generator,
+    losses: list[float],
+) -> None:
+    """``config.bc_epochs`` passes of cloning over ``data`` (observations, masks, actions,
+    returns-to-go); each batch's loss is appended to ``losses``."""
+    obs_t, mask_t, act_t, ret_t = data
     for _ in range(config.bc_epochs):
         order = rng.permutation(len(act_t))
         for start in range(0, len(order), config.batch_size):
@@ -556,7 +588,6 @@ def clone_teacher(
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
             policy.optimizer.step()
             losses.append(float(loss.detach()))
-    return {"samples": float(len(act_t)), "loss": float(np.mean(losses[-20:]))}
 
 
 def _policy(model: Any) -> CandidatePolicy:

@@ -55,6 +55,7 @@ from tunegym.agent._fttrain import (
     _shown,
     load_task_set,
     meta_train_rollouts,
+    train_ft_agent,
 )
 from tunegym.envs import STOP_WINDOW, FreezeThawEnv, priced_stop
 
@@ -309,3 +310,83 @@ def train_stop(
         writer.writeheader()
         writer.writerows({k: row.get(k, "") for k in fields} for row in selection.rows)
     return agent, selection.rows
+
+
+SHIPPED_RECIPE: dict[str, Any] = {
+    "bc_episodes": 300, "bc_epochs": 30, "bc_threads": 2, "eval_every": 20_000,
+}  # fmt: skip
+"""What the shipped agent's policy was trained with beyond `FTTrainConfig`'s defaults (the
+teacher's 300 episodes cloned in 30 passes, PPO evaluated every 20,000 steps), and cloning on
+two threads, which the one-command run (`train_with_stop`) has the cores for."""
+
+STOP_MARGIN_MINUTES = 3.0
+"""What `train_with_stop` keeps back from the second stage's minutes: the evaluation after its
+last PPO step and the save."""
+
+
+def train_with_stop(
+    out: str | Path,
+    *,
+    minutes: float = 88.0,
+    policy_share: float = 0.5,
+    quick: bool = False,
+    tasks: TaskSet | None = None,
+    policy_progress: Callable[[int, dict[str, float]], None] | None = None,
+    stop_progress: Callable[[int, dict[str, float]], None] | None = None,
+    **changes: Any,
+) -> FreezeThawAgent:
+    """The shipped agent's whole recipe as one run, within ``minutes`` of wall time.
+
+    1. The policy (`tunegym.agent._fttrain.train_ft_agent`): the teacher cloned, then
+       MaskablePPO, selected on meta-val, into ``out/policy``, for ``policy_share`` of the
+       minutes (the cloning included).
+    2. When to stop (`train_stop` from ``out/policy``) into ``out``, for the minutes left less
+       `STOP_MARGIN_MINUTES`.
+
+    The agent saved in ``out`` records the run in ``agent.json``'s ``recipe``.
+
+    Args:
+        out: the folder of the agent (its policy stage in ``out/policy``).
+        minutes: the whole run's wall time (without ``quick``).
+        policy_share: the share of ``minutes`` the policy stage may take.
+        quick: the same run in seconds (`FTTrainConfig.quick`'s and ``stop(quick=True)``'s
+            recipes), to check the pipeline.
+        tasks: the meta-train and meta-val tasks (default: LCBench's and meta-dataset v2's).
+        policy_progress, stop_progress: called with each stage's evaluations.
+        **changes: `FTTrainConfig` fields of the policy stage (``seed`` of both).
+
+    Raises:
+        ValueError: a share outside (0, 1), or too few minutes left for the second stage.
+    """
+    if not 0 < policy_share < 1:
+        raise ValueError(f"policy_share must lie in (0, 1), got {policy_share!r}.")
+    start = time.perf_counter()
+    out = Path(out)
+    seed = int(changes.get("seed", 0))
+    if quick:
+        first = FTTrainConfig.quick(out=str(out / "policy"), **changes)
+    else:
+        first = FTTrainConfig(out=str(out / "policy"),
+                              **{**SHIPPED_RECIPE, "max_minutes": minutes * policy_share, **changes})  # fmt: skip
+    tasks = tasks or load_task_set(first.suites, lcbench_configs=first.lcbench_configs)
+    train_ft_agent(first, tasks=tasks, progress=policy_progress)
+    left = minutes - (time.perf_counter() - start) / 60 - STOP_MARGIN_MINUTES
+    if not quick and left < 1:
+        raise ValueError(
+            f"The policy stage took {(time.perf_counter() - start) / 60:.1f} of {minutes:g} "
+            f"minutes, leaving {max(left, 0):.1f} to learn when to stop; give more minutes or a "
+            "smaller policy_share. Its agent is in "
+            f"{first.out}: `tunegym train-agent --v2 --learn-stop --init {first.out}` goes on."
+        )
+    stop_changes: dict[str, Any] = {"seed": seed, "init": first.out, "suites": first.suites}
+    if not quick:
+        stop_changes["max_minutes"] = left
+    second = FTTrainConfig.stop(out=str(out), quick=quick, **stop_changes)
+    agent, _ = train_stop(second, tasks=tasks, progress=stop_progress)
+    agent.spec["recipe"] = {
+        "stages": {"policy": first.out, "stop": second.out}, "minutes": minutes,
+        "policy_share": policy_share, "quick": quick,
+        "seconds": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+    agent.save(out)
+    return agent
