@@ -292,6 +292,33 @@ def _init_folder(init: Path) -> str:
     return str(init)
 
 
+def _policy_lines(tag: str, start: float) -> Callable[[int, dict[str, float]], None]:
+    """Prints a policy's meta-val evaluations, each on a line led by ``tag`` (rich markup)."""
+    import time
+
+    def show(steps: int, row: dict[str, float]) -> None:
+        mark = "  [green]best[/green]" if row.get("best") else ""
+        relative = f"  ({row['relative']:.3f} of the teacher's)" if "relative" in row else ""
+        console.print(f"{tag}{steps:>10,} steps  meta-val regret area {row['area']:.4f}{relative}  "
+                      f"final {row['final']:.4f}  {time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
+
+    return show
+
+
+def _stop_lines(tag: str, start: float) -> Callable[[int, dict[str, float]], None]:
+    """Prints a stop gate's meta-val evaluations (the rule's first), each led by ``tag``."""
+    import time
+
+    def show(steps: int, row: dict[str, float]) -> None:
+        what = "the priced stopping rule" if row.get("rule") else f"{steps:>10,} steps"
+        mark = "  [green]best[/green]" if row.get("best") else ""
+        console.print(f"{tag}{what}  meta-val cost / spending everything {row['relative']:.3f}  "
+                      f"budget spent {row['spent']:.0%}  final {row['final']:.4f}  "
+                      f"{time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
+
+    return show
+
+
 def _train_freeze_thaw(
     quick: bool,
     timesteps: int | None,
@@ -341,14 +368,8 @@ def _train_freeze_thaw(
     console.print(f"{tag}freeze-thaw agent: {first}, then up to {config.timesteps:,} PPO "
                   f"steps or {config.max_minutes:g} min, into {config.out}")  # fmt: skip
 
-    def show(steps: int, row: dict[str, float]) -> None:
-        mark = "  [green]best[/green]" if row.get("best") else ""
-        relative = f"  ({row['relative']:.3f} of the teacher's)" if "relative" in row else ""
-        console.print(f"{tag}{steps:>10,} steps  meta-val regret area {row['area']:.4f}{relative}  "
-                      f"final {row['final']:.4f}  {time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
-
     try:
-        agent, _ = train_ft_agent(config, progress=show)
+        agent, _ = train_ft_agent(config, progress=_policy_lines(tag, start))
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(exc) from exc
     console.print(f"{tag}selected: {agent.spec['selected']} ({agent.spec['train_seconds']} s)")
@@ -394,15 +415,8 @@ def _learn_stop(
                   f"up to {config.timesteps:,} PPO steps or {config.max_minutes:g} min, into "
                   f"{config.out}")  # fmt: skip
 
-    def show(steps: int, row: dict[str, float]) -> None:
-        what = "the priced stopping rule" if row.get("rule") else f"{steps:>10,} steps"
-        mark = "  [green]best[/green]" if row.get("best") else ""
-        console.print(f"{what}  meta-val cost / spending everything {row['relative']:.3f}  "
-                      f"budget spent {row['spent']:.0%}  final {row['final']:.4f}  "
-                      f"{time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
-
     try:
-        agent, _ = train_stop(config, progress=show)
+        agent, _ = train_stop(config, progress=_stop_lines("", start))
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(exc) from exc
     selected = agent.spec["stop"]["selected"]
@@ -436,23 +450,10 @@ def _train_with_stop(
     console.print(f"the shipped agent's recipe {when}: the policy into {folder / 'policy'}, "
                   f"then when to stop into {folder}")  # fmt: skip
 
-    def policy(steps: int, row: dict[str, float]) -> None:
-        mark = "  [green]best[/green]" if row.get("best") else ""
-        relative = f"  ({row['relative']:.3f} of the teacher's)" if "relative" in row else ""
-        console.print(f"{escape('[policy]')} {steps:>10,} steps  meta-val regret area {row['area']:.4f}"
-                      f"{relative}  final {row['final']:.4f}  "
-                      f"{time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
-
-    def stop(steps: int, row: dict[str, float]) -> None:
-        what = "the priced stopping rule" if row.get("rule") else f"{steps:>10,} steps"
-        mark = "  [green]best[/green]" if row.get("best") else ""
-        console.print(f"{escape('[stop]')} {what}  meta-val cost / spending everything {row['relative']:.3f}"
-                      f"  budget spent {row['spent']:.0%}  final {row['final']:.4f}  "
-                      f"{time.perf_counter() - start:6.0f} s{mark}")  # fmt: skip
-
     try:
         agent = train_with_stop(folder, minutes=minutes, quick=quick, seed=seed,
-                                policy_progress=policy, stop_progress=stop, **recipe)  # fmt: skip
+                                policy_progress=_policy_lines(escape("[policy] "), start),
+                                stop_progress=_stop_lines(escape("[stop] "), start), **recipe)  # fmt: skip
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise _fail(exc) from exc
     picked, stopped = agent.spec["selected"], agent.spec["stop"]["selected"]
