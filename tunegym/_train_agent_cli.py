@@ -136,7 +136,7 @@ def train_agent_command(
         bool,
         typer.Option(
             "--with-stop",
-            help="--v2: the shipped agent's whole recipe in one command: clone the teacher and "
+            help="--v2: the agent's whole recipe in one command: clone the teacher and "
             "train PPO (into OUT/policy) for half of --max-minutes, then learn when to stop "
             "(into OUT) for the rest; --max-minutes is the whole run's (default 88).",
         ),
@@ -443,11 +443,11 @@ def _train_with_stop(
     from tunegym.agent._ftagent import DEFAULT_FT_AGENT_DIR
     from tunegym.agent._stoptrain import train_with_stop
 
-    folder = out or Path("runs/ft-shipped-quick" if quick else "runs/ft-shipped")
+    folder = out or Path("runs/ft-with-stop-quick" if quick else "runs/ft-with-stop")
     minutes = 88.0 if max_minutes is None else max_minutes
     start = time.perf_counter()
     when = "in seconds" if quick else f"in {minutes:g} minutes"
-    console.print(f"the shipped agent's recipe {when}: the policy into {folder / 'policy'}, "
+    console.print(f"the freeze-thaw agent's whole recipe {when}: the policy into {folder / 'policy'}, "
                   f"then when to stop into {folder}")  # fmt: skip
 
     try:

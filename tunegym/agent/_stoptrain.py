@@ -315,9 +315,10 @@ def train_stop(
 SHIPPED_RECIPE: dict[str, Any] = {
     "bc_episodes": 300, "bc_epochs": 30, "bc_threads": 2, "eval_every": 20_000,
 }  # fmt: skip
-"""What the shipped agent's policy was trained with beyond `FTTrainConfig`'s defaults (the
-teacher's 300 episodes cloned in 30 passes, PPO evaluated every 20,000 steps), and cloning on
-two threads, which the one-command run (`train_with_stop`) has the cores for."""
+"""The policy stage's recipe beyond `FTTrainConfig`'s defaults: the shipped agent's cloning (the
+teacher's 300 episodes, 30 passes) on two threads, which a run alone has the cores for, and PPO
+evaluated every 20,000 steps (the shipped agent's runs: 40,000), so that selection weighs more
+policies in a shorter PPO."""
 
 STOP_MARGIN_MINUTES = 3.0
 """What `train_with_stop` keeps back from the second stage's minutes: the evaluation after its
@@ -335,7 +336,8 @@ def train_with_stop(
     stop_progress: Callable[[int, dict[str, float]], None] | None = None,
     **changes: Any,
 ) -> FreezeThawAgent:
-    """The shipped agent's whole recipe as one run, within ``minutes`` of wall time.
+    """The freeze-thaw agent's whole recipe, its stop gate too, as one run within ``minutes`` of
+    wall time (`tunegym train-agent --v2 --with-stop`).
 
     1. The policy (`tunegym.agent._fttrain.train_ft_agent`): the teacher cloned, then
        MaskablePPO, selected on meta-val, into ``out/policy``, for ``policy_share`` of the
