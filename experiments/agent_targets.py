@@ -9,7 +9,8 @@ and against the fixed script, its ablations and its teacher, then each task's fi
 them (where a gap comes from). The oracle's final regret is read beside them as a reference:
 one E_max trial of the configuration whose trial has the lowest expected regret (it knows the
 task's curves, not the seed its trial draws), whose incumbent is still chosen by validation
-on that seed, so it shows what knowing the task reaches under the protocol; and so is the oracle's mean rank, were it ranked with the tuners.
+on that seed, so it shows what knowing the task reaches under the protocol; and so is the
+oracle's mean rank, were it ranked with the tuners.
 Each gap carries a 95 % paired hierarchical bootstrap interval (tasks, then seeds, the same
 episodes for both methods): for a rank, of the agent's rank minus the best method's per
 episode; for a ratio, of the ratio of the two (family-weighted) means. Random search's budget
@@ -47,6 +48,12 @@ def _interval(low: float, high: float) -> str:
 def _row_at(ranks: pd.DataFrame, epoch: int) -> pd.Series:
     """The mean ranks at the last checkpoint at or below ``epoch``."""
     return ranks.loc[ranks.index[ranks.index <= epoch].max()]
+
+
+def _leader(row: pd.Series, who: str) -> tuple[str, bool]:
+    """The best-ranked method of ``row`` but ``who``, and whether ``who`` ranks at least as well."""
+    top = str(row.drop(index=who).idxmin())
+    return top, bool(row[who] <= row[top] + 1e-9)
 
 
 def rank_gap(part: pd.DataFrame, epoch: int, peer: str, top: str) -> str:
@@ -105,8 +112,7 @@ def oracle_ranks(part: pd.DataFrame, limit: pd.DataFrame, marks: dict[float, int
     cells = []
     for f, e in marks.items():
         row = _row_at(ranks, e)
-        top = row.drop(index="oracle").idxmin()
-        best = row["oracle"] <= row[top] + 1e-9
+        top, best = _leader(row, "oracle")
         cells.append(f"{f:.0%} {row['oracle']:.2f}" + ("" if best else f" ({top} {row[top]:.2f})"))
     return ["", "Reference: ranked with these methods, the oracle's mean rank would be "
                 f"{'; '.join(cells)} (in brackets: a method ranked above it)."]  # fmt: skip
@@ -177,8 +183,7 @@ def main() -> None:
                       "agent minus best, per episode [95 %] |", "|---|---|---|---|---|"]  # fmt: skip
             for f, e in marks.items():
                 row = _row_at(ranks, e)
-                top = row.drop(index=args.peer).idxmin()
-                best = row[args.peer] <= row[top] + 1e-9
+                top, best = _leader(row, args.peer)
                 lines.append(f"| {f:.0%} | {row[args.peer]:.2f} | "
                              f"{min(row[top], row[args.peer]):.2f} ({args.peer if best else top}) | "
                              f"{'yes' if best else 'no'} | vs {top}: "

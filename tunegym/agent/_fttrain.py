@@ -50,6 +50,7 @@ from tunegym.envs import (
     FreezeThawEnv,
     finetune_kinds,
 )
+from tunegym.training._threads import torch_threads
 
 __all__ = [
     "SELECT_BY",
@@ -556,12 +557,8 @@ def clone_teacher(
     for group in policy.optimizer.param_groups:  # supervised: a larger step than PPO's
         group["lr"] = config.bc_learning_rate
     losses: list[float] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.bc_threads)
-    try:
+    with torch_threads(config.bc_threads):
         _fit(policy, (obs_t, mask_t, act_t, ret_t), config, rng, losses)
-    finally:
-        torch.set_num_threads(threads)
     return {"samples": float(len(act_t)), "loss": float(np.mean(losses[-20:]))}
 
 

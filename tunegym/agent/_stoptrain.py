@@ -364,7 +364,6 @@ def train_with_stop(
         raise ValueError(f"policy_share must lie in (0, 1), got {policy_share!r}.")
     start = time.perf_counter()
     out = Path(out)
-    seed = int(changes.get("seed", 0))
     if quick:
         first = FTTrainConfig.quick(out=str(out / "policy"), **changes)
     else:
@@ -380,7 +379,7 @@ def train_with_stop(
             "smaller policy_share. Its agent is in "
             f"{first.out}: `tunegym train-agent --v2 --learn-stop --init {first.out}` goes on."
         )
-    stop_changes: dict[str, Any] = {"seed": seed, "init": first.out, "suites": first.suites}
+    stop_changes: dict[str, Any] = {"seed": first.seed, "init": first.out, "suites": first.suites}
     if not quick:
         stop_changes["max_minutes"] = left
     second = FTTrainConfig.stop(out=str(out), quick=quick, **stop_changes)

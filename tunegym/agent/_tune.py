@@ -16,13 +16,10 @@ instead of training them again.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import torch
 
 from tunegym.agent._agent import Agent
 from tunegym.agent._live import TrialCache
@@ -43,6 +40,7 @@ from tunegym.baselines import WARM_STARTED
 from tunegym.data import TabularDataset
 from tunegym.envs import SearchSpace
 from tunegym.training import MLPSpec
+from tunegym.training._threads import torch_threads
 
 if TYPE_CHECKING:
     from tunegym.agent._ftagent import FreezeThawAgent
@@ -275,18 +273,3 @@ def _check_threads(threads: object) -> None:
             f"threads must be an int >= 1 (1 is fastest for small MLPs) or None to leave "
             f"torch's setting alone, got {threads!r}."
         )
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` inside the block and the caller's setting
-    back after it, also on an exception (``None``: torch's setting is left alone)."""
-    if threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

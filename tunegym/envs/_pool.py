@@ -153,8 +153,7 @@ class CurvePool:
         peaks early on one seed is worth less.
         """
         final = self.truth[:, -1]
-        order = np.lexsort((np.arange(self.n), -final, self.trial_regret()))
-        return int(order[0])
+        return int(np.lexsort((-final, self.trial_regret()))[0])  # a stable sort: then the first
 
 
 # --- LCBench -------------------------------------------------------------------------------
