@@ -2,11 +2,13 @@
 
     python experiments/teacher_grid.py                      # the grid the defaults came from
     python experiments/teacher_grid.py --grid 3x8 3x4 --seeds 5
+    python experiments/teacher_grid.py --grid 3x8 3x8:early   # the first probe (``first``)
 
 Runs `curve_race` with each setting on the meta-val tasks of LCBench and meta-dataset v2
 (budgets 200 and 1000, ``--seeds`` episodes each, 256 candidates: the episodes meta-training's
 selection runs) and prints each setting's regret area and final regret per suite and budget,
 and the geometric mean over those four settings of its area relative to no probing (``0x0``).
+A setting ``PROBESxK:FIRST`` also sets how the first probe is picked (`curve_race`'s ``first``).
 Meta-test is never read.
 """
 
@@ -22,7 +24,9 @@ GRID = ("0x0", "2x8", "3x2", "3x4", "3x8", "4x4", "5x4")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", nargs="+", default=list(GRID), help="PROBESxK settings")
+    parser.add_argument(
+        "--grid", nargs="+", default=list(GRID), help="PROBESxK or PROBESxK:FIRST settings"
+    )
     parser.add_argument("--seeds", type=int, default=10, help="episodes per task and budget")
     args = parser.parse_args()
     config = FTTrainConfig()
@@ -34,8 +38,13 @@ def main() -> None:
         for budget in config.budgets_of(suite):
             of_suite = [t for t in val if t.suite == suite]
             for g in grid:
-                probes, probe_k = (int(v) for v in g.split("x"))
-                teacher = {"probes": probes, "probe_k": max(probe_k, 1)}
+                size, _, first = g.partition(":")
+                probes, probe_k = (int(v) for v in size.split("x"))
+                teacher = {
+                    "probes": probes,
+                    "probe_k": max(probe_k, 1),
+                    "first": first or "portfolio",
+                }
                 s = evaluate_tasks(shape, of_suite, [budget], args.seeds, teacher=teacher)
                 scores[g] |= {
                     f"area {suite} {budget}": s["area"],

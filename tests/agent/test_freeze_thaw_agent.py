@@ -263,3 +263,24 @@ def test_cloning_runs_on_its_own_threads_and_gives_them_back(
     assert threads == [2] and torch.get_num_threads() == 1  # PPO's one thread again
     with pytest.raises(ValueError, match="bc_threads must be an int >= 1, got 0"):
         FTTrainConfig(bc_threads=0)
+
+
+def test_the_teacher_can_first_probe_the_pick_similar_tasks_show_ahead_early() -> None:
+    task = TaskSet(toy_suite(), portfolio_size=3).part("meta-test")[0]
+    env = task_env(task, 60, np.random.default_rng(0), n=16)
+    obs, _ = env.reset(seed=0)
+    prior = env.prior_model
+    assert prior is not None
+    ks = len(env.k_choices)
+
+    def first(**kwargs: str) -> int:
+        return curve_race(env, obs, probes=3, probe_k=4, **kwargs) // ks
+
+    for ahead in (1, 0):  # the pick that the meta-train tasks show ahead at epoch 4
+        prior.curves[:, ahead, 3] = prior.curves.max() + 1.0
+        assert first(first="early") == ahead
+        assert first() == first(first="portfolio") == 0  # the default: the first pick
+    with pytest.raises(ValueError, match="first must be one of"):
+        first(first="best")
+    with pytest.raises(ValueError, match="teacher_first must be one of"):
+        FTTrainConfig(teacher_first="best")

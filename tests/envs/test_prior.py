@@ -138,3 +138,19 @@ def test_meta_features_set_the_tasks_starting_weights() -> None:
     assert prior.weights[0] > plain.weights[0] and seen[3] > unweighted[3]
     with pytest.raises(ValueError, match="log_weights must hold 2 finite values"):
         RankWeightedPrior(plain.curves, plain.finals, log_weights=[0.0])
+
+
+def test_at_epoch_is_the_weighted_tasks_scaled_score_at_that_epoch() -> None:
+    plain = _two_tasks()
+    prior = RankWeightedPrior(plain.curves, plain.finals, beta=1.0, log_weights=[0.0, -np.log(3)])
+    up = np.array([0.0, 1 / 3, 2 / 3, 1.0])  # the first task's curves, scaled at any epoch
+    np.testing.assert_allclose(prior.at_epoch(1), 0.75 * up + 0.25 * up[::-1], rtol=1e-6)
+    np.testing.assert_allclose(prior.at_epoch(10_000), prior.at_epoch(E), rtol=1e-6)  # clipped
+    # a candidate ahead early and behind at the end on the weighted task
+    curves = plain.curves.copy()
+    curves[0, 0, 0] = 2.0
+    early = RankWeightedPrior(curves, plain.finals, log_weights=[0.0, -np.log(3)])
+    assert np.argmax(early.at_epoch(1)) == 0 and np.argmax(early.at_epoch(E)) == 3
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="epoch must be an int >= 1"):
+            prior.at_epoch(bad)  # type: ignore[arg-type]

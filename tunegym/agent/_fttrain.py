@@ -42,7 +42,7 @@ from tunegym.agent._ftagent import (
     run_ft_episode,
     task_env,
 )
-from tunegym.agent._teacher import curve_race, run_teacher_episode
+from tunegym.agent._teacher import FIRST, curve_race, run_teacher_episode
 from tunegym.envs import (
     DEFAULT_K,
     META_GAMMA,
@@ -134,6 +134,9 @@ class FTTrainConfig:
         bc_threads: torch threads while cloning. Its passes are batches of ``batch_size``
             whole episodes' states, where a second thread pays (0.49 s a batch against 0.84 s
             on 2 cores), unlike PPO's small steps; 1 where several runs share the cores.
+        teacher_first: how the cloned teacher picks its first probe (`curve_race`'s ``first``):
+            ``early`` (the recipe's since stop 42) or ``portfolio`` (the teacher the shipped
+            agent was cloned from, and the benchmark's curve race).
         eval_every: steps between meta-val evaluations.
         eval_seeds: episodes per meta-val task and budget.
         lcbench_configs: configurations per LCBench pool.
@@ -180,6 +183,7 @@ class FTTrainConfig:
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_threads: int = 1
+    teacher_first: str = "early"
     lcbench_configs: int = 2000
     max_minutes: float = 80.0
     prices: tuple[float, float] | None = None
@@ -225,6 +229,8 @@ class FTTrainConfig:
             raise ValueError(
                 f"prices must be (low, high) with 0 < low <= high, got {self.prices!r}."
             )
+        if self.teacher_first not in FIRST:
+            raise ValueError(f"teacher_first must be one of {FIRST}, got {self.teacher_first!r}.")
         if self.select_by not in SELECT_BY:
             raise ValueError(f"select_by must be one of {SELECT_BY}, got {self.select_by!r}.")
         if not self.select_parts or not set(self.select_parts) <= {"meta-train", "meta-val"}:
@@ -551,7 +557,7 @@ def clone_teacher(
     """
     rng = np.random.default_rng(config.seed + 7)
     obs_t, mask_t, act_t, ret_t = meta_train_rollouts(
-        tasks, config, rng, lambda env, obs, mask: curve_race(env, obs)
+        tasks, config, rng, lambda env, obs, mask: curve_race(env, obs, first=config.teacher_first)
     )
     policy.set_training_mode(True)
     for group in policy.optimizer.param_groups:  # supervised: a larger step than PPO's
@@ -765,7 +771,8 @@ def train_ft_agent(
         spec["init"] = _start_from(_net(model), config)
     elif config.bc_episodes:
         clone_teacher(_policy(model), train, config)
-        spec["behaviour_cloning"] = {"teacher": "curve_race", "episodes": config.bc_episodes,
+        spec["behaviour_cloning"] = {"teacher": "curve_race", "first": config.teacher_first,
+                                     "episodes": config.bc_episodes,
                                      "epochs": config.bc_epochs}  # fmt: skip
     selection.init_callback(model)
     selection.evaluate()  # the cloned (or untrained) policy is a candidate too

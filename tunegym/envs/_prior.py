@@ -195,6 +195,17 @@ class RankWeightedPrior:
         """Candidates."""
         return int(self.finals.shape[1])
 
+    def at_epoch(self, epoch: int) -> npt.NDArray[np.float32]:
+        """``[N]`` the candidates' score at ``epoch`` (clipped to the curves' length) as the
+        weighted meta-train tasks saw it, each task's scaled to [0, 1] over the candidates: which
+        candidate the similar tasks show ahead after a short look (the prior reads the end)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1:
+            raise ValueError(f"epoch must be an int >= 1, got {epoch!r}.")
+        at = self.curves[:, :, min(int(epoch), self.curves.shape[2]) - 1]  # [T, N]
+        low, high = at.min(axis=1, keepdims=True), at.max(axis=1, keepdims=True)
+        scaled = (at - low) / np.maximum(high - low, 1e-12)
+        return (self.weights @ scaled).astype(np.float32)
+
     def predict(self, epochs: npt.ArrayLike, scores: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """``[N]`` the prior after the candidates reached ``epochs`` (``[N]``, 0: not started)
         with these last ``scores`` (``[N]``, read where ``epochs > 0``); updates ``weights``."""
