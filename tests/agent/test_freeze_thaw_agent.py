@@ -269,18 +269,25 @@ def test_the_teacher_can_first_probe_the_pick_similar_tasks_show_ahead_early() -
     task = TaskSet(toy_suite(), portfolio_size=3).part("meta-test")[0]
     env = task_env(task, 60, np.random.default_rng(0), n=16)
     obs, _ = env.reset(seed=0)
-    prior = env.prior_model
-    assert prior is not None
+    assert env.prior_model is not None
+    np.testing.assert_allclose(  # what the rows show: the weighted tasks' look at epoch 8
+        _rows(env, obs)[:16, ROW_FIELDS.index("prior_early")], env.prior_model.at_epoch(8)
+    )
     ks = len(env.k_choices)
 
-    def first(**kwargs: str) -> int:
-        return curve_race(env, obs, probes=3, probe_k=4, **kwargs) // ks
+    def first(ahead: int, **kwargs: str) -> int:
+        shown = obs.copy()
+        _rows(env, shown)[[0, 1], ROW_FIELDS.index("prior_early")] = [ahead == 0, ahead == 1]
+        return curve_race(env, shown, probes=3, probe_k=4, **kwargs) // ks
 
-    for ahead in (1, 0):  # the pick that the meta-train tasks show ahead at epoch 4
-        prior.curves[:, ahead, 3] = prior.curves.max() + 1.0
-        assert first(first="early") == ahead
-        assert first() == first(first="portfolio") == 0  # the default: the first pick
+    for ahead in (0, 1):  # the portfolio's first two picks: candidates 0 and 1
+        assert first(ahead, first="early") == ahead
+        assert first(ahead) == first(ahead, first="portfolio") == 0  # the default: the first pick
     with pytest.raises(ValueError, match="first must be one of"):
-        first(first="best")
+        first(0, first="best")
     with pytest.raises(ValueError, match="teacher_first must be one of"):
         FTTrainConfig(teacher_first="best")
+
+
+def _rows(env: FreezeThawEnv, obs: np.ndarray) -> np.ndarray:
+    return obs[len(GLOBAL_FIELDS) :].reshape(env.rows, len(ROW_FIELDS))

@@ -7,6 +7,7 @@ import pytest
 
 from tests.bench._toy import EPOCHS, SPACE, make_pool
 from tunegym.envs import (
+    EARLY_EPOCH,
     ROW_FIELDS,
     CurvePool,
     FreezeThawEnv,
@@ -154,3 +155,29 @@ def test_at_epoch_is_the_weighted_tasks_scaled_score_at_that_epoch() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="epoch must be an int >= 1"):
             prior.at_epoch(bad)  # type: ignore[arg-type]
+
+
+def test_the_rows_show_the_priors_early_look_as_it_follows_the_episode() -> None:
+    finals = np.linspace(0.5, 0.9, 12)[np.random.default_rng(1).permutation(12)]
+    target, mirror = _pool(finals), _pool(1.4 - finals, "mirror")
+    configs = target.configs[:8]
+    prior = RankWeightedPrior.from_pools([target, mirror], configs, SPACE, beta=2.0)
+    env = FreezeThawEnv(SPACE, configs, PoolBackend(target), budget=40, max_epochs=EPOCHS,
+                        prior=prior)  # fmt: skip
+    early = ROW_FIELDS.index("prior_early")
+
+    def shown(obs: np.ndarray) -> np.ndarray:
+        return obs[-8 * len(ROW_FIELDS) :].reshape(8, -1)[:, early]
+
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(shown(obs), 0.5, atol=1e-6)  # the two tasks cancel out
+    order = np.argsort(-target.truth[:8, -1])
+    for c in (order[0], order[-1], order[3]):
+        obs, *_ = env.step(int(c) * len(env.k_choices) + env.k_choices.index(2))
+    assert prior.weights[0] > 0.9 and np.argmax(shown(obs)) == order[0]
+    np.testing.assert_allclose(shown(obs), prior.at_epoch(EARLY_EPOCH), rtol=1e-6)
+    # an array prior: the row shows it
+    plain = FreezeThawEnv(SPACE, configs, PoolBackend(target), budget=40, max_epochs=EPOCHS,
+                          prior=np.linspace(0.1, 0.8, 8))  # fmt: skip
+    obs, _ = plain.reset(seed=0)
+    np.testing.assert_allclose(shown(obs), np.linspace(0.1, 0.8, 8), rtol=1e-6)

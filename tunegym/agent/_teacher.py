@@ -9,9 +9,7 @@ to the incumbent's configuration) and stops a trial as soon as its score falls b
 finished trial's score at the same epoch minus ``slack`` (the incumbent's curve is the bar, as
 in curve-based early stopping, Domhan et al., 2015). A trial that keeps up is continued
 ``step`` epochs at a time to ``E_max``. Once every candidate is tried it goes on with the best
-one still able to train, so it spends the whole budget. It reads what the env shows, and with
-``first="early"`` the warm start's meta-train curves the env's prior holds (the rows show their
-weighted final scores, not their early ones).
+one still able to train, so it spends the whole budget. It reads only what the env shows.
 
 Meta-training starts from it (behaviour cloning, `tunegym.agent._fttrain`) so that PPO refines a
 sensible policy instead of discovering one from noise; the agent is measured against it.
@@ -63,7 +61,7 @@ def curve_race(
 
     ``first="early"`` starts with whichever of the portfolio's first two picks the warm
     start's meta-train tasks, weighted as the prior weighs them (by meta-features before any
-    score is seen), show ahead at epoch ``probe_k`` (`RankWeightedPrior.at_epoch`); the default
+    score is seen), show ahead at epoch 8 (the rows' ``prior_early``, `EARLY_EPOCH`); the default
     starts with the first pick. The portfolio is greedy over final scores, so its first pick is
     the best on average at the end, not necessarily early on a task like this one, and the first
     probe decides the regret of the first epochs. On meta-val (`python
@@ -96,12 +94,12 @@ def curve_race(
         and not len(finished)
         and (epochs <= probe_k).all()
     ):
-        if first == "early" and not started.any() and env.prior_model is not None:
+        if first == "early" and not started.any():
             picks = np.flatnonzero(rows[:, f("portfolio")] > 0)
             two = picks[np.argsort(-rows[picks, f("portfolio")], kind="stable")][:2]
             two = two[mask[two, 0]]
             if len(two):
-                nxt = int(two[np.argmax(env.prior_model.at_epoch(probe_k)[two])])
+                nxt = int(two[np.argmax(rows[two, f("prior_early")])])
         short = [j for j, k in enumerate(ks) if mask[nxt, j] and k <= probe_k]
         return nxt * len(ks) + max(short, default=0)  # the first rung: a short look
     for c in racing[np.argsort(-best[racing], kind="stable")]:

@@ -62,6 +62,7 @@ from tunegym.envs._finetune import (
 from tunegym.envs._freezethaw import (
     CONFIG_DIMS,
     DEFAULT_K,
+    EARLY_EPOCH,
     GLOBAL_FIELDS,
     ROW_FIELDS,
     STOP_WINDOW,
@@ -106,6 +107,7 @@ __all__ = [
     "DEFAULT_K_CHOICES",
     "DEFAULT_LRS",
     "DEFAULT_MAX_ROWS",
+    "EARLY_EPOCH",
     "ENV_ID",
     "FINETUNE_SNAPSHOT_DIR",
     "FT_LR_SPAN",

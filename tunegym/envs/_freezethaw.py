@@ -61,6 +61,7 @@ from tunegym.space import Space
 __all__ = [
     "CONFIG_DIMS",
     "DEFAULT_K",
+    "EARLY_EPOCH",
     "GLOBAL_FIELDS",
     "ROW_FIELDS",
     "STOP_WINDOW",
@@ -113,7 +114,11 @@ ROW_FIELDS: tuple[str, ...] = (
     "near_started",  # 1 - distance to the nearest started candidate / sqrt(dim)
     "pending",  # its trial is training on a worker (asynchronous runs): no action until it ends
     "vs_finished",  # (last - the best finished trial's score at the same epoch) * 10, in [-1, 1]
+    "prior_early",  # the prior's look at epoch EARLY_EPOCH (`RankWeightedPrior.at_epoch`), [0, 1]
 )
+
+EARLY_EPOCH = 8
+"""The epoch whose meta-train scores a row's ``prior_early`` shows: the teacher's probe length."""
 
 _R = len(ROW_FIELDS)
 _G = len(GLOBAL_FIELDS)
@@ -363,6 +368,9 @@ class FreezeThawEnv(gym.Env[np.ndarray, np.int64]):
         rows[:, f("vs_finished")] = self._vs_finished(last, has & ~at_max, at_max)
         if self.prior_model is not None:
             self._show_prior(self.prior_model.predict(epochs, np.nan_to_num(last)))
+        rows[:, f("prior_early")] = (
+            self.prior if self.prior_model is None else self.prior_model.at_epoch(EARLY_EPOCH)
+        )
         pending = np.zeros(n, dtype=bool)
         pending[list(self._pending)] = True
         rows[:, f("pending")] = pending

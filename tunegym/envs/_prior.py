@@ -160,6 +160,7 @@ class RankWeightedPrior:
         self.weights = self._softmax(self.base)
         static = self.finals.mean(axis=0) if log_weights is None else self.weights @ self.finals
         self.static = static.astype(np.float32)
+        self._scaled: dict[int, npt.NDArray[np.float64]] = {}  # at_epoch's tasks' scaled scores
 
     @staticmethod
     def _softmax(logw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -201,9 +202,12 @@ class RankWeightedPrior:
         candidate the similar tasks show ahead after a short look (the prior reads the end)."""
         if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 1:
             raise ValueError(f"epoch must be an int >= 1, got {epoch!r}.")
-        at = self.curves[:, :, min(int(epoch), self.curves.shape[2]) - 1]  # [T, N]
-        low, high = at.min(axis=1, keepdims=True), at.max(axis=1, keepdims=True)
-        scaled = (at - low) / np.maximum(high - low, 1e-12)
+        e = min(int(epoch), self.curves.shape[2]) - 1
+        scaled = self._scaled.get(e)
+        if scaled is None:
+            at = self.curves[:, :, e]  # [T, N]
+            low, high = at.min(axis=1, keepdims=True), at.max(axis=1, keepdims=True)
+            scaled = self._scaled[e] = (at - low) / np.maximum(high - low, 1e-12)
         return (self.weights @ scaled).astype(np.float32)
 
     def predict(self, epochs: npt.ArrayLike, scores: npt.ArrayLike) -> npt.NDArray[np.float32]:
