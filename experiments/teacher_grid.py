@@ -9,7 +9,7 @@ Runs `curve_race` with each setting on the meta-val tasks of LCBench and meta-da
 selection runs) and prints each setting's regret area and final regret per suite and budget,
 and the geometric mean over those four settings of its area relative to no probing (``0x0``).
 A setting ``PROBESxK:FIRST`` also sets how the first probe is picked (`curve_race`'s ``first``).
-Meta-test is never read.
+``--part meta-train`` runs the meta-train tasks instead. Meta-test is never read.
 """
 
 from __future__ import annotations
@@ -28,9 +28,15 @@ def main() -> None:
         "--grid", nargs="+", default=list(GRID), help="PROBESxK or PROBESxK:FIRST settings"
     )
     parser.add_argument("--seeds", type=int, default=10, help="episodes per task and budget")
+    parser.add_argument(
+        "--part",
+        choices=("meta-val", "meta-train"),
+        default="meta-val",
+        help="the tasks (meta-train: each with the leave-one-out warm start training gives it)",
+    )
     args = parser.parse_args()
     config = FTTrainConfig()
-    val = load_task_set(config.suites).part("meta-val")
+    val = load_task_set(config.suites).part(args.part)
     grid = ["0x0", *[g for g in args.grid if g != "0x0"]]
     shape = load_ft_agent()  # its N (256) and k: the episodes meta-training's selection runs
     scores: dict[str, dict[str, float]] = {g: {} for g in grid}  # "area SUITE BUDGET", finals
