@@ -125,8 +125,9 @@ def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
     Fields are only ever appended to ``ROW_FIELDS`` and ``GLOBAL_FIELDS`` (``pending`` and
     ``reserved`` came with asynchronous runs, ``vs_finished`` after them, ``recent_gain`` with
-    the learned stop, ``prior_early`` with the teacher's early first probe); an older net gets zero weights for the entries it never saw, and its stop
-    logit zero weights for `STOP_INPUTS`, so it computes exactly what it computed before.
+    the learned stop, ``prior_early`` with the teacher's early first probe); an older net gets
+    zero weights for the entries it never saw, and its stop logit zero weights for
+    `STOP_INPUTS`, so it computes exactly what it computed before.
     """
     state = dict(state)
     stop = state.get("stop.weight")

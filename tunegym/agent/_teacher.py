@@ -61,8 +61,9 @@ def curve_race(
 
     ``first="early"`` starts with whichever of the portfolio's first two picks the warm
     start's meta-train tasks, weighted as the prior weighs them (by meta-features before any
-    score is seen), show ahead at epoch 8 (the rows' ``prior_early``, `EARLY_EPOCH`); the default
-    starts with the first pick. The portfolio is greedy over final scores, so its first pick is
+    score is seen), show ahead at epoch 8 (the rows' ``prior_early``, `EARLY_EPOCH`; where
+    the env holds no meta-train curves the rows show the prior there); the default starts with
+    the first pick. The portfolio is greedy over final scores, so its first pick is
     the best on average at the end, not necessarily early on a task like this one, and the first
     probe decides the regret of the first epochs. On meta-val (`python
     experiments/teacher_grid.py --grid 3x8 3x8:early`, 10 seeds, 256 candidates) it lowers the
