@@ -23,31 +23,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunegym.agent._ftagent import FreezeThawAgent, load_ft_agent, task_env
+from tunegym.agent._ftagent import load_ft_agent, run_ft_episode, task_env
 from tunegym.agent._fttrain import FTTrainConfig, load_task_set
-from tunegym.agent._teacher import FIRST, curve_race
+from tunegym.agent._teacher import FIRST, run_teacher_episode
 from tunegym.envs import FreezeThawEnv
 
 _CACHE: dict[str, Any] = {}
 
 
-def _episode(
-    env: FreezeThawEnv, seed: int, act: Any, budget: int
-) -> tuple[float, float, list[str]]:
-    obs, _ = env.reset(seed=seed)
-    actions, done = [], False
-    while not done:
-        action = int(act(env, obs))
-        if action == env.stop_action:
-            actions.append("stop")
-        else:
-            c, j = divmod(action, len(env.k_choices))
-            actions.append(f"{c}:{env.k_choices[j]}")
-        obs, _, terminated, truncated, _ = env.step(action)
-        done = terminated or truncated
-    curve = env.regret_curve
-    curve = np.concatenate([curve, np.full(budget - len(curve), curve[-1])])
-    return float(curve.mean()), float(curve[-1]), actions
+def _actions(env: FreezeThawEnv) -> list[str]:
+    """The episode's actions from its step log: ``candidate:epochs``, or ``stop``."""
+    return [
+        e["kind"] if e["kind"] == "stop" else f"{e['candidate']}:{e['k']}" for e in env.step_log
+    ]
 
 
 def _task(job: tuple[str, int, int, int, str, str]) -> tuple[str, int, dict[str, Any]]:
@@ -58,20 +46,22 @@ def _task(job: tuple[str, int, int, int, str, str]) -> tuple[str, int, dict[str,
         _CACHE["tasks"] = load_task_set(FTTrainConfig().suites)
         _CACHE["agent"] = load_ft_agent(folder)
     task, agent = _CACHE["tasks"].part(part)[index], _CACHE["agent"]
-    assert isinstance(agent, FreezeThawAgent)
-    players = {
-        "teacher": lambda env, obs: curve_race(env, obs, first=first),
-        "agent": agent.decide,
-    }
     out: dict[str, Any] = {}
-    for name, act in players.items():
-        runs = []
+    for name in ("teacher", "agent"):
+        areas, finals, actions = [], [], []
         for seed in range(seeds):
             rng = np.random.default_rng([seed, budget, len(task.pool.task)])
             env = task_env(task, budget, rng, n=agent.n_candidates, k_choices=agent.k_choices,
                            meta_prior=agent.net.use_meta)  # fmt: skip
-            runs.append(_episode(env, seed, act, budget))
-        out[name] = (np.mean([r[0] for r in runs]), np.mean([r[1] for r in runs]), runs[0][2])
+            if name == "teacher":
+                run_teacher_episode(env, seed=seed, first=first)
+            else:
+                run_ft_episode(agent, env, seed=seed)
+            curve = env.regret_curve  # held at its last value to the budget, as selection reads
+            areas.append((curve.sum() + curve[-1] * (budget - len(curve))) / budget)
+            finals.append(curve[-1])
+            actions.append(_actions(env))
+        out[name] = (float(np.mean(areas)), float(np.mean(finals)), actions[0])
     return task.pool.task, budget, out
 
 
