@@ -13,7 +13,13 @@ import tunegym.agent._stoptrain as _stoptrain
 from tests.agent.test_freeze_thaw_agent import toy_suite
 from tests.bench._toy import EPOCHS, SPACE, make_pool
 from tunegym.agent._candidates import STOP_INPUTS, CandidateNet, upgrade_state_dict
-from tunegym.agent._ftagent import TaskSet, load_ft_agent, run_ft_episode, task_env
+from tunegym.agent._ftagent import (
+    FreezeThawAgent,
+    TaskSet,
+    load_ft_agent,
+    run_ft_episode,
+    task_env,
+)
 from tunegym.agent._fttrain import FTTrainConfig, train_ft_agent
 from tunegym.agent._stoptrain import SHIPPED_RECIPE, train_stop, train_with_stop
 from tunegym.cli import app
@@ -29,6 +35,7 @@ from tunegym.envs import (
 
 _G, _R = len(GLOBAL_FIELDS), len(ROW_FIELDS)
 PRICE, GAIN = GLOBAL_FIELDS.index("price"), GLOBAL_FIELDS.index("recent_gain")
+USED = GLOBAL_FIELDS.index("budget_used")
 
 
 def observation(n: int = 6, seed: int = 0) -> torch.Tensor:
@@ -49,6 +56,27 @@ def test_a_gated_stop_is_taken_with_probability_sigmoid_of_its_gate() -> None:
                 logits, _ = net(observation(seed=seed))
                 p_stop = torch.softmax(logits, dim=1)[0, -1]
                 assert float(p_stop) == pytest.approx(1 / (1 + np.exp(-gate)), rel=1e-5)
+
+
+def test_a_learned_stop_waits_for_the_first_epoch() -> None:
+    # a gate that always wants to stop, under a price: not before an epoch is trained (a run
+    # returns a model), at once after; with no price, never
+    torch.manual_seed(0)
+    net = CandidateNet(n_k=3, hidden=8, stop_gate=True)
+    with torch.no_grad():
+        net.stop.weight.zero_()
+        net.stop.bias.fill_(50.0)
+    agent = FreezeThawAgent(net, {"n_k": 3, "hidden": 8, "stop": {}})
+    obs = observation()[0].numpy()
+    mask = np.ones(6 * 3 + 1, dtype=bool)
+    stop = len(mask) - 1
+    obs[PRICE] = 1.0
+    obs[USED] = 0.0
+    assert agent.act(obs, mask) != stop
+    obs[USED] = 0.1
+    assert agent.act(obs, mask) == stop
+    obs[PRICE] = 0.0
+    assert agent.act(obs, mask) != stop
 
 
 def test_the_price_reaches_the_stop_logit_and_nothing_else() -> None:

@@ -46,6 +46,7 @@ from tunegym.envs import (
 from tunegym.envs._pool import nested_portfolio, normalised_finals
 
 _PRICE = GLOBAL_FIELDS.index("price")
+_USED = GLOBAL_FIELDS.index("budget_used")
 
 __all__ = [
     "DEFAULT_FT_AGENT_DIR",
@@ -317,11 +318,18 @@ class FreezeThawAgent:
         With no price of cost stopping never pays (the incumbent's regret can only fall), so the
         agent does not stop while an epoch can still be bought; nor does a network trained with
         no price (`decide` then stops by `priced_stop`). One that learned when to stop
-        (`learned_stop`) may stop under a price. The price reaches only the stop logit
+        (`learned_stop`) may stop under a price, once an epoch has been trained: a tuning run
+        returns a model, and a gate asked about a price above the ones it was trained on (0.001
+        to 0.3) may want to stop before the first. The price reaches only the stop logit
         (`CandidateNet`), so the candidates advanced are the same at every price.
         """
         valid = torch.as_tensor(mask).clone()
-        may_stop = self.learned_stop and bool(obs[_PRICE] > 0) and bool(valid[:-1].any())
+        may_stop = (
+            self.learned_stop
+            and bool(obs[_PRICE] > 0)
+            and bool(obs[_USED] > 0)
+            and bool(valid[:-1].any())
+        )
         if valid[:-1].any():
             valid[-1] = False  # the last action is stop
         x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
