@@ -324,13 +324,11 @@ class FreezeThawAgent:
         (`CandidateNet`), so the candidates advanced are the same at every price.
         """
         valid = torch.as_tensor(mask).clone()
+        can_advance = bool(valid[:-1].any())
         may_stop = (
-            self.learned_stop
-            and bool(obs[_PRICE] > 0)
-            and bool(obs[_USED] > 0)
-            and bool(valid[:-1].any())
+            self.learned_stop and bool(obs[_PRICE] > 0) and bool(obs[_USED] > 0) and can_advance
         )
-        if valid[:-1].any():
+        if can_advance:
             valid[-1] = False  # the last action is stop
         x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
         logits, _ = self.net(x)
