@@ -457,6 +457,13 @@ def _train_with_stop(
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise _fail(exc) from exc
     picked, stopped = agent.spec["selected"], agent.spec["stop"]["selected"]
+    if "confirmed" in picked:
+        check = picked["confirmed"]
+        kept = "PPO's pick" if check["kept"] == "selected" else "the first policy (the clone)"
+        ratio = check["selected_relative_to_first"]
+        ratio_text = "" if ratio is None else f" (PPO's pick at {ratio:.3f} of the clone's area)"
+        console.print(f"checked on {check['seeds']} seeds per task and budget at {check['n']} "
+                      f"candidates{ratio_text}: kept {kept}")  # fmt: skip
     console.print(f"selected: the policy at meta-val area {picked['val_area']:.4f}, its stop at "
                   f"{stopped['val_relative']:.3f} of spending everything (the rule: "
                   f"{stopped['rule_val_relative']:.3f}); {agent.spec['recipe']['seconds'] / 60:.1f} "

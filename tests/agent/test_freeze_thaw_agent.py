@@ -182,6 +182,42 @@ def test_meta_training_selects_on_meta_val_and_ships_a_loadable_agent(tmp_path: 
     assert info["epochs_used"] <= 30 and info["incumbent"] is not None
 
 
+@pytest.mark.parametrize("first_wins", [True, False])
+def test_selection_s_pick_is_confirmed_on_more_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_wins: bool
+) -> None:
+    from tunegym.agent import _fttrain
+
+    calls: list[int] = []
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def evaluate(agent: FreezeThawAgent, tasks, budgets, seeds, *, teacher=None, **kw):  # type: ignore[no-untyped-def]
+        if seeds == 1:  # selection's evaluations: each later policy looks better
+            calls.append(1)
+            area = 1.0 if teacher is not None else 1.0 / (len(calls) + 1)
+            return {"area": area, "final": 0.0, "area toy 30": area}
+        assert seeds == 3 and agent.n_candidates == 10  # the check's seeds and candidates
+        seen.append({k: v.clone() for k, v in agent.net.state_dict().items()})
+        area = 0.1 if (len(seen) == 1) == first_wins else 0.2  # the first policy, then the pick
+        return {"area": area, "final": 0.0, "area toy 30": area}
+
+    monkeypatch.setattr(_fttrain, "evaluate_tasks", evaluate)
+    tasks = TaskSet(toy_suite(), portfolio_size=3)
+    config = FTTrainConfig.quick(out=str(tmp_path / "a"), budgets=(30,), n=12, learning_rate=1e-2,
+                                 confirm_seeds=3, confirm_n=10)  # fmt: skip
+    agent, _ = train_ft_agent(config, tasks=tasks)
+    confirmed = agent.spec["selected"]["confirmed"]
+    assert confirmed["kept"] == ("first" if first_wins else "selected")
+    assert confirmed["selected_relative_to_first"] == pytest.approx(2.0 if first_wins else 0.5)
+    assert len(seen) == 2 and any(not torch.equal(seen[0][k], seen[1][k]) for k in seen[0])
+    kept = seen[0] if first_wins else seen[1]
+    for key, value in load_ft_agent(tmp_path / "a").net.state_dict().items():
+        torch.testing.assert_close(value, kept[key])
+    assert agent.n_candidates == 12  # the check does not change the agent's own n
+    with pytest.raises(ValueError, match="confirm_seeds"):
+        FTTrainConfig(confirm_seeds=-1)
+
+
 def test_meta_train_env_draws_tasks_and_keeps_its_spaces() -> None:
     tasks = TaskSet(toy_suite(), portfolio_size=3).part("meta-train")
     env = MetaTrainEnv(tasks, FTTrainConfig.quick(budgets=(20, 40), n=30), seed=0)

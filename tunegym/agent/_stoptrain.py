@@ -314,11 +314,14 @@ def train_stop(
 
 SHIPPED_RECIPE: dict[str, Any] = {
     "bc_episodes": 300, "bc_epochs": 30, "bc_threads": 2, "eval_every": 20_000,
+    "confirm_seeds": 10, "confirm_n": 512,
 }  # fmt: skip
 """The policy stage's recipe beyond `FTTrainConfig`'s defaults: the shipped agent's cloning (the
 teacher's 300 episodes, 30 passes) on two threads, which a run alone has the cores for, and PPO
 evaluated every 20,000 steps (the shipped agent's runs: 40,000), so that selection weighs more
-policies in a shorter PPO."""
+policies in a shorter PPO; PPO's pick is then checked against the clone on 10 seeds at the 512
+candidates the agent ships with (about 5 minutes, taken from the stop stage), since the 2-seed
+evaluations picked PPO over the clone where 20 seeds did not (stop 44)."""
 
 STOP_MARGIN_MINUTES = 3.0
 """What `train_with_stop` keeps back from the second stage's minutes: the evaluation after its
