@@ -725,8 +725,8 @@ class _Selection(_Periodic):
         if (c.confirm_seeds <= c.eval_seeds or self.first_state is None
                 or self.best_state is None or self.best_state is self.first_state):  # fmt: skip
             return None
-        net = _net(self.model)
-        agent = FreezeThawAgent(net, {**self.spec, "n": c.confirm_n or c.n})
+        net, n = _net(self.model), c.confirm_n or c.n
+        agent = FreezeThawAgent(net, {**self.spec, "n": n})
         scores = {}
         for name, state in (("first", self.first_state), ("selected", self.best_state)):
             net.load_state_dict(state)
@@ -742,7 +742,7 @@ class _Selection(_Periodic):
             better = self._key(selected) < self._key(first)
         if not better:
             self.best_state, self.best_scores = self.first_state, self.first_scores
-        return {"seeds": c.confirm_seeds, "n": c.confirm_n or c.n,
+        return {"seeds": c.confirm_seeds, "n": n,
                 "kept": "selected" if better else "first",
                 "selected_relative_to_first": ratio,
                 **{f"{name}_{k}": v for name, sc in scores.items()
