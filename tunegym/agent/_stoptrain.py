@@ -320,8 +320,8 @@ SHIPPED_RECIPE: dict[str, Any] = {
 teacher's 300 episodes, 30 passes) on two threads, which a run alone has the cores for, and PPO
 evaluated every 20,000 steps (the shipped agent's runs: 40,000), so that selection weighs more
 policies in a shorter PPO; PPO's pick is then checked against the clone on 10 seeds at the 512
-candidates the agent ships with (about 4 minutes, taken from the stop stage), since the 2-seed
-evaluations picked PPO over the clone where 20 seeds did not (stop 44)."""
+candidates the agent ships with (104 s in stop 45's run, taken from the stop stage), since the
+2-seed evaluations picked PPO over the clone where 20 seeds did not (stop 44)."""
 
 STOP_MARGIN_MINUTES = 3.0
 """What `train_with_stop` keeps back from the second stage's minutes: the evaluation after its
