@@ -459,9 +459,10 @@ def _train_with_stop(
     picked, stopped = agent.spec["selected"], agent.spec["stop"]["selected"]
     if "confirmed" in picked:
         check = picked["confirmed"]
-        kept = "PPO's pick" if check["kept"] == "selected" else "the first policy (the clone)"
+        first = "the untrained policy" if recipe.get("bc_episodes") == 0 else "the clone"
+        kept = "PPO's pick" if check["kept"] == "selected" else f"the first policy ({first})"
         ratio = check["selected_relative_to_first"]
-        ratio_text = "" if ratio is None else f" (PPO's pick at {ratio:.3f} of the clone's area)"
+        ratio_text = "" if ratio is None else f" (PPO's pick at {ratio:.3f} of {first}'s area)"
         console.print(f"checked on {check['seeds']} seeds per task and budget at {check['n']} "
                       f"candidates{ratio_text}: kept {kept}")  # fmt: skip
     console.print(f"selected: the policy at meta-val area {picked['val_area']:.4f}, its stop at "
